@@ -1,0 +1,136 @@
+// Allocating and freeing blocks, and the checks that stop misuse.
+//
+// deallocate's order of checks (each failure stops the process naming the pointer):
+//   1. region map: the address must be in a live arena or be the start of a large block;
+//   2. page: in use by this allocator (owned or abandoned);
+//   3. offset: the exact start of a block (block index by reciprocal multiply, no division);
+//   4. tag: not already free.
+// Only then is the block written. The owner pushes onto its local list; any other thread pushes
+// onto the page's thread-free list.
+
+extension Allocator {
+    /// Allocates `byteCount` bytes, 16-byte aligned, on the calling thread's heap. Returns nil when
+    /// the OS has no memory to give. The calling thread must be attached to this allocator.
+    public func allocate(byteCount: Int) -> UnsafeMutableRawPointer? {
+        precondition(byteCount >= 0, "heapd: allocate(byteCount: \(byteCount)): negative size")
+        guard let heap = ThreadHeap.current,
+              heap.storage.pointee.allocator == Unmanaged.passUnretained(self).toOpaque()
+        else {
+            _ = currentHeap(for: "allocate")
+            return nil
+        }
+        if byteCount <= SizeClass.maxDirectSize {
+            return heap.allocateSmall(byteCount)
+        }
+        if byteCount <= SizeClass.maxSmallSize {
+            return heap.allocateGeneric(byteCount)
+        }
+        return pool(forNode: topology.currentNode()).allocateLarge(byteCount: byteCount)
+    }
+
+    /// Frees a block of this allocator, from any thread (attached or not).
+    public func deallocate(_ pointer: UnsafeMutableRawPointer) {
+        let address = UInt(bitPattern: pointer)
+        guard RegionMap.shared.kind(of: address) == .arena else {
+            return deallocateLarge(pointer)
+        }
+        let page = Arena.page(containing: address)
+        let offset = UInt32(truncatingIfNeeded: address & UInt(Arena.pageSize - 1))
+        let index = UInt32(truncatingIfNeeded: (UInt64(offset) &* UInt64(page.pointee.reciprocal)) >> 32)
+        guard index &* page.pointee.blockSize == offset,
+              index < page.pointee.capacity.load(ordering: .relaxed),
+              page.pointee.allocatorID == id,
+              !page.pointee.isTaggedFree(pointer)
+        else {
+            invalidFree(pointer, page: page)
+        }
+        if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.currentID {
+            ThreadHeap.current.unsafelyUnwrapped.freeLocal(pointer, page: page)
+        } else {
+            freeRemote(pointer, page: page)
+        }
+    }
+
+    /// The number of bytes usable in the block at `pointer` (at least what was asked for).
+    public func usableSize(of pointer: UnsafeMutableRawPointer) -> Int {
+        let address = UInt(bitPattern: pointer)
+        switch RegionMap.shared.kind(of: address) {
+        case .arena:
+            return Int(Arena.page(containing: address).pointee.blockSize)
+        case .largeStart:
+            return Arena.header(ofAddress: address).withMemoryRebound(to: LargeBlockHeader.self, capacity: 1) { $0.pointee.blockSize }
+        case .none, .largeContinuation:
+            preconditionFailure("heapd: usableSize(of: \(pointer)): not a heapd block")
+        }
+    }
+
+    /// The node whose pool holds the block at `pointer`.
+    public func node(of pointer: UnsafeMutableRawPointer) -> Int {
+        let address = UInt(bitPattern: pointer)
+        switch RegionMap.shared.kind(of: address) {
+        case .arena:
+            return Arena.header(ofAddress: address).pointee.node
+        case .largeStart:
+            return Arena.header(ofAddress: address).withMemoryRebound(to: LargeBlockHeader.self, capacity: 1) { $0.pointee.node }
+        case .none, .largeContinuation:
+            preconditionFailure("heapd: node(of: \(pointer)): not a heapd block")
+        }
+    }
+
+    /// The physical NUMA node of each OS page of `[pointer, pointer + byteCount)`, as the kernel
+    /// reports it (`move_pages`); a negative entry is an errno (`-ENOENT`: not yet touched).
+    public static func physicalNodes(of pointer: UnsafeRawPointer, byteCount: Int) -> [Int] {
+        NumaMemory.nodesOfPages(pointer, size: byteCount)
+    }
+
+    // MARK: Remote and large frees
+
+    @inline(never)
+    private func freeRemote(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
+        if page.pointee.pushThreadFreeRemote(block) {
+            // The page is on its owner's full list: tell the owner (the delayedFreeing state keeps
+            // the owner heap alive until we are done).
+            let owner = ThreadHeap(storage: UnsafeMutablePointer(bitPattern: page.pointee.ownerHeap.load(ordering: .acquiring))!)
+            owner.pushDelayedFreeRemote(block)
+            page.pointee.finishDelayedFreeRemote()
+        }
+    }
+
+    @inline(never)
+    private func deallocateLarge(_ pointer: UnsafeMutableRawPointer) {
+        let address = UInt(bitPattern: pointer)
+        let kind = RegionMap.shared.kind(of: address)
+        guard kind == .largeStart else {
+            if kind == .largeContinuation {
+                preconditionFailure("heapd: free of \(pointer), which points inside a large block, not at its start")
+            }
+            preconditionFailure("heapd: free of \(pointer), which is not a live heapd block (never allocated here, or already freed)")
+        }
+        let header = UnsafeMutableRawPointer(Arena.header(ofAddress: address)).assumingMemoryBound(to: LargeBlockHeader.self)
+        guard pointer == LargeObjects.block(of: header) else {
+            preconditionFailure("heapd: free of \(pointer), which points inside a \(header.pointee.blockSize)-byte large block starting at \(LargeObjects.block(of: header))")
+        }
+        precondition(header.pointee.allocatorID == id, "heapd: free of \(pointer), a block of another allocator")
+        pool(forNode: header.pointee.node).releaseLarge(header)
+    }
+
+    /// Names what is wrong with a pointer that failed deallocate's checks, and stops.
+    @inline(never)
+    private func invalidFree(_ pointer: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) -> Never {
+        let state = page.pointee.state
+        guard state == .owned || state == .abandoned else {
+            preconditionFailure("heapd: free of \(pointer), which lies in a heapd arena page that holds no blocks (never allocated, or its page was already released: double free)")
+        }
+        precondition(page.pointee.allocatorID == id, "heapd: free of \(pointer), a block of another allocator")
+        let size = UInt(page.pointee.blockSize)
+        let offset = UInt(bitPattern: pointer) - UInt(bitPattern: page.pointee.start)
+        if offset % size != 0 {
+            let start = page.pointee.start + Int(offset - offset % size)
+            preconditionFailure("heapd: free of \(pointer), which points \(offset % size) bytes inside the \(size)-byte block at \(start)")
+        }
+        if offset / size >= UInt(page.pointee.capacity.load(ordering: .relaxed)) {
+            preconditionFailure("heapd: free of \(pointer), a \(size)-byte slot that was never allocated")
+        }
+        preconditionFailure("heapd: double free of the \(size)-byte block at \(pointer)")
+    }
+}

@@ -1,0 +1,89 @@
+// Allocator: heapd's small-object allocator, the memory layer every managed object lives in.
+//
+//   Allocator                one per heap; any thread may free into it
+//     ArenaPool × nodes      per NUMA node: arenas (4 MiB), abandoned pages, large blocks; one lock
+//       Arena                64 pages of 64 KiB; page descriptors in its first page
+//         Page               one size class, one owner; free / localFree / threadFree lists
+//     ThreadHeap × threads   per attached thread: a page queue per size class; TLS-reachable
+//   RegionMap                process-wide: which 4 MiB regions are arenas or large blocks
+//
+// Threads attach before they allocate and detach when done. Any thread, attached or not, may free
+// any block of this allocator: the owner's free is a list push with no atomics; another thread's
+// free is one CAS on the page's thread-free list.
+//
+// `deallocate` checks every pointer before it writes: not heapd's, another allocator's, inside a
+// block rather than at its start, or already free — each stops the process with a message that
+// names the pointer, instead of corrupting the heap.
+
+import CHeapShim
+import Synchronization
+
+/// How an allocator is built.
+public struct AllocatorConfiguration: Sendable {
+    /// Where the NUMA nodes are; a `SimulatedTopology` splits one node into several.
+    public var topology: any Topology
+    /// How arena memory is tied to its node.
+    public var binding: NumaBinding
+    /// What happens to arenas that become empty.
+    public var releasePolicy: ArenaReleasePolicy
+
+    public init(topology: any Topology = NumaTopology(), binding: NumaBinding = .bind, releasePolicy: ArenaReleasePolicy = ArenaReleasePolicy()) {
+        self.topology = topology
+        self.binding = binding
+        self.releasePolicy = releasePolicy
+    }
+}
+
+/// `@unchecked Sendable`: every stored property is immutable after init except `registry`, which
+/// is a Mutex; the raw memory it hands out is governed by the ownership rules in the file comment.
+public final class Allocator: @unchecked Sendable {
+    public let configuration: AllocatorConfiguration
+    let topology: any Topology
+    let id: UInt64
+    /// Random per allocator; a free block's tag is `tagKey ^ page start ^ block address`.
+    let tagKey: UInt
+    let pools: [ArenaPool]
+    /// A page whose free list is always nil; `direct` entries with no page point here.
+    /// Owned by the allocator, freed in deinit.
+    let emptyPage: UnsafeMutablePointer<Page>
+    private let emptyPageMemory: UnsafeMutableRawPointer
+    /// Attached heaps, for statistics and the verifier.
+    let registry = Mutex<[UInt: ThreadHeapRecord]>([:])
+
+    private static let nextID = Atomic<UInt64>(1)
+
+    public init(configuration: AllocatorConfiguration = AllocatorConfiguration()) {
+        self.configuration = configuration
+        self.topology = configuration.topology
+        let id = Allocator.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.id = id
+        self.tagKey = UInt.random(in: 1...UInt.max) | 1
+        precondition(topology.nodeCount >= 1, "a topology needs at least one node")
+        self.pools = (0..<configuration.topology.nodeCount).map { node in
+            ArenaPool(node: node, physicalNode: configuration.topology.physicalNode(of: node),
+                      binding: configuration.binding, policy: configuration.releasePolicy, allocatorID: id)
+        }
+        emptyPageMemory = UnsafeMutableRawPointer.allocate(byteCount: Arena.descriptorStride, alignment: 64)
+        emptyPage = emptyPageMemory.bindMemory(to: Page.self, capacity: 1)
+        emptyPage.initialize(to: Page(start: emptyPageMemory, state: .metadata))
+        _ = RegionMap.shared
+    }
+
+    deinit {
+        let attached = registry.withLock { $0.count }
+        precondition(attached == 0, "heapd: Allocator deinitialised with \(attached) thread(s) still attached")
+        emptyPage.deinitialize(count: 1)
+        emptyPageMemory.deallocate()
+    }
+
+    @inline(__always)
+    func pool(forNode node: Int) -> ArenaPool {
+        pools[node < pools.count ? node : 0]
+    }
+}
+
+/// What the registry keeps of an attached heap.
+struct ThreadHeapRecord: @unchecked Sendable {
+    /// Touched by other threads only with the world quiescent (statistics, verifier).
+    let heap: ThreadHeap
+}

@@ -1,0 +1,256 @@
+// ArenaPool: one NUMA node's arenas, its abandoned pages and its large blocks.
+//
+// Everything here is guarded by one lock, taken only on slow paths: a thread heap takes a page
+// (once per 64 KiB of allocation), returns an empty one, abandons or adopts pages, or maps a large
+// block. Counts kept under the lock:
+//
+//   arenas.count == Σ arenas
+//   emptyArenas  == |{ arena : freeMask == dataPagesMask }|  <= policy.retainedEmptyArenas
+//   abandoned[c] == pages of class c in state .abandoned on this pool's lists
+//
+// Release policy (pymalloc keeps one empty arena to avoid thrashing): when an arena becomes empty
+// and more than `retainedEmptyArenas` are empty, it is unmapped at once; a retained arena may have
+// its data pages decommitted (MADV_DONTNEED) so that it costs address space but no RSS.
+
+import Synchronization
+
+/// What a node pool does with arenas that become empty.
+public struct ArenaReleasePolicy: Sendable, Equatable {
+    /// Empty arenas a node keeps mapped for reuse (hysteresis). 0 returns every empty arena at once.
+    public var retainedEmptyArenas: Int
+    /// Whether a kept arena's pages are returned to the OS (MADV_DONTNEED) while it waits.
+    public var decommitRetained: Bool
+
+    public init(retainedEmptyArenas: Int = 1, decommitRetained: Bool = false) {
+        precondition(retainedEmptyArenas >= 0, "retainedEmptyArenas must not be negative")
+        self.retainedEmptyArenas = retainedEmptyArenas
+        self.decommitRetained = decommitRetained
+    }
+}
+
+/// `@unchecked Sendable`: `state` is touched only inside `withLock`, under `lock`.
+final class ArenaPool: @unchecked Sendable {
+    struct State: ~Copyable {
+        var allArenas: UnsafeMutablePointer<ArenaHeader>? = nil
+        var available: UnsafeMutablePointer<ArenaHeader>? = nil
+        var arenaCount = 0
+        var emptyArenas = 0
+        var arenasCreated = 0
+        var arenasReleased = 0
+        var abandoned = InlineArray<48, UnsafeMutablePointer<Page>?>(repeating: nil)
+        var abandonedCount = 0
+        var largeBlocks: UnsafeMutablePointer<LargeBlockHeader>? = nil
+        var largeCount = 0
+        var largeBytes = 0
+    }
+
+    let node: Int
+    let physicalNode: Int?
+    let binding: NumaBinding
+    let policy: ArenaReleasePolicy
+    let allocatorID: UInt64
+    private let lock = Mutex<Void>(())
+    private var state = State()
+    /// Pages on the abandoned lists, mirrored outside the lock so that a heap's slow path can skip
+    /// the lock when there is nothing to adopt. Written under the lock; read relaxed (a hint).
+    private let abandonedHint = Atomic<Int>(0)
+
+    init(node: Int, physicalNode: Int?, binding: NumaBinding, policy: ArenaReleasePolicy, allocatorID: UInt64) {
+        self.node = node
+        self.physicalNode = physicalNode
+        self.binding = binding
+        self.policy = policy
+        self.allocatorID = allocatorID
+    }
+
+    deinit {
+        withLock { state in
+            while let large = state.largeBlocks {
+                state.largeBlocks = large.pointee.next
+                LargeObjects.destroy(large)
+            }
+            while let arena = state.allArenas {
+                state.allArenas = arena.pointee.nextAll
+                arena.pointee.freeMask = Arena.dataPagesMask   // the allocator is gone: so are its blocks
+                Arena.destroy(arena)
+            }
+        }
+    }
+
+    /// Runs `body` with the pool locked: every change of state, statistics and the verifier.
+    func withLock<R>(_ body: (inout State) -> R) -> R {
+        lock.withLock { _ in body(&state) }
+    }
+
+    // MARK: Pages
+
+    /// A free page formatted for `sizeClass` and owned by `ownerID`; nil when no arena can be mapped.
+    func takePage(sizeClass: Int, ownerID: UInt64, ownerHeap: UInt, key: UInt) -> UnsafeMutablePointer<Page>? {
+        withLock { state -> UnsafeMutablePointer<Page>? in
+            if state.available == nil {
+                guard let arena = Arena.create(node: node, physicalNode: physicalNode, binding: binding, allocatorID: allocatorID) else {
+                    return nil
+                }
+                arena.pointee.nextAll = state.allArenas
+                state.allArenas?.pointee.prevAll = arena
+                state.allArenas = arena
+                state.arenaCount += 1
+                state.arenasCreated += 1
+                state.emptyArenas += 1
+                Self.linkAvailable(arena, &state)
+            }
+            let arena = state.available!
+            let mask = arena.pointee.freeMask
+            if mask == Arena.dataPagesMask { state.emptyArenas -= 1 }
+            let index = mask.trailingZeroBitCount
+            arena.pointee.freeMask = mask & ~(UInt64(1) << UInt64(index))
+            if arena.pointee.freeMask == 0 { Self.unlinkAvailable(arena, &state) }
+            let page = Arena.page(index, of: arena)
+            page.pointee.format(sizeClass: sizeClass, ownerID: ownerID, ownerHeap: ownerHeap, allocatorID: allocatorID, key: key)
+            return page
+        }
+    }
+
+    /// Returns an empty page (already unlinked from its heap) to its arena.
+    func releasePage(_ page: UnsafeMutablePointer<Page>) {
+        withLock { state in
+            self.releasePageLocked(page, &state)
+        }
+    }
+
+    private func releasePageLocked(_ page: UnsafeMutablePointer<Page>, _ state: inout State) {
+        let arena = Arena.arena(of: page)
+        precondition(arena.pointee.node == node, "page returned to the wrong node pool")
+        page.pointee.reset()
+        arena.pointee.freeMask |= UInt64(1) << UInt64(Arena.pageIndex(of: page))
+        if !arena.pointee.isAvailableListed { Self.linkAvailable(arena, &state) }
+        guard arena.pointee.freeMask == Arena.dataPagesMask else { return }
+        state.emptyArenas += 1
+        if state.emptyArenas > policy.retainedEmptyArenas {
+            destroyLocked(arena, &state)
+        } else if policy.decommitRetained {
+            Arena.decommitDataPages(arena)
+        }
+    }
+
+    private func destroyLocked(_ arena: UnsafeMutablePointer<ArenaHeader>, _ state: inout State) {
+        Self.unlinkAvailable(arena, &state)
+        if let prev = arena.pointee.prevAll { prev.pointee.nextAll = arena.pointee.nextAll } else { state.allArenas = arena.pointee.nextAll }
+        arena.pointee.nextAll?.pointee.prevAll = arena.pointee.prevAll
+        state.arenaCount -= 1
+        state.emptyArenas -= 1
+        state.arenasReleased += 1
+        Arena.destroy(arena)
+    }
+
+    private static func linkAvailable(_ arena: UnsafeMutablePointer<ArenaHeader>, _ state: inout State) {
+        arena.pointee.prevAvailable = nil
+        arena.pointee.nextAvailable = state.available
+        state.available?.pointee.prevAvailable = arena
+        state.available = arena
+        arena.pointee.isAvailableListed = true
+    }
+
+    private static func unlinkAvailable(_ arena: UnsafeMutablePointer<ArenaHeader>, _ state: inout State) {
+        guard arena.pointee.isAvailableListed else { return }
+        if let prev = arena.pointee.prevAvailable { prev.pointee.nextAvailable = arena.pointee.nextAvailable } else { state.available = arena.pointee.nextAvailable }
+        arena.pointee.nextAvailable?.pointee.prevAvailable = arena.pointee.prevAvailable
+        arena.pointee.nextAvailable = nil
+        arena.pointee.prevAvailable = nil
+        arena.pointee.isAvailableListed = false
+    }
+
+    // MARK: Abandoned pages
+
+    /// Takes a page from a detaching heap. The page holds live blocks, and its delayed-free state is
+    /// already `never`.
+    func abandon(_ page: UnsafeMutablePointer<Page>) {
+        withLock { state in
+            page.pointee.ownerID.store(ThreadHeap.abandonedID, ordering: .relaxed)
+            page.pointee.ownerHeap.store(0, ordering: .relaxed)
+            page.pointee.state = .abandoned
+            page.pointee.isInFull = false
+            let sizeClass = Int(page.pointee.sizeClass)
+            page.pointee.prev = nil
+            page.pointee.next = state.abandoned[sizeClass]
+            state.abandoned[sizeClass]?.pointee.prev = page
+            state.abandoned[sizeClass] = page
+            state.abandonedCount += 1
+            abandonedHint.store(state.abandonedCount, ordering: .relaxed)
+        }
+    }
+
+    /// An abandoned page of `sizeClass`, now owned by `ownerID`; nil if there is none.
+    func adopt(sizeClass: Int, ownerID: UInt64, ownerHeap: UInt) -> UnsafeMutablePointer<Page>? {
+        guard abandonedHint.load(ordering: .relaxed) > 0 else { return nil }
+        return withLock { state -> UnsafeMutablePointer<Page>? in
+            guard let page = state.abandoned[sizeClass] else { return nil }
+            Self.unlinkAbandoned(page, &state)
+            abandonedHint.store(state.abandonedCount, ordering: .relaxed)
+            page.pointee.ownerID.store(ownerID, ordering: .relaxed)
+            page.pointee.ownerHeap.store(ownerHeap, ordering: .relaxed)
+            page.pointee.state = .owned
+            page.pointee.setDelayedState(.noDelayed, override: true)
+            return page
+        }
+    }
+
+    /// Drains the thread-free lists of abandoned pages and returns the pages that became empty to
+    /// their arenas. Returns the number of pages released.
+    @discardableResult
+    func sweepAbandoned() -> Int {
+        guard abandonedHint.load(ordering: .relaxed) > 0 else { return 0 }
+        return withLock { state -> Int in
+            var released = 0
+            for sizeClass in 0..<SizeClass.count {
+                var cursor = state.abandoned[sizeClass]
+                while let page = cursor {
+                    cursor = page.pointee.next
+                    page.pointee.collect()
+                    if page.pointee.usedCount == 0 {
+                        Self.unlinkAbandoned(page, &state)
+                        releasePageLocked(page, &state)
+                        released += 1
+                    }
+                }
+            }
+            abandonedHint.store(state.abandonedCount, ordering: .relaxed)
+            return released
+        }
+    }
+
+    private static func unlinkAbandoned(_ page: UnsafeMutablePointer<Page>, _ state: inout State) {
+        let sizeClass = Int(page.pointee.sizeClass)
+        if let prev = page.pointee.prev { prev.pointee.next = page.pointee.next } else { state.abandoned[sizeClass] = page.pointee.next }
+        page.pointee.next?.pointee.prev = page.pointee.prev
+        page.pointee.next = nil
+        page.pointee.prev = nil
+        state.abandonedCount -= 1
+    }
+
+    // MARK: Large blocks
+
+    func allocateLarge(byteCount: Int) -> UnsafeMutableRawPointer? {
+        guard let header = LargeObjects.create(byteCount: byteCount, node: node, physicalNode: physicalNode, binding: binding, allocatorID: allocatorID) else {
+            return nil
+        }
+        withLock { state in
+            header.pointee.next = state.largeBlocks
+            state.largeBlocks?.pointee.prev = header
+            state.largeBlocks = header
+            state.largeCount += 1
+            state.largeBytes += header.pointee.blockSize
+        }
+        return LargeObjects.block(of: header)
+    }
+
+    func releaseLarge(_ header: UnsafeMutablePointer<LargeBlockHeader>) {
+        withLock { state in
+            if let prev = header.pointee.prev { prev.pointee.next = header.pointee.next } else { state.largeBlocks = header.pointee.next }
+            header.pointee.next?.pointee.prev = header.pointee.prev
+            state.largeCount -= 1
+            state.largeBytes -= header.pointee.blockSize
+        }
+        LargeObjects.destroy(header)
+    }
+}

@@ -1,0 +1,72 @@
+// ThreadHeap lifecycle: creation at attach, collection on request, abandonment at detach.
+//
+// Detaching follows mimalloc's order, which is what makes freeing the storage safe:
+//   1. every page goes to the `never` delayed state, waiting out any remote free that is pushing
+//      onto our delayed list (it holds a pointer to this storage);
+//   2. the delayed list is drained (no remote free can add to it any more);
+//   3. each page is collected; empty pages go back to their arenas, the rest to their node's
+//      abandoned list, where other heaps adopt them and remote frees keep landing on threadFree.
+
+import CHeapShim
+
+extension ThreadHeap {
+    /// Allocates and initialises the storage of a new heap for `allocator` (retained until `destroy`).
+    static func create(for allocator: Allocator) -> ThreadHeap {
+        let storage = UnsafeMutablePointer<ThreadHeapStorage>.allocate(capacity: 1)
+        storage.initialize(to: ThreadHeapStorage(
+            direct: InlineArray(repeating: allocator.emptyPage),
+            allocator: Unmanaged.passRetained(allocator).toOpaque(),
+            id: makeID(),
+            delayedFree: .init(0),
+            queues: InlineArray(repeating: PageQueue(first: nil, last: nil)),
+            full: PageQueue(first: nil, last: nil)))
+        return ThreadHeap(storage: storage)
+    }
+
+    /// Makes this heap the calling thread's.
+    func install() {
+        heapd_set_current_thread_heap(UnsafeMutableRawPointer(storage), id)
+    }
+
+    static func uninstall() {
+        heapd_set_current_thread_heap(nil, 0)
+    }
+
+    /// Gives every page back (empty ones to their arenas, the rest abandoned), releases the
+    /// allocator and frees the storage. Owner only; the handle is dead afterwards.
+    func abandonAndDestroy() {
+        forEachPage { $0.pointee.setDelayedState(.never, override: true) }
+        processDelayedFrees()
+        let allocator = self.allocator
+        forEachPage { page in
+            page.pointee.collect()
+            page.pointee.next = nil
+            page.pointee.prev = nil
+            let pool = allocator.pool(forNode: Arena.arena(of: page).pointee.node)
+            if page.pointee.usedCount == 0 {
+                pool.releasePage(page)
+            } else {
+                pool.abandon(page)
+            }
+        }
+        let opaque = storage.pointee.allocator
+        storage.deinitialize(count: 1)
+        storage.deallocate()
+        Unmanaged<Allocator>.fromOpaque(opaque).release()
+    }
+
+    /// Drains every remote free, returns every empty page (even a class's last one) to its arena
+    /// and takes back pages from the full list that have room. Owner only.
+    func collect() {
+        processDelayedFrees()
+        var empty: [UnsafeMutablePointer<Page>] = []
+        forEachPage { page in
+            page.pointee.collect()
+            if page.pointee.isInFull && (page.pointee.free != nil || page.pointee.localFree != nil) {
+                moveFromFull(page)
+            }
+            if page.pointee.usedCount == 0 { empty.append(page) }
+        }
+        for page in empty { retire(page) }
+    }
+}
