@@ -11,7 +11,8 @@
 //                      <= retainedEmptyArenas; arenaCount == |arenas|
 //   heap queues        each page of queues[c] is owned by the heap, of class c, not isInFull, in
 //                      noDelayed, with consistent prev links; direct[i] == queues[class(i)].first
-//   full lists         each page isInFull and in useDelayed (nothing is mid-notification)
+//   full lists         each page isInFull and in useDelayed, or in noDelayed when blocks of it
+//                      wait on the heap's delayed list (notified; nothing is mid-notification)
 //   abandoned lists    each page abandoned, of the list's class, in `never`, owner abandonedID;
 //                      abandonedCount == Σ list lengths
 //   ownership          owned pages in arenas == pages reachable from attached heaps
@@ -31,7 +32,6 @@ extension Allocator {
         var placedPages: [UInt: String] = [:]
         var delayedPerPage: [UInt: [UnsafeMutableRawPointer]] = [:]
         for heap in heaps {
-            verifyHeapLists(heap, placed: &placedPages, problems: &problems)
             var word = heap.storage.pointee.delayedFree.load(ordering: .acquiring)
             var count = 0
             while let block = UnsafeMutableRawPointer(bitPattern: word) {
@@ -44,6 +44,7 @@ extension Allocator {
                 count += 1
                 if count > 1 << 30 { problems.append("heap \(heap.id): delayed list is cyclic"); break }
             }
+            verifyHeapLists(heap, delayed: delayedPerPage, placed: &placedPages, problems: &problems)
         }
 
         var ownedInArenas = 0
@@ -134,7 +135,7 @@ extension Allocator {
         return problems
     }
 
-    private func verifyHeapLists(_ heap: ThreadHeap, placed: inout [UInt: String], problems: inout [String]) {
+    private func verifyHeapLists(_ heap: ThreadHeap, delayed: [UInt: [UnsafeMutableRawPointer]], placed: inout [UInt: String], problems: inout [String]) {
         func place(_ page: UnsafeMutablePointer<Page>, _ list: String) {
             if let other = placed.updateValue(list, forKey: UInt(bitPattern: page)) {
                 problems.append("page \(page) is on two lists: \(other) and \(list)")
@@ -171,7 +172,11 @@ extension Allocator {
         while let page = cursor {
             place(page, list)
             if !page.pointee.isInFull { problems.append("\(list): page \(page) not marked full") }
-            if page.pointee.delayedState != .useDelayed { problems.append("\(list): page \(page) in delayed state \(page.pointee.delayedState)") }
+            // useDelayed, or noDelayed once a remote free has notified us through the delayed list.
+            let notified = delayed[UInt(bitPattern: page)] != nil
+            if page.pointee.delayedState != (notified ? .noDelayed : .useDelayed) {
+                problems.append("\(list): page \(page) in delayed state \(page.pointee.delayedState)\(notified ? " after a notification" : "")")
+            }
             if page.pointee.prev != previous { problems.append("\(list): broken prev link at \(page)") }
             previous = page
             cursor = page.pointee.next

@@ -1,0 +1,282 @@
+@testable import HeapCore
+import Foundation
+import Synchronization
+import Testing
+
+/// Runs `body` on a fresh thread attached to `allocator`, detaching afterwards.
+func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @escaping @Sendable () -> Void) {
+    runOnThreads(1) { _ in
+        allocator.attachCurrentThread(pinningTo: cpu)
+        body()
+        allocator.detachCurrentThread()
+    }
+}
+
+@Suite struct AllocatorTests {
+    @Test func blocksAreAlignedDistinctAndWritable() {
+        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
+        onAttachedThread(allocator) {
+            var blocks: [(UnsafeMutableRawPointer, Int)] = []
+            for size in [0, 1, 8, 16, 17, 32, 100, 256, 511, 512, 513, 1000, 4096, 8192, 8193, 100_000] {
+                for _ in 0..<50 {
+                    let block = allocator.allocate(byteCount: size)!
+                    #expect(UInt(bitPattern: block) % 16 == 0)
+                    #expect(allocator.usableSize(of: block) >= size)
+                    block.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: size), count: max(size, 1))
+                    blocks.append((block, size))
+                }
+            }
+            #expect(Set(blocks.map { UInt(bitPattern: $0.0) }).count == blocks.count)
+            for (block, size) in blocks {
+                let bytes = block.assumingMemoryBound(to: UInt8.self)
+                #expect(bytes[0] == UInt8(truncatingIfNeeded: size))
+                #expect(bytes[max(size, 1) - 1] == UInt8(truncatingIfNeeded: size))
+            }
+            #expect(allocator.verify() == [])
+            for (block, _) in blocks { allocator.deallocate(block) }
+            #expect(allocator.verify() == [])
+        }
+        allocator.collect()
+        let stats = allocator.statistics()
+        #expect(stats.liveBlocks == 0)
+        #expect(stats.arenas == 0)
+        #expect(stats.largeBlocks == 0)
+        #expect(allocator.verify() == [])
+    }
+
+    @Test func freedBlocksAreReusedByTheOwner() {
+        let allocator = Allocator()
+        onAttachedThread(allocator) {
+            let first = allocator.allocate(byteCount: 48)!
+            allocator.deallocate(first)
+            // The local free list is consulted once `free` runs dry; drain it.
+            var seen: Set<UInt> = []
+            var blocks: [UnsafeMutableRawPointer] = []
+            for _ in 0..<(Arena.pageSize / 48 + 1) {
+                let block = allocator.allocate(byteCount: 48)!
+                seen.insert(UInt(bitPattern: block))
+                blocks.append(block)
+            }
+            #expect(seen.contains(UInt(bitPattern: first)))
+            for block in blocks { allocator.deallocate(block) }
+        }
+    }
+
+    @Test func statisticsCountLiveBlocksPerSizeClassAndNode() {
+        let allocator = Allocator()
+        onAttachedThread(allocator) {
+            let small = (0..<100).map { _ in allocator.allocate(byteCount: 32)! }
+            let medium = (0..<10).map { _ in allocator.allocate(byteCount: 1000)! }
+            let large = allocator.allocate(byteCount: 1 << 20)!
+            let stats = allocator.statistics()
+            #expect(stats.liveBlocks == 111)
+            #expect(stats.sizeClasses[SizeClass.index(forSize: 32)].liveBlocks == 100)
+            #expect(stats.sizeClasses[SizeClass.index(forSize: 1000)].liveBlocks == 10)
+            #expect(stats.liveBytes == 100 * 32 + 10 * 1024 + allocator.usableSize(of: large))
+            #expect(stats.largeBlocks == 1)
+            #expect(stats.pagesInUse == 2)
+            #expect(stats.arenas == 1)
+            #expect(stats.committedBytes >= stats.liveBytes)
+            #expect(stats.fragmentation > 0 && stats.fragmentation < 1)
+            #expect(stats.residentBytes > 0)
+            #expect(stats.attachedThreads == 1)
+            for block in small + medium + [large] { allocator.deallocate(block) }
+            #expect(allocator.statistics().liveBlocks == 0)
+        }
+    }
+
+    @Test func remoteFreesReachTheOwnerAndItsPagesEmpty() {
+        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
+        let handoff = Mutex<[BlockAddress]>([])
+        let ready = Barrier(parties: 2)
+        let freed = Barrier(parties: 2)
+        runOnThreads(2) { i in
+            allocator.attachCurrentThread()
+            if i == 0 {
+                // Enough 64-byte blocks to fill several pages, so some go to the full list and
+                // are then freed by the other thread (the delayed-free notification path).
+                let blocks = (0..<5000).map { _ in BlockAddress(allocator.allocate(byteCount: 64)!) }
+                handoff.withLock { $0 = blocks }
+                ready.wait()
+                freed.wait()
+                #expect(allocator.verify() == [])
+                // The owner's slow path takes the remote frees back.
+                let again = (0..<5000).map { _ in allocator.allocate(byteCount: 64)! }
+                for block in again { allocator.deallocate(block) }
+                allocator.collect()
+                #expect(allocator.statistics().liveBlocks == 0)
+            } else {
+                ready.wait()
+                for block in handoff.withLock({ $0 }) { allocator.deallocate(block.pointer) }
+                freed.wait()
+            }
+            allocator.detachCurrentThread()
+        }
+        #expect(allocator.verify() == [])
+        #expect(allocator.statistics().arenas == 0)
+    }
+
+    @Test func unattachedThreadsMayFree() {
+        let allocator = Allocator()
+        let blocks = Mutex<[BlockAddress]>([])
+        onAttachedThread(allocator) {
+            blocks.withLock { $0 = (0..<100).map { _ in BlockAddress(allocator.allocate(byteCount: 24)!) } }
+        }
+        runOnThreads(1) { _ in
+            #expect(!allocator.isCurrentThreadAttached)
+            for block in blocks.withLock({ $0 }) { allocator.deallocate(block.pointer) }
+        }
+        allocator.collect()
+        #expect(allocator.statistics().liveBlocks == 0)
+        #expect(allocator.verify() == [])
+    }
+
+    @Test func detachedHeapsPagesAreAdoptedByOtherThreads() {
+        let allocator = Allocator()
+        let kept = Mutex<[BlockAddress]>([])
+        onAttachedThread(allocator) {
+            // Leave a half-used page behind.
+            let blocks = (0..<200).map { _ in allocator.allocate(byteCount: 128)! }
+            for (i, block) in blocks.enumerated() where i % 2 == 0 { allocator.deallocate(block) }
+            kept.withLock { $0 = blocks.enumerated().filter { $0.offset % 2 == 1 }.map { BlockAddress($0.element) } }
+        }
+        var stats = allocator.statistics()
+        #expect(stats.nodes.reduce(0) { $0 + $1.abandonedPages } == 1)
+        #expect(stats.liveBlocks == 100)
+        #expect(allocator.verify() == [])
+        onAttachedThread(allocator) {
+            // The new heap adopts the abandoned page instead of taking a fresh one.
+            let block = allocator.allocate(byteCount: 128)!
+            let page = Arena.page(containing: UInt(bitPattern: block))
+            #expect(page == Arena.page(containing: kept.withLock { $0[0] }.bits))
+            #expect(allocator.statistics().nodes.reduce(0) { $0 + $1.abandonedPages } == 0)
+            allocator.deallocate(block)
+            for block in kept.withLock({ $0 }) { allocator.deallocate(block.pointer) }
+            #expect(allocator.verify() == [])
+        }
+        stats = allocator.statistics()
+        #expect(stats.liveBlocks == 0)
+        #expect(stats.pagesInUse == 0)
+    }
+
+    @Test func abandonedPagesEmptiedByRemoteFreesAreReleased() {
+        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
+        let blocks = Mutex<[BlockAddress]>([])
+        onAttachedThread(allocator) {
+            blocks.withLock { $0 = (0..<3000).map { _ in BlockAddress(allocator.allocate(byteCount: 96)!) } }
+        }
+        #expect(allocator.statistics().nodes.reduce(0) { $0 + $1.abandonedPages } > 0)
+        for block in blocks.withLock({ $0 }) { allocator.deallocate(block.pointer) }
+        allocator.collect()
+        let stats = allocator.statistics()
+        #expect(stats.liveBlocks == 0)
+        #expect(stats.arenas == 0)
+        #expect(stats.arenasReleased == 1)
+        #expect(allocator.verify() == [])
+    }
+
+    @Test func releasePolicyKeepsTheConfiguredNumberOfEmptyArenas() {
+        for retained in [0, 1, 2] {
+            let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: retained)))
+            onAttachedThread(allocator) {
+                // 4 arenas' worth of 8 KiB blocks, then free them all.
+                let blocks = (0..<(4 * Arena.dataPageCount * 8)).map { _ in allocator.allocate(byteCount: 8192)! }
+                #expect(allocator.statistics().arenas == 4)
+                for block in blocks { allocator.deallocate(block) }
+                allocator.collect()
+                let stats = allocator.statistics()
+                #expect(stats.arenas == retained)
+                #expect(stats.arenasReleased == 4 - retained)
+                #expect(allocator.verify() == [])
+            }
+        }
+    }
+
+    @Test func decommittedArenasKeepTheirMappingButNotTheirMemory() {
+        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 1, decommitRetained: true)))
+        onAttachedThread(allocator) {
+            let blocks = (0..<(Arena.dataPageCount * 8)).map { _ in allocator.allocate(byteCount: 8192)! }
+            for block in blocks { block.initializeMemory(as: UInt8.self, repeating: 1, count: 8192) }
+            let touched = Allocator.residentBytes()
+            for block in blocks { allocator.deallocate(block) }
+            allocator.collect()
+            #expect(allocator.statistics().arenas == 1)
+            // The arena's ~4 MiB of pages went back to the OS (allow for unrelated growth).
+            #expect(Allocator.residentBytes() < touched - 2 * (1 << 20))
+            // And it is reused: allocating again maps no new arena.
+            let again = allocator.allocate(byteCount: 8192)!
+            #expect(allocator.statistics().arenas == 1)
+            allocator.deallocate(again)
+        }
+    }
+
+    @Test func largeBlocksHaveTheirOwnMappingAndAreReturnedAtOnce() {
+        let allocator = Allocator()
+        onAttachedThread(allocator) {
+            let sizes = [8193, 65536, 5 << 20, 9 << 20]
+            let blocks = sizes.map { allocator.allocate(byteCount: $0)! }
+            for (block, size) in zip(blocks, sizes) {
+                block.initializeMemory(as: UInt8.self, repeating: 7, count: size)
+                #expect(RegionMap.shared.kind(of: UInt(bitPattern: block)) == .largeStart)
+                #expect(RegionMap.shared.kind(of: UInt(bitPattern: block) + UInt(size) - 1) == (size > Arena.size - 64 ? .largeContinuation : .largeStart))
+            }
+            #expect(allocator.statistics().largeBlocks == 4)
+            #expect(allocator.verify() == [])
+            for block in blocks { allocator.deallocate(block) }
+            #expect(allocator.statistics().largeBlocks == 0)
+            for block in blocks { #expect(RegionMap.shared.kind(of: UInt(bitPattern: block)) == .none) }
+        }
+    }
+
+    @Test func arenaMemoryIsPlacedOnNodeZero() {
+        let allocator = Allocator()
+        onAttachedThread(allocator) {
+            let block = allocator.allocate(byteCount: 256)!
+            block.initializeMemory(as: UInt8.self, repeating: 1, count: 256)
+            #expect(allocator.node(of: block) == 0)
+            let nodes = Allocator.physicalNodes(of: block, byteCount: 256)
+            #expect(nodes == [0])
+            let large = allocator.allocate(byteCount: 1 << 16)!
+            large.initializeMemory(as: UInt8.self, repeating: 1, count: 1 << 16)
+            #expect(Allocator.physicalNodes(of: large, byteCount: 1 << 16).allSatisfy { $0 == 0 })
+            allocator.deallocate(block)
+            allocator.deallocate(large)
+        }
+    }
+
+    @Test func simulatedNodesGiveEachCPUItsOwnArenaPool() {
+        guard CPUPinning.allowedCPUCount() >= 2 else { return }
+        let allocator = Allocator(configuration: .init(topology: SimulatedTopology(virtualNodes: 2)))
+        let blocks = Mutex<[Int: BlockAddress]>([:])
+        runOnThreads(2) { cpu in
+            allocator.attachCurrentThread(pinningTo: cpu)
+            let block = allocator.allocate(byteCount: 64)!
+            blocks.withLock { $0[cpu] = BlockAddress(block) }
+            #expect(allocator.node(of: block) == cpu)
+            // Both virtual nodes are backed by the one real node.
+            block.storeBytes(of: 1, as: UInt8.self)
+            #expect(Allocator.physicalNodes(of: block, byteCount: 64) == [0])
+            allocator.detachCurrentThread()
+        }
+        let stats = allocator.statistics()
+        #expect(stats.nodes.count == 2)
+        #expect(stats.nodes.map(\.arenas) == [1, 1])
+        #expect(stats.nodes.map(\.liveBlocks) == [1, 1])
+        #expect(allocator.verify() == [])
+        // A block goes back to the pool of its arena's node, whichever thread frees it.
+        for block in blocks.withLock({ Array($0.values) }) { allocator.deallocate(block.pointer) }
+        allocator.collect()
+        #expect(allocator.statistics().liveBlocks == 0)
+        #expect(allocator.verify() == [])
+    }
+
+    @Test func attachAndDetachAreReflectedInTheRegistry() {
+        let allocator = Allocator()
+        #expect(!allocator.isCurrentThreadAttached)
+        onAttachedThread(allocator) {
+            #expect(allocator.isCurrentThreadAttached)
+            #expect(allocator.attachedThreadCount == 1)
+        }
+        #expect(allocator.attachedThreadCount == 0)
+    }
+}
