@@ -35,7 +35,7 @@ public struct AllocatorConfiguration: Sendable {
 }
 
 /// `@unchecked Sendable`: every stored property is immutable after init except `registry`, which
-/// is a Mutex; the raw memory it hands out is governed by the ownership rules in the file comment.
+/// is locked; the raw memory it hands out is governed by the ownership rules in the file comment.
 public final class Allocator: @unchecked Sendable {
     public let configuration: AllocatorConfiguration
     let topology: any Topology
@@ -48,7 +48,7 @@ public final class Allocator: @unchecked Sendable {
     let emptyPage: UnsafeMutablePointer<Page>
     private let emptyPageMemory: UnsafeMutableRawPointer
     /// Attached heaps, for statistics and the verifier.
-    let registry = Mutex<[UInt: ThreadHeapRecord]>([:])
+    let registry = Locked<[UInt: ThreadHeapRecord]>([:])
 
     private static let nextID = Atomic<UInt64>(1)
 

@@ -49,7 +49,7 @@ final class ArenaPool: @unchecked Sendable {
     let binding: NumaBinding
     let policy: ArenaReleasePolicy
     let allocatorID: UInt64
-    private let lock = Mutex<Void>(())
+    private let lock = Lock()
     private var state = State()
     /// Pages on the abandoned lists, mirrored outside the lock so that a heap's slow path can skip
     /// the lock when there is nothing to adopt. Written under the lock; read relaxed (a hint).
@@ -79,7 +79,7 @@ final class ArenaPool: @unchecked Sendable {
 
     /// Runs `body` with the pool locked: every change of state, statistics and the verifier.
     func withLock<R>(_ body: (inout State) -> R) -> R {
-        lock.withLock { _ in body(&state) }
+        lock.withLock { body(&state) }
     }
 
     // MARK: Pages

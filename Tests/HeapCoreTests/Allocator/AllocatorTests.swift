@@ -87,7 +87,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
 
     @Test func remoteFreesReachTheOwnerAndItsPagesEmpty() {
         let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
-        let handoff = Mutex<[BlockAddress]>([])
+        let handoff = Locked<[BlockAddress]>([])
         let ready = Barrier(parties: 2)
         let freed = Barrier(parties: 2)
         runOnThreads(2) { i in
@@ -118,7 +118,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
 
     @Test func unattachedThreadsMayFree() {
         let allocator = Allocator()
-        let blocks = Mutex<[BlockAddress]>([])
+        let blocks = Locked<[BlockAddress]>([])
         onAttachedThread(allocator) {
             blocks.withLock { $0 = (0..<100).map { _ in BlockAddress(allocator.allocate(byteCount: 24)!) } }
         }
@@ -133,7 +133,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
 
     @Test func detachedHeapsPagesAreAdoptedByOtherThreads() {
         let allocator = Allocator()
-        let kept = Mutex<[BlockAddress]>([])
+        let kept = Locked<[BlockAddress]>([])
         onAttachedThread(allocator) {
             // Leave a half-used page behind.
             let blocks = (0..<200).map { _ in allocator.allocate(byteCount: 128)! }
@@ -161,7 +161,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
 
     @Test func abandonedPagesEmptiedByRemoteFreesAreReleased() {
         let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
-        let blocks = Mutex<[BlockAddress]>([])
+        let blocks = Locked<[BlockAddress]>([])
         onAttachedThread(allocator) {
             blocks.withLock { $0 = (0..<3000).map { _ in BlockAddress(allocator.allocate(byteCount: 96)!) } }
         }
@@ -247,7 +247,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
     @Test func simulatedNodesGiveEachCPUItsOwnArenaPool() {
         guard CPUPinning.allowedCPUCount() >= 2 else { return }
         let allocator = Allocator(configuration: .init(topology: SimulatedTopology(virtualNodes: 2)))
-        let blocks = Mutex<[Int: BlockAddress]>([:])
+        let blocks = Locked<[Int: BlockAddress]>([:])
         runOnThreads(2) { cpu in
             allocator.attachCurrentThread(pinningTo: cpu)
             let block = allocator.allocate(byteCount: 64)!
