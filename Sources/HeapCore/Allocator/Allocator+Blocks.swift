@@ -12,7 +12,7 @@ extension Allocator {
     /// Allocates `byteCount` bytes, 16-byte aligned, on the calling thread's heap. Returns nil when
     /// the OS has no memory to give. The calling thread must be attached to this allocator.
     public func allocate(byteCount: Int) -> UnsafeMutableRawPointer? {
-        precondition(byteCount >= 0, "heapd: allocate(byteCount: \(byteCount)): negative size")
+        require(byteCount >= 0, "heapd: allocate(byteCount: \(byteCount)): negative size")
         guard let heap = ThreadHeap.current,
               heap.storage.pointee.allocator == Unmanaged.passUnretained(self).toOpaque()
         else {
@@ -60,7 +60,7 @@ extension Allocator {
         case .largeStart:
             return Arena.header(ofAddress: address).withMemoryRebound(to: LargeBlockHeader.self, capacity: 1) { $0.pointee.blockSize }
         case .none, .largeContinuation:
-            preconditionFailure("heapd: usableSize(of: \(pointer)): not a heapd block")
+            misuse("heapd: usableSize(of: \(pointer)): not a heapd block")
         }
     }
 
@@ -73,7 +73,7 @@ extension Allocator {
         case .largeStart:
             return Arena.header(ofAddress: address).withMemoryRebound(to: LargeBlockHeader.self, capacity: 1) { $0.pointee.node }
         case .none, .largeContinuation:
-            preconditionFailure("heapd: node(of: \(pointer)): not a heapd block")
+            misuse("heapd: node(of: \(pointer)): not a heapd block")
         }
     }
 
@@ -102,15 +102,15 @@ extension Allocator {
         let kind = RegionMap.shared.kind(of: address)
         guard kind == .largeStart else {
             if kind == .largeContinuation {
-                preconditionFailure("heapd: free of \(pointer), which points inside a large block, not at its start")
+                misuse("heapd: free of \(pointer), which points inside a large block, not at its start")
             }
-            preconditionFailure("heapd: free of \(pointer), which is not a live heapd block (never allocated here, or already freed)")
+            misuse("heapd: free of \(pointer), which is not a live heapd block (never allocated here, or already freed)")
         }
         let header = UnsafeMutableRawPointer(Arena.header(ofAddress: address)).assumingMemoryBound(to: LargeBlockHeader.self)
         guard pointer == LargeObjects.block(of: header) else {
-            preconditionFailure("heapd: free of \(pointer), which points inside a \(header.pointee.blockSize)-byte large block starting at \(LargeObjects.block(of: header))")
+            misuse("heapd: free of \(pointer), which points inside a \(header.pointee.blockSize)-byte large block starting at \(LargeObjects.block(of: header))")
         }
-        precondition(header.pointee.allocatorID == id, "heapd: free of \(pointer), a block of another allocator")
+        require(header.pointee.allocatorID == id, "heapd: free of \(pointer), a block of another allocator")
         pool(forNode: header.pointee.node).releaseLarge(header)
     }
 
@@ -119,18 +119,18 @@ extension Allocator {
     private func invalidFree(_ pointer: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) -> Never {
         let state = page.pointee.state
         guard state == .owned || state == .abandoned else {
-            preconditionFailure("heapd: free of \(pointer), which lies in a heapd arena page that holds no blocks (never allocated, or its page was already released: double free)")
+            misuse("heapd: free of \(pointer), which lies in a heapd arena page that holds no blocks (never allocated, or its page was already released: double free)")
         }
-        precondition(page.pointee.allocatorID == id, "heapd: free of \(pointer), a block of another allocator")
+        require(page.pointee.allocatorID == id, "heapd: free of \(pointer), a block of another allocator")
         let size = UInt(page.pointee.blockSize)
         let offset = UInt(bitPattern: pointer) - UInt(bitPattern: page.pointee.start)
         if offset % size != 0 {
             let start = page.pointee.start + Int(offset - offset % size)
-            preconditionFailure("heapd: free of \(pointer), which points \(offset % size) bytes inside the \(size)-byte block at \(start)")
+            misuse("heapd: free of \(pointer), which points \(offset % size) bytes inside the \(size)-byte block at \(start)")
         }
         if offset / size >= UInt(page.pointee.capacity.load(ordering: .relaxed)) {
-            preconditionFailure("heapd: free of \(pointer), a \(size)-byte slot that was never allocated")
+            misuse("heapd: free of \(pointer), a \(size)-byte slot that was never allocated")
         }
-        preconditionFailure("heapd: double free of the \(size)-byte block at \(pointer)")
+        misuse("heapd: double free of the \(size)-byte block at \(pointer)")
     }
 }

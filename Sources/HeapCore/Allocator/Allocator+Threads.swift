@@ -12,7 +12,7 @@ extension Allocator {
     /// anyway, unpinned).
     @discardableResult
     public func attachCurrentThread(pinningTo cpu: Int? = nil) -> Bool {
-        precondition(ThreadHeap.current == nil, "heapd: this thread is already attached to an allocator; detach it first")
+        require(ThreadHeap.current == nil, "heapd: this thread is already attached to an allocator; detach it first")
         let pinned = cpu.map { CPUPinning.pinCurrentThread(to: $0) } ?? true
         let heap = ThreadHeap.create(for: self)
         registry.withLock { $0[heap.address] = ThreadHeapRecord(heap: heap) }
@@ -51,7 +51,7 @@ extension Allocator {
 
     func currentHeap(for operation: StaticString) -> ThreadHeap {
         guard let heap = ThreadHeap.current else {
-            preconditionFailure("heapd: \(operation) on a thread that is not attached; call attachCurrentThread() first")
+            misuse("heapd: \(operation) on a thread that is not attached; call attachCurrentThread() first")
         }
         precondition(heap.storage.pointee.allocator == Unmanaged.passUnretained(self).toOpaque(),
                      "heapd: \(operation) on a thread attached to a different allocator")

@@ -71,7 +71,7 @@ public final class Allocator: @unchecked Sendable {
 
     deinit {
         let attached = registry.withLock { $0.count }
-        precondition(attached == 0, "heapd: Allocator deinitialised with \(attached) thread(s) still attached")
+        require(attached == 0, "heapd: Allocator deinitialised with \(attached) thread(s) still attached")
         emptyPage.deinitialize(count: 1)
         emptyPageMemory.deallocate()
     }

@@ -234,7 +234,7 @@ extension Page {
         var count = 1
         var tail = head
         while let next = tail.load(as: UnsafeMutableRawPointer?.self) {
-            precondition(count <= Int(reserved), "heapd: thread-free list of a \(blockSize)-byte page is cyclic: a block was freed twice by other threads")
+            require(count <= Int(reserved), "heapd: thread-free list of a \(blockSize)-byte page is cyclic: a block was freed twice by other threads")
             tail = next
             count += 1
         }
