@@ -11,14 +11,21 @@
 extension Allocator {
     /// Allocates `byteCount` bytes, 16-byte aligned, on the calling thread's heap. Returns nil when
     /// the OS has no memory to give. The calling thread must be attached to this allocator.
+    /// Budget for up to 512 bytes: one TLS load, one owner compare, then ThreadHeap.allocateSmall.
     public func allocate(byteCount: Int) -> UnsafeMutableRawPointer? {
-        require(byteCount >= 0, "heapd: allocate(byteCount: \(byteCount)): negative size")
-        guard let heap = ThreadHeap.current,
-              heap.storage.pointee.allocator == Unmanaged.passUnretained(self).toOpaque()
-        else {
-            _ = currentHeap(for: "allocate")
-            return nil
+        if UInt(bitPattern: byteCount) <= UInt(SizeClass.maxDirectSize),
+           let heap = ThreadHeap.current,
+           heap.storage.pointee.allocator == Unmanaged.passUnretained(self).toOpaque() {
+            return heap.allocateSmall(byteCount)
         }
+        return allocateOther(byteCount: byteCount)
+    }
+
+    /// Sizes above 512 bytes, and every misuse.
+    @inline(never)
+    private func allocateOther(byteCount: Int) -> UnsafeMutableRawPointer? {
+        require(byteCount >= 0, "heapd: allocate(byteCount: \(byteCount)): negative size")
+        let heap = currentHeap(for: "allocate")
         if byteCount <= SizeClass.maxDirectSize {
             return heap.allocateSmall(byteCount)
         }
@@ -31,7 +38,7 @@ extension Allocator {
     /// Frees a block of this allocator, from any thread (attached or not).
     public func deallocate(_ pointer: UnsafeMutableRawPointer) {
         let address = UInt(bitPattern: pointer)
-        guard RegionMap.shared.kind(of: address) == .arena else {
+        guard regions.isArena(address) else {
             return deallocateLarge(pointer)
         }
         let page = Arena.page(containing: address)
@@ -45,7 +52,7 @@ extension Allocator {
             invalidFree(pointer, page: page)
         }
         if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.currentID {
-            ThreadHeap.current.unsafelyUnwrapped.freeLocal(pointer, page: page)
+            page.pointee.freeLocal(pointer, page: page)
         } else {
             freeRemote(pointer, page: page)
         }
@@ -54,7 +61,7 @@ extension Allocator {
     /// The number of bytes usable in the block at `pointer` (at least what was asked for).
     public func usableSize(of pointer: UnsafeMutableRawPointer) -> Int {
         let address = UInt(bitPattern: pointer)
-        switch RegionMap.shared.kind(of: address) {
+        switch regions.kind(of: address) {
         case .arena:
             return Int(Arena.page(containing: address).pointee.blockSize)
         case .largeStart:
@@ -67,7 +74,7 @@ extension Allocator {
     /// The node whose pool holds the block at `pointer`.
     public func node(of pointer: UnsafeMutableRawPointer) -> Int {
         let address = UInt(bitPattern: pointer)
-        switch RegionMap.shared.kind(of: address) {
+        switch regions.kind(of: address) {
         case .arena:
             return Arena.header(ofAddress: address).pointee.node
         case .largeStart:
@@ -99,7 +106,7 @@ extension Allocator {
     @inline(never)
     private func deallocateLarge(_ pointer: UnsafeMutableRawPointer) {
         let address = UInt(bitPattern: pointer)
-        let kind = RegionMap.shared.kind(of: address)
+        let kind = regions.kind(of: address)
         guard kind == .largeStart else {
             if kind == .largeContinuation {
                 misuse("heapd: free of \(pointer), which points inside a large block, not at its start")

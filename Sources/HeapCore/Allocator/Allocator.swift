@@ -43,6 +43,8 @@ public final class Allocator: @unchecked Sendable {
     /// Random per allocator; a free block's tag is `tagKey ^ page start ^ block address`.
     let tagKey: UInt
     let pools: [ArenaPool]
+    /// RegionMap.shared, held here so that the free path reads a field instead of a lazy global.
+    let regions: RegionMap
     /// A page whose free list is always nil; `direct` entries with no page point here.
     /// Owned by the allocator, freed in deinit.
     let emptyPage: UnsafeMutablePointer<Page>
@@ -66,7 +68,7 @@ public final class Allocator: @unchecked Sendable {
         emptyPageMemory = UnsafeMutableRawPointer.allocate(byteCount: Arena.descriptorStride, alignment: 64)
         emptyPage = emptyPageMemory.bindMemory(to: Page.self, capacity: 1)
         emptyPage.initialize(to: Page(start: emptyPageMemory, state: .metadata))
-        _ = RegionMap.shared
+        regions = RegionMap.shared
     }
 
     deinit {

@@ -57,7 +57,7 @@ extension Allocator {
                     cursor = arena.pointee.nextAll
                     arenas += 1
                     let base = UInt(bitPattern: arena)
-                    if RegionMap.shared.kind(of: base) != .arena { problems.append("arena \(arena): region map does not say arena") }
+                    if regions.kind(of: base) != .arena { problems.append("arena \(arena): region map does not say arena") }
                     if arena.pointee.node != pool.node { problems.append("arena \(arena): node \(arena.pointee.node) on pool \(pool.node)") }
                     if arena.pointee.allocatorID != id { problems.append("arena \(arena): belongs to allocator \(arena.pointee.allocatorID)") }
                     let mask = arena.pointee.freeMask
@@ -115,10 +115,10 @@ extension Allocator {
                     largeCount += 1
                     largeBytes += header.pointee.blockSize
                     let base = UInt(bitPattern: header)
-                    if RegionMap.shared.kind(of: base) != .largeStart { problems.append("large block \(header): region map does not say largeStart") }
+                    if regions.kind(of: base) != .largeStart { problems.append("large block \(header): region map does not say largeStart") }
                     var region = base + UInt(Arena.size)
                     while region < base + UInt(header.pointee.mappingSize) {
-                        if RegionMap.shared.kind(of: region) != .largeContinuation { problems.append("large block \(header): a later region is not largeContinuation") }
+                        if regions.kind(of: region) != .largeContinuation { problems.append("large block \(header): a later region is not largeContinuation") }
                         region += UInt(Arena.size)
                     }
                     if header.pointee.node != pool.node { problems.append("large block \(header): node \(header.pointee.node) on pool \(pool.node)") }

@@ -150,6 +150,20 @@ extension Page {
         used.store(UInt32(truncatingIfNeeded: value), ordering: .relaxed)
     }
 
+    /// The owner's free of a block the caller has checked; `page` is this page's own address.
+    /// Budget: tag, push, counter; the slow path only when the page empties or is on the full list.
+    @inline(__always)
+    mutating func freeLocal(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
+        block.storeBytes(of: tag(of: block), toByteOffset: 8, as: UInt.self)
+        block.storeBytes(of: localFree, as: UnsafeMutableRawPointer?.self)
+        localFree = block
+        let remaining = usedCount &- 1
+        setUsed(remaining)
+        if remaining == 0 || isInFull {
+            ThreadHeap.current.unsafelyUnwrapped.freeLocalSlow(page)
+        }
+    }
+
     /// Prepares a free page to hold `sizeClass` blocks for the heap `ownerID`. Pool lock held.
     mutating func format(sizeClass: Int, ownerID: UInt64, ownerHeap: UInt, allocatorID: UInt64, key: UInt) {
         precondition(state == .free, "formatting a page that is not free")

@@ -84,20 +84,6 @@ extension ThreadHeap {
         }
         return allocateGeneric(byteCount)
     }
-
-    /// The owner's free of a block already checked by the caller. Budget: tag, push, counter; the
-    /// slow path only when the page empties or was on the full list.
-    @inline(__always)
-    func freeLocal(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
-        block.storeBytes(of: page.pointee.tag(of: block), toByteOffset: 8, as: UInt.self)
-        block.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
-        page.pointee.localFree = block
-        let used = page.pointee.usedCount &- 1
-        page.pointee.setUsed(used)
-        if used == 0 || page.pointee.isInFull {
-            freeLocalSlow(page)
-        }
-    }
 }
 
 // MARK: - Slow paths (owner)
