@@ -7,6 +7,30 @@
 _Thread_local void *heapd_tls_thread_heap = 0;
 _Thread_local uint64_t heapd_tls_thread_heap_id = 0;
 
+static pthread_key_t heapd_exit_key;
+static pthread_once_t heapd_exit_once = PTHREAD_ONCE_INIT;
+static void (*_Atomic heapd_exit_hook)(void *) = 0;
+
+static void heapd_exit_destructor(void *heap) {
+    void (*hook)(void *) = heapd_exit_hook;
+    if (heap && hook) hook(heap);
+}
+
+static void heapd_make_exit_key(void) {
+    pthread_key_create(&heapd_exit_key, heapd_exit_destructor);
+}
+
+void heapd_register_thread_exit(void (*hook)(void *), void *heap) {
+    pthread_once(&heapd_exit_once, heapd_make_exit_key);
+    heapd_exit_hook = hook;
+    pthread_setspecific(heapd_exit_key, heap);
+}
+
+void heapd_unregister_thread_exit(void) {
+    pthread_once(&heapd_exit_once, heapd_make_exit_key);
+    pthread_setspecific(heapd_exit_key, 0);
+}
+
 int heapd_current_cpu(void) {
     return sched_getcpu();
 }

@@ -26,6 +26,11 @@ static inline __attribute__((always_inline)) void heapd_set_current_thread_heap(
     heapd_tls_thread_heap_id = id;
 }
 
+// Thread exit: `hook(heap)` runs when a thread that registered `heap` exits without having
+// unregistered it (a pthread key destructor; the thread-local slots above are still readable).
+void heapd_register_thread_exit(void (*hook)(void *), void *heap);
+void heapd_unregister_thread_exit(void);
+
 // The CPU the calling thread runs on now, or -1.
 int heapd_current_cpu(void);
 

@@ -9,6 +9,13 @@
 
 import CHeapShim
 
+/// Runs (from a pthread key destructor) when a thread exits without detaching: detaches it, so its
+/// pages are abandoned for others and its allocator is released, as an explicit detach would.
+private let threadExitHook: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
+    guard let raw, let current = ThreadHeap.current, UnsafeMutableRawPointer(current.storage) == raw else { return }
+    current.allocator.detachCurrentThread()
+}
+
 extension ThreadHeap {
     /// Allocates and initialises the storage of a new heap for `allocator` (retained until `destroy`).
     static func create(for allocator: Allocator) -> ThreadHeap {
@@ -23,12 +30,15 @@ extension ThreadHeap {
         return ThreadHeap(storage: storage)
     }
 
-    /// Makes this heap the calling thread's.
+    /// Makes this heap the calling thread's, and arranges for it to be detached if the thread
+    /// exits still attached.
     func install() {
         heapd_set_current_thread_heap(UnsafeMutableRawPointer(storage), id)
+        heapd_register_thread_exit(threadExitHook, UnsafeMutableRawPointer(storage))
     }
 
     static func uninstall() {
+        heapd_unregister_thread_exit()
         heapd_set_current_thread_heap(nil, 0)
     }
 

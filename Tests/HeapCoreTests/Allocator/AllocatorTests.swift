@@ -280,3 +280,24 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
         #expect(allocator.attachedThreadCount == 0)
     }
 }
+
+@Suite struct AllocatorThreadExitTests {
+    @Test func aThreadThatExitsAttachedIsDetachedAndItsPagesAbandoned() {
+        let allocator = Allocator()
+        let kept = Locked<BlockAddress?>(nil)
+        runOnThreads(1) { _ in
+            allocator.attachCurrentThread()
+            kept.withLock { $0 = BlockAddress(allocator.allocate(byteCount: 64)!) }
+            // No detach: the thread ends attached.
+        }
+        // The exit hook runs as the thread ends; wait for it (bounded by a count, not a clock).
+        var spins = 0
+        while allocator.attachedThreadCount != 0 && spins < 1_000_000 { spins += 1; sched_yield() }
+        #expect(allocator.attachedThreadCount == 0)
+        #expect(allocator.statistics().nodes.reduce(0) { $0 + $1.abandonedPages } == 1)
+        allocator.deallocate(kept.withLock { $0! }.pointer)
+        allocator.collect()
+        #expect(allocator.statistics().liveBlocks == 0)
+        #expect(allocator.verify() == [])
+    }
+}
