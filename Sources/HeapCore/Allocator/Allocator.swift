@@ -43,6 +43,11 @@ public final class Allocator: @unchecked Sendable {
     /// Random per allocator; a free block's tag is `tagKey ^ page start ^ block address`.
     let tagKey: UInt
     let pools: [ArenaPool]
+    /// `pools` again, as unretained references that thread heaps read without touching reference
+    /// counts (which every thread would share). Owned by the allocator, freed in deinit.
+    let poolTable: UnsafeMutablePointer<Unmanaged<ArenaPool>>
+    /// CPU -> node, for thread heaps' slow paths. Owned by the allocator, freed in deinit.
+    let nodeMap: NodeMap
     /// RegionMap.shared, held here so that the free path reads a field instead of a lazy global.
     let regions: RegionMap
     /// A page whose free list is always nil; `direct` entries with no page point here.
@@ -65,6 +70,11 @@ public final class Allocator: @unchecked Sendable {
             ArenaPool(node: node, physicalNode: configuration.topology.physicalNode(of: node),
                       binding: configuration.binding, policy: configuration.releasePolicy, allocatorID: id)
         }
+        poolTable = .allocate(capacity: pools.count)
+        for (node, pool) in pools.enumerated() {
+            (poolTable + node).initialize(to: Unmanaged.passUnretained(pool))
+        }
+        nodeMap = NodeMap.make(from: configuration.topology)
         emptyPageMemory = UnsafeMutableRawPointer.allocate(byteCount: Arena.descriptorStride, alignment: 64)
         emptyPage = emptyPageMemory.bindMemory(to: Page.self, capacity: 1)
         emptyPage.initialize(to: Page(start: emptyPageMemory, state: .metadata))
@@ -76,6 +86,9 @@ public final class Allocator: @unchecked Sendable {
         require(attached == 0, "heapd: Allocator deinitialised with \(attached) thread(s) still attached")
         emptyPage.deinitialize(count: 1)
         emptyPageMemory.deallocate()
+        poolTable.deinitialize(count: pools.count)
+        poolTable.deallocate()
+        nodeMap.deallocate()
     }
 
     @inline(__always)

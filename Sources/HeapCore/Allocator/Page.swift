@@ -151,7 +151,8 @@ extension Page {
     }
 
     /// The owner's free of a block the caller has checked; `page` is this page's own address.
-    /// Budget: tag, push, counter; the slow path only when the page empties or is on the full list.
+    /// Budget: tag, push, counter; the slow path only when the page is on the full list or empties
+    /// while its class has other pages.
     @inline(__always)
     mutating func freeLocal(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
         block.storeBytes(of: tag(of: block), toByteOffset: 8, as: UInt.self)
@@ -159,7 +160,9 @@ extension Page {
         localFree = block
         let remaining = usedCount &- 1
         setUsed(remaining)
-        if remaining == 0 || isInFull {
+        // An emptied page is retired unless it is its class's only page (freeLocalSlow keeps
+        // that one), so a lone page that empties needs no call: the alloc/free ping-pong case.
+        if isInFull || (remaining == 0 && (next != nil || prev != nil)) {
             ThreadHeap.current.unsafelyUnwrapped.freeLocalSlow(page)
         }
     }

@@ -24,6 +24,10 @@ extension ThreadHeap {
             direct: InlineArray(repeating: allocator.emptyPage),
             allocator: Unmanaged.passRetained(allocator).toOpaque(),
             id: makeID(),
+            emptyPage: allocator.emptyPage,
+            tagKey: allocator.tagKey,
+            pools: allocator.poolTable,
+            nodeMap: allocator.nodeMap,
             delayedFree: .init(0),
             queues: InlineArray(repeating: PageQueue(first: nil, last: nil)),
             full: PageQueue(first: nil, last: nil)))
@@ -47,16 +51,16 @@ extension ThreadHeap {
     func abandonAndDestroy() {
         forEachPage { $0.pointee.setDelayedState(.never, override: true) }
         processDelayedFrees()
-        let allocator = self.allocator
         forEachPage { page in
             page.pointee.collect()
             page.pointee.next = nil
             page.pointee.prev = nil
-            let pool = allocator.pool(forNode: Arena.arena(of: page).pointee.node)
-            if page.pointee.usedCount == 0 {
-                pool.releasePage(page)
-            } else {
-                pool.abandon(page)
+            withPool(forNode: Arena.arena(of: page).pointee.node) { pool in
+                if page.pointee.usedCount == 0 {
+                    pool.releasePage(page)
+                } else {
+                    pool.abandon(page)
+                }
             }
         }
         let opaque = storage.pointee.allocator

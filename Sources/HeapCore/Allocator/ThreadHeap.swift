@@ -29,6 +29,12 @@ struct ThreadHeapStorage: ~Copyable {
     /// The Allocator, retained while the heap is attached (an `Unmanaged` opaque pointer).
     let allocator: UnsafeMutableRawPointer
     let id: UInt64
+    /// Copies of what the slow paths need from the allocator, so that they never touch its
+    /// reference count (a cache line every thread would write).
+    let emptyPage: UnsafeMutablePointer<Page>
+    let tagKey: UInt
+    let pools: UnsafeMutablePointer<Unmanaged<ArenaPool>>
+    let nodeMap: NodeMap
     /// Blocks that other threads freed into pages on our full list (a Treiber stack through word 0).
     let delayedFree: Atomic<UInt>
     var queues: InlineArray<48, PageQueue>
@@ -65,6 +71,12 @@ struct ThreadHeap {
 
     var allocator: Allocator {
         Unmanaged<Allocator>.fromOpaque(storage.pointee.allocator).takeUnretainedValue()
+    }
+
+    /// The pool of `node`, without retaining it.
+    func withPool<R>(forNode node: Int, _ body: (ArenaPool) -> R) -> R {
+        let index = node < storage.pointee.nodeMap.nodeCount ? node : 0
+        return storage.pointee.pools[index]._withUnsafeGuaranteedRef(body)
     }
 }
 
@@ -120,16 +132,20 @@ extension ThreadHeap {
             }
             moveToFull(page)
         }
-        let allocator = self.allocator
-        let pool = allocator.pool(forNode: allocator.topology.currentNode())
-        while let page = pool.adopt(sizeClass: sizeClass, ownerID: id, ownerHeap: address) {
-            page.pointee.collect()
-            if page.pointee.free == nil { page.pointee.extend() }
-            pushFront(page, to: sizeClass)
-            if page.pointee.free != nil { return page }
-            moveToFull(page)
+        let node = storage.pointee.nodeMap.currentNode()
+        let adopted = withPool(forNode: node) { pool -> UnsafeMutablePointer<Page>? in
+            while let page = pool.adopt(sizeClass: sizeClass, ownerID: id, ownerHeap: address) {
+                page.pointee.collect()
+                if page.pointee.free == nil { page.pointee.extend() }
+                pushFront(page, to: sizeClass)
+                if page.pointee.free != nil { return page }
+                moveToFull(page)
+            }
+            return nil
         }
-        guard let page = pool.takePage(sizeClass: sizeClass, ownerID: id, ownerHeap: address, key: allocator.tagKey) else {
+        if let adopted { return adopted }
+        let key = storage.pointee.tagKey
+        guard let page = withPool(forNode: node, { $0.takePage(sizeClass: sizeClass, ownerID: id, ownerHeap: address, key: key) }) else {
             return nil
         }
         page.pointee.extend()
@@ -187,8 +203,7 @@ extension ThreadHeap {
     /// Unlinks an empty page and gives it back to its arena's pool.
     func retire(_ page: UnsafeMutablePointer<Page>) {
         unlink(page, from: Int(page.pointee.sizeClass))
-        let allocator = self.allocator
-        allocator.pool(forNode: Arena.arena(of: page).pointee.node).releasePage(page)
+        withPool(forNode: Arena.arena(of: page).pointee.node) { $0.releasePage(page) }
     }
 }
 
@@ -197,7 +212,7 @@ extension ThreadHeap {
 extension ThreadHeap {
     private func updateDirect(_ sizeClass: Int) {
         guard sizeClass < 32 else { return }
-        let page = storage.pointee.queues[sizeClass].first ?? allocator.emptyPage
+        let page = storage.pointee.queues[sizeClass].first ?? storage.pointee.emptyPage
         storage.pointee.direct[sizeClass + 1] = page
         if sizeClass == 0 { storage.pointee.direct[0] = page }
     }

@@ -11,6 +11,9 @@
 
 import CHeapShim
 import CNuma
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public protocol Topology: Sendable {
     /// Number of nodes; the allocator keeps one arena pool per node.
@@ -84,6 +87,34 @@ public struct SimulatedTopology: Topology {
     public func physicalNode(of node: Int) -> Int? {
         // The first CPU of virtual node `node` is CPU `node` itself.
         base.physicalNode(of: base.node(ofCPU: node))
+    }
+}
+
+/// A topology flattened into a table of CPU -> node, for slow paths that must not touch reference
+/// counts (an existential `Topology` copy retains what it holds, and that count is shared by every
+/// thread). Owned by whoever calls `make`; freed with `deallocate()`.
+struct NodeMap {
+    let nodeOfCPU: UnsafeMutablePointer<Int32>
+    let cpuCount: Int
+    let nodeCount: Int
+
+    static func make(from topology: any Topology) -> NodeMap {
+        let cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_CONF))), 1)
+        let table = UnsafeMutablePointer<Int32>.allocate(capacity: cpus)
+        for cpu in 0..<cpus {
+            table[cpu] = Int32(min(max(topology.node(ofCPU: cpu), 0), topology.nodeCount - 1))
+        }
+        return NodeMap(nodeOfCPU: table, cpuCount: cpus, nodeCount: topology.nodeCount)
+    }
+
+    func deallocate() {
+        nodeOfCPU.deallocate()
+    }
+
+    /// The node of the CPU the calling thread runs on now (0 if unknown).
+    func currentNode() -> Int {
+        let cpu = Int(heapd_current_cpu())
+        return cpu >= 0 && cpu < cpuCount ? Int(nodeOfCPU[cpu]) : 0
     }
 }
 
