@@ -1,0 +1,53 @@
+// swift-tools-version:6.1
+// heapd's benchmarks: a package of their own, so that the main package does not depend on
+// package-benchmark. Tools 6.1 is needed for `traits:`; the MallocInterposer trait is mandatory
+// here, because the default trait pulls in a package the local mirror does not have.
+import Foundation
+import PackageDescription
+
+// SwiftPM names a path dependency after its folder, so the main package's identity is whatever the
+// checkout is called (`heapd`, `main`, ...). Work it out instead of assuming it.
+let mainPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
+let package = Package(
+    name: "heapd-benchmarks",
+    dependencies: [
+        // The main package (its identity is its folder's name: see `mainPackage`).
+        .package(path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // What every benchmark and probe shares: heapd and glibc behind one interface, joinable
+        // worker threads, a pointer array.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "HeapCore", package: mainPackage)],
+            path: "Sources/BenchmarkSupport"
+        ),
+        // heapd against glibc, side by side: batch, tight loop, cross-thread free, 2-thread scaling.
+        .executableTarget(
+            name: "AllocatorBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "HeapCore", package: mainPackage),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/AllocatorBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // RSS before, at the peak of, and after 1 GiB of small blocks (one process per run).
+        .executableTarget(
+            name: "RSSProbe",
+            dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
+            path: "Sources/RSSProbe"
+        ),
+        // A bare allocate+free loop for callgrind's instruction count (perf events are not
+        // available in this VM, so package-benchmark's .instructions metric cannot be used).
+        .executableTarget(
+            name: "FastPathProbe",
+            dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
+            path: "Sources/FastPathProbe"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
