@@ -31,6 +31,22 @@ static inline __attribute__((always_inline)) void heapd_set_current_thread_heap(
 void heapd_register_thread_exit(void (*hook)(void *), void *heap);
 void heapd_unregister_thread_exit(void);
 
+// The calling thread's mutator (NULL when none) and its id (0 when none): the object layer's
+// equivalent of the thread heap slots above. Written only by the thread itself.
+extern _Thread_local void *heapd_tls_mutator;
+extern _Thread_local uint32_t heapd_tls_mutator_id;
+
+static inline __attribute__((always_inline)) void *heapd_current_mutator(void) {
+    return heapd_tls_mutator;
+}
+static inline __attribute__((always_inline)) uint32_t heapd_current_mutator_id(void) {
+    return heapd_tls_mutator_id;
+}
+static inline __attribute__((always_inline)) void heapd_set_current_mutator(void *mutator, uint32_t id) {
+    heapd_tls_mutator = mutator;
+    heapd_tls_mutator_id = id;
+}
+
 // The CPU the calling thread runs on now, or -1.
 int heapd_current_cpu(void);
 

@@ -37,8 +37,10 @@ extension Allocator {
             while let block = UnsafeMutableRawPointer(bitPattern: word) {
                 let page = Arena.page(containing: UInt(bitPattern: block))
                 delayedPerPage[UInt(bitPattern: page), default: []].append(block)
-                if page.pointee.ownerID.load(ordering: .relaxed) != heap.id || !page.pointee.isInFull {
-                    problems.append("heap \(heap.id): delayed block \(block) belongs to a page not on its full list")
+                // The page was on the full list when the block was pushed; the owner may have taken
+                // it back since (a local free), but it is still the owner's.
+                if page.pointee.ownerID.load(ordering: .relaxed) != heap.id {
+                    problems.append("heap \(heap.id): delayed block \(block) belongs to a page the heap does not own")
                 }
                 word = UInt(bitPattern: block.load(as: UnsafeMutableRawPointer?.self))
                 count += 1

@@ -28,6 +28,15 @@ final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// For locks held across calls (the global-lock policy's mutator lock). Prefer `withLock`.
+    func lock() {
+        pthread_mutex_lock(mutex)
+    }
+
+    func unlock() {
+        pthread_mutex_unlock(mutex)
+    }
+
     @inline(__always)
     func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)

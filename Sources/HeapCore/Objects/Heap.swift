@@ -1,0 +1,144 @@
+// Heap: objects, their types, the mutators that touch them, and the allocator they live in.
+//
+// The facade that tests, benchmarks and the interpreter use. One per run (or one shared by the
+// daemon); its reference-counting policy is fixed when it is created.
+//
+//   Heap
+//     Allocator          blocks (Allocator/)
+//     TypeRegistry       types
+//     mutator table      id -> mutator storage + its BRC merge queue (one lock, as brc.c's buckets)
+//     QSBR               write sequence; mutators' quiescent sequences live in their storage
+//     weak table         referent -> its weak references (WeakReferences.swift)
+//     global lock        held by the running mutator under the global-lock policy
+//
+// Thread safety: every method may be called from any thread unless it says otherwise; the
+// per-thread work goes through that thread's Mutator.
+
+import CHeapShim
+import Synchronization
+
+struct MutatorRecord {
+    /// The mutator's storage, valid while the record is in the table.
+    let storage: UnsafeMutablePointer<MutatorStorage>
+    /// Objects whose last non-owner release found their shared count at zero (brc.c's
+    /// objects_to_merge). Each holds one pending reference.
+    var mergeQueue: [UInt] = []
+}
+
+/// `@unchecked Sendable`: mutable state is behind locks (`mutators`, `weakTable`, `orphans`) or
+/// atomic (`attachedCount`, `writeSequence`).
+public final class Heap: @unchecked Sendable {
+    public let policy: RefCountPolicyKind
+    public let allocator: Allocator
+    public let types: TypeRegistry
+    /// The built-in type of weak references (WeakReferences.swift).
+    public let weakReferenceType: ObjectType
+
+    let mutators = Locked<[UInt32: MutatorRecord]>([:])
+    let attachedCount = Atomic<Int>(0)
+    /// QSBR's write sequence: advanced when a batch of freed objects is sealed.
+    let writeSequence = Atomic<UInt64>(1)
+    /// Batches of freed objects left by mutators that detached before they could free them.
+    let orphans = Locked<[DeferredBatch]>([])
+    /// `orphans.count`, mirrored for a lock-free check at every quiescent point.
+    let orphanBatchCount = Atomic<Int>(0)
+    let weakTable = Locked<[UInt: [UInt]]>([:])
+    /// Serialises mutators under the global-lock policy.
+    let globalLock = Lock()
+    /// Called, outside every lock, for each weak reference whose referent died and that has a
+    /// callback (the workload layer runs the callback object).
+    public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
+
+    /// Mutator ids are never reused (0 means "no owner").
+    private static let nextMutatorID = Atomic<UInt32>(1)
+
+    public init(policy: RefCountPolicyKind = .biased,
+                allocator configuration: AllocatorConfiguration = AllocatorConfiguration(),
+                weakCallback: (@Sendable (Mutator, ObjectRef, ObjectRef) -> Void)? = nil) {
+        self.policy = policy
+        self.allocator = Allocator(configuration: configuration)
+        self.types = TypeRegistry()
+        self.weakReferenceType = types.register(name: "weakref", slots: ["callback"], payloadBytes: 8)
+        self.weakCallback = weakCallback
+    }
+
+    deinit {
+        let attached = attachedCount.load(ordering: .relaxed)
+        require(attached == 0, "heapd: Heap deinitialised with \(attached) mutator(s) still attached")
+    }
+
+    /// Number of mutators attached now.
+    public var attachedMutators: Int { attachedCount.load(ordering: .relaxed) }
+
+    // MARK: Attach and detach
+
+    /// Attaches the calling thread: it gets a mutator (and an allocator thread heap), optionally
+    /// pinned to `cpu`. Under the global-lock policy the call waits for the lock and the mutator
+    /// holds it until it detaches or yields at a safepoint.
+    @discardableResult
+    public func attachCurrentThread(pinningTo cpu: Int? = nil) -> Mutator {
+        require(heapd_current_mutator() == nil, "heapd: this thread already has a mutator; detach it first")
+        if policy == .globalLock { globalLock.lock() }
+        allocator.attachCurrentThread(pinningTo: cpu)
+        let id = Heap.nextMutatorID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let storage = UnsafeMutablePointer<MutatorStorage>.allocate(capacity: 1)
+        storage.initialize(to: MutatorStorage(
+            id: id, policy: policy,
+            heap: Unmanaged.passRetained(self).toOpaque(),
+            allocator: Unmanaged.passUnretained(allocator).toOpaque(),
+            mergePending: Atomic(false),
+            quiescentSequence: Atomic(writeSequence.load(ordering: .acquiring)),
+            deferred: DeferredFrees(),
+            switchCountdown: Mutator.switchInterval))
+        mutators.withLock { $0[id] = MutatorRecord(storage: storage) }
+        // Sequentially consistent: pairs with the load in `freeBlock` (see QSBR.swift).
+        attachedCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        heapd_set_current_mutator(UnsafeMutableRawPointer(storage), id)
+        return Mutator(storage: storage)
+    }
+
+    /// Detaches the calling thread's mutator: merges what waits in its queue, hands freed objects
+    /// that others might still be reading to the heap, and detaches its allocator thread heap.
+    public func detachCurrentThread() {
+        guard let mutator = Mutator.current, mutator.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque() else {
+            misuse("heapd: detachCurrentThread on a thread with no mutator of this heap")
+        }
+        let storage = mutator.storage
+        let queued = mutators.withLock { $0.removeValue(forKey: mutator.id)?.mergeQueue ?? [] }
+        for bits in queued { mutator.mergeQueued(ObjectRef(bits: bits)!) }
+        attachedCount.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        mutator.handOffDeferredFrees()
+        heapd_set_current_mutator(nil, 0)
+        allocator.detachCurrentThread()
+        if policy == .globalLock { globalLock.unlock() }
+        storage.deinitialize(count: 1)
+        storage.deallocate()
+        Unmanaged.passUnretained(self).release()
+    }
+
+    // MARK: Biased counting's merge queues (brc.c)
+
+    /// Queues `object` (its shared word just became `queued`) to its owner. If the owner has
+    /// detached, merges it here instead; returns true when that merge found it dead.
+    func queueToOwner(_ object: ObjectRef) -> Bool {
+        let owner = object.header.pointee.ownerID.load(ordering: .relaxed)
+        let queued = mutators.withLock { table -> Bool in
+            guard owner != 0, table[owner] != nil else { return false }
+            table[owner]!.mergeQueue.append(object.bits)
+            table[owner]!.storage.pointee.mergePending.store(true, ordering: .releasing)
+            return true
+        }
+        if queued { return false }
+        return BiasedCounting.merge(object, extra: -1) == 0
+    }
+
+    /// Takes the calling mutator's merge queue.
+    func takeMergeQueue(of id: UInt32) -> [UInt] {
+        mutators.withLock { table in
+            guard table[id] != nil else { return [] }
+            table[id]!.storage.pointee.mergePending.store(false, ordering: .relaxed)
+            defer { table[id]!.mergeQueue.removeAll(keepingCapacity: true) }
+            return table[id]!.mergeQueue
+        }
+    }
+}

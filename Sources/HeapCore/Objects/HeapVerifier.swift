@@ -1,0 +1,83 @@
+// HeapVerifier: checks every object, with the world stopped.
+//
+// Stopped means no mutator runs while it does (joined, or parked behind a barrier), and every
+// mutator has passed a safepoint since its last operation, so merge queues are empty or counted.
+//
+//   allocator     Allocator.verify() is clean
+//   no dangling   every slot of a live object, and every root, names a live object (not a free
+//                 block, not a dead object waiting for QSBR)
+//   counts        for every live mortal object: refcount == roots naming it + slots naming it
+//                 + entries for it in merge queues (each holds one pending reference)
+//   weak refs     a weak reference names a live object or nothing
+
+import Synchronization
+
+extension Heap {
+    /// Every broken invariant; empty when the heap is sound. `roots` are the references the
+    /// program holds outside the heap's objects (its variables), with multiplicity.
+    public func verify(roots: [ObjectRef]) -> [String] {
+        var problems = allocator.verify()
+        var live = Set<UInt>()
+        allocator.forEachAllocatedBlock { block, _ in
+            let object = ObjectRef(block)
+            if object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 { live.insert(object.bits) }
+        }
+        var expected: [UInt: Int] = [:]
+        for root in roots {
+            if !live.contains(root.bits) { problems.append("root \(root) is not a live object") }
+            expected[root.bits, default: 0] += 1
+        }
+        for bits in live {
+            let object = ObjectRef(bits: bits)!
+            for index in 0..<object.slotCount {
+                let target = object.slot(index).pointee.load(ordering: .acquiring)
+                guard target != 0 else { continue }
+                if !live.contains(target) {
+                    problems.append("\(object) slot \(index) names \(ObjectRef(bits: target)!), which is not a live object")
+                }
+                expected[target, default: 0] += 1
+            }
+            if object.typeID == weakReferenceType.id {
+                let referent = object.payload.assumingMemoryBound(to: Atomic<UInt>.self).pointee.load(ordering: .acquiring)
+                if referent != 0 && !live.contains(referent) {
+                    problems.append("weak reference \(object) names \(ObjectRef(bits: referent)!), which is not a live object")
+                }
+            }
+        }
+        for queue in mutators.withLock({ $0.values.map(\.mergeQueue) }) {
+            for bits in queue { expected[bits, default: 0] += 1 }
+        }
+        for bits in live {
+            let object = ObjectRef(bits: bits)!
+            if object.isImmortal { continue }
+            let count = refcount(of: object)
+            let references = expected[bits] ?? 0
+            if count != references {
+                problems.append("\(object) (type \(types.type(of: object.typeID)?.name ?? "?")) has count \(count) but \(references) references")
+            }
+        }
+        return problems
+    }
+
+    /// The count of `object` under this heap's policy (world stopped).
+    func refcount(of object: ObjectRef) -> Int {
+        switch policy {
+        case .biased: BiasedCounting.count(object)
+        case .atomic: AtomicCounting.count(object)
+        case .globalLock: GlobalLockCounting.count(object)
+        }
+    }
+
+    /// Live objects per type name (world stopped).
+    public func liveObjectsByType() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        let names = types.all.map(\.name)
+        allocator.forEachAllocatedBlock { block, _ in
+            let object = ObjectRef(block)
+            guard object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 else { return }
+            let id = object.typeID
+            counts[id < names.count ? names[id] : "?", default: 0] += 1
+        }
+        return counts
+    }
+}

@@ -1,0 +1,56 @@
+// Deallocation: what happens when an object's count reaches zero.
+//
+//   1. weak references to it are cleared (under the weak table's lock), and their callbacks
+//      collected;
+//   2. its slots are released; a referent that dies in turn is pushed on a worklist threaded
+//      through the dead objects' scratch words, never recursed into, so a million-long linked
+//      list is freed in constant stack;
+//   3. its block goes back to the allocator, through QSBR when other mutators might still be
+//      reading its header (QSBR.swift);
+//   4. the weak-reference callbacks run, with no lock held.
+
+import Synchronization
+
+extension Mutator {
+    /// Frees `object`, whose count just reached zero, and everything only it kept alive.
+    @inline(never)
+    func deallocate(_ object: ObjectRef) {
+        var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
+        object.header.pointee.scratch = 0
+        var worklist = object.bits
+        while let dead = ObjectRef(bits: worklist) {
+            worklist = dead.header.pointee.scratch
+            if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
+                heap.clearWeakReferences(to: dead, mutator: self, callbacks: &callbacks)
+            }
+            if dead.header.pointee.typeID == UInt16(heap.weakReferenceType.id) {
+                heap.forgetWeakReference(dead)
+            }
+            for index in 0..<dead.slotCount {
+                let bits = dead.slot(index).pointee.load(ordering: .relaxed)
+                guard let referent = ObjectRef(bits: bits) else { continue }
+                if releaseReportingDeath(referent) {
+                    referent.header.pointee.scratch = worklist
+                    worklist = referent.bits
+                }
+            }
+            dead.header.pointee.gcBits.bitwiseOr(GCBits.dead, ordering: .relaxed)
+            freeBlock(dead)
+        }
+        for (weak, callback) in callbacks {
+            heap.weakCallback?(self, weak, callback)
+            release(callback)
+            release(weak)
+        }
+    }
+
+    /// `release` without the deallocation: true when the object died and the caller must free it.
+    @inline(__always)
+    private func releaseReportingDeath(_ object: ObjectRef) -> Bool {
+        switch storage.pointee.policy {
+        case .biased: BiasedCounting.release(object, mutator: self)
+        case .atomic: AtomicCounting.release(object, mutator: self)
+        case .globalLock: GlobalLockCounting.release(object, mutator: self)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+// Creating objects, and reading and writing their slots.
+//
+// Slots shared between threads (CPython's _Py_TryIncrefCompare protocol):
+//
+//   store   retain the new referent, exchange the slot (sequentially consistent), release the old
+//   load    read the slot; try-retain the referent; read the slot again: if it changed, the
+//           referent may have died in between, so release the speculative reference and retry
+//
+// A reader may thus touch the header of an object that has just died. QSBR keeps the block from
+// being reused until every mutator has passed a quiescent point, so it touches a dead object's
+// header, never another object's memory. The exchange and the re-check are sequentially
+// consistent, and so are the count operations they race with, so that either the writer's
+// release sees the reader's increment or the reader's re-check sees the writer's store.
+
+import Synchronization
+
+extension Mutator {
+    /// A new object of `type` holding one reference (the caller's), its slots empty and its
+    /// payload zeroed. Nil when the allocator can get no memory.
+    public func new(_ type: ObjectType) -> ObjectRef? {
+        require(!type.isArray, "heapd: new(\(type.name)): an array type needs newArray(_:count:)")
+        return make(type, slotCount: type.slotNames.count)
+    }
+
+    /// A new array object of `type` with `count` empty slots.
+    public func newArray(_ type: ObjectType, count: Int) -> ObjectRef? {
+        require(type.isArray, "heapd: newArray(\(type.name)): not an array type")
+        require(count >= 0 && count <= Int(UInt32.max), "heapd: newArray(\(type.name), count: \(count)): count out of range")
+        return make(type, slotCount: count)
+    }
+
+    @inline(__always)
+    private func make(_ type: ObjectType, slotCount: Int) -> ObjectRef? {
+        let size = ObjectHeader.size + slotCount * 8 + type.payloadBytes
+        guard let block = allocator.allocate(byteCount: size) else { return nil }
+        let header = block.bindMemory(to: ObjectHeader.self, capacity: 1)
+        header.initialize(to: ObjectHeader(
+            ownerID: Atomic(id), localCount: Atomic(0), shared: Atomic(0), scratch: 0,
+            typeID: UInt16(type.id), gcBits: Atomic(slotCount > 0 ? GCBits.tracked : 0), flags: 0,
+            slotCount: UInt32(slotCount)))
+        let object = ObjectRef(block)
+        switch storage.pointee.policy {
+        case .biased: BiasedCounting.initialize(object, mutatorID: id)
+        case .atomic: AtomicCounting.initialize(object, mutatorID: id)
+        case .globalLock: GlobalLockCounting.initialize(object, mutatorID: id)
+        }
+        (block + ObjectHeader.size).initializeMemory(as: UInt8.self, repeating: 0, count: slotCount * 8 + type.payloadBytes)
+        return object
+    }
+
+    /// Stores `value` (retained for the slot) into slot `index` of `object`, and releases what was
+    /// there. `value` nil empties the slot.
+    public func store(_ value: ObjectRef?, into object: ObjectRef, slot index: Int) {
+        require(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
+        if let value { retain(value) }
+        let old = object.slot(index).pointee.exchange(value?.bits ?? 0, ordering: .sequentiallyConsistent)
+        if let old = ObjectRef(bits: old) { release(old) }
+    }
+
+    /// A new reference to what slot `index` of `object` holds, or nil. Safe while other threads
+    /// store into the same slot.
+    public func load(_ object: ObjectRef, slot index: Int) -> ObjectRef? {
+        require(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
+        return loadRetained(object.slot(index))
+    }
+
+    /// The try-retain-then-re-check loop over one atomic word holding an object address.
+    func loadRetained(_ word: UnsafeMutablePointer<Atomic<UInt>>) -> ObjectRef? {
+        while true {
+            guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }
+            if tryRetain(referent) {
+                if word.pointee.load(ordering: .sequentiallyConsistent) == referent.bits { return referent }
+                release(referent)
+            }
+        }
+    }
+
+    /// What slot `index` holds, without taking a reference: valid only while the caller keeps the
+    /// container alive and no other thread stores into that slot (introspection, the verifier).
+    public func peek(_ object: ObjectRef, slot index: Int) -> ObjectRef? {
+        ObjectRef(bits: object.slot(index).pointee.load(ordering: .acquiring))
+    }
+}
+
+/// Bits of `ObjectHeader.gcBits` (the collector issue adds generations and marks).
+enum GCBits {
+    /// The object has reference slots, so the cycle collector looks at it.
+    static let tracked: UInt8 = 1 << 0
+    /// Weak references to the object exist (they are in the heap's weak table).
+    static let hasWeakReferences: UInt8 = 1 << 1
+    /// The object is dead; its block waits for QSBR or is about to be freed.
+    static let dead: UInt8 = 1 << 7
+}

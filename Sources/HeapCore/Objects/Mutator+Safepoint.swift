@@ -1,0 +1,56 @@
+// Safepoints: where a mutator does the work other threads left it.
+//
+// `safepoint()` is what the interpreter calls between operations (the collector issue adds the
+// stop-the-world handshake here). Budget when there is nothing to do: two relaxed loads, one
+// store, one decrement.
+//
+//   merge queue     objects other threads released to zero (biased counting) are merged
+//   QSBR            the mutator is quiescent: deferred frees that everyone has passed are freed
+//   global lock     every `switchInterval` polls, the lock is offered to a waiting mutator
+
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Mutator {
+    /// Safepoint polls between hand-overs of the global lock.
+    static let switchInterval = 1000
+
+    public func safepoint() {
+        if storage.pointee.mergePending.load(ordering: .acquiring) {
+            processMergeQueue()
+        }
+        quiescentPoint()
+        if storage.pointee.policy == .globalLock {
+            storage.pointee.switchCountdown -= 1
+            if storage.pointee.switchCountdown <= 0 {
+                storage.pointee.switchCountdown = Mutator.switchInterval
+                yieldGlobalLock()
+            }
+        }
+    }
+
+    /// Under the global-lock policy, lets another mutator run before continuing.
+    public func yieldGlobalLock() {
+        guard storage.pointee.policy == .globalLock else { return }
+        let lock = heap.globalLock
+        lock.unlock()
+        sched_yield()
+        lock.lock()
+    }
+
+    /// Merges every object queued to this mutator (brc.c's _Py_brc_merge_refcounts).
+    func processMergeQueue() {
+        for bits in heap.takeMergeQueue(of: id) {
+            mergeQueued(ObjectRef(bits: bits)!)
+        }
+    }
+
+    /// Merges one queued object, dropping the queue's reference; frees it if that was the last.
+    func mergeQueued(_ object: ObjectRef) {
+        if BiasedCounting.merge(object, extra: -1) == 0 {
+            deallocate(object)
+        }
+    }
+}

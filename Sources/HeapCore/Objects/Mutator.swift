@@ -1,0 +1,103 @@
+// Mutator: a thread attached to a heap, and the handle through which it touches objects.
+//
+// Attaching gives the thread a mutator (and an allocator thread heap); its storage is reachable
+// from C thread-local storage (CHeapShim: one `mov %fs:`), and its id is what objects' ownerID
+// names under biased counting. Ids are never reused, so an object whose owner detached simply has
+// no owner any more: its next non-owner release that would go negative merges it on the spot.
+//
+// Storage is owned by the mutator's thread; other threads touch only `mergePending` (a hint set
+// under the heap's mutator lock) and `quiescentSequence` (QSBR), both atomic.
+
+import CHeapShim
+import Synchronization
+
+struct MutatorStorage: ~Copyable {
+    let id: UInt32
+    let policy: RefCountPolicyKind
+    /// The Heap, retained while attached (an `Unmanaged` opaque pointer).
+    let heap: UnsafeMutableRawPointer
+    let allocator: UnsafeMutableRawPointer
+    /// Set (under the heap's mutator lock) when objects wait in this mutator's merge queue.
+    let mergePending: Atomic<Bool>
+    /// QSBR: the heap's write sequence as of this mutator's last quiescent point.
+    let quiescentSequence: Atomic<UInt64>
+    /// Freed objects waiting for every mutator to pass a quiescent point (QSBR.swift).
+    var deferred: DeferredFrees
+    /// Safepoint polls until the global-lock policy hands the lock to another mutator.
+    var switchCountdown: Int
+}
+
+/// The calling thread's view of the heap. A handle: copies are cheap, and valid from attach to
+/// detach on the thread that attached. Every operation must run on that thread.
+public struct Mutator {
+    let storage: UnsafeMutablePointer<MutatorStorage>
+
+    /// This mutator's id (what objects it owns carry as ownerID).
+    public var id: UInt32 { storage.pointee.id }
+    public var policy: RefCountPolicyKind { storage.pointee.policy }
+
+    var heap: Heap {
+        Unmanaged<Heap>.fromOpaque(storage.pointee.heap).takeUnretainedValue()
+    }
+
+    @inline(__always)
+    var allocator: Allocator {
+        Unmanaged<Allocator>.fromOpaque(storage.pointee.allocator).takeUnretainedValue()
+    }
+
+    /// The calling thread's mutator, if it is attached to some heap.
+    public static var current: Mutator? {
+        guard let raw = heapd_current_mutator() else { return nil }
+        return Mutator(storage: raw.assumingMemoryBound(to: MutatorStorage.self))
+    }
+}
+
+// MARK: - Counting (policy switch)
+
+extension Mutator {
+    /// Takes one more reference to `object`.
+    @inline(__always)
+    public func retain(_ object: ObjectRef) {
+        switch storage.pointee.policy {
+        case .biased: BiasedCounting.retain(object, mutatorID: id)
+        case .atomic: AtomicCounting.retain(object, mutatorID: id)
+        case .globalLock: GlobalLockCounting.retain(object, mutatorID: id)
+        }
+    }
+
+    /// Drops one reference to `object`; the last one frees it (and releases its slots) at once.
+    @inline(__always)
+    public func release(_ object: ObjectRef) {
+        let dead: Bool
+        switch storage.pointee.policy {
+        case .biased: dead = BiasedCounting.release(object, mutator: self)
+        case .atomic: dead = AtomicCounting.release(object, mutator: self)
+        case .globalLock: dead = GlobalLockCounting.release(object, mutator: self)
+        }
+        if dead { deallocate(object) }
+    }
+
+    @inline(__always)
+    func tryRetain(_ object: ObjectRef) -> Bool {
+        switch storage.pointee.policy {
+        case .biased: BiasedCounting.tryRetain(object, mutatorID: id)
+        case .atomic: AtomicCounting.tryRetain(object, mutatorID: id)
+        case .globalLock: GlobalLockCounting.tryRetain(object, mutatorID: id)
+        }
+    }
+
+    /// The object's reference count (local + shared under biased counting); exact when no other
+    /// thread is changing it.
+    public func refcount(_ object: ObjectRef) -> Int {
+        switch storage.pointee.policy {
+        case .biased: BiasedCounting.count(object)
+        case .atomic: AtomicCounting.count(object)
+        case .globalLock: GlobalLockCounting.count(object)
+        }
+    }
+
+    /// Makes `object` immortal: never counted, never freed (as CPython's immortal objects).
+    public func makeImmortal(_ object: ObjectRef) {
+        object.header.pointee.localCount.store(ObjectHeader.immortalCount, ordering: .relaxed)
+    }
+}

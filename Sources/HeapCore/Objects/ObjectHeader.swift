@@ -1,0 +1,105 @@
+// ObjectHeader: the 32 bytes in front of every managed object, as free-threaded CPython's.
+//
+//   offset  field       type            written by                              ordering
+//   0       ownerID     UInt32 atomic   creator; 0 once merged                  relaxed
+//   4       localCount  UInt32 atomic   the owner only (biased); the GIL       relaxed load + store,
+//                                       holder (global-lock)                    never an RMW
+//   8       shared      Int atomic      any thread                              RMW: see below
+//   16      scratch     UInt            collector (world stopped); after death:  plain
+//                                       the dealloc worklist / QSBR link
+//   24      typeID      UInt16          creator                                 immutable
+//   26      gcBits      UInt8 atomic    creator, collector; weak-ref creation   relaxed; bit set by RMW
+//   27      flags       UInt8           creator                                 immutable
+//   28      slotCount   UInt32          creator                                 immutable
+//   32      slots       slotCount × 8   any thread (see ObjectRef)              atomic exchange
+//   ...     payload     type's bytes    the program                             -
+//
+// The payload size is the type's (`ObjectType.payloadBytes`); arrays have none, so it is not
+// stored twice.
+//
+// `shared` holds (count << 2) | state, the biased-counting state of PEP 703 / CPython's brc.c:
+//
+//   state   meaning                                          enters on
+//   0       default                                          creation
+//   1       maybeShared: another thread has taken a lock-    a non-owner's try-increment of an
+//           free reference or a weak reference exists, so    object whose shared word was 0; a weak
+//           the owner's zero path must go through a CAS      reference's creation
+//   2       queued: a non-owner decrement found count 0 and  non-owner decrement at count 0
+//           queued the object to its owner (the queue holds
+//           that reference until the owner merges it)
+//   3       merged: no owner; every operation is on shared   the owner's merge (local hit zero with
+//                                                            shared references left, a queued
+//                                                            object, or a detached owner's object)
+//
+// Dead: `shared == merged with count 0`, or an object freed by its owner with `shared == 0`. Under
+// the atomic policy `shared` is a plain count (state bits unused); under global-lock `localCount`
+// is the only count. Immortal objects have localCount == UInt32.max and are never counted.
+
+import Synchronization
+
+struct ObjectHeader: ~Copyable {
+    let ownerID: Atomic<UInt32>
+    let localCount: Atomic<UInt32>
+    let shared: Atomic<Int>
+    var scratch: UInt
+    let typeID: UInt16
+    let gcBits: Atomic<UInt8>
+    let flags: UInt8
+    let slotCount: UInt32
+
+    static let size = 32
+    static let immortalCount = UInt32.max
+}
+
+enum SharedState {
+    static let shift = 2
+    static let mask = 3
+    static let `default` = 0
+    static let maybeShared = 1
+    static let queued = 2
+    static let merged = 3
+    static let one = 1 << shift
+
+    @inline(__always) static func count(_ word: Int) -> Int { word >> shift }
+    @inline(__always) static func state(_ word: Int) -> Int { word & mask }
+}
+
+/// A managed object: the address of its header. Copying an ObjectRef does not count as a
+/// reference; the counting operations do (see Mutator).
+///
+/// `@unchecked Sendable`: it is an address. Which thread may do what with the object it names is
+/// the object model's business (counts, slots and QSBR), not Swift's.
+public struct ObjectRef: Hashable, @unchecked Sendable, CustomStringConvertible {
+    public let address: UnsafeMutableRawPointer
+
+    @inline(__always)
+    init(_ address: UnsafeMutableRawPointer) { self.address = address }
+
+    @inline(__always)
+    init?(bits: UInt) {
+        guard let address = UnsafeMutableRawPointer(bitPattern: bits) else { return nil }
+        self.address = address
+    }
+
+    @inline(__always)
+    var bits: UInt { UInt(bitPattern: address) }
+
+    @inline(__always)
+    var header: UnsafeMutablePointer<ObjectHeader> { address.assumingMemoryBound(to: ObjectHeader.self) }
+
+    /// Slot `index` as an atomic word (0 = none).
+    @inline(__always)
+    func slot(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt>> {
+        (address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self)
+    }
+
+    public var slotCount: Int { Int(header.pointee.slotCount) }
+    public var typeID: Int { Int(header.pointee.typeID) }
+
+    /// The payload bytes after the slots (the type's `payloadBytes` of them).
+    public var payload: UnsafeMutableRawPointer {
+        address + ObjectHeader.size + slotCount * 8
+    }
+
+    public var description: String { "object@\(address)" }
+}

@@ -1,0 +1,130 @@
+// QSBR: quiescent-state-based reclamation, as CPython's qsbr.c.
+//
+// A mutator reading a slot another thread may overwrite can touch the header of an object that
+// has just died (Mutator+Objects). So while more than one mutator is attached, a dead object's
+// block is not returned to the allocator at once: it waits until every attached mutator has
+// passed a quiescent point (a safepoint poll, where it holds no unprotected pointer).
+//
+//   writeSequence          heap-wide, advanced (RMW) when a batch of dead objects is sealed;
+//                          the new value is the batch's goal
+//   quiescentSequence      per mutator: the write sequence it saw at its last quiescent point
+//   a batch may be freed   when every attached mutator's quiescentSequence >= its goal
+//
+// Dead objects are threaded through their scratch words (a reader never writes there), 128 to a
+// batch. With one mutator attached there is no other reader, so blocks are freed at once: the
+// attach count is read with sequential consistency, pairing with the increment in
+// `attachCurrentThread`, so a mutator that attaches and then loads a slot is either seen here or
+// sees the slot already overwritten. Under the global-lock policy no two mutators run at once,
+// so nothing is deferred either.
+
+import Synchronization
+
+struct DeferredBatch {
+    let goal: UInt64
+    /// First object of the batch, threaded through scratch words.
+    let head: UInt
+}
+
+struct DeferredFrees {
+    var pending: UInt = 0
+    var pendingCount = 0
+    var batches: [DeferredBatch] = []
+
+    static let batchSize = 128
+
+    var isEmpty: Bool { pending == 0 && batches.isEmpty }
+}
+
+extension Mutator {
+    /// Returns a dead object's block to the allocator, now or after a grace period.
+    @inline(__always)
+    func freeBlock(_ object: ObjectRef) {
+        if storage.pointee.policy == .globalLock || heap.attachedCount.load(ordering: .sequentiallyConsistent) <= 1 {
+            allocator.deallocate(object.address)
+            return
+        }
+        object.header.pointee.scratch = storage.pointee.deferred.pending
+        storage.pointee.deferred.pending = object.bits
+        storage.pointee.deferred.pendingCount += 1
+        if storage.pointee.deferred.pendingCount >= DeferredFrees.batchSize { sealDeferredBatch() }
+    }
+
+    private func sealDeferredBatch() {
+        guard storage.pointee.deferred.pending != 0 else { return }
+        // Acquiring-and-releasing: the batch's deaths happen-before any mutator's quiescent
+        // point that reads the new sequence.
+        let goal = heap.writeSequence.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
+        storage.pointee.deferred.batches.append(DeferredBatch(goal: goal, head: storage.pointee.deferred.pending))
+        storage.pointee.deferred.pending = 0
+        storage.pointee.deferred.pendingCount = 0
+    }
+
+    /// Marks this mutator quiescent (it holds no pointer obtained without a reference), and frees
+    /// the deferred batches that every mutator has now moved past.
+    public func quiescentPoint() {
+        let heap = self.heap
+        // Release pairs with the acquire loads in `minimumQuiescentSequence`.
+        storage.pointee.quiescentSequence.store(heap.writeSequence.load(ordering: .acquiring), ordering: .releasing)
+        if storage.pointee.deferred.isEmpty && !heap.hasOrphanBatches { return }
+        sealDeferredBatch()
+        let safe = heap.minimumQuiescentSequence()
+        var kept: [DeferredBatch] = []
+        for batch in storage.pointee.deferred.batches {
+            if batch.goal <= safe { freeChain(batch.head) } else { kept.append(batch) }
+        }
+        storage.pointee.deferred.batches = kept
+        for batch in heap.takeOrphanBatches(upTo: safe) { freeChain(batch.head) }
+    }
+
+    private func freeChain(_ head: UInt) {
+        var cursor = head
+        while let object = ObjectRef(bits: cursor) {
+            cursor = object.header.pointee.scratch
+            allocator.deallocate(object.address)
+        }
+    }
+
+    /// At detach: what cannot be freed yet goes to the heap, for another mutator's quiescent point.
+    func handOffDeferredFrees() {
+        sealDeferredBatch()
+        let batches = storage.pointee.deferred.batches
+        storage.pointee.deferred.batches = []
+        if heap.attachedCount.load(ordering: .sequentiallyConsistent) == 0 {
+            for batch in batches { freeChain(batch.head) }
+            for batch in heap.takeOrphanBatches(upTo: .max) { freeChain(batch.head) }
+        } else if !batches.isEmpty {
+            heap.addOrphanBatches(batches)
+        }
+    }
+}
+
+extension Heap {
+    /// The smallest quiescent sequence over attached mutators (the write sequence if none).
+    func minimumQuiescentSequence() -> UInt64 {
+        let current = writeSequence.load(ordering: .acquiring)
+        return mutators.withLock { table in
+            table.values.reduce(current) { min($0, $1.storage.pointee.quiescentSequence.load(ordering: .acquiring)) }
+        }
+    }
+
+    var hasOrphanBatches: Bool {
+        orphanBatchCount.load(ordering: .relaxed) > 0
+    }
+
+    func addOrphanBatches(_ batches: [DeferredBatch]) {
+        orphans.withLock { orphans in
+            orphans.append(contentsOf: batches)
+            orphanBatchCount.store(orphans.count, ordering: .relaxed)
+        }
+    }
+
+    func takeOrphanBatches(upTo safe: UInt64) -> [DeferredBatch] {
+        guard hasOrphanBatches else { return [] }
+        return orphans.withLock { orphans in
+            let ready = orphans.filter { $0.goal <= safe }
+            orphans.removeAll { $0.goal <= safe }
+            orphanBatchCount.store(orphans.count, ordering: .relaxed)
+            return ready
+        }
+    }
+}

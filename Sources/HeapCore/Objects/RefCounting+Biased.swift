@@ -1,0 +1,144 @@
+// Biased reference counting (PEP 703; Choi, Shull, Torrellas, PACT 2018; CPython's object.c and
+// brc.c), in the same steps as CPython's so that the two can be read side by side:
+//
+//   owner retain       localCount += 1                      relaxed load + store, no RMW
+//   owner release      localCount -= 1; at zero: if shared == 0 free at once (no RMW at all),
+//                      else merge (ownerID = 0, state merged) and free if the merged count is 0
+//   other retain       shared += 1 << 2                     atomic add
+//   other release      if shared is 0 (or 0 and maybeShared): state = queued, and the object goes
+//                      to its owner's merge queue (the queue holds that reference); else shared -=
+//                      1 << 2, and a merged object whose count reaches 0 is freed
+//   owner merge        at its next safepoint, for each queued object: count = local + shared - 1,
+//                      state merged, owner 0; free at 0
+//   detached owner     a queue with no owner merges on the spot (Heap+MergeQueue)
+//   try-retain         (lock-free loads from shared slots, weak references) owner: local += 1;
+//                      others: refuse a dead object (merged, count 0), turn a 0 word into
+//                      maybeShared first (so that the owner's zero path must CAS), then CAS +1
+
+import Synchronization
+
+public enum BiasedCounting: RefCountPolicy {
+    public static var kind: RefCountPolicyKind { .biased }
+
+    public static func initialize(_ object: ObjectRef, mutatorID: UInt32) {
+        object.header.pointee.localCount.store(1, ordering: .relaxed)
+    }
+
+    /// Budget (owner): two loads, a compare, a store.
+    @inline(__always)
+    public static func retain(_ object: ObjectRef, mutatorID: UInt32) {
+        let header = object.header
+        let local = header.pointee.localCount.load(ordering: .relaxed)
+        if local == ObjectHeader.immortalCount { return }
+        if header.pointee.ownerID.load(ordering: .relaxed) == mutatorID {
+            header.pointee.localCount.store(local &+ 1, ordering: .relaxed)
+        } else {
+            header.pointee.shared.wrappingAdd(SharedState.one, ordering: .relaxed)
+        }
+    }
+
+    /// Budget (owner, not last): two loads, a compare, a store, a test.
+    @inline(__always)
+    public static func release(_ object: ObjectRef, mutator: Mutator) -> Bool {
+        let header = object.header
+        let local = header.pointee.localCount.load(ordering: .relaxed)
+        if local == ObjectHeader.immortalCount { return false }
+        if header.pointee.ownerID.load(ordering: .relaxed) == mutator.id {
+            header.pointee.localCount.store(local &- 1, ordering: .relaxed)
+            return local == 1 && mergeZeroLocal(object)
+        }
+        return releaseShared(object, mutator: mutator)
+    }
+
+    /// The owner's count reached zero. CPython's _Py_MergeZeroLocalRefcount.
+    @inline(never)
+    static func mergeZeroLocal(_ object: ObjectRef) -> Bool {
+        let header = object.header
+        // Sequentially consistent: pairs with a reader's CAS on `shared` followed by its re-check
+        // of the slot (ObjectRef+Slots); either we see its increment or it sees our slot change.
+        var shared = header.pointee.shared.load(ordering: .sequentiallyConsistent)
+        if shared == 0 { return true }
+        header.pointee.ownerID.store(0, ordering: .relaxed)
+        while true {
+            let merged = (shared & ~SharedState.mask) | SharedState.merged
+            let (exchanged, original) = header.pointee.shared.compareExchange(
+                expected: shared, desired: merged, ordering: .sequentiallyConsistent)
+            if exchanged { return merged == SharedState.merged }
+            shared = original
+        }
+    }
+
+    /// A release by a thread that does not own the object. CPython's _Py_DecRefShared.
+    @inline(never)
+    static func releaseShared(_ object: ObjectRef, mutator: Mutator) -> Bool {
+        let header = object.header
+        var shared = header.pointee.shared.load(ordering: .relaxed)
+        var queue: Bool
+        var desired: Int
+        repeat {
+            queue = shared == 0 || shared == SharedState.maybeShared
+            desired = queue ? SharedState.queued : shared &- SharedState.one
+            // Acquire-release: a thread that frees sees every other thread's writes to the object.
+            let (exchanged, original) = header.pointee.shared.compareExchange(
+                expected: shared, desired: desired, ordering: .sequentiallyConsistent)
+            if exchanged { break }
+            shared = original
+        } while true
+        if queue {
+            return mutator.heap.queueToOwner(object)
+        }
+        return desired == SharedState.merged
+    }
+
+    /// Folds the local count and `extra` into `shared`, leaves the object ownerless (merged), and
+    /// returns the merged count. CPython's _Py_ExplicitMergeRefcount.
+    static func merge(_ object: ObjectRef, extra: Int) -> Int {
+        let header = object.header
+        var shared = header.pointee.shared.load(ordering: .relaxed)
+        let local = Int(header.pointee.localCount.load(ordering: .relaxed))
+        while true {
+            let count = SharedState.count(shared) + local + extra
+            let desired = (count << SharedState.shift) | SharedState.merged
+            let (exchanged, original) = header.pointee.shared.compareExchange(
+                expected: shared, desired: desired, ordering: .sequentiallyConsistent)
+            if exchanged {
+                header.pointee.localCount.store(0, ordering: .relaxed)
+                header.pointee.ownerID.store(0, ordering: .relaxed)
+                return count
+            }
+            shared = original
+        }
+    }
+
+    public static func tryRetain(_ object: ObjectRef, mutatorID: UInt32) -> Bool {
+        let header = object.header
+        let local = header.pointee.localCount.load(ordering: .relaxed)
+        if local == ObjectHeader.immortalCount { return true }
+        if header.pointee.ownerID.load(ordering: .relaxed) == mutatorID {
+            // Only the owner can free an object it owns, and it is here.
+            header.pointee.localCount.store(local &+ 1, ordering: .relaxed)
+            return true
+        }
+        var shared = header.pointee.shared.load(ordering: .relaxed)
+        while true {
+            if shared == SharedState.merged { return false }   // dead
+            // A zero word first becomes maybeShared, so the owner's zero path cannot free without
+            // a CAS that would see our increment.
+            let desired = shared == 0 ? SharedState.maybeShared : shared &+ SharedState.one
+            let (exchanged, original) = header.pointee.shared.compareExchange(
+                expected: shared, desired: desired, ordering: .sequentiallyConsistent)
+            if exchanged {
+                if shared != 0 { return true }
+                shared = desired
+            } else {
+                shared = original
+            }
+        }
+    }
+
+    public static func count(_ object: ObjectRef) -> Int {
+        let local = object.header.pointee.localCount.load(ordering: .relaxed)
+        if local == ObjectHeader.immortalCount { return Int(local) }
+        return Int(local) + SharedState.count(object.header.pointee.shared.load(ordering: .relaxed))
+    }
+}

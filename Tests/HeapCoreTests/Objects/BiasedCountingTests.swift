@@ -1,0 +1,102 @@
+// Biased counting across threads: the owner's and the others' paths, the merge queue, and
+// objects whose owner has detached.
+
+@testable import HeapCore
+import Foundation
+import Testing
+
+@Suite struct BiasedCountingTests {
+    @Test func anotherThreadsReferencesGoToTheSharedCount() {
+        let heap = Heap(policy: .biased)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let object = Locked<ObjectRef?>(nil)
+        let handed = Barrier(parties: 2)
+        let checked = Barrier(parties: 2)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            if i == 0 {
+                let a = m.new(node)!
+                object.withLock { $0 = a }
+                handed.wait()
+                checked.wait()
+                #expect(a.header.pointee.localCount.load(ordering: .relaxed) == 1)
+                #expect(SharedState.count(a.header.pointee.shared.load(ordering: .relaxed)) == 1)
+                m.release(a)                             // local 0, shared 1: merged, not freed
+                #expect(a.header.pointee.ownerID.load(ordering: .relaxed) == 0)
+                #expect(heap.allocator.statistics().liveBlocks == 1)
+                handed.wait()
+            } else {
+                handed.wait()
+                let a = object.withLock { $0! }
+                m.retain(a)                              // a non-owner: shared += 1
+                #expect(m.refcount(a) == 2)
+                checked.wait()
+                handed.wait()
+                m.release(a)                             // merged object at zero: freed here
+            }
+            heap.detachCurrentThread()
+        }
+        heap.allocator.collect()                         // the block was freed by a non-owner thread
+        #expect(heap.allocator.statistics().liveBlocks == 0)
+    }
+
+    @Test func aNonOwnersLastReleaseIsQueuedAndTheOwnerMergesItAtItsSafepoint() {
+        let heap = Heap(policy: .biased)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let object = Locked<ObjectRef?>(nil)
+        let step = Barrier(parties: 2)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            if i == 0 {
+                let a = m.new(node)!
+                m.retain(a)                              // a reference for the other thread, counted locally
+                object.withLock { $0 = a }
+                m.release(a)                             // the owner drops its own: local 1
+                step.wait()
+                step.wait()
+                #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.queued)
+                #expect(heap.allocator.statistics().liveBlocks == 1)
+                m.safepoint()                            // merge: local 1 + shared 0 - 1 = 0
+                #expect(heap.allocator.statistics().liveBlocks == 0)
+            } else {
+                step.wait()
+                m.release(object.withLock { $0! })       // shared was 0: queued to the owner
+                step.wait()
+            }
+            heap.detachCurrentThread()
+        }
+    }
+
+    @Test func objectsOfADetachedOwnerAreMergedOnTheSpot() {
+        let heap = Heap(policy: .biased)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let object = Locked<ObjectRef?>(nil)
+        withMutator(heap) { m in
+            let a = m.new(node)!
+            object.withLock { $0 = a }                   // the owner leaves its reference behind
+        }
+        withMutator(heap) { m in
+            let a = object.withLock { $0! }
+            #expect(m.refcount(a) == 1)
+            m.release(a)                                 // no owner to queue to: merged and freed
+            #expect(heap.verify(roots: []) == [])
+            #expect(heap.liveObjectsByType().isEmpty)
+            heap.allocator.collect()                     // its page was abandoned by the first thread
+            #expect(heap.allocator.statistics().liveBlocks == 0)
+        }
+    }
+
+    @Test func theOwnerPaysNoAtomicReadModifyWrite() {
+        // Not a timing: the owner's retain/release leave the shared word untouched.
+        let heap = Heap(policy: .biased)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let a = m.new(node)!
+            for _ in 0..<1000 { m.retain(a) }
+            for _ in 0..<1000 { m.release(a) }
+            #expect(a.header.pointee.shared.load(ordering: .relaxed) == 0)
+            #expect(a.header.pointee.localCount.load(ordering: .relaxed) == 1)
+            m.release(a)
+        }
+    }
+}
