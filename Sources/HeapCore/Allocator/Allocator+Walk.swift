@@ -48,3 +48,30 @@ extension Allocator {
         }
     }
 }
+
+extension Allocator {
+    /// Calls `body` with every block of the calling thread's own pages that is not on a free
+    /// list, after draining their thread-free lists. Owner only; other threads may keep freeing
+    /// into these pages meanwhile, so a block passed to `body` may be one another thread is
+    /// freeing right now: `body` must tell such blocks apart by bytes the allocator never writes
+    /// (a free block's first 16 bytes are the allocator's).
+    public func forEachBlockOfCurrentThread(_ body: (UnsafeMutableRawPointer) -> Void) {
+        let heap = currentHeap(for: "forEachBlockOfCurrentThread")
+        heap.forEachPage { page in
+            page.pointee.collect()
+            let size = Int(page.pointee.blockSize)
+            let capacity = Int(page.pointee.capacity.load(ordering: .relaxed))
+            var free = [Bool](repeating: false, count: capacity)
+            for head in [page.pointee.free, page.pointee.localFree] {
+                var cursor = head
+                while let block = cursor {
+                    free[(block - page.pointee.start) / size] = true
+                    cursor = block.load(as: UnsafeMutableRawPointer?.self)
+                }
+            }
+            for slot in 0..<capacity where !free[slot] {
+                body(page.pointee.start + slot * size)
+            }
+        }
+    }
+}

@@ -97,13 +97,17 @@ public final class Heap: @unchecked Sendable {
         return Mutator(storage: storage)
     }
 
-    /// Detaches the calling thread's mutator: merges what waits in its queue, hands freed objects
-    /// that others might still be reading to the heap, and detaches its allocator thread heap.
+    /// Detaches the calling thread's mutator: merges every object it still owns (their owner
+    /// becomes 0, so other threads count them on the shared word alone), leaves the mutator table
+    /// and merges what waits in its queue (objects queued after that are merged by whoever queues
+    /// them), hands freed objects that others might still be reading to the heap, and detaches its
+    /// allocator thread heap.
     public func detachCurrentThread() {
         guard let mutator = Mutator.current, mutator.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque() else {
             misuse("heapd: detachCurrentThread on a thread with no mutator of this heap")
         }
         let storage = mutator.storage
+        mutator.mergeOwnedObjects()
         let queued = mutators.withLock { $0.removeValue(forKey: mutator.id)?.mergeQueue ?? [] }
         for bits in queued { mutator.mergeQueued(ObjectRef(bits: bits)!) }
         attachedCount.wrappingSubtract(1, ordering: .sequentiallyConsistent)

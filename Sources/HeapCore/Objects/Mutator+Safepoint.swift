@@ -47,6 +47,25 @@ extension Mutator {
         }
     }
 
+    /// At detach: merges every live object this mutator owns (biased counting), before it leaves
+    /// the mutator table and before it passes another quiescent point. Blocks that died since its
+    /// last quiescent point cannot be freed meanwhile (QSBR waits for it), and those that died
+    /// before carry the dead bit, visible through the write sequence it read there; the dead bit
+    /// (offset 26) is a byte the allocator never writes, so it is safe to test on a block another
+    /// thread is freeing, and ownerID is read only on blocks that are not dead.
+    func mergeOwnedObjects() {
+        guard storage.pointee.policy == .biased else { return }
+        let me = id
+        allocator.forEachBlockOfCurrentThread { block in
+            let object = ObjectRef(block)
+            guard object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0,
+                  object.header.pointee.ownerID.load(ordering: .relaxed) == me,
+                  !object.isImmortal
+            else { return }
+            _ = BiasedCounting.merge(object, extra: 0)
+        }
+    }
+
     /// Merges one queued object, dropping the queue's reference; frees it if that was the last.
     func mergeQueued(_ object: ObjectRef) {
         if BiasedCounting.merge(object, extra: -1) == 0 {

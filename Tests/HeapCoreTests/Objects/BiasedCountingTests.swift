@@ -57,7 +57,8 @@ import Testing
                 #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.queued)
                 #expect(heap.allocator.statistics().liveBlocks == 1)
                 m.safepoint()                            // merge: local 1 + shared 0 - 1 = 0
-                #expect(heap.allocator.statistics().liveBlocks == 0)
+                // Dead now; its block may wait for the other mutator's quiescent point (QSBR).
+                #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0)
             } else {
                 step.wait()
                 m.release(object.withLock { $0! })       // shared was 0: queued to the owner
@@ -65,6 +66,33 @@ import Testing
             }
             heap.detachCurrentThread()
         }
+        heap.allocator.collect()
+        #expect(heap.allocator.statistics().liveBlocks == 0)
+    }
+
+    @Test func detachingMergesEveryObjectTheMutatorStillOwns() {
+        let heap = Heap(policy: .biased)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let objects = Locked<[ObjectRef]>([])
+        withMutator(heap) { m in
+            let kept = (0..<100).map { _ in m.new(node)! }
+            for object in kept { m.retain(object) }      // local count 2 each
+            objects.withLock { $0 = kept }
+        }
+        for object in objects.withLock({ $0 }) {
+            #expect(object.header.pointee.ownerID.load(ordering: .relaxed) == 0)
+            #expect(object.header.pointee.localCount.load(ordering: .relaxed) == 0)
+            #expect(object.header.pointee.shared.load(ordering: .relaxed) == (2 << SharedState.shift) | SharedState.merged)
+        }
+        withMutator(heap) { m in
+            for object in objects.withLock({ $0 }) {
+                m.release(object)
+                m.release(object)                        // merged, at zero: freed by this thread
+            }
+            #expect(heap.verify(roots: []) == [])
+        }
+        heap.allocator.collect()
+        #expect(heap.allocator.statistics().liveBlocks == 0)
     }
 
     @Test func objectsOfADetachedOwnerAreMergedOnTheSpot() {
