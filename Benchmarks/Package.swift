@@ -35,6 +35,18 @@ let package = Package(
             path: "Benchmarks/AllocatorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The object layer: biased against atomic counting, heapd objects against Swift ARC,
+        // shared against private objects on two threads.
+        .executableTarget(
+            name: "ObjectBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "HeapCore", package: mainPackage),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ObjectBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // RSS before, at the peak of, and after 1 GiB of small blocks (one process per run).
         .executableTarget(
             name: "RSSProbe",

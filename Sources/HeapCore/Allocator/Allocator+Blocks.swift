@@ -90,10 +90,38 @@ extension Allocator {
         NumaMemory.nodesOfPages(pointer, size: byteCount)
     }
 
+    // MARK: Trusted paths for the object layer
+
+    /// Allocates for a caller that knows the calling thread is attached to this allocator (the
+    /// object layer, whose mutator attached it). Budget for up to 512 bytes: one TLS load, then
+    /// ThreadHeap.allocateSmall.
+    @inline(__always)
+    func allocateTrusted(byteCount: Int) -> UnsafeMutableRawPointer? {
+        if byteCount <= SizeClass.maxDirectSize {
+            return ThreadHeap.current.unsafelyUnwrapped.allocateSmall(byteCount)
+        }
+        return allocate(byteCount: byteCount)
+    }
+
+    /// Frees a block the caller knows to be a live block of this allocator, small (at most
+    /// SizeClass.maxSmallSize bytes) or not (the object layer, freeing an object it allocated):
+    /// no region-map, interior or double-free check. Budget for a small block freed by its owner:
+    /// the page by masking, one TLS load, then Page.freeLocal.
+    @inline(__always)
+    func deallocateTrusted(_ pointer: UnsafeMutableRawPointer, isSmall: Bool) {
+        guard isSmall else { return deallocate(pointer) }
+        let page = Arena.page(containing: UInt(bitPattern: pointer))
+        if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.currentID {
+            page.pointee.freeLocal(pointer, page: page)
+        } else {
+            freeRemote(pointer, page: page)
+        }
+    }
+
     // MARK: Remote and large frees
 
     @inline(never)
-    private func freeRemote(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
+    func freeRemote(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
         if page.pointee.pushThreadFreeRemote(block) {
             // The page is on its owner's full list: tell the owner (the delayedFreeing state keeps
             // the owner heap alive until we are done).

@@ -17,6 +17,15 @@
 import CHeapShim
 import Synchronization
 
+struct HeapCounters: ~Copyable {
+    /// Mutators attached now.
+    let attachedCount: Atomic<Int>
+    /// QSBR's write sequence: advanced when a batch of freed objects is sealed.
+    let writeSequence: Atomic<UInt64>
+    /// `orphans.count`, mirrored for a lock-free check at every quiescent point.
+    let orphanBatchCount: Atomic<Int>
+}
+
 struct MutatorRecord {
     /// The mutator's storage, valid while the record is in the table.
     let storage: UnsafeMutablePointer<MutatorStorage>
@@ -35,13 +44,12 @@ public final class Heap: @unchecked Sendable {
     public let weakReferenceType: ObjectType
 
     let mutators = Locked<[UInt32: MutatorRecord]>([:])
-    let attachedCount = Atomic<Int>(0)
-    /// QSBR's write sequence: advanced when a batch of freed objects is sealed.
-    let writeSequence = Atomic<UInt64>(1)
+    /// Counters that mutators read on hot paths, in raw memory so that reaching them never
+    /// touches the Heap's reference count (a cache line every thread would write). Owned by the
+    /// heap, freed in deinit.
+    let counters: UnsafeMutablePointer<HeapCounters>
     /// Batches of freed objects left by mutators that detached before they could free them.
     let orphans = Locked<[DeferredBatch]>([])
-    /// `orphans.count`, mirrored for a lock-free check at every quiescent point.
-    let orphanBatchCount = Atomic<Int>(0)
     let weakTable = Locked<[UInt: [UInt]]>([:])
     /// Serialises mutators under the global-lock policy.
     let globalLock = Lock()
@@ -60,15 +68,19 @@ public final class Heap: @unchecked Sendable {
         self.types = TypeRegistry()
         self.weakReferenceType = types.register(name: "weakref", slots: ["callback"], payloadBytes: 8)
         self.weakCallback = weakCallback
+        counters = .allocate(capacity: 1)
+        counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0)))
     }
 
     deinit {
-        let attached = attachedCount.load(ordering: .relaxed)
+        let attached = counters.pointee.attachedCount.load(ordering: .relaxed)
         require(attached == 0, "heapd: Heap deinitialised with \(attached) mutator(s) still attached")
+        counters.deinitialize(count: 1)
+        counters.deallocate()
     }
 
     /// Number of mutators attached now.
-    public var attachedMutators: Int { attachedCount.load(ordering: .relaxed) }
+    public var attachedMutators: Int { counters.pointee.attachedCount.load(ordering: .relaxed) }
 
     // MARK: Attach and detach
 
@@ -86,13 +98,15 @@ public final class Heap: @unchecked Sendable {
             id: id, policy: policy,
             heap: Unmanaged.passRetained(self).toOpaque(),
             allocator: Unmanaged.passUnretained(allocator).toOpaque(),
+            counters: counters,
+            weakReferenceTypeID: UInt16(weakReferenceType.id),
             mergePending: Atomic(false),
-            quiescentSequence: Atomic(writeSequence.load(ordering: .acquiring)),
+            quiescentSequence: Atomic(counters.pointee.writeSequence.load(ordering: .acquiring)),
             deferred: DeferredFrees(),
             switchCountdown: Mutator.switchInterval))
         mutators.withLock { $0[id] = MutatorRecord(storage: storage) }
         // Sequentially consistent: pairs with the load in `freeBlock` (see QSBR.swift).
-        attachedCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        counters.pointee.attachedCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
         heapd_set_current_mutator(UnsafeMutableRawPointer(storage), id)
         return Mutator(storage: storage)
     }
@@ -110,7 +124,7 @@ public final class Heap: @unchecked Sendable {
         mutator.mergeOwnedObjects()
         let queued = mutators.withLock { $0.removeValue(forKey: mutator.id)?.mergeQueue ?? [] }
         for bits in queued { mutator.mergeQueued(ObjectRef(bits: bits)!) }
-        attachedCount.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        counters.pointee.attachedCount.wrappingSubtract(1, ordering: .sequentiallyConsistent)
         mutator.handOffDeferredFrees()
         heapd_set_current_mutator(nil, 0)
         allocator.detachCurrentThread()

@@ -13,7 +13,7 @@ import Synchronization
 
 extension Mutator {
     /// Frees `object`, whose count just reached zero, and everything only it kept alive.
-    @inline(never)
+    @usableFromInline @inline(never)
     func deallocate(_ object: ObjectRef) {
         var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
         object.header.pointee.scratch = 0
@@ -23,7 +23,7 @@ extension Mutator {
             if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
                 heap.clearWeakReferences(to: dead, mutator: self, callbacks: &callbacks)
             }
-            if dead.header.pointee.typeID == UInt16(heap.weakReferenceType.id) {
+            if dead.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
                 heap.forgetWeakReference(dead)
             }
             for index in 0..<dead.slotCount {
@@ -34,7 +34,9 @@ extension Mutator {
                     worklist = referent.bits
                 }
             }
-            dead.header.pointee.gcBits.bitwiseOr(GCBits.dead, ordering: .relaxed)
+            // Load + store, not an RMW: nothing else writes a dead object's bits.
+            let bits = dead.header.pointee.gcBits.load(ordering: .relaxed)
+            dead.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
             freeBlock(dead)
         }
         for (weak, callback) in callbacks {

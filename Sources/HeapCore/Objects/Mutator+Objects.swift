@@ -19,7 +19,7 @@ extension Mutator {
     /// payload zeroed. Nil when the allocator can get no memory.
     public func new(_ type: ObjectType) -> ObjectRef? {
         require(!type.isArray, "heapd: new(\(type.name)): an array type needs newArray(_:count:)")
-        return make(type, slotCount: type.slotNames.count)
+        return make(type, slotCount: type.fixedSlotCount)
     }
 
     /// A new array object of `type` with `count` empty slots.
@@ -32,11 +32,12 @@ extension Mutator {
     @inline(__always)
     private func make(_ type: ObjectType, slotCount: Int) -> ObjectRef? {
         let size = ObjectHeader.size + slotCount * 8 + type.payloadBytes
-        guard let block = allocator.allocate(byteCount: size) else { return nil }
+        guard let block = withAllocator({ $0.allocateTrusted(byteCount: size) }) else { return nil }
         let header = block.bindMemory(to: ObjectHeader.self, capacity: 1)
         header.initialize(to: ObjectHeader(
             ownerID: Atomic(id), localCount: Atomic(0), shared: Atomic(0), scratch: 0,
-            typeID: UInt16(type.id), gcBits: Atomic(slotCount > 0 ? GCBits.tracked : 0), flags: 0,
+            typeID: UInt16(type.id), gcBits: Atomic(slotCount > 0 ? GCBits.tracked : 0),
+            flags: size > SizeClass.maxSmallSize ? ObjectFlags.large : 0,
             slotCount: UInt32(slotCount)))
         let object = ObjectRef(block)
         switch storage.pointee.policy {
@@ -44,7 +45,12 @@ extension Mutator {
         case .atomic: AtomicCounting.initialize(object, mutatorID: id)
         case .globalLock: GlobalLockCounting.initialize(object, mutatorID: id)
         }
-        (block + ObjectHeader.size).initializeMemory(as: UInt8.self, repeating: 0, count: slotCount * 8 + type.payloadBytes)
+        for index in 0..<slotCount {
+            (block + ObjectHeader.size + index * 8).initializeMemory(as: UInt.self, repeating: 0, count: 1)
+        }
+        if type.payloadBytes > 0 {
+            object.payload.initializeMemory(as: UInt8.self, repeating: 0, count: type.payloadBytes)
+        }
         return object
     }
 

@@ -11,12 +11,16 @@
 import CHeapShim
 import Synchronization
 
+@usableFromInline
 struct MutatorStorage: ~Copyable {
-    let id: UInt32
-    let policy: RefCountPolicyKind
+    @usableFromInline let id: UInt32
+    @usableFromInline let policy: RefCountPolicyKind
     /// The Heap, retained while attached (an `Unmanaged` opaque pointer).
     let heap: UnsafeMutableRawPointer
     let allocator: UnsafeMutableRawPointer
+    /// The heap's counters (attach count, QSBR sequence), reachable without its reference count.
+    let counters: UnsafeMutablePointer<HeapCounters>
+    let weakReferenceTypeID: UInt16
     /// Set (under the heap's mutator lock) when objects wait in this mutator's merge queue.
     let mergePending: Atomic<Bool>
     /// QSBR: the heap's write sequence as of this mutator's last quiescent point.
@@ -30,19 +34,29 @@ struct MutatorStorage: ~Copyable {
 /// The calling thread's view of the heap. A handle: copies are cheap, and valid from attach to
 /// detach on the thread that attached. Every operation must run on that thread.
 public struct Mutator {
-    let storage: UnsafeMutablePointer<MutatorStorage>
+    @usableFromInline let storage: UnsafeMutablePointer<MutatorStorage>
+    /// This mutator's id (what objects it owns carry as ownerID). Stored in the handle too, so that
+    /// the owner test compares against a register rather than a load.
+    public let id: UInt32
 
-    /// This mutator's id (what objects it owns carry as ownerID).
-    public var id: UInt32 { storage.pointee.id }
+    init(storage: UnsafeMutablePointer<MutatorStorage>) {
+        self.storage = storage
+        self.id = storage.pointee.id
+    }
     public var policy: RefCountPolicyKind { storage.pointee.policy }
 
     var heap: Heap {
         Unmanaged<Heap>.fromOpaque(storage.pointee.heap).takeUnretainedValue()
     }
 
-    @inline(__always)
     var allocator: Allocator {
         Unmanaged<Allocator>.fromOpaque(storage.pointee.allocator).takeUnretainedValue()
+    }
+
+    /// The allocator, without retaining it (hot paths: every thread would write its count).
+    @inline(__always)
+    func withAllocator<R>(_ body: (Allocator) -> R) -> R {
+        Unmanaged<Allocator>.fromOpaque(storage.pointee.allocator)._withUnsafeGuaranteedRef(body)
     }
 
     /// The calling thread's mutator, if it is attached to some heap.
@@ -56,7 +70,7 @@ public struct Mutator {
 
 extension Mutator {
     /// Takes one more reference to `object`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func retain(_ object: ObjectRef) {
         switch storage.pointee.policy {
         case .biased: BiasedCounting.retain(object, mutatorID: id)
@@ -66,7 +80,7 @@ extension Mutator {
     }
 
     /// Drops one reference to `object`; the last one frees it (and releases its slots) at once.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func release(_ object: ObjectRef) {
         let dead: Bool
         switch storage.pointee.policy {

@@ -37,10 +37,13 @@
 
 import Synchronization
 
+/// `@usableFromInline` (with the counting fields): the counting fast paths are `@inlinable`, so
+/// that the interpreter and benchmarks in other modules inline them.
+@usableFromInline
 struct ObjectHeader: ~Copyable {
-    let ownerID: Atomic<UInt32>
-    let localCount: Atomic<UInt32>
-    let shared: Atomic<Int>
+    @usableFromInline let ownerID: Atomic<UInt32>
+    @usableFromInline let localCount: Atomic<UInt32>
+    @usableFromInline let shared: Atomic<Int>
     var scratch: UInt
     let typeID: UInt16
     let gcBits: Atomic<UInt8>
@@ -48,17 +51,25 @@ struct ObjectHeader: ~Copyable {
     let slotCount: UInt32
 
     static let size = 32
-    static let immortalCount = UInt32.max
+    @usableFromInline static let immortalCount = UInt32.max
 }
 
+@usableFromInline
+/// Bits of `ObjectHeader.flags`, fixed at creation.
+enum ObjectFlags {
+    /// The object's block is a large mapping (more than SizeClass.maxSmallSize bytes).
+    static let large: UInt8 = 1 << 0
+}
+
+@usableFromInline
 enum SharedState {
-    static let shift = 2
-    static let mask = 3
+    @usableFromInline static let shift = 2
+    @usableFromInline static let mask = 3
     static let `default` = 0
     static let maybeShared = 1
     static let queued = 2
     static let merged = 3
-    static let one = 1 << shift
+    @usableFromInline static let one = 1 << shift
 
     @inline(__always) static func count(_ word: Int) -> Int { word >> shift }
     @inline(__always) static func state(_ word: Int) -> Int { word & mask }
@@ -84,7 +95,7 @@ public struct ObjectRef: Hashable, @unchecked Sendable, CustomStringConvertible 
     @inline(__always)
     var bits: UInt { UInt(bitPattern: address) }
 
-    @inline(__always)
+    @usableFromInline @inline(__always)
     var header: UnsafeMutablePointer<ObjectHeader> { address.assumingMemoryBound(to: ObjectHeader.self) }
 
     /// Slot `index` as an atomic word (0 = none).
@@ -94,6 +105,9 @@ public struct ObjectRef: Hashable, @unchecked Sendable, CustomStringConvertible 
     }
 
     public var slotCount: Int { Int(header.pointee.slotCount) }
+
+    /// Whether the object's block came from a page (not a large mapping of its own).
+    var isSmall: Bool { header.pointee.flags & ObjectFlags.large == 0 }
     public var typeID: Int { Int(header.pointee.typeID) }
 
     /// The payload bytes after the slots (the type's `payloadBytes` of them).

@@ -39,8 +39,8 @@ extension Mutator {
     /// Returns a dead object's block to the allocator, now or after a grace period.
     @inline(__always)
     func freeBlock(_ object: ObjectRef) {
-        if storage.pointee.policy == .globalLock || heap.attachedCount.load(ordering: .sequentiallyConsistent) <= 1 {
-            allocator.deallocate(object.address)
+        if storage.pointee.policy == .globalLock || storage.pointee.counters.pointee.attachedCount.load(ordering: .sequentiallyConsistent) <= 1 {
+            withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall) }
             return
         }
         object.header.pointee.scratch = storage.pointee.deferred.pending
@@ -53,7 +53,7 @@ extension Mutator {
         guard storage.pointee.deferred.pending != 0 else { return }
         // Acquiring-and-releasing: the batch's deaths happen-before any mutator's quiescent
         // point that reads the new sequence.
-        let goal = heap.writeSequence.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
+        let goal = storage.pointee.counters.pointee.writeSequence.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
         storage.pointee.deferred.batches.append(DeferredBatch(goal: goal, head: storage.pointee.deferred.pending))
         storage.pointee.deferred.pending = 0
         storage.pointee.deferred.pendingCount = 0
@@ -62,10 +62,11 @@ extension Mutator {
     /// Marks this mutator quiescent (it holds no pointer obtained without a reference), and frees
     /// the deferred batches that every mutator has now moved past.
     public func quiescentPoint() {
-        let heap = self.heap
+        let counters = storage.pointee.counters
         // Release pairs with the acquire loads in `minimumQuiescentSequence`.
-        storage.pointee.quiescentSequence.store(heap.writeSequence.load(ordering: .acquiring), ordering: .releasing)
-        if storage.pointee.deferred.isEmpty && !heap.hasOrphanBatches { return }
+        storage.pointee.quiescentSequence.store(counters.pointee.writeSequence.load(ordering: .acquiring), ordering: .releasing)
+        if storage.pointee.deferred.isEmpty && counters.pointee.orphanBatchCount.load(ordering: .relaxed) == 0 { return }
+        let heap = self.heap
         sealDeferredBatch()
         let safe = heap.minimumQuiescentSequence()
         var kept: [DeferredBatch] = []
@@ -80,7 +81,7 @@ extension Mutator {
         var cursor = head
         while let object = ObjectRef(bits: cursor) {
             cursor = object.header.pointee.scratch
-            allocator.deallocate(object.address)
+            withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall) }
         }
     }
 
@@ -89,7 +90,7 @@ extension Mutator {
         sealDeferredBatch()
         let batches = storage.pointee.deferred.batches
         storage.pointee.deferred.batches = []
-        if heap.attachedCount.load(ordering: .sequentiallyConsistent) == 0 {
+        if storage.pointee.counters.pointee.attachedCount.load(ordering: .sequentiallyConsistent) == 0 {
             for batch in batches { freeChain(batch.head) }
             for batch in heap.takeOrphanBatches(upTo: .max) { freeChain(batch.head) }
         } else if !batches.isEmpty {
@@ -101,20 +102,20 @@ extension Mutator {
 extension Heap {
     /// The smallest quiescent sequence over attached mutators (the write sequence if none).
     func minimumQuiescentSequence() -> UInt64 {
-        let current = writeSequence.load(ordering: .acquiring)
+        let current = counters.pointee.writeSequence.load(ordering: .acquiring)
         return mutators.withLock { table in
             table.values.reduce(current) { min($0, $1.storage.pointee.quiescentSequence.load(ordering: .acquiring)) }
         }
     }
 
     var hasOrphanBatches: Bool {
-        orphanBatchCount.load(ordering: .relaxed) > 0
+        counters.pointee.orphanBatchCount.load(ordering: .relaxed) > 0
     }
 
     func addOrphanBatches(_ batches: [DeferredBatch]) {
         orphans.withLock { orphans in
             orphans.append(contentsOf: batches)
-            orphanBatchCount.store(orphans.count, ordering: .relaxed)
+            counters.pointee.orphanBatchCount.store(orphans.count, ordering: .relaxed)
         }
     }
 
@@ -123,7 +124,7 @@ extension Heap {
         return orphans.withLock { orphans in
             let ready = orphans.filter { $0.goal <= safe }
             orphans.removeAll { $0.goal <= safe }
-            orphanBatchCount.store(orphans.count, ordering: .relaxed)
+            counters.pointee.orphanBatchCount.store(orphans.count, ordering: .relaxed)
             return ready
         }
     }

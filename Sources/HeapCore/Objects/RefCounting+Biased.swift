@@ -24,34 +24,47 @@ public enum BiasedCounting: RefCountPolicy {
         object.header.pointee.localCount.store(1, ordering: .relaxed)
     }
 
-    /// Budget (owner): two loads, a compare, a store.
-    @inline(__always)
+    /// Budget (owner): two loads, two compares, a store, falling straight through (the other
+    /// threads' path and immortal objects branch away).
+    @inlinable @inline(__always)
     public static func retain(_ object: ObjectRef, mutatorID: UInt32) {
         let header = object.header
         let local = header.pointee.localCount.load(ordering: .relaxed)
-        if local == ObjectHeader.immortalCount { return }
-        if header.pointee.ownerID.load(ordering: .relaxed) == mutatorID {
+        if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutatorID && local != ObjectHeader.immortalCount) {
             header.pointee.localCount.store(local &+ 1, ordering: .relaxed)
-        } else {
-            header.pointee.shared.wrappingAdd(SharedState.one, ordering: .relaxed)
+            return
         }
+        retainOther(object)
     }
 
-    /// Budget (owner, not last): two loads, a compare, a store, a test.
-    @inline(__always)
+    /// A retain by a thread that does not own the object, or of an immortal object.
+    @usableFromInline @inline(never)
+    static func retainOther(_ object: ObjectRef) {
+        if object.isImmortal { return }
+        object.header.pointee.shared.wrappingAdd(SharedState.one, ordering: .relaxed)
+    }
+
+    /// Budget (owner, not last): two loads, two compares, a store, a test.
+    @inlinable @inline(__always)
     public static func release(_ object: ObjectRef, mutator: Mutator) -> Bool {
         let header = object.header
         let local = header.pointee.localCount.load(ordering: .relaxed)
-        if local == ObjectHeader.immortalCount { return false }
-        if header.pointee.ownerID.load(ordering: .relaxed) == mutator.id {
+        if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutator.id && local != ObjectHeader.immortalCount) {
             header.pointee.localCount.store(local &- 1, ordering: .relaxed)
             return local == 1 && mergeZeroLocal(object)
         }
+        return releaseOther(object, mutator: mutator)
+    }
+
+    /// A release by a thread that does not own the object, or of an immortal object.
+    @usableFromInline @inline(never)
+    static func releaseOther(_ object: ObjectRef, mutator: Mutator) -> Bool {
+        if object.isImmortal { return false }
         return releaseShared(object, mutator: mutator)
     }
 
     /// The owner's count reached zero. CPython's _Py_MergeZeroLocalRefcount.
-    @inline(never)
+    @usableFromInline @inline(never)
     static func mergeZeroLocal(_ object: ObjectRef) -> Bool {
         let header = object.header
         // Sequentially consistent: pairs with a reader's CAS on `shared` followed by its re-check
@@ -69,7 +82,7 @@ public enum BiasedCounting: RefCountPolicy {
     }
 
     /// A release by a thread that does not own the object. CPython's _Py_DecRefShared.
-    @inline(never)
+    @usableFromInline @inline(never)
     static func releaseShared(_ object: ObjectRef, mutator: Mutator) -> Bool {
         let header = object.header
         var shared = header.pointee.shared.load(ordering: .relaxed)

@@ -40,8 +40,29 @@ public protocol RefCountPolicy {
     static func count(_ object: ObjectRef) -> Int
 }
 
+/// Code that wants the counting fast path without the per-call policy switch is written generic
+/// over the policy and handed the heap's policy type once (`Heap.withPolicy`): the interpreter's
+/// run loop, benchmarks.
+public protocol RefCountPolicyVisitor {
+    associatedtype Result
+    func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> Result
+}
+
+extension Heap {
+    /// Calls `visitor.visit` with this heap's policy type, so that generic code is specialised for
+    /// it (`@inlinable`: the specialisation happens in the caller's module).
+    @inlinable
+    public func withPolicy<Visitor: RefCountPolicyVisitor>(_ visitor: Visitor) -> Visitor.Result {
+        switch policy {
+        case .biased: visitor.visit(BiasedCounting.self)
+        case .atomic: visitor.visit(AtomicCounting.self)
+        case .globalLock: visitor.visit(GlobalLockCounting.self)
+        }
+    }
+}
+
 extension ObjectRef {
-    @inline(__always)
+    @usableFromInline @inline(__always)
     var isImmortal: Bool { header.pointee.localCount.load(ordering: .relaxed) == ObjectHeader.immortalCount }
 }
 
@@ -55,13 +76,13 @@ public enum AtomicCounting: RefCountPolicy {
         object.header.pointee.shared.store(1, ordering: .relaxed)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func retain(_ object: ObjectRef, mutatorID: UInt32) {
         if object.isImmortal { return }
         object.header.pointee.shared.wrappingAdd(1, ordering: .relaxed)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func release(_ object: ObjectRef, mutator: Mutator) -> Bool {
         if object.isImmortal { return false }
         // Acquire-release: the thread that frees sees every other thread's writes to the object.
@@ -96,14 +117,14 @@ public enum GlobalLockCounting: RefCountPolicy {
         object.header.pointee.localCount.store(1, ordering: .relaxed)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func retain(_ object: ObjectRef, mutatorID: UInt32) {
         let count = object.header.pointee.localCount.load(ordering: .relaxed)
         if count == ObjectHeader.immortalCount { return }
         object.header.pointee.localCount.store(count &+ 1, ordering: .relaxed)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func release(_ object: ObjectRef, mutator: Mutator) -> Bool {
         let count = object.header.pointee.localCount.load(ordering: .relaxed)
         if count == ObjectHeader.immortalCount { return false }

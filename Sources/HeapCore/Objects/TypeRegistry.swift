@@ -19,6 +19,18 @@ public struct ObjectType: Sendable, Equatable {
     public let isArray: Bool
     /// The collector runs the heap's finalizer hook on dying objects of this type.
     public let hasFinalizer: Bool
+    /// `slotNames.count`, kept as a plain field for `Mutator.new`.
+    let fixedSlotCount: Int
+
+    init(id: Int, name: String, slotNames: [String], payloadBytes: Int, isArray: Bool, hasFinalizer: Bool) {
+        self.id = id
+        self.name = name
+        self.slotNames = slotNames
+        self.payloadBytes = payloadBytes
+        self.isArray = isArray
+        self.hasFinalizer = hasFinalizer
+        self.fixedSlotCount = slotNames.count
+    }
 
     /// The index of the slot called `name`, if the type has one.
     public func slotIndex(named name: String) -> Int? {
