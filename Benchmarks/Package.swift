@@ -47,6 +47,12 @@ let package = Package(
             path: "Benchmarks/ObjectBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Allocate + link + free of a 2-slot object against Swift ARC, with no malloc interposer.
+        .executableTarget(
+            name: "LinkProbe",
+            dependencies: [.product(name: "HeapCore", package: mainPackage)],
+            path: "Sources/LinkProbe"
+        ),
         // RSS before, at the peak of, and after 1 GiB of small blocks (one process per run).
         .executableTarget(
             name: "RSSProbe",

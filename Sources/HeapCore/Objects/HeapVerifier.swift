@@ -53,7 +53,7 @@ extension Heap {
             let count = refcount(of: object)
             let references = expected[bits] ?? 0
             if count != references {
-                problems.append("\(object) (type \(types.type(of: object.typeID)?.name ?? "?")) has count \(count) but \(references) references")
+                problems.append("\(object) (\(types.name(of: object.typeID))) has count \(count) but \(references) references")
             }
         }
         return problems

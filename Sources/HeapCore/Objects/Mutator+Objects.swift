@@ -18,14 +18,14 @@ extension Mutator {
     /// A new object of `type` holding one reference (the caller's), its slots empty and its
     /// payload zeroed. Nil when the allocator can get no memory.
     public func new(_ type: ObjectType) -> ObjectRef? {
-        require(!type.isArray, "heapd: new(\(type.name)): an array type needs newArray(_:count:)")
-        return make(type, slotCount: type.fixedSlotCount)
+        require(!type.isArray, "heapd: new(type \(type.id)): an array type needs newArray(_:count:)")
+        return make(type, slotCount: type.slotCount)
     }
 
     /// A new array object of `type` with `count` empty slots.
     public func newArray(_ type: ObjectType, count: Int) -> ObjectRef? {
-        require(type.isArray, "heapd: newArray(\(type.name)): not an array type")
-        require(count >= 0 && count <= Int(UInt32.max), "heapd: newArray(\(type.name), count: \(count)): count out of range")
+        require(type.isArray, "heapd: newArray(type \(type.id)): not an array type")
+        require(count >= 0 && count <= Int(UInt32.max), "heapd: newArray(type \(type.id), count: \(count)): count out of range")
         return make(type, slotCount: count)
     }
 

@@ -3,34 +3,32 @@
 // A type names its reference slots, the raw payload bytes that follow them, and whether it has a
 // finalizer (the collector calls the heap's finalizer hook for such objects). An array type has no
 // named slots: each object says how many slots it has. Types are registered once and never change;
-// ids are dense from 0, so that lookups are an array index.
+// ids are dense from 0.
 //
-// Thread safety: registration takes a lock; `type(of:)` reads a snapshot taken at registration
-// (copy-on-write array, replaced under the lock), so readers never block.
+// `ObjectType` is what hot paths pass around: a few integers, no references, so copying it (or
+// reading it from a global) never touches a reference count. Names live in the registry, in
+// `TypeDescription`.
+//
+// Thread safety: every method takes the registry's lock; `Mutator.new` needs none of them.
 
-public struct ObjectType: Sendable, Equatable {
+/// The shape of a type's objects. Trivial to copy.
+public struct ObjectType: Sendable, Hashable {
     public let id: Int
-    public let name: String
-    /// Named reference slots (empty for arrays).
-    public let slotNames: [String]
+    /// Named reference slots (0 for arrays, whose objects each say how many slots they have).
+    public let slotCount: Int
     /// Raw bytes after the slots.
     public let payloadBytes: Int
     /// Objects of this type have a variable number of unnamed slots.
     public let isArray: Bool
     /// The collector runs the heap's finalizer hook on dying objects of this type.
     public let hasFinalizer: Bool
-    /// `slotNames.count`, kept as a plain field for `Mutator.new`.
-    let fixedSlotCount: Int
+}
 
-    init(id: Int, name: String, slotNames: [String], payloadBytes: Int, isArray: Bool, hasFinalizer: Bool) {
-        self.id = id
-        self.name = name
-        self.slotNames = slotNames
-        self.payloadBytes = payloadBytes
-        self.isArray = isArray
-        self.hasFinalizer = hasFinalizer
-        self.fixedSlotCount = slotNames.count
-    }
+/// A type with its names.
+public struct TypeDescription: Sendable, Equatable {
+    public let type: ObjectType
+    public let name: String
+    public let slotNames: [String]
 
     /// The index of the slot called `name`, if the type has one.
     public func slotIndex(named name: String) -> Int? {
@@ -41,9 +39,8 @@ public struct ObjectType: Sendable, Equatable {
 public final class TypeRegistry: Sendable {
     /// Type ids fit the header's 16-bit field; the top id is kept for dead objects.
     public static let maximumTypes = Int(UInt16.max)
-    static let deadTypeID = UInt16.max
 
-    private let types = Locked<[ObjectType]>([])
+    private let descriptions = Locked<[TypeDescription]>([])
 
     public init() {}
 
@@ -54,28 +51,33 @@ public final class TypeRegistry: Sendable {
         require(payloadBytes >= 0, "heapd: type \(name): negative payload size")
         require(!isArray || slots.isEmpty, "heapd: type \(name): an array type has no named slots")
         require(Set(slots).count == slots.count, "heapd: type \(name): duplicate slot names")
-        return types.withLock { types in
-            if let existing = types.first(where: { $0.name == name }) {
-                require(existing.slotNames == slots && existing.payloadBytes == payloadBytes && existing.isArray == isArray && existing.hasFinalizer == hasFinalizer,
+        return descriptions.withLock { descriptions in
+            if let existing = descriptions.first(where: { $0.name == name }) {
+                require(existing.slotNames == slots && existing.type.payloadBytes == payloadBytes
+                        && existing.type.isArray == isArray && existing.type.hasFinalizer == hasFinalizer,
                         "heapd: type \(name) is already registered with another shape")
-                return existing
+                return existing.type
             }
-            require(types.count < TypeRegistry.maximumTypes, "heapd: more than \(TypeRegistry.maximumTypes) types")
-            let type = ObjectType(id: types.count, name: name, slotNames: slots, payloadBytes: payloadBytes, isArray: isArray, hasFinalizer: hasFinalizer)
-            types.append(type)
+            require(descriptions.count < TypeRegistry.maximumTypes, "heapd: more than \(TypeRegistry.maximumTypes) types")
+            let type = ObjectType(id: descriptions.count, slotCount: slots.count, payloadBytes: payloadBytes, isArray: isArray, hasFinalizer: hasFinalizer)
+            descriptions.append(TypeDescription(type: type, name: name, slotNames: slots))
             return type
         }
     }
 
-    public func type(of id: Int) -> ObjectType? {
-        types.withLock { id >= 0 && id < $0.count ? $0[id] : nil }
+    public func description(of id: Int) -> TypeDescription? {
+        descriptions.withLock { id >= 0 && id < $0.count ? $0[id] : nil }
     }
 
-    public func type(named name: String) -> ObjectType? {
-        types.withLock { $0.first { $0.name == name } }
+    public func description(named name: String) -> TypeDescription? {
+        descriptions.withLock { $0.first { $0.name == name } }
     }
 
-    public var all: [ObjectType] {
-        types.withLock { $0 }
+    public func name(of id: Int) -> String {
+        description(of: id)?.name ?? "type \(id)"
+    }
+
+    public var all: [TypeDescription] {
+        descriptions.withLock { $0 }
     }
 }

@@ -108,10 +108,12 @@ func withMutator(_ heap: Heap, _ body: @escaping @Sendable (Mutator) -> Void) {
         let types = TypeRegistry()
         let node = types.register(name: "Node", slots: ["left", "right"], payloadBytes: 8)
         #expect(types.register(name: "Node", slots: ["left", "right"], payloadBytes: 8) == node)
-        #expect(node.slotIndex(named: "right") == 1)
-        #expect(node.slotIndex(named: "up") == nil)
-        #expect(types.type(named: "Node") == node)
-        #expect(types.type(of: node.id) == node)
+        let description = types.description(of: node.id)!
+        #expect(description.type == node && description.name == "Node")
+        #expect(description.slotIndex(named: "right") == 1)
+        #expect(description.slotIndex(named: "up") == nil)
+        #expect(types.description(named: "Node")?.type == node)
+        #expect(node.slotCount == 2 && node.payloadBytes == 8 && !node.isArray)
         #expect(MemoryLayout<ObjectHeader>.size == 32)
     }
 }
