@@ -15,13 +15,17 @@ extension Mutator {
     /// Frees `object`, whose count just reached zero, and everything only it kept alive.
     @usableFromInline @inline(never)
     func deallocate(_ object: ObjectRef) {
-        var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
+        // Created only when a dying object has weak references (an empty array would still cost
+        // a release at the end).
+        var callbacks: [(weak: ObjectRef, callback: ObjectRef)]? = nil
         object.header.pointee.scratch = 0
         var worklist = object.bits
         while let dead = ObjectRef(bits: worklist) {
             worklist = dead.header.pointee.scratch
             if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
-                heap.clearWeakReferences(to: dead, mutator: self, callbacks: &callbacks)
+                var found = callbacks ?? []
+                heap.clearWeakReferences(to: dead, mutator: self, callbacks: &found)
+                callbacks = found
             }
             if dead.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
                 heap.forgetWeakReference(dead)
@@ -39,6 +43,7 @@ extension Mutator {
             dead.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
             freeBlock(dead)
         }
+        guard let callbacks else { return }
         for (weak, callback) in callbacks {
             heap.weakCallback?(self, weak, callback)
             release(callback)

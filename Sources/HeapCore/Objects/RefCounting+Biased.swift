@@ -51,7 +51,11 @@ public enum BiasedCounting: RefCountPolicy {
         let local = header.pointee.localCount.load(ordering: .relaxed)
         if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutator.id && local != ObjectHeader.immortalCount) {
             header.pointee.localCount.store(local &- 1, ordering: .relaxed)
-            return local == 1 && mergeZeroLocal(object)
+            guard local == 1 else { return false }
+            // Sequentially consistent: see mergeZeroLocal. A zero word means no other thread has
+            // a reference and none can take one: free with no RMW at all.
+            let shared = header.pointee.shared.load(ordering: .sequentiallyConsistent)
+            return shared == 0 || mergeZeroLocal(object, shared: shared)
         }
         return releaseOther(object, mutator: mutator)
     }
@@ -64,13 +68,13 @@ public enum BiasedCounting: RefCountPolicy {
     }
 
     /// The owner's count reached zero. CPython's _Py_MergeZeroLocalRefcount.
+    /// `shared` was read (sequentially consistent) after the local count reached zero, and is not 0.
+    /// That load pairs with a reader's CAS on `shared` followed by its re-check of the slot
+    /// (Mutator+Objects): either we see its increment or it sees the slot change.
     @usableFromInline @inline(never)
-    static func mergeZeroLocal(_ object: ObjectRef) -> Bool {
+    static func mergeZeroLocal(_ object: ObjectRef, shared observed: Int) -> Bool {
         let header = object.header
-        // Sequentially consistent: pairs with a reader's CAS on `shared` followed by its re-check
-        // of the slot (ObjectRef+Slots); either we see its increment or it sees our slot change.
-        var shared = header.pointee.shared.load(ordering: .sequentiallyConsistent)
-        if shared == 0 { return true }
+        var shared = observed
         header.pointee.ownerID.store(0, ordering: .relaxed)
         while true {
             let merged = (shared & ~SharedState.mask) | SharedState.merged
