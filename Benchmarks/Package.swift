@@ -50,7 +50,7 @@ let package = Package(
         // Allocate + link + free of a 2-slot object against Swift ARC, with no malloc interposer.
         .executableTarget(
             name: "LinkProbe",
-            dependencies: [.product(name: "HeapCore", package: mainPackage)],
+            dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
             path: "Sources/LinkProbe"
         ),
         // RSS before, at the peak of, and after 1 GiB of small blocks (one process per run).

@@ -67,27 +67,14 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
             Benchmark("link 2-slot object heapd biased") { _ in
-                asMutator(of: heap) { mutator in
-                    for _ in 0..<100_000 {
-                        let a = mutator.new(node)!
-                        let b = mutator.new(node)!
-                        mutator.store(b, into: a, slot: 0)
-                        mutator.release(b)
-                        blackHole(a)
-                        mutator.release(a)
-                    }
-                }
+                asMutator(of: heap) { linkTwoSlotObjects($0, node: node, iterations: 100_000) }
             }
         }
         registerSharedVersusPrivate(heap, node: node)
     }
 
     Benchmark("link 2-slot object Swift ARC") { _ in
-        for _ in 0..<100_000 {
-            let a = SwiftNode()
-            a.left = SwiftNode()
-            blackHole(a)
-        }
+        linkTwoSlotSwiftObjects(iterations: 100_000)
     }
 }
 
@@ -113,11 +100,6 @@ func asMutator(of heap: Heap, _ body: (Mutator) -> Void) {
     let mutator = heap.attachCurrentThread()
     body(mutator)
     heap.detachCurrentThread()
-}
-
-final class SwiftNode {
-    var left: SwiftNode?
-    var right: SwiftNode?
 }
 
 /// Two threads, each 10^6 × (retain, release): of one object both hold, or of one object each.

@@ -4,16 +4,9 @@
 //
 //   usage: LinkProbe [iterations]      (default 2,000,000; 5 rounds; prints ns per iteration)
 
+import BenchmarkSupport
 import Foundation
 import HeapCore
-
-final class SwiftNode {
-    var left: SwiftNode?
-    var right: SwiftNode?
-}
-
-@inline(never) func keep(_ object: AnyObject) {}
-@inline(never) func keep(_ object: ObjectRef) {}
 
 let iterations = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 2_000_000 : 2_000_000
 let heap = Heap(policy: .biased)
@@ -29,23 +22,8 @@ func nanoseconds(_ body: () -> Void) -> Double {
 var heapdTimes: [Double] = []
 var swiftTimes: [Double] = []
 for _ in 0..<5 {
-    heapdTimes.append(nanoseconds {
-        for _ in 0..<iterations {
-            let a = mutator.new(node)!
-            let b = mutator.new(node)!
-            mutator.store(b, into: a, slot: 0)
-            mutator.release(b)
-            keep(a)
-            mutator.release(a)
-        }
-    })
-    swiftTimes.append(nanoseconds {
-        for _ in 0..<iterations {
-            let a = SwiftNode()
-            a.left = SwiftNode()
-            keep(a)
-        }
-    })
+    heapdTimes.append(nanoseconds { linkTwoSlotObjects(mutator, node: node, iterations: iterations) })
+    swiftTimes.append(nanoseconds { linkTwoSlotSwiftObjects(iterations: iterations) })
 }
 heap.detachCurrentThread()
 let ratios = zip(swiftTimes, heapdTimes).map { $0 / $1 }
