@@ -35,7 +35,7 @@ struct MutatorRecord {
 }
 
 /// `@unchecked Sendable`: mutable state is behind locks (`mutators`, `weakTable`, `orphans`) or
-/// atomic (`attachedCount`, `writeSequence`).
+/// atomic (`counters`).
 public final class Heap: @unchecked Sendable {
     public let policy: RefCountPolicyKind
     public let allocator: Allocator

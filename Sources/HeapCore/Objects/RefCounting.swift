@@ -93,7 +93,7 @@ public enum AtomicCounting: RefCountPolicy {
         if object.isImmortal { return true }
         var count = object.header.pointee.shared.load(ordering: .relaxed)
         while count > 0 {
-            // Sequentially consistent, with the re-check of the slot: see ObjectRef+Slots.
+            // Sequentially consistent, with the re-check of the slot: see Mutator+Objects.
             let (exchanged, original) = object.header.pointee.shared.compareExchange(
                 expected: count, desired: count + 1, ordering: .sequentiallyConsistent)
             if exchanged { return true }
