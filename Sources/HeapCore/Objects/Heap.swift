@@ -24,6 +24,8 @@ struct HeapCounters: ~Copyable {
     let writeSequence: Atomic<UInt64>
     /// `orphans.count`, mirrored for a lock-free check at every quiescent point.
     let orphanBatchCount: Atomic<Int>
+    /// A mutator wants the world stopped (Collector/Safepoints.swift).
+    let stopRequested: Atomic<Bool>
 }
 
 struct MutatorRecord {
@@ -32,6 +34,8 @@ struct MutatorRecord {
     /// Objects whose last non-owner release found their shared count at zero (brc.c's
     /// objects_to_merge). Each holds one pending reference.
     var mergeQueue: [UInt] = []
+    /// The mutator is detaching: objects are merged by whoever would queue them.
+    var isLeaving = false
 }
 
 /// `@unchecked Sendable`: mutable state is behind locks (`mutators`, `weakTable`, `orphans`) or
@@ -53,6 +57,8 @@ public final class Heap: @unchecked Sendable {
     let weakTable = Locked<[UInt: [UInt]]>([:])
     /// Serialises mutators under the global-lock policy.
     let globalLock = Lock()
+    /// The stop-the-world handshake's mutex and condition (Collector/Safepoints.swift).
+    let world = World()
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
@@ -69,7 +75,7 @@ public final class Heap: @unchecked Sendable {
         self.weakReferenceType = types.register(name: "weakref", slots: ["callback"], payloadBytes: 8)
         self.weakCallback = weakCallback
         counters = .allocate(capacity: 1)
-        counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0)))
+        counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false)))
     }
 
     deinit {
@@ -103,8 +109,13 @@ public final class Heap: @unchecked Sendable {
             mergePending: Atomic(false),
             quiescentSequence: Atomic(counters.pointee.writeSequence.load(ordering: .acquiring)),
             deferred: DeferredFrees(),
-            switchCountdown: Mutator.switchInterval))
-        mutators.withLock { $0[id] = MutatorRecord(storage: storage) }
+            switchCountdown: Mutator.switchInterval,
+            worldState: .running))
+        // A thread that attaches while the world is stopped waits for it to resume.
+        world.withLock {
+            waitForResumeLocked(storage)
+            mutators.withLock { $0[id] = MutatorRecord(storage: storage) }
+        }
         // Sequentially consistent: pairs with the load in `freeBlock` (see QSBR.swift).
         counters.pointee.attachedCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
         heapd_set_current_mutator(UnsafeMutableRawPointer(storage), id)
@@ -121,13 +132,23 @@ public final class Heap: @unchecked Sendable {
             misuse("heapd: detachCurrentThread on a thread with no mutator of this heap")
         }
         let storage = mutator.storage
+        // Everything that touches the heap happens before the mutator leaves the table: until
+        // then it counts as running, so no pause can start while it works.
+        mutator.pollStopRequest()
         mutator.mergeOwnedObjects()
-        let queued = mutators.withLock { $0.removeValue(forKey: mutator.id)?.mergeQueue ?? [] }
+        let queued = mutators.withLock { table -> [UInt] in
+            table[mutator.id]!.isLeaving = true          // later queuers merge on the spot
+            defer { table[mutator.id]!.mergeQueue = [] }
+            return table[mutator.id]!.mergeQueue
+        }
         for bits in queued { mutator.mergeQueued(ObjectRef(bits: bits)!) }
-        counters.pointee.attachedCount.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-        mutator.handOffDeferredFrees()
+        mutator.leaveAndHandOffDeferredFrees()
         heapd_set_current_mutator(nil, 0)
         allocator.detachCurrentThread()
+        world.withLock {
+            mutators.withLock { _ = $0.removeValue(forKey: mutator.id) }
+            world.broadcast()   // a stopper may be waiting for this mutator
+        }
         if policy == .globalLock { globalLock.unlock() }
         storage.deinitialize(count: 1)
         storage.deallocate()
@@ -141,7 +162,7 @@ public final class Heap: @unchecked Sendable {
     func queueToOwner(_ object: ObjectRef) -> Bool {
         let owner = object.header.pointee.ownerID.load(ordering: .relaxed)
         let queued = mutators.withLock { table -> Bool in
-            guard owner != 0, table[owner] != nil else { return false }
+            guard owner != 0, let record = table[owner], !record.isLeaving else { return false }
             table[owner]!.mergeQueue.append(object.bits)
             table[owner]!.storage.pointee.mergePending.store(true, ordering: .releasing)
             return true

@@ -1,9 +1,9 @@
 // Safepoints: where a mutator does the work other threads left it.
 //
-// `safepoint()` is what the interpreter calls between operations (the collector issue adds the
-// stop-the-world handshake here). Budget when there is nothing to do: two relaxed loads, one
-// store, one decrement.
+// `safepoint()` is what the interpreter calls between operations. Budget when there is nothing
+// to do: three relaxed loads, one store, one decrement.
 //
+//   stop the world  a mutator that asked for a pause waits for this one (Collector/Safepoints)
 //   merge queue     objects other threads released to zero (biased counting) are merged
 //   QSBR            the mutator is quiescent: deferred frees that everyone has passed are freed
 //   global lock     every `switchInterval` polls, the lock is offered to a waiting mutator
@@ -18,6 +18,7 @@ extension Mutator {
     static let switchInterval = 1000
 
     public func safepoint() {
+        pollStopRequest()
         if storage.pointee.mergePending.load(ordering: .acquiring) {
             processMergeQueue()
         }
@@ -34,10 +35,14 @@ extension Mutator {
     /// Under the global-lock policy, lets another mutator run before continuing.
     public func yieldGlobalLock() {
         guard storage.pointee.policy == .globalLock else { return }
+        // Waiting for the lock is a blocking region: a mutator that stops the world while holding
+        // it must not wait for this one.
         let lock = heap.globalLock
+        enterBlockingRegion()
         lock.unlock()
         sched_yield()
         lock.lock()
+        leaveBlockingRegion()
     }
 
     /// Merges every object queued to this mutator (brc.c's _Py_brc_merge_refcounts).

@@ -29,6 +29,8 @@ struct MutatorStorage: ~Copyable {
     var deferred: DeferredFrees
     /// Safepoint polls until the global-lock policy hands the lock to another mutator.
     var switchCountdown: Int
+    /// Running, parked or blocked (Collector/Safepoints.swift). Under `Heap.world`'s mutex.
+    var worldState: MutatorWorldState
 }
 
 /// The calling thread's view of the heap. A handle: copies are cheap, and valid from attach to

@@ -85,17 +85,24 @@ extension Mutator {
         }
     }
 
-    /// At detach: what cannot be freed yet goes to the heap, for another mutator's quiescent point.
-    func handOffDeferredFrees() {
+    /// At detach: leaves the attached count and hands what cannot be freed yet to the heap, for
+    /// another mutator's quiescent point; the last mutator to leave frees everything. Both happen
+    /// under the orphans' lock, so that the last one to leave sees every batch the others left.
+    func leaveAndHandOffDeferredFrees() {
         sealDeferredBatch()
-        let batches = storage.pointee.deferred.batches
+        let mine = storage.pointee.deferred.batches
         storage.pointee.deferred.batches = []
-        if storage.pointee.counters.pointee.attachedCount.load(ordering: .sequentiallyConsistent) == 0 {
-            for batch in batches { freeChain(batch.head) }
-            for batch in heap.takeOrphanBatches(upTo: .max) { freeChain(batch.head) }
-        } else if !batches.isEmpty {
-            heap.addOrphanBatches(batches)
+        let counters = storage.pointee.counters
+        let heap = self.heap
+        let ready = heap.orphans.withLock { orphans -> [DeferredBatch] in
+            orphans.append(contentsOf: mine)
+            let remaining = counters.pointee.attachedCount.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
+            let ready = remaining == 0 ? orphans : []
+            if remaining == 0 { orphans.removeAll() }
+            counters.pointee.orphanBatchCount.store(orphans.count, ordering: .relaxed)
+            return ready
         }
+        for batch in ready { freeChain(batch.head) }
     }
 }
 
@@ -110,13 +117,6 @@ extension Heap {
 
     var hasOrphanBatches: Bool {
         counters.pointee.orphanBatchCount.load(ordering: .relaxed) > 0
-    }
-
-    func addOrphanBatches(_ batches: [DeferredBatch]) {
-        orphans.withLock { orphans in
-            orphans.append(contentsOf: batches)
-            counters.pointee.orphanBatchCount.store(orphans.count, ordering: .relaxed)
-        }
     }
 
     func takeOrphanBatches(upTo safe: UInt64) -> [DeferredBatch] {

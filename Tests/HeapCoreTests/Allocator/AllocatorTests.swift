@@ -100,6 +100,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
                 ready.wait()
                 freed.wait()
                 #expect(allocator.verify() == [])
+                freed.wait()                             // the other thread stays still until now
                 // The owner's slow path takes the remote frees back.
                 let again = (0..<5000).map { _ in allocator.allocate(byteCount: 64)! }
                 for block in again { allocator.deallocate(block) }
@@ -108,6 +109,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
             } else {
                 ready.wait()
                 for block in handoff.withLock({ $0 }) { allocator.deallocate(block.pointer) }
+                freed.wait()
                 freed.wait()
             }
             allocator.detachCurrentThread()
@@ -224,7 +226,8 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
             #expect(allocator.verify() == [])
             for block in blocks { allocator.deallocate(block) }
             #expect(allocator.statistics().largeBlocks == 0)
-            for block in blocks { #expect(RegionMap.shared.kind(of: UInt(bitPattern: block)) == .none) }
+            // (The freed regions' map entries are cleared too, but other tests running in parallel
+            // may map new blocks at the same addresses at once, so that is not asserted here.)
         }
     }
 

@@ -1,0 +1,148 @@
+// Safepoints and stop-the-world: how one mutator gets every other one to hold still.
+//
+// Mutator states (in MutatorStorage.worldState, changed only under `World.mutex`):
+//
+//   state     meaning                                             enters on
+//   running   runs heap code; must reach a safepoint to stop      attach; leaving a blocking region
+//   parked    waits at a safepoint until the world resumes        safepoint() while a stop is requested
+//   blocked   in a blocking region (a channel wait, idle): it     enterBlockingRegion(); yielding the
+//             touches no object, so it counts as parked           global lock
+//
+// Handshake (CPython's stop-the-world in the free-threaded build, in small):
+//   1. the stopper (itself a mutator) raises `stopRequested` and waits until every other attached
+//      mutator is parked or blocked;
+//   2. it drains every BRC merge queue (merging and freeing on its own thread), then runs the
+//      pause's work with the world quiescent;
+//   3. it lowers the flag and wakes everyone. Attaching, and leaving a blocking region, wait while
+//      the world is stopped.
+// The safepoint's fast path is one relaxed load of `stopRequested`; everything else is under the
+// mutex. Only one stop runs at a time (`stopper` serialises them).
+
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum MutatorWorldState: UInt8 {
+    case running
+    case parked
+    case blocked
+}
+
+/// The mutex and condition variable of the handshake. `@unchecked Sendable`: both are pthread
+/// objects at fixed heap addresses, used only through these methods.
+final class World: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Serialises stoppers, so that two mutators asking for a pause cannot wait for each other.
+    let stopper = Lock()
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
+    /// Waits for a change; the mutex must be held (inside `withLock`).
+    func wait() {
+        pthread_cond_wait(changed, mutex)
+    }
+
+    /// Tells every waiter that something changed; the mutex must be held.
+    func broadcast() {
+        pthread_cond_broadcast(changed)
+    }
+}
+
+extension Heap {
+    /// Stops every other mutator at a safepoint (or in a blocking region), drains the merge queues,
+    /// runs `body` with the world quiescent, and resumes everyone. The caller must be a mutator of
+    /// this heap; its own state does not matter.
+    public func stopTheWorld<R>(_ body: () -> R) -> R {
+        guard let me = Mutator.current, me.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque() else {
+            misuse("heapd: stopTheWorld from a thread that is not a mutator of this heap")
+        }
+        return world.stopper.withLock {
+            world.withLock {
+                // Sequentially consistent: a mutator that attaches or leaves a blocking region
+                // checks the flag under the same mutex; safepoints read it relaxed and then lock.
+                counters.pointee.stopRequested.store(true, ordering: .sequentiallyConsistent)
+                while mutators.withLock({ table in
+                    table.values.contains { $0.storage != me.storage && $0.storage.pointee.worldState == .running }
+                }) {
+                    world.wait()
+                }
+            }
+            for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
+                for bits in takeMergeQueue(of: id) { me.mergeQueued(ObjectRef(bits: bits)!) }
+            }
+            let result = body()
+            world.withLock {
+                counters.pointee.stopRequested.store(false, ordering: .sequentiallyConsistent)
+                world.broadcast()
+            }
+            return result
+        }
+    }
+
+    /// Whether a stop is requested now (a hint: the answer may change at once).
+    public var isStopRequested: Bool {
+        counters.pointee.stopRequested.load(ordering: .relaxed)
+    }
+
+    /// Waits while the world is stopped, then marks `storage` running. World mutex held.
+    func waitForResumeLocked(_ storage: UnsafeMutablePointer<MutatorStorage>) {
+        while counters.pointee.stopRequested.load(ordering: .relaxed) { world.wait() }
+        storage.pointee.worldState = .running
+    }
+}
+
+extension Mutator {
+    /// Parks here if a stop is requested. Budget when none is: one relaxed load.
+    @inline(__always)
+    func pollStopRequest() {
+        if storage.pointee.counters.pointee.stopRequested.load(ordering: .relaxed) {
+            park()
+        }
+    }
+
+    @inline(never)
+    private func park() {
+        let heap = self.heap
+        quiescentPoint()
+        heap.world.withLock {
+            storage.pointee.worldState = .parked
+            heap.world.broadcast()
+            heap.waitForResumeLocked(storage)
+        }
+    }
+
+    /// Marks this mutator as blocked (waiting on a channel, idle): it counts as parked, so the
+    /// world can stop without it. It must touch no object until `leaveBlockingRegion()`.
+    public func enterBlockingRegion() {
+        quiescentPoint()
+        let heap = self.heap
+        heap.world.withLock {
+            storage.pointee.worldState = .blocked
+            heap.world.broadcast()
+        }
+    }
+
+    /// Ends a blocking region, waiting first if the world is stopped.
+    public func leaveBlockingRegion() {
+        let heap = self.heap
+        heap.world.withLock { heap.waitForResumeLocked(storage) }
+    }
+}
