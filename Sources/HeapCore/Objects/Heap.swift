@@ -62,18 +62,23 @@ public final class Heap: @unchecked Sendable {
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
+    /// Called by the collector, once per object (PEP 442), for cyclic garbage whose type has a
+    /// finalizer, with the world stopped; it may resurrect the object by storing it somewhere.
+    public let finalizer: (@Sendable (Mutator, ObjectRef) -> Void)?
 
     /// Mutator ids are never reused (0 means "no owner").
     private static let nextMutatorID = Atomic<UInt32>(1)
 
     public init(policy: RefCountPolicyKind = .biased,
                 allocator configuration: AllocatorConfiguration = AllocatorConfiguration(),
-                weakCallback: (@Sendable (Mutator, ObjectRef, ObjectRef) -> Void)? = nil) {
+                weakCallback: (@Sendable (Mutator, ObjectRef, ObjectRef) -> Void)? = nil,
+                finalizer: (@Sendable (Mutator, ObjectRef) -> Void)? = nil) {
         self.policy = policy
         self.allocator = Allocator(configuration: configuration)
         self.types = TypeRegistry()
         self.weakReferenceType = types.register(name: "weakref", slots: ["callback"], payloadBytes: 8)
         self.weakCallback = weakCallback
+        self.finalizer = finalizer
         counters = .allocate(capacity: 1)
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false)))
     }

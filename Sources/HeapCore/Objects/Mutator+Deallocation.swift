@@ -43,7 +43,12 @@ extension Mutator {
             dead.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
             freeBlock(dead)
         }
-        guard let callbacks else { return }
+        if let callbacks { runWeakCallbacks(callbacks) }
+    }
+
+    /// Runs the callbacks collected while clearing weak references (no lock held), and drops the
+    /// references the collection took.
+    func runWeakCallbacks(_ callbacks: [(weak: ObjectRef, callback: ObjectRef)]) {
         for (weak, callback) in callbacks {
             heap.weakCallback?(self, weak, callback)
             release(callback)

@@ -50,9 +50,11 @@ extension Mutator {
 }
 
 extension Heap {
-    /// Clears every weak reference to `referent` (which just died) and collects, with a new
-    /// reference each, the live ones that have a callback.
-    func clearWeakReferences(to referent: ObjectRef, mutator: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) {
+    /// Clears every weak reference to `referent` (which just died, or is cyclic garbage) and
+    /// collects, with a new reference each, the live ones that have a callback. A weak reference
+    /// for which `isGarbage` is true is cleared but gets no callback (CPython's rule).
+    func clearWeakReferences(to referent: ObjectRef, mutator: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)],
+                             isGarbage: (ObjectRef) -> Bool = { _ in false }) {
         let weaks = weakTable.withLock { table -> [ObjectRef] in
             let list = table.removeValue(forKey: referent.bits) ?? []
             var live: [ObjectRef] = []
@@ -61,7 +63,7 @@ extension Heap {
                 mutator.referentWord(of: weak).pointee.store(0, ordering: .sequentiallyConsistent)
                 // A weak reference in the table is alive (its own death removes it, under this
                 // lock), so taking a reference here is safe.
-                if weak.slot(0).pointee.load(ordering: .relaxed) != 0, mutator.tryRetain(weak) { live.append(weak) }
+                if weak.slot(0).pointee.load(ordering: .relaxed) != 0, !isGarbage(weak), mutator.tryRetain(weak) { live.append(weak) }
             }
             return live
         }
