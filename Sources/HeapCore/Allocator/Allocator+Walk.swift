@@ -23,19 +23,8 @@ extension Allocator {
                     for index in 1..<Arena.pageCount {
                         let page = Arena.page(index, of: current)
                         guard page.pointee.state == .owned || page.pointee.state == .abandoned else { continue }
-                        let size = Int(page.pointee.blockSize)
-                        let capacity = Int(page.pointee.capacity.load(ordering: .relaxed))
-                        var free = [Bool](repeating: false, count: capacity)
-                        for head in [page.pointee.free, page.pointee.localFree, page.pointee.threadFreeHead] {
-                            var cursor = head
-                            while let block = cursor {
-                                free[(block - page.pointee.start) / size] = true
-                                cursor = block.load(as: UnsafeMutableRawPointer?.self)
-                            }
-                        }
-                        for slot in 0..<capacity where !free[slot] {
-                            let block = page.pointee.start + slot * size
-                            if !delayed.contains(UInt(bitPattern: block)) { body(block, size) }
+                        page.pointee.forEachBlockNotFree(includingThreadFree: true) { block in
+                            if delayed.isEmpty || !delayed.contains(UInt(bitPattern: block)) { body(block, Int(page.pointee.blockSize)) }
                         }
                     }
                 }
@@ -59,18 +48,42 @@ extension Allocator {
         let heap = currentHeap(for: "forEachBlockOfCurrentThread")
         heap.forEachPage { page in
             page.pointee.collect()
-            let size = Int(page.pointee.blockSize)
-            let capacity = Int(page.pointee.capacity.load(ordering: .relaxed))
-            var free = [Bool](repeating: false, count: capacity)
-            for head in [page.pointee.free, page.pointee.localFree] {
+            page.pointee.forEachBlockNotFree(includingThreadFree: false, body)
+        }
+    }
+}
+
+extension Page {
+    /// Calls `body` with every carved block that is not on `free` or `localFree` (nor on
+    /// `threadFree` when `includingThreadFree`), in address order. Owner, pool lock holder, or the
+    /// world quiescent. A 4096-bit map on the stack marks the free blocks: no allocation per page.
+    func forEachBlockNotFree(includingThreadFree: Bool, _ body: (UnsafeMutableRawPointer) -> Void) {
+        let size = Int(blockSize)
+        let carved = Int(capacity.load(ordering: .relaxed))
+        let words = (carved + 63) / 64
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Arena.pageSize / 16 / 64) { free in
+            free.initialize(repeating: 0)
+            func mark(_ head: UnsafeMutableRawPointer?) {
                 var cursor = head
                 while let block = cursor {
-                    free[(block - page.pointee.start) / size] = true
+                    let offset = UInt64(block - start)
+                    let index = Int((offset &* UInt64(reciprocal)) >> 32)
+                    free[index >> 6] |= 1 << UInt64(index & 63)
                     cursor = block.load(as: UnsafeMutableRawPointer?.self)
                 }
             }
-            for slot in 0..<capacity where !free[slot] {
-                body(page.pointee.start + slot * size)
+            mark(self.free)
+            mark(localFree)
+            if includingThreadFree { mark(threadFreeHead) }
+            for word in 0..<words {
+                var allocated = ~free[word]
+                let base = word * 64
+                if base + 64 > carved { allocated &= (UInt64(1) << UInt64(carved - base)) &- 1 }
+                while allocated != 0 {
+                    let bit = allocated.trailingZeroBitCount
+                    body(start + (base + bit) * size)
+                    allocated &= allocated &- 1
+                }
             }
         }
     }

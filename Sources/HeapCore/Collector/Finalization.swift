@@ -38,16 +38,14 @@ extension Heap {
     }
 
     private func collectStopped(by me: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) -> CollectionResult {
-        let candidates = collectCandidates()
-        var (garbage, reachable) = partitionUnreachable(candidates)
-        clearMarks(reachable)
+        let (candidates, candidateEpoch) = collectCandidates()
+        defer { candidates.deallocate() }
+        var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: candidateEpoch)
         var result = CollectionResult(candidates: candidates.count, unreachable: garbage.count, resurrected: 0, finalized: 0)
         guard !garbage.isEmpty else { return result }
 
-        // 1. Weak references to garbage (garbage is still marked `candidate`, not `reachable`).
-        let isGarbage: (ObjectRef) -> Bool = {
-            $0.header.pointee.gcBits.load(ordering: .relaxed) & (GCBits.candidate | GCBits.reachable) == GCBits.candidate
-        }
+        // 1. Weak references to garbage.
+        let isGarbage: (ObjectRef) -> Bool = { self.isUnreachable($0, epoch: epoch) }
         for object in garbage where object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
             clearWeakReferences(to: object, mutator: me, callbacks: &callbacks, isGarbage: isGarbage)
         }
@@ -66,12 +64,10 @@ extension Heap {
 
         // 3. Resurrection: trial deletion again, over the garbage alone.
         if result.finalized > 0 {
-            let (still, resurrected) = partitionUnreachable(garbage)
-            clearMarks(resurrected)
-            result.resurrected = resurrected.count
+            let still = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0).unreachable }
+            result.resurrected = garbage.count - still.count
             garbage = still
         }
-        clearMarks(garbage)
 
         // 4. Break the cycles.
         if policy == .biased {

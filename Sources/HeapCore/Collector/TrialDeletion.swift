@@ -12,94 +12,151 @@
 //
 // Candidates are the live, tracked (has slots), mortal objects. Objects are found by walking the
 // allocator's pages (free-threaded CPython walks its mimalloc heaps the same way), so there is no
-// list to maintain on the allocation path. Marks live in gcBits (candidate, reachable) and are
-// cleared before the pause ends.
+// list to maintain on the allocation path.
+//
+// All of a pass's state lives in each candidate's scratch word, so nothing needs clearing after:
+//
+//   bits 63..32   the pass's epoch: the object is in this pass's set iff it matches
+//   bit  31       reachable
+//   bits 30..0    gc_refs (a count; objects with 2^31 references are not supported)
 
 import Synchronization
 
-/// One collection's garbage, between finding it and tearing it down.
-struct GarbageSet {
-    var objects: [ObjectRef]
-    /// Candidates examined.
-    var candidates: Int
+/// A list of objects in memory of its own, for the collector's passes over a million objects:
+/// no growth checks, no uniqueness checks, no bounds checks on the hot loops. Owned by whoever
+/// made it; `deallocate()` frees it.
+struct ObjectList {
+    let base: UnsafeMutablePointer<ObjectRef>
+    let capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    @inline(__always)
+    mutating func append(_ object: ObjectRef) {
+        precondition(count < capacity, "collector: more objects than the allocator counted")
+        (base + count).initialize(to: object)
+        count &+= 1
+    }
+
+    @inline(__always)
+    mutating func popLast() -> ObjectRef? {
+        guard count > 0 else { return nil }
+        count &-= 1
+        return base[count]
+    }
+
+    var buffer: UnsafeMutableBufferPointer<ObjectRef> { UnsafeMutableBufferPointer(start: base, count: count) }
+}
+
+/// One trial-deletion pass's view of a scratch word.
+enum Scratch {
+    static let reachable: UInt = 1 << 31
+    static let refsMask: UInt = (1 << 31) - 1
+
+    @inline(__always) static func epoch(_ word: UInt) -> UInt { word >> 32 }
 }
 
 extension Heap {
-    /// Every live tracked mortal object, marked `candidate`. World stopped.
-    func collectCandidates() -> [ObjectRef] {
-        var candidates: [ObjectRef] = []
+    /// A new epoch for a trial-deletion pass (never 0, which new objects' scratch words hold).
+    private func nextEpoch() -> UInt {
+        collectorEpoch &+= 1
+        if collectorEpoch == 0 { collectorEpoch = 1 }
+        return UInt(collectorEpoch)
+    }
+
+    /// Every live tracked mortal object, with update_refs done on the way: its scratch word holds
+    /// the returned epoch and its count. World stopped.
+    func collectCandidates() -> (candidates: ObjectList, epoch: UInt) {
+        var candidates = ObjectList(capacity: allocator.statistics().liveBlocks)
+        let epoch = nextEpoch()
         allocator.forEachAllocatedBlock { block, _ in
             let object = ObjectRef(block)
             let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
             guard bits & GCBits.dead == 0, bits & GCBits.tracked != 0, !object.isImmortal else { return }
-            object.header.pointee.gcBits.store(bits | GCBits.candidate, ordering: .relaxed)
+            updateRefs(object, epoch: epoch)
             candidates.append(object)
         }
-        return candidates
+        return (candidates, epoch)
     }
 
-    /// Splits `set` (all marked `candidate`) into what is referenced from outside it, directly or
-    /// through its slots (returned second, marked `reachable`), and what is not (returned first).
-    /// World stopped.
-    func partitionUnreachable(_ set: [ObjectRef]) -> (unreachable: [ObjectRef], reachable: [ObjectRef]) {
-        // update_refs
-        for object in set {
-            object.header.pointee.scratch = UInt(bitPattern: refcount(of: object))
-        }
+    /// update_refs for one object: scratch := epoch | count.
+    @inline(__always)
+    private func updateRefs(_ object: ObjectRef, epoch: UInt) {
+        object.header.pointee.scratch = epoch << 32 | (UInt(bitPattern: refcount(of: object)) & Scratch.refsMask)
+    }
+
+    /// The objects of `set` that nothing outside it references, directly or through its slots.
+    /// Pass `epoch` when update_refs is already done for it (collectCandidates); otherwise a new
+    /// epoch is taken and update_refs done here. World stopped.
+    func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil) -> (unreachable: [ObjectRef], epoch: UInt) {
+        let epoch = epoch ?? {
+            let fresh = nextEpoch()
+            for object in set { updateRefs(object, epoch: fresh) }
+            return fresh
+        }()
         // subtract_refs
         for object in set {
-            forEachCandidateReferent(of: object) { referent in
+            forEachReferent(of: object, inEpoch: epoch) { referent in
                 referent.header.pointee.scratch &-= 1
             }
         }
-        // move_unreachable: mark from the roots
-        var worklist: [ObjectRef] = []
-        for object in set where Int(bitPattern: object.header.pointee.scratch) > 0 {
-            mark(object, &worklist)
-        }
-        while let object = worklist.popLast() {
-            forEachCandidateReferent(of: object) { referent in
-                if referent.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.reachable == 0 {
-                    mark(referent, &worklist)
+        // move_unreachable: mark from the roots; each object is pushed at most once.
+        var worklist = ObjectList(capacity: set.count)
+        defer { worklist.deallocate() }
+        var marked = 0
+        for object in set where object.header.pointee.scratch & Scratch.refsMask > 0 {
+            guard mark(object) else { continue }
+            marked += 1
+            worklist.append(object)
+            while let next = worklist.popLast() {
+                forEachReferent(of: next, inEpoch: epoch) { referent in
+                    guard mark(referent) else { return }
+                    marked += 1
+                    worklist.append(referent)
                 }
             }
         }
+        // Everything reached (the usual case): no need to look at the set again.
+        guard marked < set.count else { return ([], epoch) }
         var unreachable: [ObjectRef] = []
-        var reachable: [ObjectRef] = []
-        for object in set {
-            if object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.reachable != 0 {
-                reachable.append(object)
-            } else {
-                unreachable.append(object)
-            }
+        for object in set where object.header.pointee.scratch & Scratch.reachable == 0 {
+            unreachable.append(object)
         }
-        return (unreachable, reachable)
+        return (unreachable, epoch)
     }
 
-    private func mark(_ object: ObjectRef, _ worklist: inout [ObjectRef]) {
-        let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-        if bits & GCBits.reachable != 0 { return }
-        object.header.pointee.gcBits.store(bits | GCBits.reachable, ordering: .relaxed)
-        worklist.append(object)
+    /// Whether `object` was in the set of the pass of `epoch` and found unreachable.
+    func isUnreachable(_ object: ObjectRef, epoch: UInt) -> Bool {
+        let word = object.header.pointee.scratch
+        return Scratch.epoch(word) == epoch && word & Scratch.reachable == 0
     }
 
-    /// Calls `body` for each slot referent of `object` that is a candidate.
+    /// Marks `object` reachable; false if it already was.
     @inline(__always)
-    private func forEachCandidateReferent(of object: ObjectRef, _ body: (ObjectRef) -> Void) {
-        for index in 0..<object.slotCount {
-            guard let referent = ObjectRef(bits: object.slot(index).pointee.load(ordering: .relaxed)) else { continue }
-            if referent.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.candidate != 0 {
+    private func mark(_ object: ObjectRef) -> Bool {
+        let word = object.header.pointee.scratch
+        if word & Scratch.reachable != 0 { return false }
+        object.header.pointee.scratch = word | Scratch.reachable
+        return true
+    }
+
+    /// Calls `body` for each slot referent of `object` that is in the pass of `epoch`.
+    @inline(__always)
+    private func forEachReferent(of object: ObjectRef, inEpoch epoch: UInt, _ body: (ObjectRef) -> Void) {
+        let slots = object.slotCount
+        var slot = object.slot(0)
+        for _ in 0..<slots {
+            if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)),
+               Scratch.epoch(referent.header.pointee.scratch) == epoch {
                 body(referent)
             }
-        }
-    }
-
-    /// Clears the collector's marks from `objects`. World stopped.
-    func clearMarks(_ objects: [ObjectRef]) {
-        let marks = GCBits.candidate | GCBits.reachable
-        for object in objects {
-            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-            object.header.pointee.gcBits.store(bits & ~marks, ordering: .relaxed)
+            slot += 1
         }
     }
 }

@@ -59,6 +59,9 @@ public final class Heap: @unchecked Sendable {
     let globalLock = Lock()
     /// The stop-the-world handshake's mutex and condition (Collector/Safepoints.swift).
     let world = World()
+    /// Trial deletion's pass counter (Collector/TrialDeletion.swift). Touched only by the thread
+    /// that has stopped the world.
+    nonisolated(unsafe) var collectorEpoch: UInt32 = 0
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?

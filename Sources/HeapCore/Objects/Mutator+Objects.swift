@@ -96,9 +96,6 @@ enum GCBits {
     static let hasWeakReferences: UInt8 = 1 << 1
     /// The collector ran the object's finalizer (PEP 442: never again).
     static let finalized: UInt8 = 1 << 2
-    /// Collector marks, meaningful only during a collection (world stopped).
-    static let candidate: UInt8 = 1 << 3
-    static let reachable: UInt8 = 1 << 4
     /// The object is dead; its block waits for QSBR or is about to be freed.
     static let dead: UInt8 = 1 << 7
 }
