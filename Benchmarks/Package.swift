@@ -53,6 +53,12 @@ let package = Package(
             dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
             path: "Sources/LinkProbe"
         ),
+        // A full collection of a live heap of a million objects.
+        .executableTarget(
+            name: "CollectorProbe",
+            dependencies: [.product(name: "HeapCore", package: mainPackage)],
+            path: "Sources/CollectorProbe"
+        ),
         // RSS before, at the peak of, and after 1 GiB of small blocks (one process per run).
         .executableTarget(
             name: "RSSProbe",

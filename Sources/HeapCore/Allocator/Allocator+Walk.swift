@@ -5,7 +5,9 @@
 
 extension Allocator {
     /// Calls `body` with every allocated block and its usable size. Quiescent only: no thread may
-    /// allocate or free while it runs.
+    /// allocate or free while it runs. (`@inline(__always)`: the collector's walk calls it for a
+    /// million blocks; inlined, `body` is too.)
+    @inline(__always)
     public func forEachAllocatedBlock(_ body: (UnsafeMutableRawPointer, Int) -> Void) {
         var delayed = Set<UInt>()
         for record in registry.withLock({ Array($0.values) }) {
@@ -57,6 +59,7 @@ extension Page {
     /// Calls `body` with every carved block that is not on `free` or `localFree` (nor on
     /// `threadFree` when `includingThreadFree`), in address order. Owner, pool lock holder, or the
     /// world quiescent. A 4096-bit map on the stack marks the free blocks: no allocation per page.
+    @inline(__always)
     func forEachBlockNotFree(includingThreadFree: Bool, _ body: (UnsafeMutableRawPointer) -> Void) {
         let size = Int(blockSize)
         let carved = Int(capacity.load(ordering: .relaxed))

@@ -18,7 +18,12 @@
 //
 //   bits 63..32   the pass's epoch: the object is in this pass's set iff it matches
 //   bit  31       reachable
-//   bits 30..0    gc_refs (a count; objects with 2^31 references are not supported)
+//   bits 30..0    2^30 + gc_refs (biased, so that decrements that arrive before the object's
+//                 count is added cannot wrap; counts of 2^30 and more are not supported)
+//
+// A full collection folds update_refs and subtract_refs into its walk of the heap, so the heap
+// is read twice (walk, mark) rather than three times: the walk adds each object's count to its
+// own scratch word and subtracts one from each referent's, whichever comes first.
 
 import Synchronization
 
@@ -58,13 +63,22 @@ struct ObjectList {
 enum Scratch {
     static let reachable: UInt = 1 << 31
     static let refsMask: UInt = (1 << 31) - 1
+    static let bias: UInt = 1 << 30
+
+    /// `word`, restarted at zero gc_refs if it belongs to another epoch.
+    @inline(__always) static func current(_ word: UInt, epoch: UInt) -> UInt {
+        Scratch.epoch(word) == epoch ? word : epoch << 32 | bias
+    }
+
+    /// gc_refs > 0: referenced from outside the set.
+    @inline(__always) static func isRoot(_ word: UInt) -> Bool { word & refsMask > bias }
 
     @inline(__always) static func epoch(_ word: UInt) -> UInt { word >> 32 }
 }
 
 extension Heap {
     /// A new epoch for a trial-deletion pass (never 0, which new objects' scratch words hold).
-    private func nextEpoch() -> UInt {
+    fileprivate func nextEpoch() -> UInt {
         collectorEpoch &+= 1
         if collectorEpoch == 0 { collectorEpoch = 1 }
         return UInt(collectorEpoch)
@@ -73,44 +87,69 @@ extension Heap {
     /// Every live tracked mortal object, with update_refs done on the way: its scratch word holds
     /// the returned epoch and its count. World stopped.
     func collectCandidates() -> (candidates: ObjectList, epoch: UInt) {
-        var candidates = ObjectList(capacity: allocator.statistics().liveBlocks)
-        let epoch = nextEpoch()
-        allocator.forEachAllocatedBlock { block, _ in
-            let object = ObjectRef(block)
-            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-            guard bits & GCBits.dead == 0, bits & GCBits.tracked != 0, !object.isImmortal else { return }
-            updateRefs(object, epoch: epoch)
-            candidates.append(object)
-        }
-        return (candidates, epoch)
+        withPolicy(CandidateWalk(heap: self))
     }
 
-    /// update_refs for one object: scratch := epoch | count.
+    /// The walk, specialised for the heap's policy (one switch, not one per object), doing
+    /// update_refs and subtract_refs on the way.
+    private struct CandidateWalk: RefCountPolicyVisitor {
+        let heap: Heap
+
+        func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> (candidates: ObjectList, epoch: UInt) {
+            var candidates = ObjectList(capacity: heap.allocator.statistics().liveBlocks)
+            let epoch = heap.nextEpoch()
+            heap.allocator.forEachAllocatedBlock { block, _ in
+                let object = ObjectRef(block)
+                guard isCandidate(object) else { return }
+                object.header.pointee.scratch = Scratch.current(object.header.pointee.scratch, epoch: epoch)
+                    &+ (UInt(bitPattern: Policy.count(object)) & Scratch.refsMask)
+                var slot = object.slot(0)
+                for _ in 0..<object.slotCount {
+                    if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)), isCandidate(referent) {
+                        referent.header.pointee.scratch = Scratch.current(referent.header.pointee.scratch, epoch: epoch) &- 1
+                    }
+                    slot += 1
+                }
+                candidates.append(object)
+            }
+            return (candidates, epoch)
+        }
+
+        /// Live, tracked (has slots) and mortal.
+        @inline(__always)
+        private func isCandidate(_ object: ObjectRef) -> Bool {
+            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+            return bits & GCBits.dead == 0 && bits & GCBits.tracked != 0 && !object.isImmortal
+        }
+    }
+
+    /// update_refs for one object: scratch := epoch | bias + count.
     @inline(__always)
     private func updateRefs(_ object: ObjectRef, epoch: UInt) {
-        object.header.pointee.scratch = epoch << 32 | (UInt(bitPattern: refcount(of: object)) & Scratch.refsMask)
+        object.header.pointee.scratch = (epoch << 32 | Scratch.bias) &+ (UInt(bitPattern: refcount(of: object)) & Scratch.refsMask)
     }
 
     /// The objects of `set` that nothing outside it references, directly or through its slots.
-    /// Pass `epoch` when update_refs is already done for it (collectCandidates); otherwise a new
-    /// epoch is taken and update_refs done here. World stopped.
+    /// Pass `epoch` when update_refs and subtract_refs are already done for it (collectCandidates);
+    /// otherwise a new epoch is taken and both are done here. World stopped.
     func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil) -> (unreachable: [ObjectRef], epoch: UInt) {
         let epoch = epoch ?? {
             let fresh = nextEpoch()
+            // update_refs
             for object in set { updateRefs(object, epoch: fresh) }
+            // subtract_refs
+            for object in set {
+                forEachReferent(of: object, inEpoch: fresh) { referent in
+                    referent.header.pointee.scratch &-= 1
+                }
+            }
             return fresh
         }()
-        // subtract_refs
-        for object in set {
-            forEachReferent(of: object, inEpoch: epoch) { referent in
-                referent.header.pointee.scratch &-= 1
-            }
-        }
         // move_unreachable: mark from the roots; each object is pushed at most once.
         var worklist = ObjectList(capacity: set.count)
         defer { worklist.deallocate() }
         var marked = 0
-        for object in set where object.header.pointee.scratch & Scratch.refsMask > 0 {
+        for object in set where Scratch.isRoot(object.header.pointee.scratch) {
             guard mark(object) else { continue }
             marked += 1
             worklist.append(object)
