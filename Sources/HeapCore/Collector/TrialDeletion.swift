@@ -115,11 +115,11 @@ extension Heap {
             return (candidates, epoch)
         }
 
-        /// Live, tracked (has slots) and mortal.
+        /// Live, tracked (has slots), not frozen, mortal.
         @inline(__always)
         private func isCandidate(_ object: ObjectRef) -> Bool {
             let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-            return bits & GCBits.dead == 0 && bits & GCBits.tracked != 0 && !object.isImmortal
+            return bits & (GCBits.dead | GCBits.tracked | GCBits.frozen) == GCBits.tracked && !object.isImmortal
         }
     }
 

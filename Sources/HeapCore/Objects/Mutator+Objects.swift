@@ -96,6 +96,8 @@ enum GCBits {
     static let hasWeakReferences: UInt8 = 1 << 1
     /// The collector ran the object's finalizer (PEP 442: never again).
     static let finalized: UInt8 = 1 << 2
+    /// Frozen (gc.freeze): in the permanent generation, ignored by collections.
+    static let frozen: UInt8 = 1 << 3
     /// The object is dead; its block waits for QSBR or is about to be freed.
     static let dead: UInt8 = 1 << 7
 }

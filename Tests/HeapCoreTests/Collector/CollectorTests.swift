@@ -207,3 +207,65 @@ import Testing
         #expect(heap.allocator.statistics().liveBlocks == 0)
     }
 }
+
+@Suite struct GCSurfaceTests {
+    @Test func objectsWithSlotsAreTrackedAndAtomsAreNot() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let atom = heap.types.register(name: "Int", payloadBytes: 8)
+        let list = heap.types.register(name: "list", isArray: true)
+        withMutator(heap) { m in
+            let n = m.new(node)!, a = m.new(atom)!, empty = m.newArray(list, count: 0)!, full = m.newArray(list, count: 2)!
+            #expect(heap.isTracked(n))
+            #expect(!heap.isTracked(a))
+            #expect(!heap.isTracked(empty))
+            #expect(heap.isTracked(full))
+            #expect(!heap.isFinalized(n))
+            for object in [n, a, empty, full] { m.release(object) }
+        }
+    }
+
+    @Test func referentsAndReferrersFollowTheSlots() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["left", "right"])
+        withMutator(heap) { m in
+            let a = m.new(node)!, b = m.new(node)!, c = m.new(node)!
+            m.store(c, into: a, slot: 0)
+            m.store(c, into: b, slot: 0)
+            m.store(c, into: b, slot: 1)                 // b refers to c twice: listed once
+            let referents = heap.referents(of: b, mutator: m)
+            #expect(referents == [c, c])
+            for object in referents { m.release(object) }
+            let referrers = heap.referrers(of: c)
+            #expect(Set(referrers) == [a, b])
+            #expect(referrers.count == 2)
+            for object in referrers { m.release(object) }
+            #expect(heap.referrers(of: a).isEmpty)
+            for object in [a, b, c] { m.release(object) }
+            #expect(heap.allocator.statistics().liveBlocks == 0)
+        }
+    }
+
+    @Test func freezeHidesObjectsFromCollectionUntilUnfrozen() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let a = m.new(node)!, b = m.new(node)!
+            m.store(b, into: a, slot: 0)
+            m.store(a, into: b, slot: 0)
+            #expect(heap.freeze() == 2)
+            #expect(heap.freezeCount == 2)
+            m.release(a)
+            m.release(b)
+            #expect(heap.collect().unreachable == 0)     // frozen: not even examined
+            let young = m.new(node)!
+            m.store(young, into: young, slot: 0)
+            m.release(young)
+            #expect(heap.collect().unreachable == 1)     // unfrozen objects are still collected
+            #expect(heap.unfreeze() == 2)
+            #expect(heap.freezeCount == 0)
+            #expect(heap.collect().unreachable == 2)
+            #expect(heap.allocator.statistics().liveBlocks == 0)
+        }
+    }
+}
