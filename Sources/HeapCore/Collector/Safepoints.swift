@@ -34,8 +34,13 @@ enum MutatorWorldState: UInt8 {
 final class World: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Serialises stoppers, so that two mutators asking for a pause cannot wait for each other.
+    /// Serialises stoppers. A mutator waiting for it is in a blocking region, so two mutators
+    /// asking for a pause at once cannot wait for each other.
     let stopper = Lock()
+    /// The id of the mutator whose pause is running (0: none), to refuse a pause inside a pause
+    /// instead of deadlocking. Written by the stopper, read relaxed by anyone (a thread only ever
+    /// compares it with its own id, which only it can have written).
+    let stopperID = Atomic<UInt32>(0)
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -74,27 +79,37 @@ extension Heap {
         guard let me = Mutator.current, me.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque() else {
             misuse("heapd: stopTheWorld from a thread that is not a mutator of this heap")
         }
-        return world.stopper.withLock {
-            world.withLock {
-                // Sequentially consistent: a mutator that attaches or leaves a blocking region
-                // checks the flag under the same mutex; safepoints read it relaxed and then lock.
-                counters.pointee.stopRequested.store(true, ordering: .sequentiallyConsistent)
-                while mutators.withLock({ table in
-                    table.values.contains { $0.storage != me.storage && $0.storage.pointee.worldState == .running }
-                }) {
-                    world.wait()
-                }
-            }
-            for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
-                for bits in takeMergeQueue(of: id) { me.mergeQueued(ObjectRef(bits: bits)!) }
-            }
-            let result = body()
-            world.withLock {
-                counters.pointee.stopRequested.store(false, ordering: .sequentiallyConsistent)
-                world.broadcast()
-            }
-            return result
+        require(world.stopperID.load(ordering: .relaxed) != me.id,
+                "heapd: the world is already stopped by this thread (a collection or stopTheWorld called from inside a pause, e.g. from a finalizer)")
+        // Waiting for another stopper to finish counts as parked: that stopper may be waiting for
+        // this mutator to park.
+        me.enterBlockingRegion()
+        world.stopper.lock()
+        me.leaveBlockingRegion()
+        world.stopperID.store(me.id, ordering: .relaxed)
+        defer {
+            world.stopperID.store(0, ordering: .relaxed)
+            world.stopper.unlock()
         }
+        world.withLock {
+            // Sequentially consistent: a mutator that attaches or leaves a blocking region
+            // checks the flag under the same mutex; safepoints read it relaxed and then lock.
+            counters.pointee.stopRequested.store(true, ordering: .sequentiallyConsistent)
+            while mutators.withLock({ table in
+                table.values.contains { $0.storage != me.storage && $0.storage.pointee.worldState == .running }
+            }) {
+                world.wait()
+            }
+        }
+        for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
+            for bits in takeMergeQueue(of: id) { me.mergeQueued(ObjectRef(bits: bits)!) }
+        }
+        let result = body()
+        world.withLock {
+            counters.pointee.stopRequested.store(false, ordering: .sequentiallyConsistent)
+            world.broadcast()
+        }
+        return result
     }
 
     /// Whether a stop is requested now (a hint: the answer may change at once).

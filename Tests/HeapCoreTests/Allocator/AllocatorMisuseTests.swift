@@ -137,4 +137,13 @@ func expectMessage(_ result: ExitTest.Result?, _ phrase: String, sourceLocation:
         }
         expectMessage(result, "already attached")
     }
+
+    @Test func collectingFromInsideAPauseIsCaughtNotDeadlocked() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let heap = Heap()
+            heap.attachCurrentThread()
+            heap.stopTheWorld { _ = heap.collect() }
+        }
+        expectMessage(result, "already stopped by this thread")
+    }
 }

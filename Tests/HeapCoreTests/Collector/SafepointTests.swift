@@ -141,3 +141,28 @@ import Testing
         #expect(heap.allocator.statistics().liveBlocks == 0)
     }
 }
+
+@Suite struct ConcurrentCollectionTests {
+    @Test func mutatorsCollectingAtTheSameTimeDoNotWaitForEachOther() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let found = Atomic<Int>(0)
+        runOnThreads(3) { _ in
+            let m = heap.attachCurrentThread()
+            for _ in 0..<30 {
+                let a = m.new(node)!, b = m.new(node)!
+                m.store(b, into: a, slot: 0)
+                m.store(a, into: b, slot: 0)
+                m.release(a)
+                m.release(b)
+                found.add(heap.collect().unreachable, ordering: .relaxed)
+                m.safepoint()
+            }
+            heap.detachCurrentThread()
+        }
+        // Every cycle is found by exactly one collection.
+        #expect(found.load(ordering: .relaxed) == 3 * 30 * 2)
+        heap.allocator.collect()
+        #expect(heap.allocator.statistics().liveBlocks == 0)
+    }
+}
