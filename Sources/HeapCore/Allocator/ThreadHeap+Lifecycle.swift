@@ -10,10 +10,16 @@
 import CHeapShim
 
 /// Runs (from a pthread key destructor) when a thread exits without detaching: detaches it, so its
-/// pages are abandoned for others and its allocator is released, as an explicit detach would.
+/// pages are abandoned for others and its allocator is released, as an explicit detach would. A
+/// thread that is also a heap's mutator detaches that (which detaches its allocator too): a
+/// mutator left behind would hold every later pause waiting for it.
 private let threadExitHook: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
     guard let raw, let current = ThreadHeap.current, UnsafeMutableRawPointer(current.storage) == raw else { return }
-    current.allocator.detachCurrentThread()
+    if let mutator = Mutator.current {
+        mutator.heap.detachCurrentThread()
+    } else {
+        current.allocator.detachCurrentThread()
+    }
 }
 
 extension ThreadHeap {

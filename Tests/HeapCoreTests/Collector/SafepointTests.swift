@@ -166,3 +166,25 @@ import Testing
         #expect(heap.allocator.statistics().liveBlocks == 0)
     }
 }
+
+@Suite struct MutatorThreadExitTests {
+    @Test func aMutatorWhoseThreadExitsAttachedIsDetachedSoPausesDoNotWaitForIt() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        runOnThreads(1) { _ in
+            let m = heap.attachCurrentThread()
+            let a = m.new(node)!
+            m.store(a, into: a, slot: 0)                 // leave a cycle behind
+            m.release(a)
+            // No detach: the thread ends attached.
+        }
+        var spins = 0
+        while heap.attachedMutators != 0 && spins < 1_000_000 { spins += 1; sched_yield() }
+        #expect(heap.attachedMutators == 0)
+        withMutator(heap) { _ in
+            #expect(heap.collect().unreachable == 1)     // the pause did not wait for the dead thread
+        }
+        heap.allocator.collect()
+        #expect(heap.allocator.statistics().liveBlocks == 0)
+    }
+}
