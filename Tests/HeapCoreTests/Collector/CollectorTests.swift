@@ -5,6 +5,15 @@ import Foundation
 import Synchronization
 import Testing
 
+/// Two new objects of `type` referring to each other through slot 0 (a.ref = b; b.ref = a); the
+/// caller holds one reference to each.
+func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectRef) {
+    let a = m.new(type)!, b = m.new(type)!
+    m.store(b, into: a, slot: 0)
+    m.store(a, into: b, slot: 0)
+    return (a, b)
+}
+
 @Suite struct CollectorTests {
     @Test(arguments: RefCountPolicyKind.allCases)
     func aSelfCycleIsCollected(_ policy: RefCountPolicyKind) {
@@ -43,9 +52,7 @@ import Testing
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let holder = m.new(node)!
-            let a = m.new(node)!, b = m.new(node)!
-            m.store(b, into: a, slot: 0)
-            m.store(a, into: b, slot: 0)
+            let (a, b) = makeTwoObjectCycle(m, node)
             m.store(a, into: holder, slot: 0)
             m.release(a)
             m.release(b)
@@ -95,9 +102,7 @@ import Testing
         let heap = Heap()
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
-            let a = m.new(node)!, b = m.new(node)!
-            m.store(b, into: a, slot: 0)
-            m.store(a, into: b, slot: 0)
+            let (a, b) = makeTwoObjectCycle(m, node)
             m.release(b)                                 // the program still holds `a`
             #expect(heap.collect().unreachable == 0)
             #expect(heap.verify(roots: [a]) == [])
@@ -157,9 +162,7 @@ import Testing
         let node = heap.types.register(name: "Node", slots: ["ref", "weak"])
         let tag = heap.types.register(name: "Tag", payloadBytes: 8)
         withMutator(heap) { m in
-            let a = m.new(node)!, b = m.new(node)!
-            m.store(b, into: a, slot: 0)
-            m.store(a, into: b, slot: 0)
+            let (a, b) = makeTwoObjectCycle(m, node)
             let one = m.new(tag)!, two = m.new(tag)!
             one.payload.storeBytes(of: 1, as: Int.self)
             two.payload.storeBytes(of: 2, as: Int.self)
@@ -184,9 +187,7 @@ import Testing
             let m = heap.attachCurrentThread()
             if i == 0 {
                 for _ in 0..<100 {
-                    let a = m.new(node)!, b = m.new(node)!
-                    m.store(b, into: a, slot: 0)
-                    m.store(a, into: b, slot: 0)
+                    let (a, b) = makeTwoObjectCycle(m, node)
                     m.release(a)
                     m.release(b)
                 }
@@ -250,9 +251,7 @@ import Testing
         let heap = Heap()
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
-            let a = m.new(node)!, b = m.new(node)!
-            m.store(b, into: a, slot: 0)
-            m.store(a, into: b, slot: 0)
+            let (a, b) = makeTwoObjectCycle(m, node)
             #expect(heap.freeze() == 2)
             #expect(heap.freezeCount == 2)
             m.release(a)

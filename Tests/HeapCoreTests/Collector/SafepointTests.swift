@@ -150,9 +150,7 @@ import Testing
         runOnThreads(3) { _ in
             let m = heap.attachCurrentThread()
             for _ in 0..<30 {
-                let a = m.new(node)!, b = m.new(node)!
-                m.store(b, into: a, slot: 0)
-                m.store(a, into: b, slot: 0)
+                let (a, b) = makeTwoObjectCycle(m, node)
                 m.release(a)
                 m.release(b)
                 found.add(heap.collect().unreachable, ordering: .relaxed)
