@@ -112,11 +112,6 @@ extension Heap {
         return result
     }
 
-    /// Whether a stop is requested now (a hint: the answer may change at once).
-    public var isStopRequested: Bool {
-        counters.pointee.stopRequested.load(ordering: .relaxed)
-    }
-
     /// Waits while the world is stopped, then marks `storage` running. World mutex held.
     func waitForResumeLocked(_ storage: UnsafeMutablePointer<MutatorStorage>) {
         while counters.pointee.stopRequested.load(ordering: .relaxed) { world.wait() }
