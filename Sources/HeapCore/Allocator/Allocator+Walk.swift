@@ -9,6 +9,15 @@ extension Allocator {
     /// million blocks; inlined, `body` is too.)
     @inline(__always)
     public func forEachAllocatedBlock(_ body: (UnsafeMutableRawPointer, Int) -> Void) {
+        forEachAllocatedBlock(inPagesMarked: nil) { block, page in
+            body(block, page.map { Int($0.pointee.blockSize) } ?? LargeObjects.blockSize(of: block))
+        }
+    }
+
+    /// Like `forEachAllocatedBlock`, but only in pages whose generation marks meet `marks` (every
+    /// page when nil; large blocks always), passing each block's page (nil for a large block).
+    @inline(__always)
+    func forEachAllocatedBlock(inPagesMarked marks: UInt8?, _ body: (UnsafeMutableRawPointer, UnsafeMutablePointer<Page>?) -> Void) {
         var delayed = Set<UInt>()
         for record in registry.withLock({ Array($0.values) }) {
             var word = record.heap.storage.pointee.delayedFree.load(ordering: .acquiring)
@@ -25,14 +34,15 @@ extension Allocator {
                     for index in 1..<Arena.pageCount {
                         let page = Arena.page(index, of: current)
                         guard page.pointee.state == .owned || page.pointee.state == .abandoned else { continue }
+                        if let marks, page.pointee.generationMarks & marks == 0 { continue }
                         page.pointee.forEachBlockNotFree(includingThreadFree: true) { block in
-                            if delayed.isEmpty || !delayed.contains(UInt(bitPattern: block)) { body(block, Int(page.pointee.blockSize)) }
+                            if delayed.isEmpty || !delayed.contains(UInt(bitPattern: block)) { body(block, page) }
                         }
                     }
                 }
                 var large = state.largeBlocks
                 while let header = large {
-                    body(LargeObjects.block(of: header), header.pointee.blockSize)
+                    body(LargeObjects.block(of: header), nil)
                     large = header.pointee.next
                 }
             }

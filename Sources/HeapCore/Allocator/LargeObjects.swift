@@ -24,6 +24,11 @@ enum LargeObjects {
     /// The block starts one cache line after the mapping base.
     static let headerSize = 64
 
+    /// The usable size of the large block at `block`.
+    static func blockSize(of block: UnsafeMutableRawPointer) -> Int {
+        (block - headerSize).assumingMemoryBound(to: LargeBlockHeader.self).pointee.blockSize
+    }
+
     static func block(of header: UnsafeMutablePointer<LargeBlockHeader>) -> UnsafeMutableRawPointer {
         UnsafeMutableRawPointer(header) + headerSize
     }

@@ -87,6 +87,10 @@ struct Page: ~Copyable {
     var sizeClass: UInt8
     var isInFull: Bool
     var state: PageState
+    /// Bit g set: the page may hold objects of the object layer's generation g (the collector
+    /// walks only pages that may hold what it collects). Set by the owner when it allocates,
+    /// rewritten by the collector with the world stopped.
+    var generationMarks: UInt8
 
     // Cold.
     var reserved: UInt32
@@ -116,6 +120,7 @@ struct Page: ~Copyable {
         sizeClass = 0
         isInFull = false
         self.state = state
+        generationMarks = 0
         reserved = 0
         self.start = start
         next = nil
@@ -180,6 +185,7 @@ extension Page {
         free = nil
         localFree = nil
         isInFull = false
+        generationMarks = 0
         used.store(0, ordering: .relaxed)
         capacity.store(0, ordering: .relaxed)
         self.ownerID.store(ownerID, ordering: .relaxed)
@@ -200,6 +206,7 @@ extension Page {
         blockSize = 0
         reciprocal = 0
         isInFull = false
+        generationMarks = 0
         next = nil
         prev = nil
         state = .free

@@ -16,6 +16,8 @@ import Synchronization
 public struct CollectionResult: Sendable, Equatable {
     /// Tracked objects examined.
     public var candidates: Int
+    /// Pages walked to find them (young collections walk only pages marked young).
+    public var pagesWalked: Int
     /// Unreachable objects found (what Python's gc.collect() returns).
     public var unreachable: Int
     /// Of those, resurrected by a finalizer and kept alive.
@@ -25,23 +27,38 @@ public struct CollectionResult: Sendable, Equatable {
 }
 
 extension Heap {
-    /// A full collection: stops the world, finds cyclic garbage by trial deletion over every
-    /// tracked object, tears it down, resumes the world and runs weak-reference callbacks. The
-    /// caller must be a mutator of this heap.
+    /// Collects `generation` (2, the default, is a full collection; Python's gc.collect(g)):
+    /// stops the world, finds cyclic garbage by trial deletion over the tracked objects of that
+    /// generation and younger, tears it down, moves the survivors one generation up, resumes the
+    /// world and runs weak-reference callbacks. The caller must be a mutator of this heap.
     @discardableResult
-    public func collect() -> CollectionResult {
+    public func collect(generation: Int = 2) -> CollectionResult {
+        require((0...2).contains(generation), "heapd: collect(generation: \(generation)): generations are 0, 1 and 2")
         guard let me = Mutator.current else { misuse("heapd: collect() from a thread that is not a mutator") }
         var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
-        let result = stopTheWorld { collectStopped(by: me, callbacks: &callbacks) }
+        let result = stopTheWorld { collectStopped(generation, by: me, callbacks: &callbacks) }
         me.runWeakCallbacks(callbacks)
         return result
     }
 
-    private func collectStopped(by me: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) -> CollectionResult {
-        let (candidates, candidateEpoch) = collectCandidates()
+    /// Python's gc.get_stats(): per generation.
+    public var generationStats: [GenerationStats] {
+        statistics.withLock { $0 }
+    }
+
+    private func collectStopped(_ generation: Int, by me: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) -> CollectionResult {
+        let (candidates, candidateEpoch, pages) = collectCandidates(generation: generation)
         defer { candidates.deallocate() }
         var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: candidateEpoch)
-        var result = CollectionResult(candidates: candidates.count, unreachable: garbage.count, resurrected: 0, finalized: 0)
+        var result = CollectionResult(candidates: candidates.count, pagesWalked: pages.count, unreachable: garbage.count, resurrected: 0, finalized: 0)
+        promote(candidates.buffer.lazy.filter { !self.isUnreachable($0, epoch: epoch) }, from: generation, walked: pages)
+        resetCounts(afterCollecting: generation)
+        defer {
+            statistics.withLock {
+                $0[generation].collections += 1
+                $0[generation].collected += result.unreachable
+            }
+        }
         guard !garbage.isEmpty else { return result }
 
         // 1. Weak references to garbage.
@@ -64,8 +81,9 @@ extension Heap {
 
         // 3. Resurrection: trial deletion again, over the garbage alone.
         if result.finalized > 0 {
-            let still = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0).unreachable }
+            let (still, recheck) = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0) }
             result.resurrected = garbage.count - still.count
+            promote(garbage.lazy.filter { !self.isUnreachable($0, epoch: recheck) }, from: generation, walked: [])
             garbage = still
         }
 

@@ -84,21 +84,25 @@ extension Heap {
         return UInt(collectorEpoch)
     }
 
-    /// Every live tracked mortal object, with update_refs done on the way: its scratch word holds
-    /// the returned epoch and its count. World stopped.
-    func collectCandidates() -> (candidates: ObjectList, epoch: UInt) {
-        withPolicy(CandidateWalk(heap: self))
+    /// Every live tracked mortal unfrozen object of `generation` or younger, with update_refs and
+    /// subtract_refs done on the way (its scratch word holds the returned epoch), and the pages
+    /// walked. World stopped.
+    func collectCandidates(generation: Int) -> (candidates: ObjectList, epoch: UInt, pages: [UnsafeMutablePointer<Page>]) {
+        withPolicy(CandidateWalk(heap: self, generation: generation))
     }
 
     /// The walk, specialised for the heap's policy (one switch, not one per object), doing
     /// update_refs and subtract_refs on the way.
     private struct CandidateWalk: RefCountPolicyVisitor {
         let heap: Heap
+        let generation: Int
 
-        func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> (candidates: ObjectList, epoch: UInt) {
+        func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> (candidates: ObjectList, epoch: UInt, pages: [UnsafeMutablePointer<Page>]) {
             var candidates = ObjectList(capacity: heap.allocator.statistics().liveBlocks)
+            var pages: [UnsafeMutablePointer<Page>] = []
             let epoch = heap.nextEpoch()
-            heap.allocator.forEachAllocatedBlock { block, _ in
+            heap.allocator.forEachAllocatedBlock(inPagesMarked: heap.pageMarks(collecting: generation)) { block, page in
+                if let page, pages.last != page { pages.append(page) }
                 let object = ObjectRef(block)
                 guard isCandidate(object) else { return }
                 object.header.pointee.scratch = Scratch.current(object.header.pointee.scratch, epoch: epoch)
@@ -112,14 +116,16 @@ extension Heap {
                 }
                 candidates.append(object)
             }
-            return (candidates, epoch)
+            return (candidates, epoch, pages)
         }
 
-        /// Live, tracked (has slots), not frozen, mortal.
+        /// Live, tracked (has slots), not frozen, mortal, and of the generation collected or younger.
         @inline(__always)
         private func isCandidate(_ object: ObjectRef) -> Bool {
             let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-            return bits & (GCBits.dead | GCBits.tracked | GCBits.frozen) == GCBits.tracked && !object.isImmortal
+            return bits & (GCBits.dead | GCBits.tracked | GCBits.frozen) == GCBits.tracked
+                && Int((bits & GCBits.generationMask) >> GCBits.generationShift) <= generation
+                && !object.isImmortal
         }
     }
 

@@ -26,6 +26,12 @@ struct HeapCounters: ~Copyable {
     let orphanBatchCount: Atomic<Int>
     /// A mutator wants the world stopped (Collector/Safepoints.swift).
     let stopRequested: Atomic<Bool>
+    /// Python's gc counts: tracked objects made minus generation-0 objects freed since the last
+    /// collection (mutators add theirs in batches); collections of the generation below since
+    /// this one's last (Collector/Generations.swift).
+    let count0: Atomic<Int>
+    let count1: Atomic<Int>
+    let count2: Atomic<Int>
 }
 
 struct MutatorRecord {
@@ -59,6 +65,8 @@ public final class Heap: @unchecked Sendable {
     let globalLock = Lock()
     /// The stop-the-world handshake's mutex and condition (Collector/Safepoints.swift).
     let world = World()
+    /// Python's gc.get_stats(), per generation (Collector/Generations.swift).
+    let statistics = Locked<[GenerationStats]>(Array(repeating: GenerationStats(), count: 3))
     /// Trial deletion's pass counter (Collector/TrialDeletion.swift). Touched only by the thread
     /// that has stopped the world.
     nonisolated(unsafe) var collectorEpoch: UInt32 = 0
@@ -83,7 +91,8 @@ public final class Heap: @unchecked Sendable {
         self.weakCallback = weakCallback
         self.finalizer = finalizer
         counters = .allocate(capacity: 1)
-        counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false)))
+        counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
+                                                 count0: Atomic(0), count1: Atomic(0), count2: Atomic(0)))
     }
 
     deinit {
@@ -118,7 +127,8 @@ public final class Heap: @unchecked Sendable {
             quiescentSequence: Atomic(counters.pointee.writeSequence.load(ordering: .acquiring)),
             deferred: DeferredFrees(),
             switchCountdown: Mutator.switchInterval,
-            worldState: .running))
+            worldState: .running,
+            youngDelta: 0))
         // A thread that attaches while the world is stopped waits for it to resume.
         world.withLock {
             waitForResumeLocked(storage)

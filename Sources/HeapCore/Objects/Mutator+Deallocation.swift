@@ -40,6 +40,7 @@ extension Mutator {
             }
             // Load + store, not an RMW: nothing else writes a dead object's bits.
             let bits = dead.header.pointee.gcBits.load(ordering: .relaxed)
+            if bits & (GCBits.tracked | GCBits.generationMask) == GCBits.tracked { noteYoungObjectFreed() }
             dead.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
             freeBlock(dead)
         }

@@ -40,6 +40,7 @@ extension Mutator {
             flags: size > SizeClass.maxSmallSize ? ObjectFlags.large : 0,
             slotCount: UInt32(slotCount)))
         let object = ObjectRef(block)
+        if slotCount > 0 { noteYoungObject(block, isSmall: size <= SizeClass.maxSmallSize) }
         switch storage.pointee.policy {
         case .biased: BiasedCounting.initialize(object, mutatorID: id)
         case .atomic: AtomicCounting.initialize(object, mutatorID: id)
@@ -98,6 +99,9 @@ enum GCBits {
     static let finalized: UInt8 = 1 << 2
     /// Frozen (gc.freeze): in the permanent generation, ignored by collections.
     static let frozen: UInt8 = 1 << 3
+    /// The object's generation, 0...2 (Collector/Generations.swift).
+    static let generationShift: UInt8 = 4
+    static let generationMask: UInt8 = 3 << 4
     /// The object is dead; its block waits for QSBR or is about to be freed.
     static let dead: UInt8 = 1 << 7
 }

@@ -31,6 +31,9 @@ struct MutatorStorage: ~Copyable {
     var switchCountdown: Int
     /// Running, parked or blocked (Collector/Safepoints.swift). Under `Heap.world`'s mutex.
     var worldState: MutatorWorldState
+    /// Tracked objects made minus generation-0 objects freed, not yet added to the heap's
+    /// generation-0 count (batched, as CPython batches; Collector/Generations.swift).
+    var youngDelta: Int
 }
 
 /// The calling thread's view of the heap. A handle: copies are cheap, and valid from attach to

@@ -1,0 +1,108 @@
+// Generations: Python's gc counts, promotion of survivors, and finding young objects.
+//
+//   generation  in gcBits (2 bits): 0 at creation; a survivor of a collection of generation g
+//               moves to min(g + 1, 2)
+//   count0      tracked objects made minus generation-0 objects freed since the last collection
+//               (each mutator batches its changes, 32 at a time, into the heap's counter)
+//   count1      collections of generation 0 since the last collection of generation 1
+//   count2      collections of generation 1 since the last collection of generation 2
+//
+// Young objects are found without a shared list: every page carries generation marks (bit g: it
+// may hold objects of generation g). A mutator sets bit 0 of the page it allocates a tracked
+// object in; a collection of generation g < 2 walks only pages with one of bits 0...g set, and
+// afterwards leaves on them the bit of the generation its survivors moved to. A collection of
+// generation 2 walks every page. Large objects (more than 8 KiB) have no page and are always
+// walked; they are few.
+
+import Synchronization
+
+/// Per-generation statistics, as Python's gc.get_stats().
+public struct GenerationStats: Sendable, Equatable {
+    public var collections = 0
+    /// Unreachable objects found (freed, or kept alive by a finalizer).
+    public var collected = 0
+    /// Objects found unreachable that could not be freed (none in heapd: finalizers run, and
+    /// resurrected objects are alive again, not uncollectable).
+    public var uncollectable = 0
+}
+
+extension Mutator {
+    static let youngBatch = 32
+
+    /// A tracked object was made: mark its page young and count it.
+    @inline(__always)
+    func noteYoungObject(_ block: UnsafeMutableRawPointer, isSmall: Bool) {
+        if isSmall {
+            let page = Arena.page(containing: UInt(bitPattern: block))
+            page.pointee.generationMarks |= 1
+        }
+        storage.pointee.youngDelta &+= 1
+        if storage.pointee.youngDelta >= Mutator.youngBatch { flushYoungDelta() }
+    }
+
+    /// A tracked generation-0 object died.
+    @inline(__always)
+    func noteYoungObjectFreed() {
+        storage.pointee.youngDelta &-= 1
+        if storage.pointee.youngDelta <= -Mutator.youngBatch { flushYoungDelta() }
+    }
+
+    func flushYoungDelta() {
+        storage.pointee.counters.pointee.count0.wrappingAdd(storage.pointee.youngDelta, ordering: .relaxed)
+        storage.pointee.youngDelta = 0
+    }
+}
+
+extension Heap {
+    /// Python's gc.get_count(): (count0, count1, count2). The calling mutator's own batch is
+    /// included; other mutators' latest few allocations may not be yet.
+    public var count: (Int, Int, Int) {
+        Mutator.current?.flushYoungDelta()
+        return (max(counters.pointee.count0.load(ordering: .relaxed), 0),
+                counters.pointee.count1.load(ordering: .relaxed),
+                counters.pointee.count2.load(ordering: .relaxed))
+    }
+
+    /// The generation of a tracked object (0, 1 or 2).
+    public func generation(of object: ObjectRef) -> Int {
+        Int((object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.generationMask) >> GCBits.generationShift)
+    }
+
+    /// Page marks a collection of `generation` looks at (nil: every page).
+    func pageMarks(collecting generation: Int) -> UInt8? {
+        generation >= 2 ? nil : UInt8((1 << (generation + 1)) - 1)
+    }
+
+    /// Moves the survivors of a collection of `generation` to the next one and marks their pages.
+    /// `pages` are the pages the collection walked: their marks for the generations it emptied
+    /// are cleared first. World stopped.
+    func promote<Survivors: Sequence<ObjectRef>>(_ survivors: Survivors, from generation: Int, walked pages: [UnsafeMutablePointer<Page>]) {
+        let target = min(generation + 1, 2)
+        // Marks of the generations now empty on these pages: 0...g, or 0 and 1 after a full one.
+        let cleared = ~UInt8((1 << target) - 1)
+        for page in pages { page.pointee.generationMarks &= cleared }
+        for object in survivors {
+            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+            let moved = (bits & ~GCBits.generationMask) | UInt8(target) << GCBits.generationShift
+            object.header.pointee.gcBits.store(moved, ordering: .relaxed)
+            if object.isSmall {
+                Arena.page(containing: object.bits).pointee.generationMarks |= 1 << UInt8(target)
+            }
+        }
+    }
+
+    /// The counts after a collection of `generation` (CPython's gc_collect_main): the young
+    /// count and those of the generations collected restart; the next one's count goes up. Every
+    /// mutator's pending batch is dropped with count0 (they are parked). World stopped.
+    func resetCounts(afterCollecting generation: Int) {
+        for record in mutators.withLock({ Array($0.values) }) { record.storage.pointee.youngDelta = 0 }
+        counters.pointee.count0.store(0, ordering: .relaxed)
+        if generation >= 1 { counters.pointee.count1.store(0, ordering: .relaxed) }
+        if generation >= 2 { counters.pointee.count2.store(0, ordering: .relaxed) }
+        switch generation {
+        case 0: counters.pointee.count1.wrappingAdd(1, ordering: .relaxed)
+        case 1: counters.pointee.count2.wrappingAdd(1, ordering: .relaxed)
+        default: break
+        }
+    }
+}

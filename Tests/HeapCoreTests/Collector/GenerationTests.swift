@@ -1,0 +1,102 @@
+// Generations as in CPython: counts, promotion of survivors, young collections that leave older
+// objects alone, and young objects found through page marks.
+
+@testable import HeapCore
+import Foundation
+import Testing
+
+@Suite struct GenerationTests {
+    @Test func survivorsMoveUpOneGenerationAtATime() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let a = m.new(node)!
+            #expect(heap.generation(of: a) == 0)
+            heap.collect(generation: 0)
+            #expect(heap.generation(of: a) == 1)
+            heap.collect(generation: 0)                  // generation 1 is not collected by this
+            #expect(heap.generation(of: a) == 1)
+            heap.collect(generation: 1)
+            #expect(heap.generation(of: a) == 2)
+            heap.collect(generation: 2)
+            #expect(heap.generation(of: a) == 2)
+            m.release(a)
+        }
+    }
+
+    @Test func anOldObjectKeepsAYoungCycleAlive() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let old = m.new(node)!
+            heap.collect()                               // old is in generation 2 now
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.store(a, into: old, slot: 0)
+            m.release(a)
+            m.release(b)
+            #expect(heap.collect(generation: 0).unreachable == 0)   // old's reference is a root
+            m.store(nil, into: old, slot: 0)
+            #expect(heap.collect(generation: 1).unreachable == 2)  // promoted to 1, collected there
+            m.release(old)
+            #expect(heap.allocator.statistics().liveBlocks == 0)
+        }
+    }
+
+    @Test func aYoungCollectionLeavesOlderGarbageForLater() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let (a, b) = makeTwoObjectCycle(m, node)
+            heap.collect(generation: 0)                  // still held: both move to generation 1
+            m.release(a)
+            m.release(b)
+            #expect(heap.collect(generation: 0).unreachable == 0)
+            #expect(heap.collect(generation: 1).unreachable == 2)
+        }
+    }
+
+    @Test func countsFollowCPythonsRules() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let atom = heap.types.register(name: "Int", payloadBytes: 8)
+        withMutator(heap) { m in
+            let objects = (0..<100).map { _ in m.new(node)! }
+            let untracked = m.new(atom)!                 // atoms do not count
+            #expect(heap.count == (100, 0, 0))
+            for object in objects.prefix(40) { m.release(object) }   // young deaths count down
+            #expect(heap.count == (60, 0, 0))
+            heap.collect(generation: 0)
+            #expect(heap.count == (0, 1, 0))
+            heap.collect(generation: 0)
+            #expect(heap.count == (0, 2, 0))
+            heap.collect(generation: 1)
+            #expect(heap.count == (0, 0, 1))
+            heap.collect(generation: 2)
+            #expect(heap.count == (0, 0, 0))
+            for object in objects.dropFirst(40) { m.release(object) }  // old deaths do not count
+            #expect(heap.count == (0, 0, 0))
+            m.release(untracked)
+            let stats = heap.generationStats
+            #expect(stats.map(\.collections) == [2, 1, 1])
+            #expect(stats.map(\.uncollectable) == [0, 0, 0])
+        }
+    }
+
+    @Test func youngCollectionsWalkOnlyPagesMarkedYoung() {
+        let heap = Heap()
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            // Fill many pages with old objects.
+            let old = (0..<50_000).map { _ in m.new(node)! }
+            let full = heap.collect()
+            #expect(full.candidates == 50_000)
+            #expect(full.pagesWalked > 20)
+            let young = (0..<10).map { _ in m.new(node)! }
+            let quick = heap.collect(generation: 0)
+            #expect(quick.candidates == 10)
+            #expect(quick.pagesWalked <= 2)
+            for object in old + young { m.release(object) }
+            #expect(heap.allocator.statistics().liveBlocks == 0)
+        }
+    }
+}
