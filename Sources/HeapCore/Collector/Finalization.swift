@@ -49,9 +49,10 @@ extension Heap {
     private func collectStopped(_ generation: Int, by me: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) -> CollectionResult {
         let (candidates, candidateEpoch, pages) = collectCandidates(generation: generation)
         defer { candidates.deallocate() }
-        var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: candidateEpoch)
+        clearEmptiedMarks(pages, collecting: generation)
+        let target = promotionTarget(of: generation)
+        var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: candidateEpoch, promotingTo: target)
         var result = CollectionResult(candidates: candidates.count, pagesWalked: pages.count, unreachable: garbage.count, resurrected: 0, finalized: 0)
-        promote(candidates.buffer.lazy.filter { !self.isUnreachable($0, epoch: epoch) }, from: generation, walked: pages)
         resetCounts(afterCollecting: generation)
         defer {
             statistics.withLock {
@@ -81,9 +82,8 @@ extension Heap {
 
         // 3. Resurrection: trial deletion again, over the garbage alone.
         if result.finalized > 0 {
-            let (still, recheck) = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0) }
+            let still = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0, promotingTo: target).unreachable }
             result.resurrected = garbage.count - still.count
-            promote(garbage.lazy.filter { !self.isUnreachable($0, epoch: recheck) }, from: generation, walked: [])
             garbage = still
         }
 

@@ -10,8 +10,8 @@
 // Young objects are found without a shared list: every page carries generation marks (bit g: it
 // may hold objects of generation g). A mutator sets bit 0 of the page it allocates a tracked
 // object in; a collection of generation g < 2 walks only pages with one of bits 0...g set, and
-// afterwards leaves on them the bit of the generation its survivors moved to. A collection of
-// generation 2 walks every page. Large objects (more than 8 KiB) have no page and are always
+// afterwards leaves on them the bit of the generation its survivors moved to (bit 2 is never
+// set: a collection of generation 2 walks every page). Large objects (more than 8 KiB) have no page and are always
 // walked; they are few.
 
 import Synchronization
@@ -73,22 +73,17 @@ extension Heap {
         generation >= 2 ? nil : UInt8((1 << (generation + 1)) - 1)
     }
 
-    /// Moves the survivors of a collection of `generation` to the next one and marks their pages.
-    /// `pages` are the pages the collection walked: their marks for the generations it emptied
-    /// are cleared first. World stopped.
-    func promote<Survivors: Sequence<ObjectRef>>(_ survivors: Survivors, from generation: Int, walked pages: [UnsafeMutablePointer<Page>]) {
-        let target = min(generation + 1, 2)
-        // Marks of the generations now empty on these pages: 0...g, or 0 and 1 after a full one.
-        let cleared = ~UInt8((1 << target) - 1)
+    /// The generation the survivors of a collection of `generation` move to.
+    func promotionTarget(of generation: Int) -> UInt8 {
+        UInt8(min(generation + 1, 2))
+    }
+
+    /// Clears, on the pages a collection of `generation` walked, the marks of the generations it
+    /// empties (0...g, or 0 and 1 after a full one). Survivors mark their pages again as they are
+    /// promoted (TrialDeletion's `mark`). World stopped, before marking.
+    func clearEmptiedMarks(_ pages: [UnsafeMutablePointer<Page>], collecting generation: Int) {
+        let cleared = ~UInt8((1 << promotionTarget(of: generation)) - 1)
         for page in pages { page.pointee.generationMarks &= cleared }
-        for object in survivors {
-            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-            let moved = (bits & ~GCBits.generationMask) | UInt8(target) << GCBits.generationShift
-            object.header.pointee.gcBits.store(moved, ordering: .relaxed)
-            if object.isSmall {
-                Arena.page(containing: object.bits).pointee.generationMarks |= 1 << UInt8(target)
-            }
-        }
     }
 
     /// The counts after a collection of `generation` (CPython's gc_collect_main): the young

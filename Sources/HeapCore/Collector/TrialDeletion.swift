@@ -135,10 +135,11 @@ extension Heap {
         object.header.pointee.scratch = (epoch << 32 | Scratch.bias) &+ (UInt(bitPattern: refcount(of: object)) & Scratch.refsMask)
     }
 
-    /// The objects of `set` that nothing outside it references, directly or through its slots.
-    /// Pass `epoch` when update_refs and subtract_refs are already done for it (collectCandidates);
-    /// otherwise a new epoch is taken and both are done here. World stopped.
-    func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil) -> (unreachable: [ObjectRef], epoch: UInt) {
+    /// The objects of `set` that nothing outside it references, directly or through its slots;
+    /// the others (survivors) move to generation `target`. Pass `epoch` when update_refs and
+    /// subtract_refs are already done for it (collectCandidates); otherwise a new epoch is taken
+    /// and both are done here. World stopped.
+    func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil, promotingTo target: UInt8) -> (unreachable: [ObjectRef], epoch: UInt) {
         let epoch = epoch ?? {
             let fresh = nextEpoch()
             // update_refs
@@ -156,12 +157,12 @@ extension Heap {
         defer { worklist.deallocate() }
         var marked = 0
         for object in set where Scratch.isRoot(object.header.pointee.scratch) {
-            guard mark(object) else { continue }
+            guard mark(object, promotingTo: target) else { continue }
             marked += 1
             worklist.append(object)
             while let next = worklist.popLast() {
                 forEachReferent(of: next, inEpoch: epoch) { referent in
-                    guard mark(referent) else { return }
+                    guard mark(referent, promotingTo: target) else { return }
                     marked += 1
                     worklist.append(referent)
                 }
@@ -182,12 +183,21 @@ extension Heap {
         return Scratch.epoch(word) == epoch && word & Scratch.reachable == 0
     }
 
-    /// Marks `object` reachable; false if it already was.
+    /// Marks `object` reachable and moves it to generation `target` (every survivor is marked
+    /// exactly once, so promotion costs no pass of its own); false if it was marked already.
     @inline(__always)
-    private func mark(_ object: ObjectRef) -> Bool {
+    private func mark(_ object: ObjectRef, promotingTo target: UInt8) -> Bool {
         let word = object.header.pointee.scratch
         if word & Scratch.reachable != 0 { return false }
         object.header.pointee.scratch = word | Scratch.reachable
+        let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+        let moved = (bits & ~GCBits.generationMask) | target << GCBits.generationShift
+        if moved != bits { object.header.pointee.gcBits.store(moved, ordering: .relaxed) }
+        // Generation 2 needs no page mark: a full collection walks every page.
+        if target < 2 && object.isSmall {
+            let page = Arena.page(containing: object.bits)
+            page.pointee.generationMarks |= 1 << target
+        }
         return true
     }
 
