@@ -61,11 +61,7 @@ extension Heap {
 
     /// The count of `object` under this heap's policy (world stopped).
     func refcount(of object: ObjectRef) -> Int {
-        switch policy {
-        case .biased: BiasedCounting.count(object)
-        case .atomic: AtomicCounting.count(object)
-        case .globalLock: GlobalLockCounting.count(object)
-        }
+        policy.count(object)
     }
 
     /// Live objects per type name (world stopped).

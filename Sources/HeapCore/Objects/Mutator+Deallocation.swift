@@ -56,14 +56,4 @@ extension Mutator {
             release(weak)
         }
     }
-
-    /// `release` without the deallocation: true when the object died and the caller must free it.
-    @inline(__always)
-    private func releaseReportingDeath(_ object: ObjectRef) -> Bool {
-        switch storage.pointee.policy {
-        case .biased: BiasedCounting.release(object, mutator: self)
-        case .atomic: AtomicCounting.release(object, mutator: self)
-        case .globalLock: GlobalLockCounting.release(object, mutator: self)
-        }
-    }
 }

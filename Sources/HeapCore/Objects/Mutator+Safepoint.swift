@@ -61,14 +61,14 @@ extension Mutator {
     func mergeOwnedObjects() {
         guard storage.pointee.policy == .biased else { return }
         let me = id
-        allocator.forEachBlockOfCurrentThread { block in
+        withAllocator { $0.forEachBlockOfCurrentThread { block in
             let object = ObjectRef(block)
             guard object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0,
                   object.header.pointee.ownerID.load(ordering: .relaxed) == me,
                   !object.isImmortal
             else { return }
             _ = BiasedCounting.merge(object, extra: 0)
-        }
+        } }
     }
 
     /// Merges one queued object, dropping the queue's reference; frees it if that was the last.

@@ -54,10 +54,6 @@ public struct Mutator {
         Unmanaged<Heap>.fromOpaque(storage.pointee.heap).takeUnretainedValue()
     }
 
-    var allocator: Allocator {
-        Unmanaged<Allocator>.fromOpaque(storage.pointee.allocator).takeUnretainedValue()
-    }
-
     /// The allocator, without retaining it (hot paths: every thread would write its count).
     @inline(__always)
     func withAllocator<R>(_ body: (Allocator) -> R) -> R {
@@ -87,13 +83,18 @@ extension Mutator {
     /// Drops one reference to `object`; the last one frees it (and releases its slots) at once.
     @inlinable @inline(__always)
     public func release(_ object: ObjectRef) {
-        let dead: Bool
+        if releaseReportingDeath(object) { deallocate(object) }
+    }
+
+    /// `release` without the deallocation: true when the object died and the caller must free it
+    /// (deallocation's worklist frees it instead of recursing).
+    @usableFromInline @inline(__always)
+    func releaseReportingDeath(_ object: ObjectRef) -> Bool {
         switch storage.pointee.policy {
-        case .biased: dead = BiasedCounting.release(object, mutator: self)
-        case .atomic: dead = AtomicCounting.release(object, mutator: self)
-        case .globalLock: dead = GlobalLockCounting.release(object, mutator: self)
+        case .biased: BiasedCounting.release(object, mutator: self)
+        case .atomic: AtomicCounting.release(object, mutator: self)
+        case .globalLock: GlobalLockCounting.release(object, mutator: self)
         }
-        if dead { deallocate(object) }
     }
 
     @inline(__always)
@@ -108,11 +109,7 @@ extension Mutator {
     /// The object's reference count (local + shared under biased counting); exact when no other
     /// thread is changing it.
     public func refcount(_ object: ObjectRef) -> Int {
-        switch storage.pointee.policy {
-        case .biased: BiasedCounting.count(object)
-        case .atomic: AtomicCounting.count(object)
-        case .globalLock: GlobalLockCounting.count(object)
-        }
+        storage.pointee.policy.count(object)
     }
 
     /// Makes `object` immortal: never counted, never freed (as CPython's immortal objects).

@@ -24,6 +24,15 @@ public enum RefCountPolicyKind: String, Sendable, CaseIterable, CustomStringConv
     case globalLock = "global-lock"
 
     public var description: String { rawValue }
+
+    /// The true count of `object` under this policy: exact when no other thread is changing it.
+    func count(_ object: ObjectRef) -> Int {
+        switch self {
+        case .biased: BiasedCounting.count(object)
+        case .atomic: AtomicCounting.count(object)
+        case .globalLock: GlobalLockCounting.count(object)
+        }
+    }
 }
 
 public protocol RefCountPolicy {
