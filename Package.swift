@@ -6,6 +6,10 @@ let package = Package(
     products: [
         .library(name: "HeapCore", targets: ["HeapCore"]),
     ],
+    dependencies: [
+        // Pause-time histograms for the collector's statistics (Collector/GCStats.swift).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
     targets: [
         // libnuma, as a system library: topology queries, mbind, move_pages.
         .systemLibrary(
@@ -22,7 +26,7 @@ let package = Package(
         ),
         .target(
             name: "HeapCore",
-            dependencies: ["CNuma", "CHeapShim"],
+            dependencies: ["CNuma", "CHeapShim", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Sources/HeapCore"
         ),
         .testTarget(

@@ -30,7 +30,7 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     for policy in [RefCountPolicyKind.biased, .atomic] {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["left", "right"])
         Benchmark("owner retain+release \(policy)") { _ in
             asMutator(of: heap) { mutator in

@@ -8,7 +8,7 @@ import Foundation
 import HeapCore
 
 let depth = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 19 : 19
-let heap = Heap(policy: .biased)
+let heap = Heap(policy: .biased, collector: .manual)
 let node = heap.types.register(name: "Node", slots: ["left", "right"])
 let mutator = heap.attachCurrentThread()
 

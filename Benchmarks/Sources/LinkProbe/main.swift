@@ -9,7 +9,7 @@ import Foundation
 import HeapCore
 
 let iterations = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 2_000_000 : 2_000_000
-let heap = Heap(policy: .biased)
+let heap = Heap(policy: .biased, collector: .manual)
 let node = heap.types.register(name: "Node", slots: ["left", "right"])
 let mutator = heap.attachCurrentThread()
 

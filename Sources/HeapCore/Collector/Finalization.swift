@@ -12,55 +12,57 @@
 
 import Synchronization
 
-/// What `Heap.collect()` reports.
-public struct CollectionResult: Sendable, Equatable {
-    /// Tracked objects examined.
-    public var candidates: Int
-    /// Pages walked to find them (young collections walk only pages marked young).
-    public var pagesWalked: Int
-    /// Unreachable objects found (what Python's gc.collect() returns).
-    public var unreachable: Int
-    /// Of those, resurrected by a finalizer and kept alive.
-    public var resurrected: Int
-    /// Finalizers run.
-    public var finalized: Int
-}
-
 extension Heap {
     /// Collects `generation` (2, the default, is a full collection; Python's gc.collect(g)):
     /// stops the world, finds cyclic garbage by trial deletion over the tracked objects of that
     /// generation and younger, tears it down, moves the survivors one generation up, resumes the
-    /// world and runs weak-reference callbacks. The caller must be a mutator of this heap.
+    /// world and runs weak-reference callbacks. The caller must be a mutator of this heap. If
+    /// another collection is running (the collector thread's), this one waits for it and then
+    /// runs: it is never skipped.
     @discardableResult
     public func collect(generation: Int = 2) -> CollectionResult {
         require((0...2).contains(generation), "heapd: collect(generation: \(generation)): generations are 0, 1 and 2")
         guard let me = Mutator.current else { misuse("heapd: collect() from a thread that is not a mutator") }
+        return collect(generation, by: me, reason: .explicit)
+    }
+
+    /// One collection, with its callbacks and statistics.
+    @discardableResult
+    func collect(_ generation: Int, by me: Mutator, reason: CollectionReason) -> CollectionResult {
+        var result = CollectionResult(generation: generation, reason: reason)
+        invokeCollectionCallbacks(.start, result)
         var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
-        let result = stopTheWorld { collectStopped(generation, by: me, callbacks: &callbacks) }
+        var timing = PauseTiming()
+        stopTheWorld(timing: &timing) { collectStopped(&result, by: me, callbacks: &callbacks) }
+        result.pauseNanoseconds = timing.pauseNanoseconds
+        result.handshakeNanoseconds = timing.handshakeNanoseconds
+        collectorState.withLock { $0.totals.record(result) }
         me.runWeakCallbacks(callbacks)
+        invokeCollectionCallbacks(.stop, result)
         return result
     }
 
-    /// Python's gc.get_stats(): per generation.
-    public var generationStats: [GenerationStats] {
-        statistics.withLock { $0 }
-    }
-
-    private func collectStopped(_ generation: Int, by me: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) -> CollectionResult {
+    private func collectStopped(_ result: inout CollectionResult, by me: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) {
+        let generation = result.generation
+        var clock = monotonicNanoseconds()
+        func lap() -> UInt64 {
+            let now = monotonicNanoseconds()
+            defer { clock = now }
+            return now - clock
+        }
         let (candidates, candidateEpoch, pages) = collectCandidates(generation: generation)
         defer { candidates.deallocate() }
         clearEmptiedMarks(pages, collecting: generation)
+        result.findCandidatesNanoseconds = lap()
         let target = promotionTarget(of: generation)
         var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: candidateEpoch, promotingTo: target)
-        var result = CollectionResult(candidates: candidates.count, pagesWalked: pages.count, unreachable: garbage.count, resurrected: 0, finalized: 0)
+        result.trialDeletionNanoseconds = lap()
+        result.candidates = candidates.count
+        result.pagesWalked = pages.count
+        result.unreachable = garbage.count
         resetCounts(afterCollecting: generation)
-        defer {
-            statistics.withLock {
-                $0[generation].collections += 1
-                $0[generation].collected += result.unreachable
-            }
-        }
-        guard !garbage.isEmpty else { return result }
+        defer { noteSurvivors(result.candidates - result.unreachable + result.resurrected, ofGeneration: generation) }
+        guard !garbage.isEmpty else { return }
 
         // 1. Weak references to garbage.
         let isGarbage: (ObjectRef) -> Bool = { self.isUnreachable($0, epoch: epoch) }
@@ -86,8 +88,16 @@ extension Heap {
             result.resurrected = garbage.count - still.count
             garbage = still
         }
+        result.finalizationNanoseconds = lap()
+        defer { result.teardownNanoseconds = lap() }
 
-        // 4. Break the cycles.
+        // 4. Break the cycles (or, in save-all mode, keep them in `garbage`).
+        if collectorState.withLock({ $0.saveAll }) {
+            for object in garbage { me.retain(object) }
+            collectorState.withLock { $0.garbage.append(contentsOf: garbage) }
+            result.saved = garbage.count
+            return
+        }
         if policy == .biased {
             for object in garbage where object.header.pointee.ownerID.load(ordering: .relaxed) != me.id {
                 _ = BiasedCounting.merge(object, extra: 0)
@@ -102,6 +112,5 @@ extension Heap {
             }
         }
         for object in garbage { me.release(object) }
-        return result
     }
 }

@@ -16,20 +16,11 @@
 
 import Synchronization
 
-/// Per-generation statistics, as Python's gc.get_stats().
-public struct GenerationStats: Sendable, Equatable {
-    public var collections = 0
-    /// Unreachable objects found (freed, or kept alive by a finalizer).
-    public var collected = 0
-    /// Objects found unreachable that could not be freed (none in heapd: finalizers run, and
-    /// resurrected objects are alive again, not uncollectable).
-    public var uncollectable = 0
-}
-
 extension Mutator {
     static let youngBatch = 32
 
-    /// A tracked object was made: mark its page young and count it.
+    /// A tracked object was made: mark its page young and count it. Every `youngBatch` objects
+    /// this is a safepoint (`flushYoungDelta`), so the object must be complete.
     @inline(__always)
     func noteYoungObject(_ block: UnsafeMutableRawPointer, isSmall: Bool) {
         if isSmall {
@@ -44,12 +35,22 @@ extension Mutator {
     @inline(__always)
     func noteYoungObjectFreed() {
         storage.pointee.youngDelta &-= 1
-        if storage.pointee.youngDelta <= -Mutator.youngBatch { flushYoungDelta() }
+        if storage.pointee.youngDelta <= -Mutator.youngBatch { flushYoungDelta(poll: false) }
     }
 
-    func flushYoungDelta() {
-        storage.pointee.counters.pointee.count0.wrappingAdd(storage.pointee.youngDelta, ordering: .relaxed)
+    /// Adds the batch to count0; asks the collector thread for a collection when that crosses
+    /// threshold 0. A safepoint only when `poll`: the freeing path flushes too, in the middle of a
+    /// deallocation, where the world must not stop.
+    @inline(never)
+    func flushYoungDelta(poll: Bool = true) {
+        let counters = storage.pointee.counters
+        let count0 = counters.pointee.count0.wrappingAdd(storage.pointee.youngDelta, ordering: .relaxed).newValue
         storage.pointee.youngDelta = 0
+        if count0 > counters.pointee.signalThreshold.load(ordering: .relaxed),
+           !counters.pointee.collectionRequested.exchange(true, ordering: .relaxed) {
+            heap.collectorThread?.signal()
+        }
+        if poll { pollStopRequest() }
     }
 }
 
@@ -57,7 +58,7 @@ extension Heap {
     /// Python's gc.get_count(): (count0, count1, count2). The calling mutator's own batch is
     /// included; other mutators' latest few allocations may not be yet.
     public var count: (Int, Int, Int) {
-        Mutator.current?.flushYoungDelta()
+        Mutator.current?.flushYoungDelta(poll: false)
         return (max(counters.pointee.count0.load(ordering: .relaxed), 0),
                 counters.pointee.count1.load(ordering: .relaxed),
                 counters.pointee.count2.load(ordering: .relaxed))

@@ -71,11 +71,32 @@ final class World: @unchecked Sendable {
     }
 }
 
+/// How long a pause took, in nanoseconds.
+struct PauseTiming {
+    /// Until every other mutator had parked and the merge queues were drained.
+    var handshakeNanoseconds: UInt64 = 0
+    /// The whole pause.
+    var pauseNanoseconds: UInt64 = 0
+}
+
 extension Heap {
+    /// Whether the calling thread is the one that has stopped the world (in a finalizer, say),
+    /// where `collect()` and `stopTheWorld` would be refused.
+    public var isInsidePause: Bool {
+        guard let me = Mutator.current else { return false }
+        return world.stopperID.load(ordering: .relaxed) == me.id
+    }
+
     /// Stops every other mutator at a safepoint (or in a blocking region), drains the merge queues,
     /// runs `body` with the world quiescent, and resumes everyone. The caller must be a mutator of
     /// this heap; its own state does not matter.
     public func stopTheWorld<R>(_ body: () -> R) -> R {
+        var timing = PauseTiming()
+        return stopTheWorld(timing: &timing, body)
+    }
+
+    /// `stopTheWorld`, measuring the pause: from raising the flag to resuming everyone.
+    func stopTheWorld<R>(timing: inout PauseTiming, _ body: () -> R) -> R {
         guard let me = Mutator.current, me.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque() else {
             misuse("heapd: stopTheWorld from a thread that is not a mutator of this heap")
         }
@@ -91,6 +112,7 @@ extension Heap {
             world.stopperID.store(0, ordering: .relaxed)
             world.stopper.unlock()
         }
+        let start = monotonicNanoseconds()
         world.withLock {
             // Sequentially consistent: a mutator that attaches or leaves a blocking region
             // checks the flag under the same mutex; safepoints read it relaxed and then lock.
@@ -104,11 +126,13 @@ extension Heap {
         for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
             for bits in takeMergeQueue(of: id) { me.mergeQueued(ObjectRef(bits: bits)!) }
         }
+        timing.handshakeNanoseconds = monotonicNanoseconds() - start
         let result = body()
         world.withLock {
             counters.pointee.stopRequested.store(false, ordering: .sequentiallyConsistent)
             world.broadcast()
         }
+        timing.pauseNanoseconds = monotonicNanoseconds() - start
         return result
     }
 
@@ -131,6 +155,8 @@ extension Mutator {
     @inline(never)
     private func park() {
         let heap = self.heap
+        // The stopper itself polls too (a finalizer that allocates): it does not wait for itself.
+        if heap.world.stopperID.load(ordering: .relaxed) == id { return }
         quiescentPoint()
         heap.world.withLock {
             storage.pointee.worldState = .parked
@@ -140,19 +166,27 @@ extension Mutator {
     }
 
     /// Marks this mutator as blocked (waiting on a channel, idle): it counts as parked, so the
-    /// world can stop without it. It must touch no object until `leaveBlockingRegion()`.
+    /// world can stop without it. It must touch no object until `leaveBlockingRegion()`. Its
+    /// batched young count is published first (an idle-time collection should see it), and under
+    /// the global-lock policy it lets go of the lock (as CPython releases the GIL around I/O).
     public func enterBlockingRegion() {
+        // Only this thread writes its own state, so reading it here needs no lock.
+        require(storage.pointee.worldState != .blocked, "heapd: enterBlockingRegion inside a blocking region (they do not nest)")
+        if storage.pointee.youngDelta != 0 { flushYoungDelta(poll: false) }
         quiescentPoint()
         let heap = self.heap
         heap.world.withLock {
             storage.pointee.worldState = .blocked
             heap.world.broadcast()
         }
+        if storage.pointee.policy == .globalLock { heap.globalLock.unlock() }
     }
 
-    /// Ends a blocking region, waiting first if the world is stopped.
+    /// Ends a blocking region: takes the global lock back (global-lock policy), then waits if
+    /// the world is stopped.
     public func leaveBlockingRegion() {
         let heap = self.heap
+        if storage.pointee.policy == .globalLock { heap.globalLock.lock() }
         heap.world.withLock { heap.waitForResumeLocked(storage) }
     }
 }

@@ -32,6 +32,11 @@ struct HeapCounters: ~Copyable {
     let count0: Atomic<Int>
     let count1: Atomic<Int>
     let count2: Atomic<Int>
+    /// count0 above this asks the collector thread for a collection: threshold 0 when automatic
+    /// collection is on, Int.max when not (Collector/Heap+GCControl.swift).
+    let signalThreshold: Atomic<Int>
+    /// A collection has been asked for and the collector has not yet looked: no need to ask again.
+    let collectionRequested: Atomic<Bool>
 }
 
 struct MutatorRecord {
@@ -65,8 +70,10 @@ public final class Heap: @unchecked Sendable {
     let globalLock = Lock()
     /// The stop-the-world handshake's mutex and condition (Collector/Safepoints.swift).
     let world = World()
-    /// Python's gc.get_stats(), per generation (Collector/Generations.swift).
-    let statistics = Locked<[GenerationStats]>(Array(repeating: GenerationStats(), count: 3))
+    /// Thresholds, enable flag, callbacks, save-all garbage, statistics (Collector/Heap+GCControl.swift).
+    let collectorState: Locked<CollectorState>
+    /// The collector's queue and its wake-up sources; nil when collection is manual.
+    private(set) var collectorThread: CollectorThread?
     /// Trial deletion's pass counter (Collector/TrialDeletion.swift). Touched only by the thread
     /// that has stopped the world.
     nonisolated(unsafe) var collectorEpoch: UInt32 = 0
@@ -83,7 +90,8 @@ public final class Heap: @unchecked Sendable {
     public init(policy: RefCountPolicyKind = .biased,
                 allocator configuration: AllocatorConfiguration = AllocatorConfiguration(),
                 weakCallback: (@Sendable (Mutator, ObjectRef, ObjectRef) -> Void)? = nil,
-                finalizer: (@Sendable (Mutator, ObjectRef) -> Void)? = nil) {
+                finalizer: (@Sendable (Mutator, ObjectRef) -> Void)? = nil,
+                collector: CollectorConfiguration = CollectorConfiguration()) {
         self.policy = policy
         self.allocator = Allocator(configuration: configuration)
         self.types = TypeRegistry()
@@ -91,13 +99,20 @@ public final class Heap: @unchecked Sendable {
         self.weakCallback = weakCallback
         self.finalizer = finalizer
         counters = .allocate(capacity: 1)
+        let state = CollectorState(automatic: collector.automatic, thresholds: collector.thresholds)
+        collectorState = Locked(state)
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
-                                                 count0: Atomic(0), count1: Atomic(0), count2: Atomic(0)))
+                                             count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
+                                             signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false)))
+        if collector.automatic {
+            collectorThread = CollectorThread(heap: self, idleInterval: collector.idleInterval)
+        }
     }
 
     deinit {
         let attached = counters.pointee.attachedCount.load(ordering: .relaxed)
         require(attached == 0, "heapd: Heap deinitialised with \(attached) mutator(s) still attached")
+        collectorThread?.cancel()
         counters.deinitialize(count: 1)
         counters.deallocate()
     }

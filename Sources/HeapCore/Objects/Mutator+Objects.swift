@@ -40,7 +40,6 @@ extension Mutator {
             flags: size > SizeClass.maxSmallSize ? ObjectFlags.large : 0,
             slotCount: UInt32(slotCount)))
         let object = ObjectRef(block)
-        if slotCount > 0 { noteYoungObject(block, isSmall: size <= SizeClass.maxSmallSize) }
         switch storage.pointee.policy {
         case .biased: BiasedCounting.initialize(object, mutatorID: id)
         case .atomic: AtomicCounting.initialize(object, mutatorID: id)
@@ -52,6 +51,7 @@ extension Mutator {
         if type.payloadBytes > 0 {
             object.payload.initializeMemory(as: UInt8.self, repeating: 0, count: type.payloadBytes)
         }
+        if slotCount > 0 { noteYoungObject(block, isSmall: size <= SizeClass.maxSmallSize) }
         return object
     }
 

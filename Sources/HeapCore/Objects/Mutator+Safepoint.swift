@@ -36,12 +36,9 @@ extension Mutator {
     public func yieldGlobalLock() {
         guard storage.pointee.policy == .globalLock else { return }
         // Waiting for the lock is a blocking region: a mutator that stops the world while holding
-        // it must not wait for this one.
-        let lock = heap.globalLock
+        // it must not wait for this one. The region lets go of the lock and takes it back.
         enterBlockingRegion()
-        lock.unlock()
         sched_yield()
-        lock.lock()
         leaveBlockingRegion()
     }
 

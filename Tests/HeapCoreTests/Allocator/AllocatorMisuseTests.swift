@@ -140,7 +140,7 @@ func expectMessage(_ result: ExitTest.Result?, _ phrase: String, sourceLocation:
 
     @Test func collectingFromInsideAPauseIsCaughtNotDeadlocked() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let heap = Heap()
+            let heap = Heap(collector: .manual)
             heap.attachCurrentThread()
             heap.stopTheWorld { _ = heap.collect() }
         }

@@ -1,6 +1,7 @@
 // The collector under load: seeded mutators build and drop cyclic and acyclic garbage, hand
 // objects around through a shared container, and keep a live set of their own, while one of them
-// collects now and then (the others reach it through their safepoints). Between phases the
+// collects now and then (the others reach it through their safepoints) and, in the automatic
+// configurations, the collector thread collects whenever their counts cross low thresholds. Between phases the
 // verifier runs with every reference the mutators hold as roots; at the end a final collection
 // leaves exactly the objects the model says are alive, and releasing those empties the heap.
 
@@ -15,12 +16,14 @@ struct CollectorStressConfiguration: Sendable, CustomStringConvertible {
     var threads: Int
     var phases: Int
     var operations: Int
+    var automatic = false
 
-    var description: String { "seed \(seed), \(policy), \(threads) threads" }
+    var description: String { "seed \(seed), \(policy), \(threads) threads\(automatic ? ", automatic" : "")" }
 }
 
 func runCollectorStress(_ configuration: CollectorStressConfiguration) {
-    let heap = Heap(policy: configuration.policy)
+    let heap = Heap(policy: configuration.policy,
+                    collector: configuration.automatic ? CollectorConfiguration(thresholds: (64, 3, 3), idleInterval: .milliseconds(2)) : .manual)
     let node = heap.types.register(name: "Node", slots: ["a", "b"], payloadBytes: 8)
     let threads = configuration.threads
     let barrier = Barrier(parties: threads)
@@ -88,8 +91,13 @@ func runCollectorStress(_ configuration: CollectorStressConfiguration) {
 
     let survivors = held.withLock { $0.flatMap { $0 } }
     withMutator(heap) { m in
+        if configuration.automatic {
+            #expect(waitBlocked(m) { heap.collectorTotals.automaticCollections > 0 }, "\(configuration)")
+        }
         _ = heap.collect()
         #expect(heap.verify(roots: survivors + [container]) == [], "\(configuration)")
+        let live = heap.liveObjectsByType().values.reduce(0, +)
+        #expect(live == reachableCount(from: survivors + [container], heap: heap, mutator: m), "\(configuration)")
         for object in survivors { m.release(object) }
         for slot in 0..<8 { m.store(nil, into: container, slot: slot) }
         m.release(container)
@@ -108,8 +116,25 @@ func runCollectorStress(_ configuration: CollectorStressConfiguration) {
         CollectorStressConfiguration(seed: 22, policy: .biased, threads: 4, phases: 4, operations: operations),
         CollectorStressConfiguration(seed: 23, policy: .atomic, threads: 3, phases: 4, operations: operations),
         CollectorStressConfiguration(seed: 24, policy: .globalLock, threads: 3, phases: 3, operations: operations),
+        CollectorStressConfiguration(seed: 25, policy: .biased, threads: 3, phases: 4, operations: operations, automatic: true),
+        CollectorStressConfiguration(seed: 26, policy: .atomic, threads: 2, phases: 4, operations: operations, automatic: true),
+        CollectorStressConfiguration(seed: 27, policy: .globalLock, threads: 3, phases: 3, operations: operations, automatic: true),
     ])
     func mutatorsMakeCyclicGarbageWhileOneCollects(_ configuration: CollectorStressConfiguration) {
         runCollectorStress(configuration)
     }
+}
+
+/// The number of distinct objects reachable from `roots` through slots (the reference model's
+/// live set).
+func reachableCount(from roots: [ObjectRef], heap: Heap, mutator: Mutator) -> Int {
+    var seen = Set(roots)
+    var work = Array(seen)
+    while let object = work.popLast() {
+        for referent in heap.referents(of: object, mutator: mutator) {
+            if seen.insert(referent).inserted { work.append(referent) }
+            mutator.release(referent)
+        }
+    }
+    return seen.count
 }

@@ -17,7 +17,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
 @Suite struct CollectorTests {
     @Test(arguments: RefCountPolicyKind.allCases)
     func aSelfCycleIsCollected(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["next"])
         withMutator(heap) { m in
             let a = m.new(node)!
@@ -32,7 +32,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
 
     @Test(arguments: RefCountPolicyKind.allCases)
     func aTwoObjectCycleIsCollectedAndCollectReturnsTwo(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let a = m.new(node)!, b = m.new(node)!
@@ -48,7 +48,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
     }
 
     @Test func aCycleReachableFromALiveObjectIsKept() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let holder = m.new(node)!
@@ -68,7 +68,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
     }
 
     @Test func aCycleHangingOffGarbageIsCollectedWithIt() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref", "other"])
         withMutator(heap) { m in
             let a = m.new(node)!, b = m.new(node)!        // outer cycle
@@ -83,7 +83,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
     }
 
     @Test func cyclesThroughArraysAreCollected() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let list = heap.types.register(name: "list", isArray: true)
         withMutator(heap) { m in
             let l = m.newArray(list, count: 10)!
@@ -99,7 +99,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
     }
 
     @Test func referencesFromOutsideTheHeapAreRoots() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let (a, b) = makeTwoObjectCycle(m, node)
@@ -122,7 +122,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
                 m.retain(object)
                 saved.withLock { $0 = object }
             }
-        })
+        }, collector: .manual)
         let node = heap.types.register(name: "Finalized", slots: ["ref"], payloadBytes: 8, hasFinalizer: true)
         withMutator(heap) { m in
             let a = m.new(node)!, b = m.new(node)!
@@ -158,7 +158,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
         let heap = Heap(weakCallback: { m, weak, callback in
             #expect(m.deref(weak) == nil)               // cleared before the callback runs
             calls.withLock { $0.append(callback.payload.load(as: Int.self)) }
-        })
+        }, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref", "weak"])
         let tag = heap.types.register(name: "Tag", payloadBytes: 8)
         withMutator(heap) { m in
@@ -179,7 +179,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
     }
 
     @Test func cyclesMadeByAnotherMutatorAreCollectedWhileItIsParked() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let made = DispatchSemaphore(value: 0)
         let collected = DispatchSemaphore(value: 0)
@@ -211,7 +211,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
 
 @Suite struct GCSurfaceTests {
     @Test func objectsWithSlotsAreTrackedAndAtomsAreNot() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let atom = heap.types.register(name: "Int", payloadBytes: 8)
         let list = heap.types.register(name: "list", isArray: true)
@@ -227,7 +227,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
     }
 
     @Test func referentsAndReferrersFollowTheSlots() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["left", "right"])
         withMutator(heap) { m in
             let a = m.new(node)!, b = m.new(node)!, c = m.new(node)!
@@ -248,7 +248,7 @@ func makeTwoObjectCycle(_ m: Mutator, _ type: ObjectType) -> (ObjectRef, ObjectR
     }
 
     @Test func freezeHidesObjectsFromCollectionUntilUnfrozen() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let (a, b) = makeTwoObjectCycle(m, node)

@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct GenerationTests {
     @Test func survivorsMoveUpOneGenerationAtATime() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let a = m.new(node)!
@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func anOldObjectKeepsAYoungCycleAlive() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let old = m.new(node)!
@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func aYoungCollectionLeavesOlderGarbageForLater() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let (a, b) = makeTwoObjectCycle(m, node)
@@ -56,7 +56,7 @@ import Testing
     }
 
     @Test func countsFollowCPythonsRules() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let atom = heap.types.register(name: "Int", payloadBytes: 8)
         withMutator(heap) { m in
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func youngCollectionsWalkOnlyPagesMarkedYoung() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             // Fill many pages with old objects.

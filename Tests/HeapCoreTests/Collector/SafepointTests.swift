@@ -8,7 +8,7 @@ import Testing
 @Suite struct SafepointTests {
     @Test(arguments: [RefCountPolicyKind.biased, .atomic])
     func noMutatorRunsHeapCodeDuringAPause(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["next"])
         let workers = 3
         // Each worker counts the iterations it runs between safepoints. During a pause the stopper
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func aBlockedMutatorCountsAsParkedAndWaitsToLeaveUntilTheWorldResumes() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let release = DispatchSemaphore(value: 0)
         let entered = DispatchSemaphore(value: 0)
         let leftDuringPause = Atomic<Bool>(false)
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func attachingWaitsWhileTheWorldIsStopped() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let attachedDuringPause = Atomic<Bool>(false)
         let pauseRunning = Atomic<Bool>(false)
         let stopping = DispatchSemaphore(value: 0)
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func mergeQueuesAreDrainedDuringThePause() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["next"])
         let object = Locked<ObjectRef?>(nil)
         let queued = DispatchSemaphore(value: 0)
@@ -144,7 +144,7 @@ import Testing
 
 @Suite struct ConcurrentCollectionTests {
     @Test func mutatorsCollectingAtTheSameTimeDoNotWaitForEachOther() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let found = Atomic<Int>(0)
         runOnThreads(3) { _ in
@@ -167,7 +167,7 @@ import Testing
 
 @Suite struct MutatorThreadExitTests {
     @Test func aMutatorWhoseThreadExitsAttachedIsDetachedSoPausesDoNotWaitForIt() {
-        let heap = Heap()
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         runOnThreads(1) { _ in
             let m = heap.attachCurrentThread()

@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct BiasedCountingTests {
     @Test func anotherThreadsReferencesGoToTheSharedCount() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let object = Locked<ObjectRef?>(nil)
         let handed = Barrier(parties: 2)
@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func aNonOwnersLastReleaseIsQueuedAndTheOwnerMergesItAtItsSafepoint() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let object = Locked<ObjectRef?>(nil)
         let step = Barrier(parties: 2)
@@ -71,7 +71,7 @@ import Testing
     }
 
     @Test func detachingMergesEveryObjectTheMutatorStillOwns() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let objects = Locked<[ObjectRef]>([])
         withMutator(heap) { m in
@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test func objectsOfADetachedOwnerAreMergedOnTheSpot() {
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let object = Locked<ObjectRef?>(nil)
         withMutator(heap) { m in
@@ -116,7 +116,7 @@ import Testing
 
     @Test func theOwnerPaysNoAtomicReadModifyWrite() {
         // Not a timing: the owner's retain/release leave the shared word untouched.
-        let heap = Heap(policy: .biased)
+        let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let a = m.new(node)!

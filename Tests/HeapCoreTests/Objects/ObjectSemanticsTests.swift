@@ -16,7 +16,7 @@ func withMutator(_ heap: Heap, _ body: @escaping @Sendable (Mutator) -> Void) {
 @Suite struct ObjectSemanticsTests {
     @Test(arguments: RefCountPolicyKind.allCases)
     func aSecondReferenceRaisesTheCountAndDroppingItLowersIt(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let list = heap.types.register(name: "list", isArray: true)
         withMutator(heap) { m in
             let a = m.newArray(list, count: 3)!          // a = [1, 2, 3]
@@ -33,7 +33,7 @@ func withMutator(_ heap: Heap, _ body: @escaping @Sendable (Mutator) -> Void) {
 
     @Test(arguments: RefCountPolicyKind.allCases)
     func delOfOneNameLeavesTheObjectAliveWhileAnotherHoldsIt(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"], payloadBytes: 16)
         withMutator(heap) { m in
             let a = m.new(node)!
@@ -51,7 +51,7 @@ func withMutator(_ heap: Heap, _ body: @escaping @Sendable (Mutator) -> Void) {
 
     @Test(arguments: RefCountPolicyKind.allCases)
     func slotsHoldCountedReferences(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["left", "right"])
         withMutator(heap) { m in
             let parent = m.new(node)!
@@ -74,7 +74,7 @@ func withMutator(_ heap: Heap, _ body: @escaping @Sendable (Mutator) -> Void) {
 
     @Test(arguments: RefCountPolicyKind.allCases)
     func aMillionLongLinkedListIsFreedWithoutRecursion(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Link", slots: ["next"])
         withMutator(heap) { m in
             var head = m.new(node)!
@@ -92,7 +92,7 @@ func withMutator(_ heap: Heap, _ body: @escaping @Sendable (Mutator) -> Void) {
 
     @Test(arguments: RefCountPolicyKind.allCases)
     func immortalObjectsAreNeverCountedOrFreed(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let atom = heap.types.register(name: "None")
         withMutator(heap) { m in
             let none = m.new(atom)!

@@ -36,7 +36,7 @@ private func isIntact(_ node: ObjectRef) -> Bool {
 }
 
 func runObjectStress(_ configuration: ObjectStressConfiguration) {
-    let heap = Heap(policy: configuration.policy)
+    let heap = Heap(policy: configuration.policy, collector: .manual)
     let node = heap.types.register(name: "Node", slots: ["a", "b"], payloadBytes: 16)
     let table = heap.types.register(name: "Table", isArray: true)
     let threads = configuration.threads

@@ -5,7 +5,7 @@ import Testing
 @Suite struct WeakReferenceTests {
     @Test(arguments: RefCountPolicyKind.allCases)
     func aWeakReferenceDerefsToTheObjectWhileItLivesAndToNothingAfter(_ policy: RefCountPolicyKind) {
-        let heap = Heap(policy: policy)
+        let heap = Heap(policy: policy, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let a = m.new(node)!
@@ -28,7 +28,7 @@ import Testing
         let heap = Heap(policy: policy, weakCallback: { m, weak, callback in
             // The referent is already cleared when the callback runs.
             calls.withLock { $0.append("callback \(callback.payload.load(as: Int.self)) deref \(m.deref(weak) == nil ? "none" : "object")") }
-        })
+        }, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let tag = heap.types.register(name: "Tag", payloadBytes: 8)
         withMutator(heap) { m in

@@ -1,6 +1,7 @@
 // Threads, a barrier and a seeded random generator for the multi-threaded tests.
 
 import Foundation
+import HeapCore
 import Synchronization
 
 /// Runs `body(i)` on `count` new threads at once and waits for all of them.
@@ -33,6 +34,14 @@ final class Barrier: @unchecked Sendable {
 
     func wait() {
         _ = pthread_barrier_wait(barrier)
+    }
+
+    /// Waits as `mutator`, in a blocking region, so that a pause (an automatic collection, say)
+    /// need not wait for it meanwhile.
+    func wait(as mutator: Mutator) {
+        mutator.enterBlockingRegion()
+        _ = pthread_barrier_wait(barrier)
+        mutator.leaveBlockingRegion()
     }
 }
 

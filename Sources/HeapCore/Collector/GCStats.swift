@@ -1,0 +1,108 @@
+// GCStats: what each collection reports, and the running totals kept across collections.
+//
+//   CollectionResult   one collection: generation, why it ran, what it examined and found, its
+//                      pause and the time of each phase (all in nanoseconds)
+//   CollectorTotals    since the heap was made: collections and collected per generation, total
+//                      and longest pause, and an HdrHistogram of pauses (3 significant digits,
+//                      1 ns to 1 min) for p50/p99/max
+//
+// Written by the thread that ran the collection, after the world resumed, under the heap's
+// `collectorState` lock; read by anyone through `Heap.collectorTotals`.
+
+import Histogram
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a collection ran.
+public enum CollectionReason: String, Sendable, Equatable {
+    /// `Heap.collect(generation:)` (Python's gc.collect()).
+    case explicit
+    /// The young count crossed the threshold; the collector thread ran it.
+    case threshold
+    /// The collector thread's idle timer found young objects waiting.
+    case idle
+}
+
+/// What one collection did (`Heap.collect()` returns it; the start/stop callbacks see it).
+public struct CollectionResult: Sendable, Equatable {
+    public var generation: Int
+    public var reason: CollectionReason
+    /// Tracked objects examined.
+    public var candidates: Int
+    /// Pages walked to find them (young collections walk only pages marked young).
+    public var pagesWalked: Int
+    /// Unreachable objects found (what Python's gc.collect() returns).
+    public var unreachable: Int
+    /// Of those, resurrected by a finalizer and kept alive.
+    public var resurrected: Int
+    /// Finalizers run.
+    public var finalized: Int
+    /// Of the unreachable objects, those kept in `Heap.garbage` (save-all mode) instead of freed.
+    public var saved: Int
+    /// The whole pause: from raising the stop flag to resuming the world.
+    public var pauseNanoseconds: UInt64
+    /// Of the pause: waiting for every mutator to park (and draining merge queues).
+    public var handshakeNanoseconds: UInt64
+    /// Walking pages for candidates.
+    public var findCandidatesNanoseconds: UInt64
+    /// Trial deletion: update, subtract, mark.
+    public var trialDeletionNanoseconds: UInt64
+    /// Weak references, finalizers, the resurrection check.
+    public var finalizationNanoseconds: UInt64
+    /// Breaking the cycles and freeing.
+    public var teardownNanoseconds: UInt64
+
+    init(generation: Int, reason: CollectionReason) {
+        self.generation = generation
+        self.reason = reason
+        candidates = 0; pagesWalked = 0; unreachable = 0; resurrected = 0; finalized = 0; saved = 0
+        pauseNanoseconds = 0; handshakeNanoseconds = 0; findCandidatesNanoseconds = 0
+        trialDeletionNanoseconds = 0; finalizationNanoseconds = 0; teardownNanoseconds = 0
+    }
+}
+
+/// Totals since the heap was made.
+public struct CollectorTotals: Sendable {
+    /// Python's gc.get_stats(), per generation.
+    public var generations = Array(repeating: GenerationStats(), count: 3)
+    public var collections: Int { generations.reduce(0) { $0 + $1.collections } }
+    public var totalPauseNanoseconds: UInt64 = 0
+    public var longestPauseNanoseconds: UInt64 = 0
+    /// Pauses in nanoseconds.
+    public var pauses = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    /// Collections the collector thread ran by itself (threshold or idle).
+    public var automaticCollections = 0
+
+    mutating func record(_ result: CollectionResult) {
+        generations[result.generation].collections += 1
+        generations[result.generation].collected += result.unreachable
+        totalPauseNanoseconds += result.pauseNanoseconds
+        longestPauseNanoseconds = max(longestPauseNanoseconds, result.pauseNanoseconds)
+        _ = pauses.record(min(max(result.pauseNanoseconds, 1), pauses.highestTrackableValue))
+        if result.reason != .explicit { automaticCollections += 1 }
+    }
+
+    /// The pause at `percentile` (0...100), in nanoseconds; 0 before the first collection.
+    public func pause(atPercentile percentile: Double) -> UInt64 {
+        pauses.totalCount == 0 ? 0 : pauses.valueAtPercentile(percentile)
+    }
+}
+
+/// Per-generation statistics, as Python's gc.get_stats().
+public struct GenerationStats: Sendable, Equatable {
+    public var collections = 0
+    /// Unreachable objects found (freed, kept alive by a finalizer, or saved in save-all mode).
+    public var collected = 0
+    /// Objects found unreachable that could not be freed (none in heapd: finalizers run, and
+    /// resurrected objects are alive again, not uncollectable).
+    public var uncollectable = 0
+}
+
+/// A monotonic clock reading in nanoseconds (CLOCK_MONOTONIC: not moved by clock changes).
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}

@@ -1,0 +1,245 @@
+// The collector thread and the gc surface around it: automatic collection, enable/disable,
+// thresholds, the generation rule, callbacks, save-all mode and statistics.
+
+@testable import HeapCore
+import Foundation
+import Synchronization
+import Testing
+
+/// Waits, in a blocking region so that pauses need not wait for `m`, until `condition` holds.
+/// Waits for an event, not for a time: the 60-second bound only turns a hang into a failure.
+func waitBlocked(_ m: Mutator, until condition: () -> Bool) -> Bool {
+    m.enterBlockingRegion()
+    defer { m.leaveBlockingRegion() }
+    for _ in 0..<60_000 {
+        if condition() { return true }
+        usleep(1000)
+    }
+    return condition()
+}
+
+/// A heap whose collector thread runs with these thresholds and no idle timer.
+func automaticHeap(thresholds: (Int, Int, Int), idle: Duration? = nil,
+                   finalizer: (@Sendable (Mutator, ObjectRef) -> Void)? = nil) -> Heap {
+    Heap(finalizer: finalizer, collector: CollectorConfiguration(automatic: true, thresholds: thresholds, idleInterval: idle))
+}
+
+@Suite struct CollectorThreadTests {
+    @Test func defaultsAreCPythons() {
+        let heap = Heap()
+        #expect(heap.thresholds == (700, 10, 10))
+        #expect(heap.isAutomaticCollectionEnabled)
+        #expect(!heap.saveAllGarbage)
+    }
+
+    @Test(arguments: RefCountPolicyKind.allCases)
+    func crossingTheThresholdCollectsCyclesWithoutAnExplicitCall(_ policy: RefCountPolicyKind) {
+        let heap = Heap(policy: policy, collector: CollectorConfiguration(thresholds: (100, 10, 10), idleInterval: nil))
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            for _ in 0..<2000 {
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.release(a); m.release(b)
+                m.safepoint()
+            }
+            #expect(waitBlocked(m) { heap.collectorTotals.automaticCollections > 0 })
+            // Whatever the last automatic collection left is young garbage; none of the 4000
+            // objects is reachable, and a full collection finds exactly what is left.
+            let left = heap.liveObjectsByType()["Node", default: 0]
+            #expect(left < 4000)
+            #expect(heap.collect().unreachable == left)
+            #expect(heap.liveObjectsByType().isEmpty)
+        }
+        #expect(heap.collectorTotals.generations[0].collections >= 1)
+    }
+
+    @Test func disableStopsAutomaticCollectionButCollectStillWorks() {
+        let heap = automaticHeap(thresholds: (50, 10, 10))
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        heap.setAutomaticCollection(enabled: false)
+        #expect(!heap.isAutomaticCollectionEnabled)
+        withMutator(heap) { m in
+            for _ in 0..<500 {
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.release(a); m.release(b)
+            }
+            #expect(heap.count.0 == 1000)
+            #expect(heap.collectorTotals.automaticCollections == 0)
+            #expect(heap.collect().unreachable == 1000)
+            heap.setAutomaticCollection(enabled: true)
+            #expect(heap.isAutomaticCollectionEnabled)
+        }
+    }
+
+    @Test func thresholdZeroDisablesAutomaticCollection() {
+        let heap = automaticHeap(thresholds: (700, 10, 10))
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        heap.setThresholds(0)
+        #expect(heap.thresholds == (0, 10, 10))
+        heap.setThresholds(5, 6, 7)
+        #expect(heap.thresholds == (5, 6, 7))
+        heap.setThresholds(0, 3)
+        #expect(heap.thresholds == (0, 3, 7))
+        withMutator(heap) { m in
+            for _ in 0..<500 {
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.release(a); m.release(b)
+            }
+            #expect(heap.collectorTotals.automaticCollections == 0)
+            // Lowering the threshold below the count asks for a collection at once.
+            heap.setThresholds(100)
+            #expect(waitBlocked(m) { heap.collectorTotals.automaticCollections > 0 })
+            _ = heap.collect()
+        }
+    }
+
+    /// CPython's gc_select_generation: the oldest generation over its threshold, generation 2
+    /// only when the objects promoted into it since the last full collection are at least a
+    /// quarter of those that survived it.
+    @Test func dueGenerationFollowsTheTwentyFivePercentRule() {
+        // Threshold 0 would disable; a huge one keeps the thread from signalling itself.
+        let heap = automaticHeap(thresholds: (1_000_000, 0, 0))
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let old = (0..<100).map { _ in m.new(node)! }
+            heap.collect(generation: 2)                  // long-lived total: 100, pending 0
+            #expect(heap.dueGeneration() == nil)
+            heap.collect(generation: 1)                  // count2 = 1 > 0, but 0 < 100 / 4
+            #expect(heap.count == (0, 0, 1))
+            #expect(heap.dueGeneration() == nil)
+            let young = (0..<30).map { _ in m.new(node)! }
+            heap.collect(generation: 0)                  // count1 = 1 > 0
+            #expect(heap.dueGeneration() == 1)
+            heap.collect(generation: 1)                  // 30 promoted into generation 2: 30 >= 25
+            #expect(heap.dueGeneration() == 2)
+            heap.collect(generation: 2)
+            #expect(heap.dueGeneration() == nil)
+            for object in old + young { m.release(object) }
+        }
+    }
+
+    @Test func callbacksSeeStartAndStopWithGenerationAndCounts() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let seen = Locked<[(CollectionPhase, Int, Int, CollectionReason)]>([])
+        let id = heap.addCollectionCallback { phase, result in
+            seen.withLock { $0.append((phase, result.generation, result.unreachable, result.reason)) }
+        }
+        withMutator(heap) { m in
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.release(a); m.release(b)
+            heap.collect(generation: 1)
+            heap.removeCollectionCallback(id)
+            heap.collect()
+        }
+        let calls = seen.withLock { $0 }
+        #expect(calls.count == 2)
+        #expect(calls[0] == (.start, 1, 0, .explicit))
+        #expect(calls[1] == (.stop, 1, 2, .explicit))
+    }
+
+    @Test func saveAllKeepsGarbageInsteadOfFreeingIt() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            heap.saveAllGarbage = true
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.release(a); m.release(b)
+            let result = heap.collect()
+            #expect(result.unreachable == 2)
+            #expect(result.saved == 2)
+            #expect(Set(heap.garbage) == [a, b])
+            #expect(heap.liveObjectsByType()["Node"] == 2)
+            #expect(m.refcount(a) == 2)                 // b's slot and the garbage list
+            #expect(heap.verify(roots: heap.garbage) == [])
+            heap.saveAllGarbage = false
+            #expect(heap.clearGarbage(mutator: m) == 2)
+            #expect(heap.garbage.isEmpty)
+            #expect(heap.collect().unreachable == 2)
+            #expect(heap.liveObjectsByType().isEmpty)
+        }
+        #expect(heap.generationStats[2].collections == 2)
+        #expect(heap.generationStats[2].collected == 4)
+    }
+
+    @Test func statisticsRecordEveryCollectionAndItsPause() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            var results: [CollectionResult] = []
+            for generation in [0, 1, 2] {
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.release(a); m.release(b)
+                results.append(heap.collect(generation: generation))
+            }
+            for result in results {
+                let phases = result.handshakeNanoseconds + result.findCandidatesNanoseconds + result.trialDeletionNanoseconds
+                    + result.finalizationNanoseconds + result.teardownNanoseconds
+                #expect(result.pauseNanoseconds > 0)
+                #expect(phases <= result.pauseNanoseconds)
+                #expect(result.unreachable == 2)
+            }
+            let totals = heap.collectorTotals
+            #expect(totals.collections == 3)
+            #expect(totals.generations.map(\.collections) == [1, 1, 1])
+            #expect(totals.pauses.totalCount == 3)
+            #expect(totals.totalPauseNanoseconds == results.map(\.pauseNanoseconds).reduce(0, +))
+            #expect(totals.longestPauseNanoseconds == results.map(\.pauseNanoseconds).max())
+            #expect(totals.pause(atPercentile: 50) <= totals.pause(atPercentile: 100))
+            #expect(totals.automaticCollections == 0)
+        }
+    }
+
+    @Test func theIdleTimerCollectsYoungGarbageLeftBelowTheThreshold() {
+        let heap = automaticHeap(thresholds: (1_000_000, 10, 10), idle: .milliseconds(20))
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            for _ in 0..<10 {
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.release(a); m.release(b)
+            }
+            #expect(waitBlocked(m) { heap.liveObjectsByType().isEmpty })
+        }
+        #expect(heap.collectorTotals.automaticCollections >= 1)
+    }
+
+    /// Explicit collections made while the collector thread collects on its own are never
+    /// skipped: each runs and reports its own result.
+    @Test func explicitCollectionsRunWhileTheThreadCollects() {
+        let heap = automaticHeap(thresholds: (20, 2, 2))
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let explicit = Atomic<Int>(0)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            for round in 0..<300 {
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.release(a); m.release(b)
+                if i == 0 && round % 10 == 0 {
+                    #expect(heap.collect(generation: round % 3).reason == .explicit)
+                    explicit.add(1, ordering: .relaxed)
+                }
+                m.safepoint()
+            }
+            heap.detachCurrentThread()
+        }
+        let totals = heap.collectorTotals
+        #expect(totals.collections - totals.automaticCollections == explicit.load(ordering: .relaxed))
+        withMutator(heap) { _ in _ = heap.collect() }
+        #expect(heap.liveObjectsByType().isEmpty)
+    }
+
+    @Test func aFinalizerThatAllocatesDuringThePauseDoesNotWaitForItself() {
+        let heap = Heap(finalizer: { m, object in
+            // 100 tracked objects: several batches, so the finalizer passes safepoints.
+            for _ in 0..<100 { m.release(m.new(m.heap.types.all[1].type)!) }
+            #expect(m.heap.isInsidePause)
+        }, collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"], hasFinalizer: true)
+        withMutator(heap) { m in
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.release(a); m.release(b)
+            #expect(!heap.isInsidePause)
+            #expect(heap.collect().finalized == 2)
+        }
+    }
+}
