@@ -13,7 +13,8 @@
 // top-level name (E306).
 //
 // Static types. A local that is no function parameter and is only ever assigned `new T` (one T,
-// never `del`eted, never a loop variable) has known type T, and so does `self` in T's finalizer;
+// never a loop variable) has known type T, and so does `self` in T's finalizer (`del` does not
+// matter: a local of known type holds a T or none, as before its first assignment);
 // a slot access through one is checked against T (E305) and resolved to T's slot index.
 // Any other slot access is resolved by name at run time, and must name a slot some type has (E304).
 // Expressions, calls, slots and constants are checked in Checker+Expressions.
@@ -191,8 +192,6 @@ struct Checker {
                 var type: Int?
                 if case .newObject(let reference) = value.kind, case .type(let index) = declarations[reference.name] { type = index }
                 note(name.name, type)
-            case .delete(let name):
-                note(name.name, nil)
             case .forRange(let variable, _, _, _, let loop):
                 note(variable.name, nil)
                 collectAssignments(in: loop, into: &evidence)
@@ -201,7 +200,7 @@ struct Checker {
                 if let otherwise { collectAssignments(in: otherwise, into: &evidence) }
             case .while(_, let loop), .repeat(_, let loop), .phase(_, let loop):
                 collectAssignments(in: loop, into: &evidence)
-            case .assign, .expression, .break, .continue, .return, .print, .expect:
+            case .assign, .expression, .delete, .break, .continue, .return, .print, .expect:
                 break
             }
         }

@@ -6,7 +6,7 @@
 //   identifier   [A-Za-z_][A-Za-z0-9_]*   (ASCII only; keywords come from `Keyword`)
 //   integer      decimal 0 | [1-9][0-9_]*, hexadecimal 0x[0-9A-Fa-f_]+; '_' only between digits
 //   string       "..." on one line, escapes \n \t \\ \"
-//   punctuation  the spellings of `Punctuation`, longest match first
+//   punctuation  the spellings of `Punctuation`, longest match first (`<<` before `<`)
 //
 // The lexer never stops at an error: it reports, skips what it cannot use and goes on, so the
 // parser sees a full token list. It gives up (and the token list ends) only after
@@ -232,10 +232,33 @@ struct Lexer {
         advance(unit: next)
     }
 
+    /// The punctuation starting at `offset`, longest match first.
     private func punctuation(at offset: Int) -> Punctuation? {
-        Punctuation.byLength.first { candidate in
-            let spelling = candidate.rawValue.utf8
-            return offset + spelling.count <= bytes.count && zip(spelling, bytes[offset...]).allSatisfy { $0 == $1 }
+        let second = offset + 1 < bytes.count ? bytes[offset + 1] : 0
+        let equals = second == UInt8(ascii: "=")
+        switch bytes[offset] {
+        case UInt8(ascii: "("): return .leftParen
+        case UInt8(ascii: ")"): return .rightParen
+        case UInt8(ascii: "{"): return .leftBrace
+        case UInt8(ascii: "}"): return .rightBrace
+        case UInt8(ascii: "["): return .leftBracket
+        case UInt8(ascii: "]"): return .rightBracket
+        case UInt8(ascii: ","): return .comma
+        case UInt8(ascii: ";"): return .semicolon
+        case UInt8(ascii: "."): return .dot
+        case UInt8(ascii: "+"): return .plus
+        case UInt8(ascii: "-"): return .minus
+        case UInt8(ascii: "*"): return .star
+        case UInt8(ascii: "/"): return .slash
+        case UInt8(ascii: "%"): return .percent
+        case UInt8(ascii: "&"): return .ampersand
+        case UInt8(ascii: "|"): return .pipe
+        case UInt8(ascii: "^"): return .caret
+        case UInt8(ascii: "="): return equals ? .equal : .assign
+        case UInt8(ascii: "!"): return equals ? .notEqual : nil
+        case UInt8(ascii: "<"): return equals ? .lessEqual : second == UInt8(ascii: "<") ? .shiftLeft : .less
+        case UInt8(ascii: ">"): return equals ? .greaterEqual : second == UInt8(ascii: ">") ? .shiftRight : .greater
+        default: return nil
         }
     }
 

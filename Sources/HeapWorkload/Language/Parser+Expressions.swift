@@ -122,7 +122,7 @@ extension Parser {
                 expression = Expression(kind: .slot(expression, reference), location: token.location)
             case .punctuation(.leftBracket):
                 guard enterNesting(at: token.location) else {
-                    skipGroup(.leftBracket, .rightBracket)
+                    skipNestedGroups()
                     throw SyntaxError()
                 }
                 chain += 1
@@ -159,7 +159,7 @@ extension Parser {
             return Expression(kind: .name(NameReference(name: name, location: token.location)), location: token.location)
         case .punctuation(.leftParen):
             guard enterNesting(at: token.location) else {
-                skipGroup(.leftParen, .rightParen)
+                skipNestedGroups()
                 throw SyntaxError()
             }
             defer { nesting -= 1 }
@@ -173,7 +173,7 @@ extension Parser {
             advance()
             if at(.leftBracket) {
                 guard enterNesting(at: current.location) else {
-                    skipGroup(.leftBracket, .rightBracket)
+                    skipNestedGroups()
                     throw SyntaxError()
                 }
                 defer { nesting -= 1 }
@@ -210,7 +210,7 @@ extension Parser {
     /// inside are skipped.
     mutating func parseArguments() throws(SyntaxError) -> [Expression] {
         guard enterNesting(at: current.location) else {
-            skipGroup(.leftParen, .rightParen)
+            skipNestedGroups()
             throw SyntaxError()
         }
         defer { nesting -= 1 }

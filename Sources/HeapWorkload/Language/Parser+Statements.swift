@@ -19,7 +19,7 @@ extension Parser {
         guard at(.leftBrace) else { throw fail(.unexpectedToken, "expected '{' to open a block, found \(current.kind.description)") }
         let open = current.location
         guard enterNesting(at: open) else {
-            skipGroup(.leftBrace, .rightBrace)
+            skipBlock()
             return Block(statements: [], location: open)
         }
         defer { nesting -= 1 }

@@ -147,14 +147,30 @@ struct Parser {
         return true
     }
 
-    /// With the current token an `open`, skips to just past its matching `close` (or to the
-    /// end), without recursion.
-    mutating func skipGroup(_ open: Punctuation, _ close: Punctuation) {
+    /// With the current token a '{', skips to just past its matching '}' (or to the end),
+    /// without recursion.
+    mutating func skipBlock() {
         var depth = 0
         repeat {
-            if at(open) { depth += 1 } else if at(close) { depth -= 1 }
+            if at(.leftBrace) { depth += 1 } else if at(.rightBrace) { depth -= 1 }
             advance()
         } while depth > 0 && current.kind != .endOfFile
+    }
+
+    /// With the current token a '(' or '[' nested too deep: skips it, what it holds and the
+    /// closing brackets of the groups around it, so that recovery resumes after the whole
+    /// bracketed expression; stops early at a '}' (no expression holds one) or the end.
+    mutating func skipNestedGroups() {
+        var depth = groupDepth
+        repeat {
+            switch current.kind {
+            case .punctuation(.leftParen), .punctuation(.leftBracket): depth += 1
+            case .punctuation(.rightParen), .punctuation(.rightBracket): depth -= 1
+            case .punctuation(.rightBrace), .endOfFile: return
+            default: break
+            }
+            advance()
+        } while depth > 0
     }
 
     /// After an error in a statement: skips to the next newline or ';' (consumed) outside braces,

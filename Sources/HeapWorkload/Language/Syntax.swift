@@ -92,7 +92,8 @@ public struct LocalVariable: Sendable, Equatable {
     /// Where it is declared: the parameter, or the first assignment.
     public var location: SourceLocation
     /// The type index when every assignment to the local is `new T` of one type T (and it is no
-    /// function parameter); slot accesses through it are then `.known`.
+    /// function parameter or loop variable): it then holds a T or none, and slot accesses
+    /// through it are `.known`.
     public var knownType: Int?
 }
 

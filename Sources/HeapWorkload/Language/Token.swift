@@ -60,14 +60,11 @@ enum Keyword: String, CaseIterable {
 }
 
 /// Operators and delimiters, spelled as in source.
-enum Punctuation: String, CaseIterable {
+enum Punctuation: String {
     case leftParen = "(", rightParen = ")", leftBrace = "{", rightBrace = "}"
     case leftBracket = "[", rightBracket = "]"
     case comma = ",", semicolon = ";", dot = ".", assign = "="
     case plus = "+", minus = "-", star = "*", slash = "/", percent = "%"
     case shiftLeft = "<<", shiftRight = ">>", ampersand = "&", pipe = "|", caret = "^"
     case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
-
-    /// Two-character spellings first, so that the lexer takes the longest match.
-    static let byLength: [Punctuation] = allCases.sorted { $0.rawValue.utf8.count > $1.rawValue.utf8.count }
 }
