@@ -27,7 +27,7 @@ struct Checker {
     var body = Body(kind: .main)
 
     /// What a top-level name declares: an index into the program's array of that kind.
-    enum Declaration: Equatable {
+    enum Declaration {
         case param(Int), global(Int), type(Int), function(Int)
 
         var kindName: String {

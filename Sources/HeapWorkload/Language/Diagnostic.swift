@@ -142,7 +142,7 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     public func rendered(fileName: String, source: SourceText) -> String {
         guard location != .none else { return "\(fileName): error: \(message) [\(code.rawValue)]" }
         let header = "\(fileName):\(location.line):\(location.column): error: \(message) [\(code.rawValue)]"
-        guard location.line >= 1, source.line(location.line) != nil else { return header }
+        guard location.line >= 1 && location.line <= source.lineCount else { return header }
         let units = source.lineUnits(location.line)
         let caretIndex = max(0, location.column - 1)
         var start = 0

@@ -85,15 +85,16 @@ struct Lexer {
         diagnostics.append(Diagnostic(code, message, at: location))
     }
 
-    /// Reports one E102 for the run of invalid bytes starting here and steps over the run.
+    /// Reports one E102 for the run of invalid bytes starting here (there is at least one) and
+    /// steps over the run.
     private mutating func skipInvalidBytes() {
         let start = location
         let first = bytes[offset]
         var count = 0
-        while offset < bytes.count, case let invalid = unit(), invalid.scalar == nil {
-            advance(unit: invalid)
+        repeat {
+            advance(unit: unit())
             count += 1
-        }
+        } while offset < bytes.count && unit().scalar == nil
         let what = count == 1 ? "byte" : "bytes starting with"
         report(.invalidUTF8, "invalid UTF-8: \(what) 0x\(Lexer.hex(first, digits: 2))", at: start)
     }

@@ -251,7 +251,7 @@ struct Parser {
             try parseType()
         case .fn:
             try parseFunction()
-        default:
+        default:  // main, the last keyword that begins a declaration
             let body = try parseBlock()
             if let first = program.main {
                 report(.duplicateMain, "a program has one main block; the first is at \(first.location)", at: keywordLocation)

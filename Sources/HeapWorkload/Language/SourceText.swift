@@ -49,13 +49,17 @@ public struct SourceText: Sendable, Equatable {
         self.init(bytes: Array(text.utf8))
     }
 
+    /// How many lines the text has (a final line break starts one more, empty line).
+    public var lineCount: Int { lineStarts.count }
+
     /// The text of line `line` (1-based) without its line break; bytes that are not UTF-8 become
     /// U+FFFD, one per byte, so that columns still match. Nil for a line the file does not have.
     public func line(_ line: Int) -> String? {
-        line >= 1 && line <= lineStarts.count ? decode(units: lineUnits(line)) : nil
+        line >= 1 && line <= lineCount ? decode(units: lineUnits(line)) : nil
     }
 
-    /// The units of line `line`, in order (no line break, no trailing carriage return).
+    /// The units of line `line` (1...lineCount), in order (no line break, no trailing carriage
+    /// return).
     func lineUnits(_ line: Int) -> [SourceUnit] {
         let start = lineStarts[line - 1]
         var end = line < lineStarts.count ? lineStarts[line] - 1 : bytes.count
