@@ -127,6 +127,7 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(expression("1 - 2 - 3"), "(- (- 1 2) 3)")
         XCTAssertEqual(expression("a / b % c"), "(% (/ a b) c)")
         XCTAssertEqual(expression("1 << 2 + 3"), "(<< 1 (+ 2 3))")
+        XCTAssertEqual(expression("a >> 1 << 2"), "(<< (>> a 1) 2)")
         XCTAssertEqual(expression("a & b << 1"), "(& a (<< b 1))")
         XCTAssertEqual(expression("a | b ^ c & d"), "(| a (^ b (& c d)))")
         XCTAssertEqual(expression("a | b == c"), "(== (| a b) c)")
