@@ -121,12 +121,9 @@ extension Parser {
                 let reference = SlotReference(name: slot.name, location: slot.location)
                 expression = Expression(kind: .slot(expression, reference), location: token.location)
             case .punctuation(.leftBracket):
-                guard enterNesting(at: token.location) else {
-                    skipNestedGroups()
-                    throw SyntaxError()
-                }
+                let index = try parseGrouped(closedBy: .rightBracket, "to close the index")
+                guard enterNesting(at: token.location) else { throw SyntaxError() }
                 chain += 1
-                let index = try parseBracketed("to close the index")
                 expression = Expression(kind: .element(expression, index: index), location: token.location)
             default:
                 return expression
@@ -158,26 +155,11 @@ extension Parser {
             if name == "gc" && at(.dot) { return try parseGCCall(at: token.location) }
             return Expression(kind: .name(NameReference(name: name, location: token.location)), location: token.location)
         case .punctuation(.leftParen):
-            guard enterNesting(at: token.location) else {
-                skipNestedGroups()
-                throw SyntaxError()
-            }
-            defer { nesting -= 1 }
-            advance()
-            groupDepth += 1
-            defer { groupDepth -= 1 }
-            let inner = try parseExpression()
-            try expect(.rightParen, "to close the parenthesis")
-            return inner
+            return try parseGrouped(closedBy: .rightParen, "to close the parenthesis")
         case .keyword(.new):
             advance()
             if at(.leftBracket) {
-                guard enterNesting(at: current.location) else {
-                    skipNestedGroups()
-                    throw SyntaxError()
-                }
-                defer { nesting -= 1 }
-                let count = try parseBracketed("after the array length")
+                let count = try parseGrouped(closedBy: .rightBracket, "after the array length")
                 return Expression(kind: .newArray(count: count), location: token.location)
             }
             let type = try expectIdentifier("a type name or '[' after 'new'")
@@ -206,17 +188,10 @@ extension Parser {
         return Expression(kind: .call(call), location: location)
     }
 
-    /// `( expr, expr, ... )` with the current token the '(': one level of nesting; newlines
-    /// inside are skipped.
+    /// `( expr, expr, ... )` with the current token the '('.
     mutating func parseArguments() throws(SyntaxError) -> [Expression] {
-        guard enterNesting(at: current.location) else {
-            skipNestedGroups()
-            throw SyntaxError()
-        }
-        defer { nesting -= 1 }
-        advance()
-        groupDepth += 1
-        defer { groupDepth -= 1 }
+        try enterGroup()
+        defer { leaveGroup() }
         var arguments: [Expression] = []
         while !at(.rightParen) {
             arguments.append(try parseExpression())
@@ -227,13 +202,28 @@ extension Parser {
         return arguments
     }
 
-    /// `[ expr ]` with the current token the '['; newlines inside are skipped.
-    private mutating func parseBracketed(_ context: String) throws(SyntaxError) -> Expression {
+    /// `( expr )` or `[ expr ]` with the current token the opening bracket.
+    private mutating func parseGrouped(closedBy close: Punctuation, _ context: String) throws(SyntaxError) -> Expression {
+        try enterGroup()
+        defer { leaveGroup() }
+        let inner = try parseExpression()
+        try expect(close, context)
+        return inner
+    }
+
+    /// Enters the '(' or '[' at the current token: one level of nesting, and newlines skipped
+    /// until `leaveGroup()`. Nested too deep, it reports E204, skips the groups and throws.
+    private mutating func enterGroup() throws(SyntaxError) {
+        guard enterNesting(at: current.location) else {
+            skipNestedGroups()
+            throw SyntaxError()
+        }
         advance()
         groupDepth += 1
-        defer { groupDepth -= 1 }
-        let inner = try parseExpression()
-        try expect(.rightBracket, context)
-        return inner
+    }
+
+    private mutating func leaveGroup() {
+        groupDepth -= 1
+        nesting -= 1
     }
 }
