@@ -5,6 +5,7 @@ let package = Package(
     name: "heapd",
     products: [
         .library(name: "HeapCore", targets: ["HeapCore"]),
+        .library(name: "HeapWorkload", targets: ["HeapWorkload"]),
     ],
     dependencies: [
         // Pause-time histograms for the collector's statistics (Collector/GCStats.swift).
@@ -29,10 +30,22 @@ let package = Package(
             dependencies: ["CNuma", "CHeapShim", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Sources/HeapCore"
         ),
+        // The workload language: front end (lexer, parser, checker) now; compiler and interpreter
+        // on top of HeapCore later.
+        .target(
+            name: "HeapWorkload",
+            dependencies: ["HeapCore"],
+            path: "Sources/HeapWorkload"
+        ),
         .testTarget(
             name: "HeapCoreTests",
             dependencies: ["HeapCore", "CHeapShim"],
             path: "Tests/HeapCoreTests"
+        ),
+        .testTarget(
+            name: "HeapWorkloadTests",
+            dependencies: ["HeapWorkload"],
+            path: "Tests/HeapWorkloadTests"
         ),
     ],
     swiftLanguageModes: [.v6]
