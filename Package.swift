@@ -6,10 +6,13 @@ let package = Package(
     products: [
         .library(name: "HeapCore", targets: ["HeapCore"]),
         .library(name: "HeapWorkload", targets: ["HeapWorkload"]),
+        .executable(name: "heapctl", targets: ["heapctl"]),
     ],
     dependencies: [
         // Pause-time histograms for the collector's statistics (Collector/GCStats.swift).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // heapctl's command line.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // libnuma, as a system library: topology queries, mbind, move_pages.
@@ -36,6 +39,11 @@ let package = Package(
             name: "HeapWorkload",
             dependencies: ["HeapCore"],
             path: "Sources/HeapWorkload"
+        ),
+        .executableTarget(
+            name: "heapctl",
+            dependencies: ["HeapWorkload", "HeapCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/heapctl"
         ),
         .testTarget(
             name: "HeapCoreTests",

@@ -26,11 +26,16 @@ public struct AllocatorConfiguration: Sendable {
     public var binding: NumaBinding
     /// What happens to arenas that become empty.
     public var releasePolicy: ArenaReleasePolicy
+    /// The most memory the allocator may map (arenas and large blocks, in bytes); an allocation
+    /// that would need more fails (returns nil). Nil: no limit.
+    public var limitBytes: Int?
 
-    public init(topology: any Topology = NumaTopology(), binding: NumaBinding = .bind, releasePolicy: ArenaReleasePolicy = ArenaReleasePolicy()) {
+    public init(topology: any Topology = NumaTopology(), binding: NumaBinding = .bind, releasePolicy: ArenaReleasePolicy = ArenaReleasePolicy(),
+                limitBytes: Int? = nil) {
         self.topology = topology
         self.binding = binding
         self.releasePolicy = releasePolicy
+        self.limitBytes = limitBytes
     }
 }
 
@@ -38,6 +43,11 @@ public struct AllocatorConfiguration: Sendable {
 /// is locked; the raw memory it hands out is governed by the ownership rules in the file comment.
 public final class Allocator: @unchecked Sendable {
     public let configuration: AllocatorConfiguration
+    /// Mapped bytes against `configuration.limitBytes`, shared by every node's pool.
+    let budget: MemoryBudget
+
+    /// Memory mapped now for arenas and large blocks (what `limitBytes` limits).
+    public var mappedBytes: Int { budget.mappedBytes }
     let topology: any Topology
     let id: UInt64
     /// Random per allocator; a free block's tag is `tagKey ^ page start ^ block address`.
@@ -66,9 +76,11 @@ public final class Allocator: @unchecked Sendable {
         self.id = id
         self.tagKey = UInt.random(in: 1...UInt.max) | 1
         precondition(topology.nodeCount >= 1, "a topology needs at least one node")
+        let budget = MemoryBudget(limit: configuration.limitBytes ?? Int.max)
+        self.budget = budget
         self.pools = (0..<configuration.topology.nodeCount).map { node in
             ArenaPool(node: node, physicalNode: configuration.topology.physicalNode(of: node),
-                      binding: configuration.binding, policy: configuration.releasePolicy, allocatorID: id)
+                      binding: configuration.binding, policy: configuration.releasePolicy, allocatorID: id, budget: budget)
         }
         poolTable = .allocate(capacity: pools.count)
         for (node, pool) in pools.enumerated() {

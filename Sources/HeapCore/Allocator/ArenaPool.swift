@@ -55,7 +55,11 @@ final class ArenaPool: @unchecked Sendable {
     /// the lock when there is nothing to adopt. Written under the lock; read relaxed (a hint).
     private let abandonedHint = Atomic<Int>(0)
 
-    init(node: Int, physicalNode: Int?, binding: NumaBinding, policy: ArenaReleasePolicy, allocatorID: UInt64) {
+    /// Mapped memory against the allocator's limit (shared by every pool of the allocator).
+    let budget: MemoryBudget
+
+    init(node: Int, physicalNode: Int?, binding: NumaBinding, policy: ArenaReleasePolicy, allocatorID: UInt64, budget: MemoryBudget) {
+        self.budget = budget
         self.node = node
         self.physicalNode = physicalNode
         self.binding = binding
@@ -67,12 +71,14 @@ final class ArenaPool: @unchecked Sendable {
         withLock { state in
             while let large = state.largeBlocks {
                 state.largeBlocks = large.pointee.next
+                budget.release(large.pointee.blockSize)
                 LargeObjects.destroy(large)
             }
             while let arena = state.allArenas {
                 state.allArenas = arena.pointee.nextAll
                 arena.pointee.freeMask = Arena.dataPagesMask   // the allocator is gone: so are its blocks
                 Arena.destroy(arena)
+                budget.release(Arena.size)
             }
         }
     }
@@ -88,7 +94,9 @@ final class ArenaPool: @unchecked Sendable {
     func takePage(sizeClass: Int, ownerID: UInt64, ownerHeap: UInt, key: UInt) -> UnsafeMutablePointer<Page>? {
         withLock { state -> UnsafeMutablePointer<Page>? in
             if state.available == nil {
+                guard budget.reserve(Arena.size) else { return nil }
                 guard let arena = Arena.create(node: node, physicalNode: physicalNode, binding: binding, allocatorID: allocatorID) else {
+                    budget.release(Arena.size)
                     return nil
                 }
                 arena.pointee.nextAll = state.allArenas
@@ -141,6 +149,7 @@ final class ArenaPool: @unchecked Sendable {
         state.emptyArenas -= 1
         state.arenasReleased += 1
         Arena.destroy(arena)
+        budget.release(Arena.size)
     }
 
     private static func linkAvailable(_ arena: UnsafeMutablePointer<ArenaHeader>, _ state: inout State) {
@@ -231,9 +240,13 @@ final class ArenaPool: @unchecked Sendable {
     // MARK: Large blocks
 
     func allocateLarge(byteCount: Int) -> UnsafeMutableRawPointer? {
+        guard budget.reserve(byteCount) else { return nil }
         guard let header = LargeObjects.create(byteCount: byteCount, node: node, physicalNode: physicalNode, binding: binding, allocatorID: allocatorID) else {
+            budget.release(byteCount)
             return nil
         }
+        // The reservation was for what was asked; the block is what was mapped.
+        budget.adjust(by: header.pointee.blockSize - byteCount)
         withLock { state in
             header.pointee.next = state.largeBlocks
             state.largeBlocks?.pointee.prev = header
@@ -251,6 +264,7 @@ final class ArenaPool: @unchecked Sendable {
             state.largeCount -= 1
             state.largeBytes -= header.pointee.blockSize
         }
+        budget.release(header.pointee.blockSize)
         LargeObjects.destroy(header)
     }
 }

@@ -64,6 +64,13 @@ extension Mutator {
         if let old = ObjectRef(bits: old) { release(old) }
     }
 
+    /// `store`, handing over the caller's reference to `value` instead of taking a new one.
+    public func store(consuming value: ObjectRef?, into object: ObjectRef, slot index: Int) {
+        require(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
+        let old = object.slot(index).pointee.exchange(value?.bits ?? 0, ordering: .sequentiallyConsistent)
+        if let old = ObjectRef(bits: old) { release(old) }
+    }
+
     /// A new reference to what slot `index` of `object` holds, or nil. Safe while other threads
     /// store into the same slot.
     public func load(_ object: ObjectRef, slot index: Int) -> ObjectRef? {
@@ -80,6 +87,29 @@ extension Mutator {
                 release(referent)
             }
         }
+    }
+
+    /// A new reference, if it holds an object, from a shared word that holds either an object
+    /// address or a value whose low four bits are not all zero (object addresses are 16-byte
+    /// aligned, so such values can be told apart: an interpreter's tagged integers). Safe while
+    /// other threads exchange the word: the same try-retain-then-re-check as `load`.
+    public func loadShared(_ word: UnsafeMutablePointer<Atomic<UInt>>) -> UInt {
+        while true {
+            let bits = word.pointee.load(ordering: .sequentiallyConsistent)
+            guard bits != 0, bits & 15 == 0 else { return bits }
+            let referent = ObjectRef(bits: bits)!
+            if tryRetain(referent) {
+                if word.pointee.load(ordering: .sequentiallyConsistent) == bits { return bits }
+                release(referent)
+            }
+        }
+    }
+
+    /// Slot `index` of `object` is empty. No reference is taken (nothing is returned).
+    @inlinable @inline(__always)
+    public func slotIsEmpty(_ object: ObjectRef, slot index: Int) -> Bool {
+        precondition(index >= 0 && index < Int(object.header.pointee.slotCount), "heapd: slot \(index) of an object with \(object.header.pointee.slotCount) slots")
+        return (object.address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self).pointee.load(ordering: .relaxed) == 0
     }
 
     /// What slot `index` holds, without taking a reference: valid only while the caller keeps the

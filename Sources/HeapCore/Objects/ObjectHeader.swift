@@ -48,9 +48,9 @@ struct ObjectHeader: ~Copyable {
     let typeID: UInt16
     let gcBits: Atomic<UInt8>
     let flags: UInt8
-    let slotCount: UInt32
+    @usableFromInline let slotCount: UInt32
 
-    static let size = 32
+    @usableFromInline static let size = 32
     @usableFromInline static let immortalCount = UInt32.max
 }
 
@@ -86,14 +86,16 @@ public struct ObjectRef: Hashable, @unchecked Sendable, CustomStringConvertible 
     @inline(__always)
     init(_ address: UnsafeMutableRawPointer) { self.address = address }
 
-    @inline(__always)
-    init?(bits: UInt) {
+    /// The object at address `bits` (nil for 0). The caller vouches that it is one.
+    @inlinable @inline(__always)
+    public init?(bits: UInt) {
         guard let address = UnsafeMutableRawPointer(bitPattern: bits) else { return nil }
         self.address = address
     }
 
-    @inline(__always)
-    var bits: UInt { UInt(bitPattern: address) }
+    /// The object's address as an integer (never 0).
+    @inlinable @inline(__always)
+    public var bits: UInt { UInt(bitPattern: address) }
 
     @usableFromInline @inline(__always)
     var header: UnsafeMutablePointer<ObjectHeader> { address.assumingMemoryBound(to: ObjectHeader.self) }

@@ -4,7 +4,7 @@
 // Synchronization library, so ThreadSanitizer sees none of its ordering and reports every access it
 // guards as a race (measured here: `swift test --sanitize=thread` flagged each pool and registry
 // access). pthread_mutex_lock is intercepted by ThreadSanitizer, so code guarded by `Lock` is
-// checked for real. Locks here guard slow paths only (a page per 64 KiB of allocation, attach).
+// checked for real. Public: the layers above (the interpreter, the service) lock the same way. Locks here guard slow paths only (a page per 64 KiB of allocation, attach).
 
 #if canImport(Glibc)
 import Glibc
@@ -12,10 +12,10 @@ import Glibc
 
 /// `@unchecked Sendable`: the mutex is the synchronisation; it lives at a fixed address (heap
 /// memory owned by this object) because a pthread mutex must not move.
-final class Lock: @unchecked Sendable {
+public final class Lock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         let rc = pthread_mutex_init(mutex, nil)
@@ -29,16 +29,16 @@ final class Lock: @unchecked Sendable {
     }
 
     /// For locks held across calls (the global-lock policy's mutator lock). Prefer `withLock`.
-    func lock() {
+    public func lock() {
         pthread_mutex_lock(mutex)
     }
 
-    func unlock() {
+    public func unlock() {
         pthread_mutex_unlock(mutex)
     }
 
     @inline(__always)
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
@@ -47,15 +47,15 @@ final class Lock: @unchecked Sendable {
 
 /// A value reachable only with its lock held. `@unchecked Sendable`: `value` is touched only
 /// inside `withLock`.
-final class Locked<Value: ~Copyable>: @unchecked Sendable {
+public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     private let lock = Lock()
     private var value: Value
 
-    init(_ value: consuming Value) {
+    public init(_ value: consuming Value) {
         self.value = value
     }
 
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         try lock.withLock { try body(&value) }
     }
 }

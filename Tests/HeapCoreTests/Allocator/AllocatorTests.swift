@@ -44,6 +44,20 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
         #expect(allocator.verify() == [])
     }
 
+    @Test func aLimitOnMappedMemoryFailsAllocationsAndFreesMakeRoomAgain() {
+        let allocator = Allocator(configuration: AllocatorConfiguration(topology: SimulatedTopology(virtualNodes: 1), limitBytes: 8 << 20))
+        onAttachedThread(allocator) {
+            var blocks: [BlockAddress] = []
+            while let block = allocator.allocate(byteCount: 4096) { blocks.append(BlockAddress(block)) }
+            // Two 4 MiB arenas, each with 63 data pages of 16 blocks of 4 KiB.
+            #expect(blocks.count == 2 * 63 * 16)
+            #expect(allocator.mappedBytes == 8 << 20)
+            #expect(allocator.allocate(byteCount: 100_000) == nil)      // large blocks count too
+            for block in blocks { allocator.deallocate(block.pointer) }
+            #expect(allocator.allocate(byteCount: 4096) != nil)
+        }
+    }
+
     @Test func freedBlocksAreReusedByTheOwner() {
         let allocator = Allocator()
         onAttachedThread(allocator) {

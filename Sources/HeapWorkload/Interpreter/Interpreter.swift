@@ -1,0 +1,453 @@
+// Interpreter: one mutator thread running bytecode — its register stack, its call frames and the
+// dispatch loop.
+//
+//   registers   one contiguous stack of words per thread; a frame is a window of it
+//               (`frameSize` words from its base). Invariant: every register above the running
+//               frame's top is none, so a call needs no clearing — its parameters are the
+//               caller's argument temporaries, moved in place — and a return clears exactly the
+//               frame it leaves.
+//   frames      the return addresses: caller function, pc, base, destination register
+//   top         the running frame's end; callbacks that run inside an operation (weak-reference
+//               callbacks during a release, finalizers) run above it
+//
+// Between operations the thread polls at every call and loop back-edge (`pollBudget` of them at
+// a time): the mutator's safepoint (stop-the-world, BRC merges, QSBR), the run's cancellation
+// flag, its step and time limits.
+
+import HeapCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Frame {
+    var function: Int
+    var pc: Int
+    var base: Int
+    var dest: Int32
+}
+
+/// A function ready to run: its code in memory owned by the run.
+struct FunctionEntry {
+    let code: UnsafeMutablePointer<Instruction>
+    let frameSize: Int
+    let parameterCount: Int
+}
+
+final class InterpreterThread {
+    let run: Run
+    let mutator: Mutator
+    let name: String
+    let registers: UnsafeMutablePointer<Word>
+    let capacity: Int
+    var top = 0
+    var frames: [Frame] = []
+    var operations = 0
+    var allocations = 0
+    var bytesAllocated = 0
+    var random: SplitMix
+    var expectPasses: [Int]
+    var stepsLeft: Int
+    /// Phases this thread is in: when each began and its allocation count then.
+    var phaseStarts: [Int: (UInt64, Int)] = [:]
+    static let pollBudget = 128
+
+    init(run: Run, mutator: Mutator, name: String, seed: UInt64, registerWords: Int? = nil) {
+        self.run = run
+        self.mutator = mutator
+        self.name = name
+        capacity = registerWords ?? run.configuration.registerStackWords
+        // calloc: the stack starts as none everywhere, and pages never touched cost nothing.
+        registers = calloc(capacity, MemoryLayout<Word>.stride)!.assumingMemoryBound(to: Word.self)
+        random = SplitMix(seed: seed)
+        expectPasses = Array(repeating: 0, count: run.program.expects.count)
+        stepsLeft = run.configuration.maxSteps ?? Int.max
+        frames.reserveCapacity(64)
+    }
+
+    deinit {
+        free(registers)
+    }
+
+    /// Releases every register of the stack below `top` (the run's end, or a failure unwinding).
+    func releaseRegisters(from start: Int, to end: Int) {
+        for index in start..<end {
+            let word = registers[index]
+            registers[index] = Words.none
+            if Words.isObject(word) { mutator.release(Words.object(word)) }
+        }
+    }
+
+    // MARK: The loop
+
+    /// Runs function `index` with its frame at `base` (its arguments already there) until it
+    /// returns; returns its value (a reference the caller now owns).
+    func execute(_ index: Int, base startBase: Int) throws(RunError) -> Word {
+        let table = run.functionTable
+        let entryDepth = frames.count
+        var function = index
+        var code = table[function].code
+        var pc = 0
+        var base = startBase
+        var regs = registers + base
+        let m = mutator
+        var budget = InterpreterThread.pollBudget
+        var executed = 0
+        guard base + table[function].frameSize <= capacity else {
+            throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
+        }
+        top = base + table[function].frameSize
+        defer { operations += executed }
+
+        @inline(__always) func set(_ register: Int32, _ word: Word) {
+            let slot = regs + Int(register)
+            let old = slot.pointee
+            slot.pointee = word
+            if Words.isObject(old) { m.release(Words.object(old)) }
+        }
+        @inline(__always) func int(_ register: Int32, _ what: StaticString) throws(Fault) -> Int64 {
+            let word = regs[Int(register)]
+            guard Words.isInt(word) else { throw Fault(.typeError, "\(what) needs an integer, not \(run.describeKind(word))") }
+            return Words.intValue(word)
+        }
+        @inline(__always) func object(_ register: Int32, _ what: StaticString) throws(Fault) -> ObjectRef {
+            let word = regs[Int(register)]
+            guard Words.isObject(word) else {
+                throw Fault(word == 0 ? .noneAccess : .typeError, "\(what) of \(run.describeKind(word)): an object is needed")
+            }
+            return Words.object(word)
+        }
+
+        do throws(Fault) {
+            while true {
+                let instruction = code[pc]
+                pc &+= 1
+                executed &+= 1
+                switch instruction.op {
+                case .loadInt:
+                    let word = run.integerWords[Int(instruction.b)]
+                    guard word != 0 else { throw Fault(.overflow, "integer \(run.program.integers[Int(instruction.b)]) does not fit 63 bits") }
+                    set(instruction.a, word)
+                case .loadNone:
+                    set(instruction.a, Words.none)
+                case .move:
+                    let word = regs[Int(instruction.b)]
+                    if Words.isObject(word) { m.retain(Words.object(word)) }
+                    set(instruction.a, word)
+                case .clear:
+                    set(instruction.a, Words.none)
+                case .loadGlobal:
+                    set(instruction.a, m.loadShared(run.globals + Int(instruction.b)))
+                case .storeGlobal, .storeGlobalMove:
+                    let word = regs[Int(instruction.b)]
+                    if instruction.op == .storeGlobalMove { regs[Int(instruction.b)] = Words.none } else if Words.isObject(word) { m.retain(Words.object(word)) }
+                    let old = (run.globals + Int(instruction.a)).pointee.exchange(word, ordering: .sequentiallyConsistent)
+                    if Words.isObject(old) { m.release(Words.object(old)) }
+                case .add:
+                    let x = regs[Int(instruction.b)], y = regs[Int(instruction.c)]
+                    if x & y & 1 == 1 {
+                        let (sum, overflow) = Int(bitPattern: x).addingReportingOverflow(Int(bitPattern: y) &- 1)
+                        guard !overflow else { throw Fault(.overflow, "integer overflow in +") }
+                        set(instruction.a, Word(bitPattern: sum))
+                    } else {
+                        try arithmetic(.add, instruction, regs)
+                    }
+                case .subtract:
+                    let x = regs[Int(instruction.b)], y = regs[Int(instruction.c)]
+                    if x & y & 1 == 1 {
+                        let (difference, overflow) = Int(bitPattern: x).subtractingReportingOverflow(Int(bitPattern: y) &- 1)
+                        guard !overflow else { throw Fault(.overflow, "integer overflow in -") }
+                        set(instruction.a, Word(bitPattern: difference))
+                    } else {
+                        try arithmetic(.subtract, instruction, regs)
+                    }
+                case .multiply: try arithmetic(.multiply, instruction, regs)
+                case .divide: try arithmetic(.divide, instruction, regs)
+                case .remainder: try arithmetic(.remainder, instruction, regs)
+                case .shiftLeft: try arithmetic(.shiftLeft, instruction, regs)
+                case .shiftRight: try arithmetic(.shiftRight, instruction, regs)
+                case .bitAnd: try arithmetic(.bitAnd, instruction, regs)
+                case .bitOr: try arithmetic(.bitOr, instruction, regs)
+                case .bitXor: try arithmetic(.bitXor, instruction, regs)
+                case .equal:
+                    set(instruction.a, Words.bool(regs[Int(instruction.b)] == regs[Int(instruction.c)]))
+                case .notEqual:
+                    set(instruction.a, Words.bool(regs[Int(instruction.b)] != regs[Int(instruction.c)]))
+                case .less, .lessEqual, .greater, .greaterEqual:
+                    let x = try int(instruction.b, "comparison"), y = try int(instruction.c, "comparison")
+                    set(instruction.a, Words.bool(Run.compare(instruction.op, x, y)))
+                case .negate:
+                    let x = try int(instruction.b, "unary -")
+                    guard let word = Words.int(-x) else { throw Fault(.overflow, "integer overflow in unary -") }
+                    set(instruction.a, word)
+                case .not:
+                    set(instruction.a, Words.bool(!Words.isTrue(regs[Int(instruction.b)])))
+                case .jump:
+                    pc = Int(instruction.a)
+                case .loop:
+                    pc = Int(instruction.a)
+                    budget &-= 1
+                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                case .jumpIfFalse:
+                    if !Words.isTrue(regs[Int(instruction.a)]) { pc = Int(instruction.b) }
+                case .jumpIfTrue:
+                    if Words.isTrue(regs[Int(instruction.a)]) { pc = Int(instruction.b) }
+                case .jumpUnlessEqual:
+                    if regs[Int(instruction.a)] != regs[Int(instruction.b)] { pc = Int(instruction.c) }
+                case .jumpUnlessNotEqual:
+                    if regs[Int(instruction.a)] == regs[Int(instruction.b)] { pc = Int(instruction.c) }
+                case .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual:
+                    let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
+                    guard x & y & 1 == 1 else {
+                        throw Fault(.typeError, "comparison of \(run.describeKind(x)) and \(run.describeKind(y)): integers are needed")
+                    }
+                    // Tagged integers (2v + 1) compare as their values do.
+                    let a = Int(bitPattern: x), b = Int(bitPattern: y)
+                    let holds = switch instruction.op {
+                    case .jumpUnlessLess: a < b
+                    case .jumpUnlessLessEqual: a <= b
+                    case .jumpUnlessGreater: a > b
+                    default: a >= b
+                    }
+                    if !holds { pc = Int(instruction.c) }
+                case .jumpIfSlotNone, .jumpIfSlotNotNone:
+                    let container = try object(instruction.a, "slot")
+                    guard Int(instruction.b) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.b)") }
+                    if m.slotIsEmpty(container, slot: Int(instruction.b)) == (instruction.op == .jumpIfSlotNone) { pc = Int(instruction.c) }
+                case .new:
+                    let type = run.objectTypes[Int(instruction.b)]
+                    guard let made = m.new(type) else { throw run.heapLimitFault() }
+                    allocations &+= 1
+                    bytesAllocated &+= run.objectSizes[Int(instruction.b)]
+                    set(instruction.a, made.bits)
+                case .newArray:
+                    let count = try int(instruction.b, "new [n]")
+                    guard count >= 0 && count <= Int64(run.configuration.maxArrayLength) else {
+                        throw Fault(.badArgument, "new [\(count)]: an array has 0 to \(run.configuration.maxArrayLength) slots")
+                    }
+                    guard let made = m.newArray(run.arrayType, count: Int(count)) else { throw run.heapLimitFault() }
+                    allocations &+= 1
+                    bytesAllocated &+= 32 + Int(count) * 8
+                    set(instruction.a, made.bits)
+                case .getSlot:
+                    let container = try object(instruction.b, "slot")
+                    guard Int(instruction.c) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.c)") }
+                    set(instruction.a, m.load(container, slot: Int(instruction.c))?.bits ?? Words.none)
+                case .getSlotNamed:
+                    let container = try object(instruction.b, "slot")
+                    let slot = try run.slotIndex(of: container, name: Int(instruction.c))
+                    set(instruction.a, m.load(container, slot: slot)?.bits ?? Words.none)
+                case .setSlot, .setSlotMove, .setSlotNamed, .setSlotNamedMove:
+                    let container = try object(instruction.a, "slot")
+                    let slot: Int
+                    if instruction.op == .setSlot || instruction.op == .setSlotMove {
+                        slot = Int(instruction.b)
+                        guard slot < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
+                    } else {
+                        slot = try run.slotIndex(of: container, name: Int(instruction.b))
+                    }
+                    try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotMove || instruction.op == .setSlotNamedMove, regs)
+                case .getElement:
+                    let (array, index) = try element(instruction.b, instruction.c, regs)
+                    set(instruction.a, m.load(array, slot: index)?.bits ?? Words.none)
+                case .setElement, .setElementMove:
+                    let (array, index) = try element(instruction.a, instruction.b, regs)
+                    try storeSlot(array, index, instruction.c, moving: instruction.op == .setElementMove, regs)
+                case .call:
+                    let callee = Int(instruction.b)
+                    let calleeBase = base + Int(instruction.a)
+                    guard frames.count - entryDepth < run.configuration.maxCallDepth else {
+                        throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
+                    }
+                    guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
+                    frames.append(Frame(function: function, pc: pc, base: base, dest: instruction.c))
+                    function = callee
+                    code = table[callee].code
+                    pc = 0
+                    base = calleeBase
+                    regs = registers + base
+                    top = base + table[callee].frameSize
+                    budget &-= 1
+                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                case .ret, .retNone:
+                    var result = Words.none
+                    if instruction.op == .ret {
+                        result = regs[Int(instruction.a)]
+                        regs[Int(instruction.a)] = Words.none
+                    }
+                    for register in 0..<table[function].frameSize {
+                        let word = regs[register]
+                        if word != 0 {
+                            regs[register] = Words.none
+                            if Words.isObject(word) { m.release(Words.object(word)) }
+                        }
+                    }
+                    if frames.count == entryDepth {
+                        top = base
+                        return result
+                    }
+                    let frame = frames.removeLast()
+                    function = frame.function
+                    code = table[function].code
+                    pc = frame.pc
+                    base = frame.base
+                    regs = registers + base
+                    top = base + table[function].frameSize
+                    set(frame.dest, result)
+                case .forCheck:
+                    let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
+                    if step > 0 ? current >= stop : current <= stop { pc = Int(instruction.d) }
+                case .forStep:
+                    let current = try int(instruction.a, "for"), step = try int(instruction.b, "range step")
+                    guard let next = Words.int(current &+ step), (step > 0) == (current &+ step > current) else { throw Fault(.overflow, "integer overflow in for") }
+                    regs[Int(instruction.a)] = next
+                    pc = Int(instruction.c)
+                    budget &-= 1
+                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                case .repeatCheck:
+                    let count = try int(instruction.a, "repeat")
+                    if count <= 0 { pc = Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
+                case .checkStep:
+                    guard try int(instruction.a, "range step") != 0 else { throw Fault(.zeroStep, "range() step must not be zero") }
+                case .builtin:
+                    let result = try builtin(Builtin(code: instruction.b), instruction.c, instruction.d, regs)
+                    if instruction.a >= 0 { set(instruction.a, result) } else if Words.isObject(result) { m.release(Words.object(result)) }
+                case .weak:
+                    set(instruction.a, try weakReference(instruction.b, callback: Int(instruction.c), regs))
+                case .setThreshold:
+                    var values: [Int] = []
+                    for register in instruction.a..<(instruction.a + instruction.b) {
+                        let value = try int(register, "gc.set_threshold")
+                        guard value >= 0 && value <= Int64(Int32.max) else { throw Fault(.badArgument, "gc.set_threshold(\(value)): thresholds are 0 or more") }
+                        values.append(Int(value))
+                    }
+                    run.heap.setThresholds(values[0], values.count > 1 ? values[1] : nil, values.count > 2 ? values[2] : nil)
+                case .print:
+                    run.print(run.program.printLists[Int(instruction.a)].map { item in
+                        switch item {
+                        case .text(let text): text
+                        case .register(let register): run.describe(regs[Int(register)], mutator: m)
+                        }
+                    }.joined(separator: " "))
+                case .expect:
+                    if Words.isTrue(regs[Int(instruction.a)]) {
+                        expectPasses[Int(instruction.b)] &+= 1
+                    } else {
+                        throw run.expectFault(site: Int(instruction.b), values: nil)
+                    }
+                case .expectCompare:
+                    let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
+                    let op = BinaryOperator.comparisons[Int(instruction.d)]
+                    let holds: Bool
+                    switch op {
+                    case .equal: holds = x == y
+                    case .notEqual: holds = x != y
+                    default:
+                        guard Words.isInt(x) && Words.isInt(y) else {
+                            throw Fault(.typeError, "comparison of \(run.describeKind(x)) and \(run.describeKind(y)): integers are needed")
+                        }
+                        holds = Run.compare(op.opcode, Words.intValue(x), Words.intValue(y))
+                    }
+                    if holds {
+                        expectPasses[Int(instruction.c)] &+= 1
+                    } else {
+                        throw run.expectFault(site: Int(instruction.c), values: (run.describe(x, mutator: m), run.describe(y, mutator: m)))
+                    }
+                case .phaseBegin:
+                    run.beginPhase(Int(instruction.a), thread: self)
+                case .phaseEnd:
+                    run.endPhase(Int(instruction.a), thread: self)
+                case .spawn:
+                    let handle = try run.spawn(function: Int(instruction.b), arguments: regs + Int(instruction.c), count: Int(instruction.d), from: self)
+                    set(instruction.a, handle)
+                }
+            }
+        } catch {
+            // Unwind: everything this invocation put on the stack goes, then say where it failed.
+            let failure = self.error(error, function: function, pc: pc - 1)
+            releaseRegisters(from: startBase, to: max(top, startBase))
+            frames.removeSubrange(entryDepth...)
+            top = startBase
+            throw failure
+        }
+    }
+
+    func error(_ fault: Fault, function: Int, pc: Int) -> RunError {
+        let compiled = run.program.functions[function]
+        let location = compiled.locations.indices.contains(pc) ? compiled.locations[pc] : .none
+        return RunError(code: fault.code, message: fault.message, fileName: run.program.fileName,
+                        line: location.line, column: location.column, function: compiled.name)
+    }
+
+    // MARK: Slow paths
+
+    @inline(never)
+    private func arithmetic(_ op: BinaryOperator, _ instruction: Instruction, _ regs: UnsafeMutablePointer<Word>) throws(Fault) {
+        let x = regs[Int(instruction.b)], y = regs[Int(instruction.c)]
+        guard Words.isInt(x) && Words.isInt(y) else {
+            throw Fault(.typeError, "unsupported operands for \(op.rawValue): \(run.describeKind(x)) and \(run.describeKind(y))")
+        }
+        switch op.apply(Words.intValue(x), Words.intValue(y)) {
+        case .success(let value):
+            guard let word = Words.int(value) else { throw Fault(.overflow, "integer overflow in \(op.rawValue) (values are 63-bit)") }
+            let slot = regs + Int(instruction.a)
+            let old = slot.pointee
+            slot.pointee = word
+            if Words.isObject(old) { mutator.release(Words.object(old)) }
+        case .failure(.divisionByZero): throw Fault(.divisionByZero, "division by zero")
+        case .failure(.negativeShift): throw Fault(.badArgument, "negative shift count")
+        case .failure(.overflow): throw Fault(.overflow, "integer overflow in \(op.rawValue) (values are 63-bit)")
+        }
+    }
+
+    private func storeSlot(_ container: ObjectRef, _ slot: Int, _ register: Int32, moving: Bool, _ regs: UnsafeMutablePointer<Word>) throws(Fault) {
+        let word = regs[Int(register)]
+        guard word == 0 || Words.isObject(word) else {
+            throw Fault(.typeError, "a slot holds an object or none, not \(run.describeKind(word))")
+        }
+        if moving {
+            regs[Int(register)] = Words.none
+            mutator.store(consuming: ObjectRef(bits: word), into: container, slot: slot)
+        } else {
+            mutator.store(ObjectRef(bits: word), into: container, slot: slot)
+        }
+    }
+
+    private func element(_ arrayRegister: Int32, _ indexRegister: Int32, _ regs: UnsafeMutablePointer<Word>) throws(Fault) -> (ObjectRef, Int) {
+        let word = regs[Int(arrayRegister)]
+        guard Words.isObject(word) else { throw Fault(word == 0 ? .noneAccess : .typeError, "indexing \(run.describeKind(word)): an array is needed") }
+        let array = Words.object(word)
+        guard array.typeID == run.arrayType.id else { throw Fault(.typeError, "indexing \(run.describeKind(word)): an array is needed") }
+        let indexWord = regs[Int(indexRegister)]
+        guard Words.isInt(indexWord) else { throw Fault(.typeError, "an array index is an integer, not \(run.describeKind(indexWord))") }
+        let index = Words.intValue(indexWord)
+        guard index >= 0 && index < Int64(array.slotCount) else {
+            throw Fault(.indexOutOfRange, "index \(index) out of range for an array of \(array.slotCount)")
+        }
+        return (array, Int(index))
+    }
+
+    /// Polled every `pollBudget` calls and back-edges.
+    @inline(never)
+    func poll() throws(Fault) {
+        mutator.safepoint()
+        if run.stopping.load(ordering: .relaxed) { throw Fault(.cancelled, "stopped: \(run.stopReason)") }
+        stepsLeft -= InterpreterThread.pollBudget
+        if stepsLeft < 0 { throw Fault(.stepLimit, "more than \(run.configuration.maxSteps ?? 0) loop iterations and calls") }
+        if let deadline = run.deadline, Run.now() > deadline {
+            throw Fault(.timeLimit, "the run took longer than its time limit")
+        }
+    }
+}
+
+/// SplitMix64: the run's deterministic `rand`.
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

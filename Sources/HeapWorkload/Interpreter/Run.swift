@@ -1,0 +1,488 @@
+// Run: one execution of a compiled workload — its heap, globals, handles (channels, threads),
+// output, statistics — and the whole life of it:
+//
+//   1. a Heap of the chosen policy, with the run's heap limit, and the program's types
+//   2. main runs on a thread of its own (attached as a mutator); `spawn` adds threads
+//   3. a failure (first one wins) stops every thread at its next poll and closes every channel,
+//      so that nobody stays blocked; a time limit does the same from a timer
+//   4. at the end: every spawned thread is joined, what the run still holds (globals, channel
+//      contents, unjoined results) is released, frozen objects are unfrozen, a full collection
+//      reclaims the cycles left, and what remains is counted as leaked (0 unless heapd is wrong)
+//
+// Hooks: weak-reference callbacks and finalizers come from HeapCore on whatever mutator thread
+// triggers them (a finalizer on the collector's thread, with the world stopped); they run the
+// program's function above the current frame of that thread's interpreter, or of a small
+// interpreter made for a thread that has none.
+
+import Foundation
+import HeapCore
+import Synchronization
+
+/// Runs workloads.
+public enum Workload {
+    /// Runs a checked program to its end (or its first error) and reports. Throws only for bad
+    /// `--param` overrides (E501, E413).
+    public static func run(_ checked: CheckedProgram, configuration: RunConfiguration = RunConfiguration()) throws(DiagnosticList) -> RunResult {
+        let constants = try checked.constants(overrides: configuration.params)
+        let program = Compiler.compile(checked, constants: constants)
+        let run = Run(program: program, configuration: configuration)
+        return run.execute()
+    }
+}
+
+/// A spawned thread's handle.
+final class SpawnedThread: @unchecked Sendable {
+    let number: Int
+    private let state = Locked<(finished: Bool, result: Word, joined: Bool)>((false, Words.none, false))
+    private let done = DispatchSemaphore(value: 0)
+
+    init(number: Int) { self.number = number }
+
+    func finish(with result: Word) {
+        state.withLock { $0.finished = true; $0.result = result }
+        done.signal()
+    }
+
+    /// Waits for the thread; its result the first time (moved out), none afterwards.
+    func join() -> Word {
+        done.wait()
+        done.signal()
+        return state.withLock { state in
+            defer { state.result = Words.none; state.joined = true }
+            return state.result
+        }
+    }
+}
+
+/// `@unchecked Sendable`: shared state is behind locks or atomics; the raw tables are written in
+/// init and read-only afterwards.
+final class Run: @unchecked Sendable {
+    let program: CompiledProgram
+    let configuration: RunConfiguration
+    let heap: Heap
+    let objectTypes: [ObjectType]
+    let objectSizes: [Int]
+    let arrayType: ObjectType
+    let callbackType: ObjectType
+    let functionTable: UnsafeMutablePointer<FunctionEntry>
+    let integerWords: UnsafeMutablePointer<Word>
+    let globals: UnsafeMutablePointer<Atomic<UInt>>
+    /// heap type id × slot name → slot index (-1: the type has no such slot).
+    private let slotLookup: [Int]
+    private let typeNames: [Int: String]
+    let stopping = Atomic<Bool>(false)
+    private let failure = Locked<RunError?>(nil)
+    private let handles = Locked<[AnyObject]>([])
+    private let output = Locked<[String]>([])
+    private let phases: Locked<[RunResult.Phase]>
+    private let threadReports = Locked<[RunResult.ThreadReport]>([])
+    private let expectPasses: Locked<[Int]>
+    /// Interpreters by mutator id, for the hooks.
+    private let interpreters = Locked<[UInt32: InterpreterThread]>([:])
+    private let spawned = Atomic<Int>(0)
+    private let allocationTotals = Locked<(objects: Int, bytes: Int)>((0, 0))
+    let deadline: UInt64?
+
+    init(program: CompiledProgram, configuration: RunConfiguration) {
+        self.program = program
+        self.configuration = configuration
+        let hooks = Hooks()
+        let heap = Heap(policy: configuration.policy,
+                        allocator: AllocatorConfiguration(limitBytes: configuration.heapLimitBytes),
+                        weakCallback: { m, weak, callback in hooks.run?.runWeakCallback(m, weak, callback) },
+                        finalizer: { m, object in hooks.run?.runFinalizer(m, object) },
+                        collector: configuration.collector)
+        self.heap = heap
+        objectTypes = program.types.map { type in
+            heap.types.register(name: type.name, slots: type.slots, payloadBytes: type.payloadBytes, hasFinalizer: type.finalizer != nil)
+        }
+        objectSizes = program.types.map { 32 + $0.slots.count * 8 + $0.payloadBytes }
+        arrayType = heap.types.register(name: "<array>", isArray: true)
+        callbackType = heap.types.register(name: "<callback>", payloadBytes: 8)
+        var names: [Int: String] = [:]
+        for (index, type) in objectTypes.enumerated() { names[type.id] = program.types[index].name }
+        typeNames = names
+        let typeCount = heap.types.all.count
+        var lookup = Array(repeating: -1, count: max(typeCount * program.slotNames.count, 1))
+        for (index, type) in objectTypes.enumerated() {
+            for (nameIndex, name) in program.slotNames.enumerated() {
+                if let slot = program.types[index].slots.firstIndex(of: name) { lookup[type.id * program.slotNames.count + nameIndex] = slot }
+            }
+        }
+        slotLookup = lookup
+        functionTable = .allocate(capacity: program.functions.count)
+        for (index, function) in program.functions.enumerated() {
+            let code = UnsafeMutablePointer<Instruction>.allocate(capacity: function.code.count)
+            code.initialize(from: function.code, count: function.code.count)
+            (functionTable + index).initialize(to: FunctionEntry(code: code, frameSize: function.frameSize, parameterCount: function.parameterCount))
+        }
+        integerWords = .allocate(capacity: max(program.integers.count, 1))
+        for (index, value) in program.integers.enumerated() { integerWords[index] = Words.int(value) ?? 0 }
+        globals = .allocate(capacity: max(program.globalNames.count, 1))
+        for index in 0..<max(program.globalNames.count, 1) {
+            let initial = index < program.globalInitialValues.count ? program.globalInitialValues[index].flatMap(Words.int) ?? 0 : 0
+            (globals + index).initialize(to: Atomic(initial))
+        }
+        phases = Locked(program.phases.map { RunResult.Phase(name: $0, seconds: 0, allocations: 0, runs: 0) })
+        expectPasses = Locked(Array(repeating: 0, count: program.expects.count))
+        deadline = configuration.timeLimit.map { limit in
+            Run.now() + UInt64(limit.components.seconds) * 1_000_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000)
+        }
+        hooks.run = self
+    }
+
+    deinit {
+        for index in 0..<program.functions.count { functionTable[index].code.deallocate() }
+        functionTable.deallocate()
+        integerWords.deallocate()
+        globals.deallocate()
+    }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    // MARK: The run
+
+    func execute() -> RunResult {
+        let start = Run.now()
+        let timer = deadline.map { _ in armTimeLimit() }
+        let finished = DispatchSemaphore(value: 0)
+        let box = Locked<(live: Int, leaked: Int)>((0, 0))
+        let thread = Thread { [self] in
+            let m = heap.attachCurrentThread()
+            let interpreter = InterpreterThread(run: self, mutator: m, name: "main", seed: configuration.seed)
+            register(interpreter)
+            let threadStart = Run.now()
+            do throws(RunError) {
+                let result = try interpreter.execute(program.mainIndex, base: 0)
+                if Words.isObject(result) { m.release(Words.object(result)) }
+            } catch {
+                fail(error)
+            }
+            retire(interpreter, since: threadStart)
+            // Every other thread, then what the run itself still holds.
+            joinAllThreads(as: m)
+            mergeHookInterpreters()
+            box.withLock { $0.live = heap.liveObjectsByType().filter { $0.key != "<callback>" }.values.reduce(0, +) }
+            releaseRunState(as: m)
+            heap.unfreeze()
+            heap.setAutomaticCollection(enabled: false)
+            heap.collect()
+            heap.collect()
+            box.withLock { $0.leaked = heap.liveObjectsByType().values.reduce(0, +) }
+            heap.detachCurrentThread()
+            finished.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        finished.wait()
+        timer?.cancel()
+        let wall = Double(Run.now() - start) / 1e9
+        return report(wallSeconds: wall, live: box.withLock { $0.live }, leaked: box.withLock { $0.leaked })
+    }
+
+    private func armTimeLimit() -> DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        let nanoseconds = Int(deadline! - Run.now())
+        timer.schedule(deadline: .now() + .nanoseconds(max(nanoseconds, 0)))
+        timer.setEventHandler { @Sendable [weak self] in
+            self?.stop(because: RunError(code: .timeLimit, message: "the run took longer than its time limit", fileName: self?.program.fileName ?? "",
+                                         line: 0, column: 0, function: "main"))
+        }
+        timer.resume()
+        return timer
+    }
+
+    /// Records the run's first failure and stops everyone.
+    func fail(_ error: RunError) {
+        stop(because: error)
+    }
+
+    private func stop(because error: RunError) {
+        let first = failure.withLock { current -> Bool in
+            if current == nil || (current!.code == .cancelled && error.code != .cancelled) {
+                current = error
+                return true
+            }
+            return false
+        }
+        guard first else { return }
+        stopping.store(true, ordering: .relaxed)
+        // Blocked senders and receivers wake up: closed channels give none or an error.
+        for case let channel as Channel in handles.withLock({ $0 }) { channel.close() }
+    }
+
+    var stopReason: String {
+        failure.withLock { $0.map { "\($0.code.rawValue) at \($0.line):\($0.column)" } ?? "cancelled" }
+    }
+
+    private func register(_ interpreter: InterpreterThread) {
+        interpreters.withLock { $0[interpreter.mutator.id] = interpreter }
+    }
+
+    /// A thread's interpreter is done: its counts go to the run's.
+    private func retire(_ interpreter: InterpreterThread, since start: UInt64) {
+        interpreter.releaseRegisters(from: 0, to: interpreter.top)
+        let seconds = Double(Run.now() - start) / 1e9
+        threadReports.withLock {
+            $0.append(RunResult.ThreadReport(name: interpreter.name, operations: interpreter.operations, seconds: seconds,
+                                             operationsPerSecond: seconds > 0 ? Double(interpreter.operations) / seconds : 0))
+        }
+        expectPasses.withLock { passes in
+            for (index, count) in interpreter.expectPasses.enumerated() { passes[index] += count }
+        }
+        allocationTotals.withLock { $0.objects += interpreter.allocations; $0.bytes += interpreter.bytesAllocated }
+        _ = interpreters.withLock { $0.removeValue(forKey: interpreter.mutator.id) }
+    }
+
+    /// Interpreters made for hooks on other threads (the collector's): their expect passes and
+    /// allocations count too.
+    private func mergeHookInterpreters() {
+        let leftovers = interpreters.withLock { table -> [InterpreterThread] in
+            defer { table.removeAll() }
+            return Array(table.values)
+        }
+        for interpreter in leftovers {
+            expectPasses.withLock { passes in
+                for (index, count) in interpreter.expectPasses.enumerated() { passes[index] += count }
+            }
+            allocationTotals.withLock { $0.objects += interpreter.allocations; $0.bytes += interpreter.bytesAllocated }
+        }
+    }
+
+    // MARK: Threads
+
+    func spawn(function: Int, arguments: UnsafeMutablePointer<Word>, count: Int, from parent: InterpreterThread) throws(Fault) -> Word {
+        let number = spawned.wrappingAdd(1, ordering: .relaxed).newValue
+        guard number <= configuration.maxThreads else { throw Fault(.threadLimit, "more than \(configuration.maxThreads) threads spawned") }
+        let handle = SpawnedThread(number: number)
+        let words = (0..<count).map { index -> Word in
+            defer { arguments[index] = Words.none }
+            return arguments[index]
+        }
+        let thread = Thread { [self] in
+            let m = heap.attachCurrentThread()
+            let interpreter = InterpreterThread(run: self, mutator: m, name: "thread \(number)", seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9)
+            register(interpreter)
+            for (index, word) in words.enumerated() { interpreter.registers[index] = word }
+            let start = Run.now()
+            var result = Words.none
+            do throws(RunError) {
+                result = try interpreter.execute(function, base: 0)
+            } catch {
+                fail(error)
+            }
+            retire(interpreter, since: start)
+            handle.finish(with: result)
+            heap.detachCurrentThread()
+        }
+        thread.stackSize = 4 << 20
+        return try addHandle(handle, thread: thread)
+    }
+
+    private func addHandle(_ handle: SpawnedThread, thread: Thread) throws(Fault) -> Word {
+        let word = addHandle(handle)
+        thread.start()
+        return word
+    }
+
+    func addHandle(_ object: AnyObject) -> Word {
+        Words.handle(handles.withLock { $0.append(object); return $0.count - 1 })
+    }
+
+    func join(_ word: Word, from interpreter: InterpreterThread) throws(Fault) -> Word {
+        guard Words.isHandle(word), let thread = handles.withLock({ $0[Words.handleIndex(word)] }) as? SpawnedThread else {
+            throw Fault(.typeError, "join() of \(describeKind(word)): a thread is needed")
+        }
+        interpreter.mutator.enterBlockingRegion()
+        let result = thread.join()
+        interpreter.mutator.leaveBlockingRegion()
+        return result
+    }
+
+    func channel(_ word: Word) throws(Fault) -> Channel {
+        guard Words.isHandle(word), let channel = handles.withLock({ $0[Words.handleIndex(word)] }) as? Channel else {
+            throw Fault(.typeError, "a channel is needed, not \(describeKind(word))")
+        }
+        return channel
+    }
+
+    /// Main is over: waits for every spawned thread (in a blocking region) and drops results
+    /// nobody joined.
+    private func joinAllThreads(as m: Mutator) {
+        var index = 0
+        while let handle = handles.withLock({ index < $0.count ? $0[index] : nil }) {
+            index += 1
+            guard let thread = handle as? SpawnedThread else { continue }
+            m.enterBlockingRegion()
+            let result = thread.join()
+            m.leaveBlockingRegion()
+            if Words.isObject(result) { m.release(Words.object(result)) }
+        }
+    }
+
+    /// Releases globals and channel contents.
+    private func releaseRunState(as m: Mutator) {
+        for index in 0..<program.globalNames.count {
+            let word = globals[index].exchange(Words.none, ordering: .sequentiallyConsistent)
+            if Words.isObject(word) { m.release(Words.object(word)) }
+        }
+        for case let channel as Channel in handles.withLock({ $0 }) {
+            for word in channel.drain() where Words.isObject(word) { m.release(Words.object(word)) }
+        }
+    }
+
+    // MARK: Hooks
+
+    private func interpreter(for m: Mutator) -> InterpreterThread {
+        interpreters.withLock { table in
+            if let existing = table[m.id] { return existing }
+            let made = InterpreterThread(run: self, mutator: m, name: "collector", seed: configuration.seed, registerWords: 1 << 16)
+            table[m.id] = made
+            return made
+        }
+    }
+
+    func runWeakCallback(_ m: Mutator, _ weak: ObjectRef, _ callback: ObjectRef) {
+        let function = callback.payload.load(as: Int.self)
+        let interpreter = interpreter(for: m)
+        let base = interpreter.top
+        guard base < interpreter.capacity else { return fail(interpreter.error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)) }
+        m.retain(weak)
+        interpreter.registers[base] = weak.bits
+        do throws(RunError) {
+            let result = try interpreter.execute(function, base: base)
+            if Words.isObject(result) { m.release(Words.object(result)) }
+        } catch {
+            fail(error)
+        }
+    }
+
+    func runFinalizer(_ m: Mutator, _ object: ObjectRef) {
+        guard let type = objectTypes.firstIndex(where: { $0.id == object.typeID }), let function = program.types[type].finalizer else { return }
+        let interpreter = interpreter(for: m)
+        let base = interpreter.top
+        guard base < interpreter.capacity else { return fail(interpreter.error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)) }
+        m.retain(object)
+        interpreter.registers[base] = object.bits
+        do throws(RunError) {
+            let result = try interpreter.execute(function, base: base)
+            if Words.isObject(result) { m.release(Words.object(result)) }
+        } catch {
+            fail(error)
+        }
+    }
+
+    // MARK: Operations' helpers
+
+    func slotIndex(of object: ObjectRef, name: Int) throws(Fault) -> Int {
+        let index = object.typeID * program.slotNames.count + name
+        guard index < slotLookup.count, slotLookup[index] >= 0 else {
+            throw Fault(.unknownSlot, "\(describeKind(object.bits)) has no slot '\(program.slotNames[name])'")
+        }
+        return slotLookup[index]
+    }
+
+    func heapLimitFault() -> Fault {
+        Fault(.heapLimit, "heap limit reached: \(heap.allocator.mappedBytes) bytes mapped, limit \(configuration.heapLimitBytes ?? 0)")
+    }
+
+    func expectFault(site: Int, values: (String, String)?) -> Fault {
+        let expect = program.expects[site]
+        var message = "expect failed: \(expect.condition)"
+        if let values { message += " (left: \(values.0), right: \(values.1))" }
+        if let text = expect.message { message += ": \(text)" }
+        return Fault(.expectFailed, message)
+    }
+
+    static func compare(_ op: Opcode, _ x: Int64, _ y: Int64) -> Bool {
+        switch op {
+        case .less: x < y
+        case .lessEqual: x <= y
+        case .greater: x > y
+        case .greaterEqual: x >= y
+        case .equal: x == y
+        default: x != y
+        }
+    }
+
+    func print(_ line: String) {
+        output.withLock { $0.append(line) }
+        configuration.output?(line)
+    }
+
+    func beginPhase(_ index: Int, thread: InterpreterThread) {
+        thread.phaseStarts[index] = (Run.now(), thread.allocations)
+    }
+
+    func endPhase(_ index: Int, thread: InterpreterThread) {
+        guard let (start, allocations) = thread.phaseStarts.removeValue(forKey: index) else { return }
+        let seconds = Double(Run.now() - start) / 1e9
+        phases.withLock {
+            $0[index].seconds += seconds
+            $0[index].allocations += thread.allocations - allocations
+            $0[index].runs += 1
+        }
+    }
+
+    /// How `print` shows a value.
+    func describe(_ word: Word, mutator m: Mutator) -> String {
+        if word == 0 { return "none" }
+        if Words.isInt(word) { return String(Words.intValue(word)) }
+        if Words.isHandle(word) {
+            return handles.withLock { $0[Words.handleIndex(word)] } is Channel ? "<channel>" : "<thread>"
+        }
+        let object = Words.object(word)
+        if object.typeID == heap.weakReferenceType.id {
+            guard let referent = m.deref(object) else { return "<weak reference to nothing>" }
+            defer { m.release(referent) }
+            return "<weak reference to \(describe(referent.bits, mutator: m).dropFirst().dropLast())>"
+        }
+        if object.typeID == arrayType.id { return "<array of \(object.slotCount)>" }
+        return "<\(typeNames[object.typeID] ?? "object")>"
+    }
+
+    /// What kind of value a word is, for error messages.
+    func describeKind(_ word: Word) -> String {
+        if word == 0 { return "none" }
+        if Words.isInt(word) { return "an integer" }
+        if Words.isHandle(word) { return handles.withLock { $0[Words.handleIndex(word)] } is Channel ? "a channel" : "a thread" }
+        let object = Words.object(word)
+        if object.typeID == heap.weakReferenceType.id { return "a weak reference" }
+        if object.typeID == arrayType.id { return "an array" }
+        return "a \(typeNames[object.typeID] ?? "object") object"
+    }
+
+    // MARK: Report
+
+    private func report(wallSeconds: Double, live: Int, leaked: Int) -> RunResult {
+        let totals = heap.collectorTotals
+        let error = failure.withLock { $0 }
+        let passes = expectPasses.withLock { $0 }
+        let (objects, bytes) = allocationTotals.withLock { ($0.objects, $0.bytes) }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let failedSite = error?.code == .expectFailed ? program.expects.firstIndex { $0.location.line == error!.line && $0.location.column == error!.column } : nil
+        return RunResult(
+            file: program.fileName, policy: configuration.policy.rawValue, ok: error == nil, error: error,
+            output: output.withLock { $0 }, wallSeconds: wallSeconds, phases: phases.withLock { $0 },
+            allocations: objects, frees: max(objects - live, 0), bytesAllocated: bytes, liveAtEnd: live, leaked: leaked,
+            collector: RunResult.Collector(
+                collections: totals.generations.map(\.collections), collected: totals.generations.map(\.collected),
+                uncollectable: totals.generations.map(\.uncollectable), automaticCollections: totals.automaticCollections,
+                pauseP50Milliseconds: Double(totals.pause(atPercentile: 50)) / 1e6,
+                pauseP99Milliseconds: Double(totals.pause(atPercentile: 99)) / 1e6,
+                pauseMaxMilliseconds: Double(totals.longestPauseNanoseconds) / 1e6,
+                totalPauseMilliseconds: Double(totals.totalPauseNanoseconds) / 1e6),
+            peakRSSBytes: usage.ru_maxrss * 1024,
+            threads: threadReports.withLock { $0 },
+            expects: program.expects.enumerated().map { index, site in
+                RunResult.Expectation(line: site.location.line, column: site.location.column, condition: site.condition,
+                                      passed: passes[index], failed: index == failedSite ? 1 : 0)
+            })
+    }
+}
+
+/// The heap's hooks reach the run through this box: the heap is made before the run is whole.
+private final class Hooks: @unchecked Sendable {
+    weak var run: Run?
+}

@@ -1,0 +1,88 @@
+// RunConfiguration and RunResult: what a run is asked to do and what it reports.
+
+import HeapCore
+
+/// How to run a workload.
+public struct RunConfiguration: Sendable {
+    /// `--param name=value` overrides.
+    public var params: [String: Int64] = [:]
+    public var policy: RefCountPolicyKind = .biased
+    /// Seed of `rand` (each thread's generator is derived from it and the thread's number).
+    public var seed: UInt64 = 1
+    /// Most memory the run's heap may map; past it, `new` fails with run.heap-limit.
+    public var heapLimitBytes: Int? = 4 << 30
+    /// Deepest call nesting per thread.
+    public var maxCallDepth = 100_000
+    /// Registers per thread (8 bytes each; untouched pages cost nothing).
+    public var registerStackWords = 1 << 22
+    /// Loop iterations plus calls per thread (nil: no bound).
+    public var maxSteps: Int?
+    /// Wall-clock bound of the whole run (nil: none).
+    public var timeLimit: Duration?
+    /// Threads a run may spawn in all.
+    public var maxThreads = 256
+    public var maxArrayLength = 1 << 26
+    public var collector = CollectorConfiguration()
+    /// Called with each line the program prints, as it prints it (any thread).
+    public var output: (@Sendable (String) -> Void)?
+
+    public init() {}
+}
+
+/// What a run reports (also its JSON, for `heapctl run --json` and the daemon).
+public struct RunResult: Sendable, Codable {
+    public struct Phase: Sendable, Codable, Equatable {
+        public var name: String
+        /// Summed over the threads that ran it.
+        public var seconds: Double
+        public var allocations: Int
+        public var runs: Int
+    }
+
+    public struct Expectation: Sendable, Codable, Equatable {
+        public var line: Int
+        public var column: Int
+        public var condition: String
+        public var passed: Int
+        public var failed: Int
+    }
+
+    public struct ThreadReport: Sendable, Codable, Equatable {
+        public var name: String
+        public var operations: Int
+        public var seconds: Double
+        public var operationsPerSecond: Double
+    }
+
+    public struct Collector: Sendable, Codable, Equatable {
+        public var collections: [Int]
+        public var collected: [Int]
+        public var uncollectable: [Int]
+        public var automaticCollections: Int
+        public var pauseP50Milliseconds: Double
+        public var pauseP99Milliseconds: Double
+        public var pauseMaxMilliseconds: Double
+        public var totalPauseMilliseconds: Double
+    }
+
+    public var file: String
+    public var policy: String
+    public var ok: Bool
+    public var error: RunError?
+    public var output: [String]
+    public var wallSeconds: Double
+    public var phases: [Phase]
+    /// Objects made by the program (including weak references).
+    public var allocations: Int
+    /// Objects freed while the program ran (those still alive when main ended were not).
+    public var frees: Int
+    public var bytesAllocated: Int
+    /// Objects still alive when the program ended, before the run released its references.
+    public var liveAtEnd: Int
+    /// Objects still alive after the run released everything and collected: 0 unless heapd leaks.
+    public var leaked: Int
+    public var collector: Collector
+    public var peakRSSBytes: Int
+    public var threads: [ThreadReport]
+    public var expects: [Expectation]
+}

@@ -1,0 +1,12 @@
+// heapctl: the command line of heapd. One subcommand per file.
+
+import ArgumentParser
+
+@main
+struct Heapctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heapctl",
+        abstract: "Run and inspect heapd workloads.",
+        subcommands: [RunCommand.self]
+    )
+}

@@ -1,0 +1,95 @@
+// heapctl run: runs a workload file and prints its output and a summary (or the result as JSON).
+//
+// Exit status: 0 the run ended well, 1 it failed (an expect, a run-time error, a limit), 2 the
+// program or the command line is wrong (diagnostics on stderr).
+
+import ArgumentParser
+import Foundation
+import HeapCore
+import HeapWorkload
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a workload file.",
+        discussion: "Only --embedded exists so far: the workload runs inside this process. The daemon client comes with heapd's service.")
+
+    @Flag(help: "Run in this process, without a daemon.")
+    var embedded = false
+
+    @Argument(help: "The workload file (.hw).")
+    var file: String
+
+    @Option(name: .customLong("param"), help: "Override a param: name=value (repeatable).")
+    var params: [String] = []
+
+    @Option(help: "Set the program's `threads` param.")
+    var threads: Int?
+
+    @Option(help: "Reference counting: biased, atomic or global-lock.")
+    var rc: String = "biased"
+
+    @Option(help: "Seed of rand().")
+    var seed: UInt64 = 1
+
+    @Option(help: "Heap limit in MiB.")
+    var heapLimit: Int = 4096
+
+    @Option(help: "Time limit in seconds.")
+    var timeLimit: Double?
+
+    @Flag(help: "Print the structured result as JSON instead of the output and a summary.")
+    var json = false
+
+    func run() throws {
+        guard embedded else {
+            throw ValidationError("only --embedded runs exist so far (no daemon client yet)")
+        }
+        guard let policy = RefCountPolicyKind(rawValue: rc) else {
+            throw ValidationError("--rc must be biased, atomic or global-lock, not '\(rc)'")
+        }
+        var configuration = RunConfiguration()
+        configuration.policy = policy
+        configuration.seed = seed
+        configuration.heapLimitBytes = heapLimit << 20
+        if let timeLimit { configuration.timeLimit = .milliseconds(Int(timeLimit * 1000)) }
+        for param in params {
+            let parts = param.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = Int64(parts[1]) else {
+                throw ValidationError("--param takes name=integer, not '\(param)'")
+            }
+            configuration.params[String(parts[0])] = value
+        }
+        if let threads { configuration.params["threads"] = Int64(threads) }
+        if !json { configuration.output = { line in Swift.print(line) } }
+
+        guard let data = FileManager.default.contents(atPath: file) else {
+            FileHandle.standardError.write("heapctl: cannot read \(file)\n".data(using: .utf8)!)
+            throw ExitCode(2)
+        }
+        let result: RunResult
+        switch Self.parseAndRun([UInt8](data), file: file, configuration: configuration) {
+        case .success(let finished): result = finished
+        case .failure(let diagnostics):
+            FileHandle.standardError.write((diagnostics.rendered() + "\n").data(using: .utf8)!)
+            throw ExitCode(2)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            Swift.print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            FileHandle.standardError.write(Summary.text(of: result).data(using: .utf8)!)
+        }
+        if !result.ok { throw ExitCode(1) }
+    }
+
+    static func parseAndRun(_ bytes: [UInt8], file: String, configuration: RunConfiguration) -> Result<RunResult, DiagnosticList> {
+        do throws(DiagnosticList) {
+            let checked = try Program.parse(bytes: bytes, fileName: file)
+            return .success(try Workload.run(checked, configuration: configuration))
+        } catch {
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,33 @@
+// Summary: the readable account of a run that `heapctl run` prints after the program's output.
+
+import Foundation
+import HeapWorkload
+
+enum Summary {
+    static func text(of result: RunResult) -> String {
+        var lines: [String] = []
+        func format(_ value: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }
+        lines.append("")
+        if let error = result.error {
+            lines.append("FAILED  \(error)")
+        } else {
+            lines.append("ok  \(result.file)  (\(result.policy))")
+        }
+        lines.append("wall \(format(result.wallSeconds)) s   peak RSS \(result.peakRSSBytes >> 20) MiB")
+        lines.append("objects: \(result.allocations) allocated (\(result.bytesAllocated >> 10) KiB), \(result.frees) freed, \(result.liveAtEnd) alive at the end, \(result.leaked) leaked")
+        let c = result.collector
+        lines.append("collector: collections \(c.collections.map(String.init).joined(separator: "/")) (automatic \(c.automaticCollections)), collected \(c.collected.reduce(0, +)), pauses p50 \(format(c.pauseP50Milliseconds)) ms p99 \(format(c.pauseP99Milliseconds)) ms max \(format(c.pauseMaxMilliseconds)) ms total \(format(c.totalPauseMilliseconds)) ms")
+        for phase in result.phases where phase.runs > 0 {
+            lines.append("phase \(phase.name): \(format(phase.seconds)) s, \(phase.allocations) objects")
+        }
+        for thread in result.threads {
+            lines.append("\(thread.name): \(thread.operations) operations, \(format(thread.operationsPerSecond / 1e6, 1)) M/s")
+        }
+        let expects = result.expects
+        if !expects.isEmpty {
+            let failed = expects.filter { $0.failed > 0 }.count
+            lines.append("expects: \(expects.count - failed) of \(expects.count) held" + (failed > 0 ? ", \(failed) failed" : ""))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
