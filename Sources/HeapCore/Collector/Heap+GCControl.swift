@@ -7,6 +7,10 @@
 //                    full collections from making a growing heap quadratic)
 //   long_lived_total survivors of the last full collection
 //   long_lived_pending  objects promoted into generation 2 by collections of generation 1 since
+//   young threshold  as gc_free_threading.c's gc_should_collect: a collection is due only when
+//                    count0 also exceeds long_lived_total / 4, so that a program with a large
+//                    live heap that allocates and frees quickly (binary trees) does not pay a
+//                    collection every 700 allocations; threshold 1 = 0 turns the scaling off
 //
 // The mutators' hot path reads one value of all this: `HeapCounters.signalThreshold`, threshold 0
 // when automatic collection is on and enabled, Int.max otherwise. It is recomputed under the
@@ -39,8 +43,22 @@ struct CollectorState {
     var longLivedPending = 0
     var totals = CollectorTotals()
 
+    /// count0 must pass this for an automatic collection (thresholds.0, scaled up with the live
+    /// heap).
+    var youngThreshold: Int {
+        thresholds.1 == 0 ? thresholds.0 : max(thresholds.0, longLivedTotal / 4)
+    }
+
     var signalThreshold: Int {
-        automatic && enabled && thresholds.0 > 0 ? thresholds.0 : Int.max
+        automatic && enabled && thresholds.0 > 0 ? youngThreshold : Int.max
+    }
+
+    /// The oldest generation over its threshold, given the counts (nil: none is due).
+    func dueGeneration(_ count0: Int, _ count1: Int, _ count2: Int) -> Int? {
+        guard automatic, enabled, thresholds.0 > 0, count0 > youngThreshold else { return nil }
+        if count2 > thresholds.2, longLivedPending >= longLivedTotal / 4 { return 2 }
+        if count1 > thresholds.1 { return 1 }
+        return 0
     }
 }
 
@@ -148,13 +166,7 @@ extension Heap {
         let (count0, count1, count2) = (counters.pointee.count0.load(ordering: .relaxed),
                                         counters.pointee.count1.load(ordering: .relaxed),
                                         counters.pointee.count2.load(ordering: .relaxed))
-        return collectorState.withLock { state -> Int? in
-            guard state.automatic, state.enabled, state.thresholds.0 > 0 else { return nil }
-            if count2 > state.thresholds.2, state.longLivedPending >= state.longLivedTotal / 4 { return 2 }
-            if count1 > state.thresholds.1 { return 1 }
-            if count0 > state.thresholds.0 { return 0 }
-            return nil
-        }
+        return collectorState.withLock { $0.dueGeneration(count0, count1, count2) }
     }
 
     /// Run by the collector thread: attaches it, collects what is due, detaches.
@@ -183,6 +195,7 @@ extension Heap {
             case 2:
                 state.longLivedPending = 0
                 state.longLivedTotal = survivors
+                counters.pointee.signalThreshold.store(state.signalThreshold, ordering: .relaxed)
             default: break
             }
         }

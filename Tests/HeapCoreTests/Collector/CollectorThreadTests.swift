@@ -92,27 +92,40 @@ func automaticHeap(thresholds: (Int, Int, Int), idle: Duration? = nil,
         }
     }
 
-    /// CPython's gc_select_generation: the oldest generation over its threshold, generation 2
-    /// only when the objects promoted into it since the last full collection are at least a
-    /// quarter of those that survived it.
-    @Test func dueGenerationFollowsTheTwentyFivePercentRule() {
-        // Threshold 0 would disable; a huge one keeps the thread from signalling itself.
-        let heap = automaticHeap(thresholds: (1_000_000, 0, 0))
+    /// CPython's rule: nothing is due until count0 passes threshold 0, scaled (as
+    /// gc_free_threading.c does) to a quarter of the survivors of the last full collection; then
+    /// the oldest generation over its threshold, generation 2 only when the objects promoted into
+    /// it since that full collection are at least a quarter of its survivors.
+    @Test func dueGenerationFollowsCPythonsRules() {
+        var state = CollectorState(automatic: true, thresholds: (700, 10, 10))
+        #expect(state.dueGeneration(700, 0, 0) == nil)
+        #expect(state.dueGeneration(701, 0, 0) == 0)
+        #expect(state.dueGeneration(701, 11, 0) == 1)
+        #expect(state.dueGeneration(701, 11, 11) == 2)
+        state.longLivedTotal = 10_000
+        #expect(state.dueGeneration(2_500, 11, 11) == nil)      // young threshold: 10,000 / 4
+        #expect(state.dueGeneration(2_501, 11, 11) == 1)        // pending 0 < 2,500
+        state.longLivedPending = 2_500
+        #expect(state.dueGeneration(2_501, 11, 11) == 2)
+        state.thresholds.1 = 0                                  // no scaling
+        #expect(state.dueGeneration(701, 0, 0) == 0)
+        state.enabled = false
+        #expect(state.dueGeneration(1_000_000, 100, 100) == nil)
+    }
+
+    @Test func collectionsKeepTheLongLivedCounts() {
+        let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         withMutator(heap) { m in
             let old = (0..<100).map { _ in m.new(node)! }
-            heap.collect(generation: 2)                  // long-lived total: 100, pending 0
-            #expect(heap.dueGeneration() == nil)
-            heap.collect(generation: 1)                  // count2 = 1 > 0, but 0 < 100 / 4
-            #expect(heap.count == (0, 0, 1))
-            #expect(heap.dueGeneration() == nil)
-            let young = (0..<30).map { _ in m.new(node)! }
-            heap.collect(generation: 0)                  // count1 = 1 > 0
-            #expect(heap.dueGeneration() == 1)
-            heap.collect(generation: 1)                  // 30 promoted into generation 2: 30 >= 25
-            #expect(heap.dueGeneration() == 2)
             heap.collect(generation: 2)
-            #expect(heap.dueGeneration() == nil)
+            #expect(heap.collectorState.withLock { ($0.longLivedTotal, $0.longLivedPending) } == (100, 0))
+            let young = (0..<30).map { _ in m.new(node)! }
+            heap.collect(generation: 0)
+            heap.collect(generation: 1)                  // 30 promoted into generation 2
+            #expect(heap.collectorState.withLock { ($0.longLivedTotal, $0.longLivedPending) } == (100, 30))
+            heap.collect(generation: 2)
+            #expect(heap.collectorState.withLock { ($0.longLivedTotal, $0.longLivedPending) } == (130, 0))
             for object in old + young { m.release(object) }
         }
     }
