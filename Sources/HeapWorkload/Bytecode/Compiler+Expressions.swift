@@ -64,6 +64,20 @@ extension BodyCompiler {
             release(value)
             return result(register, object: false)
         case .binary(let op, let left, let right):
+            // x + n, n + x, x - n with a small constant n: one instruction, no constant register.
+            if op == .add || op == .subtract {
+                var operand: Expression?, amount: Int32?
+                if let n = immediate(right) { operand = left; amount = op == .add ? n : -n }
+                else if op == .add, let n = immediate(left) { operand = right; amount = n }
+                if let operand, let amount {
+                    let x = compileExpression(operand, into: nil, &shared)
+                    let register = target()
+                    location = expression.location
+                    emit(.addImmediate, register, x.register, amount)
+                    release(x)
+                    return result(register, object: false)
+                }
+            }
             let x = compileExpression(left, into: nil, &shared)
             let y = compileExpression(right, into: nil, &shared)
             let register = target()

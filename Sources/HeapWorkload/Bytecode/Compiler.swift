@@ -326,11 +326,15 @@ struct BodyCompiler {
         switch condition.kind {
         case .binary(let op, let left, let right) where op.isComparison:
             // `x.s == none` / `x.s != none`: look at the slot without taking a reference.
-            if op == .equal || op == .notEqual, right.kind == .none, case .slot(let object, let slot) = left.kind,
-               case .known(_, let index) = slot.resolution {
+            if op == .equal || op == .notEqual, right.kind == .none, case .slot(let object, let slot) = left.kind {
                 let target = compileExpression(object, into: nil, &shared)
                 location = condition.location
-                let jump = emit(op == .equal ? .jumpIfSlotNotNone : .jumpIfSlotNone, target.register, Int32(index))
+                let jump: Int
+                if case .known(_, let index) = slot.resolution {
+                    jump = emit(op == .equal ? .jumpIfSlotNotNone : .jumpIfSlotNone, target.register, Int32(index))
+                } else {
+                    jump = emit(op == .equal ? .jumpIfSlotNamedNotNone : .jumpIfSlotNamedNone, target.register, shared.slotName(slot.name))
+                }
                 guard target.needsRelease else { return [jump] }
                 // The temporary dies on both paths.
                 emit(.clear, target.register)
@@ -343,6 +347,10 @@ struct BodyCompiler {
                 return [exit]
             }
             let x = compileExpression(left, into: nil, &shared)
+            if let immediate = immediate(right), !x.needsRelease {
+                location = condition.location
+                return [emit(op.jumpUnlessImmediate!, x.register, immediate)]
+            }
             let y = compileExpression(right, into: nil, &shared)
             location = condition.location
             if !x.needsRelease && !y.needsRelease { return [emit(op.jumpUnless!, x.register, y.register)] }
@@ -361,6 +369,19 @@ struct BodyCompiler {
         }
         let value = compileTruth(condition, &shared)
         return [emit(.jumpIfFalse, value)]
+    }
+
+    /// The value of an integer literal or a param, when it fits an immediate operand.
+    func immediate(_ expression: Expression) -> Int32? {
+        let value: Int64
+        switch expression.kind {
+        case .integer(let literal): value = literal
+        case .name(let name):
+            guard case .param(let index) = name.binding else { return nil }
+            value = context.constants.params[index]
+        default: return nil
+        }
+        return abs(value) <= 1 << 29 ? Int32(value) : nil
     }
 
     /// The condition as a register holding an integer (an object temporary is turned into its

@@ -19,6 +19,9 @@
 //   jump L                  loop L (a back-edge: also a safepoint poll)
 //   jumpIfFalse r, L        jumpIfTrue r, L       jumpUnless<cmp> r(x), r(y), L
 //   jumpIfSlotNone obj, slot, L    jumpIfSlotNotNone obj, slot, L     (`x.s == none` tests)
+//   jumpIfSlotNamedNone obj, name, L    jumpIfSlotNamedNotNone obj, name, L
+//   addImmediate r, r(x), n          (n: a small integer, −2^29 … 2^29, in the operand itself)
+//   jumpUnless<cmp>Immediate r(x), n, L
 //   new r, type             newArray r, r(count)
 //   getSlot r, obj, slot    getSlotNamed r, obj, name
 //   setSlot obj, slot, r    setSlotMove obj, slot, r   setSlotNamed(Move) obj, name, r
@@ -40,7 +43,10 @@ public enum Opcode: UInt8, Sendable {
     case negate, not
     case jump, loop, jumpIfFalse, jumpIfTrue
     case jumpUnlessEqual, jumpUnlessNotEqual, jumpUnlessLess, jumpUnlessLessEqual, jumpUnlessGreater, jumpUnlessGreaterEqual
-    case jumpIfSlotNone, jumpIfSlotNotNone
+    case jumpIfSlotNone, jumpIfSlotNotNone, jumpIfSlotNamedNone, jumpIfSlotNamedNotNone
+    case addImmediate
+    case jumpUnlessEqualImmediate, jumpUnlessNotEqualImmediate, jumpUnlessLessImmediate, jumpUnlessLessEqualImmediate
+    case jumpUnlessGreaterImmediate, jumpUnlessGreaterEqualImmediate
     case new, newArray
     case getSlot, getSlotNamed, setSlot, setSlotMove, setSlotNamed, setSlotNamedMove
     case getElement, setElement, setElementMove
@@ -99,6 +105,19 @@ extension BinaryOperator {
         case .lessEqual: .jumpUnlessLessEqual
         case .greater: .jumpUnlessGreater
         case .greaterEqual: .jumpUnlessGreaterEqual
+        default: nil
+        }
+    }
+
+    /// The same, against an immediate integer.
+    var jumpUnlessImmediate: Opcode? {
+        switch self {
+        case .equal: .jumpUnlessEqualImmediate
+        case .notEqual: .jumpUnlessNotEqualImmediate
+        case .less: .jumpUnlessLessImmediate
+        case .lessEqual: .jumpUnlessLessEqualImmediate
+        case .greater: .jumpUnlessGreaterImmediate
+        case .greaterEqual: .jumpUnlessGreaterEqualImmediate
         default: nil
         }
     }

@@ -33,20 +33,43 @@ struct FunctionEntry {
     let parameterCount: Int
 }
 
+/// The counters the loop updates, in raw memory owned by the thread: a stored property of the
+/// class would cost a dynamic exclusivity check (swift_beginAccess, a TLS lookup) per update.
+struct ThreadCounters {
+    var top = 0
+    var frameCount = 0
+    var operations = 0
+    var allocations = 0
+    var bytesAllocated = 0
+    var stepsLeft = Int.max
+}
+
 final class InterpreterThread {
     let run: Run
     let mutator: Mutator
     let name: String
     let registers: UnsafeMutablePointer<Word>
     let capacity: Int
-    var top = 0
-    var frames: [Frame] = []
-    var operations = 0
-    var allocations = 0
-    var bytesAllocated = 0
+    /// Return addresses (`frameCount` of them in use), room for `maxCallDepth` + 1; pages never
+    /// reached cost nothing.
+    let frames: UnsafeMutablePointer<Frame>
+    let frameCapacity: Int
+    let counters: UnsafeMutablePointer<ThreadCounters>
+    /// Passes per expect site.
+    let expectPasses: UnsafeMutablePointer<Int>
     var random: SplitMix
-    var expectPasses: [Int]
-    var stepsLeft: Int
+
+    var top: Int {
+        get { counters.pointee.top }
+        set { counters.pointee.top = newValue }
+    }
+    var operations: Int { counters.pointee.operations }
+    var allocations: Int {
+        get { counters.pointee.allocations }
+        set { counters.pointee.allocations = newValue }
+    }
+    var bytesAllocated: Int { counters.pointee.bytesAllocated }
+    var expectPassCounts: [Int] { (0..<run.program.expects.count).map { expectPasses[$0] } }
     /// Phases this thread is in: when each began and its allocation count then.
     var phaseStarts: [Int: (UInt64, Int)] = [:]
     static let pollBudget = 128
@@ -59,13 +82,19 @@ final class InterpreterThread {
         // calloc: the stack starts as none everywhere, and pages never touched cost nothing.
         registers = calloc(capacity, MemoryLayout<Word>.stride)!.assumingMemoryBound(to: Word.self)
         random = SplitMix(seed: seed)
-        expectPasses = Array(repeating: 0, count: run.program.expects.count)
-        stepsLeft = run.configuration.maxSteps ?? Int.max
-        frames.reserveCapacity(64)
+        frameCapacity = run.configuration.maxCallDepth + 1
+        frames = calloc(frameCapacity, MemoryLayout<Frame>.stride)!.assumingMemoryBound(to: Frame.self)
+        counters = .allocate(capacity: 1)
+        counters.initialize(to: ThreadCounters(stepsLeft: run.configuration.maxSteps ?? Int.max))
+        expectPasses = .allocate(capacity: max(run.program.expects.count, 1))
+        expectPasses.initialize(repeating: 0, count: max(run.program.expects.count, 1))
     }
 
     deinit {
         free(registers)
+        free(frames)
+        counters.deallocate()
+        expectPasses.deallocate()
     }
 
     /// Releases every register of the stack below `top` (the run's end, or a failure unwinding).
@@ -83,7 +112,9 @@ final class InterpreterThread {
     /// returns; returns its value (a reference the caller now owns).
     func execute(_ index: Int, base startBase: Int) throws(RunError) -> Word {
         let table = run.functionTable
-        let entryDepth = frames.count
+        let counters = self.counters
+        let frames = self.frames
+        let entryDepth = counters.pointee.frameCount
         var function = index
         var code = table[function].code
         var pc = 0
@@ -95,8 +126,8 @@ final class InterpreterThread {
         guard base + table[function].frameSize <= capacity else {
             throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
         }
-        top = base + table[function].frameSize
-        defer { operations += executed }
+        counters.pointee.top = base + table[function].frameSize
+        defer { counters.pointee.operations += executed }
 
         @inline(__always) func set(_ register: Int32, _ word: Word) {
             let slot = regs + Int(register)
@@ -209,6 +240,34 @@ final class InterpreterThread {
                     default: a >= b
                     }
                     if !holds { pc = Int(instruction.c) }
+                case .addImmediate:
+                    let x = regs[Int(instruction.b)]
+                    guard Words.isInt(x) else {
+                        throw Fault(.typeError, "unsupported operands for +/-: \(run.describeKind(x)) and an integer")
+                    }
+                    let (sum, overflow) = Int(bitPattern: x).addingReportingOverflow(Int(instruction.c) &<< 1)
+                    guard !overflow else { throw Fault(.overflow, "integer overflow in + (values are 63-bit)") }
+                    set(instruction.a, Word(bitPattern: sum))
+                case .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate, .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate,
+                     .jumpUnlessGreaterImmediate, .jumpUnlessGreaterEqualImmediate:
+                    let x = regs[Int(instruction.a)]
+                    let a = Int(bitPattern: x), b = Int(instruction.b) &<< 1 | 1
+                    if !Words.isInt(x) && instruction.op != .jumpUnlessEqualImmediate && instruction.op != .jumpUnlessNotEqualImmediate {
+                        throw Fault(.typeError, "comparison of \(run.describeKind(x)) and an integer: integers are needed")
+                    }
+                    let holds = switch instruction.op {
+                    case .jumpUnlessEqualImmediate: a == b
+                    case .jumpUnlessNotEqualImmediate: a != b
+                    case .jumpUnlessLessImmediate: a < b
+                    case .jumpUnlessLessEqualImmediate: a <= b
+                    case .jumpUnlessGreaterImmediate: a > b
+                    default: a >= b
+                    }
+                    if !holds { pc = Int(instruction.c) }
+                case .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone:
+                    let container = try object(instruction.a, "slot")
+                    let slot = try run.slotIndex(of: container, name: Int(instruction.b))
+                    if m.slotIsEmpty(container, slot: slot) == (instruction.op == .jumpIfSlotNamedNone) { pc = Int(instruction.c) }
                 case .jumpIfSlotNone, .jumpIfSlotNotNone:
                     let container = try object(instruction.a, "slot")
                     guard Int(instruction.b) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.b)") }
@@ -216,8 +275,8 @@ final class InterpreterThread {
                 case .new:
                     let type = run.objectTypes[Int(instruction.b)]
                     guard let made = m.new(type) else { throw run.heapLimitFault() }
-                    allocations &+= 1
-                    bytesAllocated &+= run.objectSizes[Int(instruction.b)]
+                    counters.pointee.allocations &+= 1
+                    counters.pointee.bytesAllocated &+= run.objectSizes[Int(instruction.b)]
                     set(instruction.a, made.bits)
                 case .newArray:
                     let count = try int(instruction.b, "new [n]")
@@ -225,8 +284,8 @@ final class InterpreterThread {
                         throw Fault(.badArgument, "new [\(count)]: an array has 0 to \(run.configuration.maxArrayLength) slots")
                     }
                     guard let made = m.newArray(run.arrayType, count: Int(count)) else { throw run.heapLimitFault() }
-                    allocations &+= 1
-                    bytesAllocated &+= 32 + Int(count) * 8
+                    counters.pointee.allocations &+= 1
+                    counters.pointee.bytesAllocated &+= 32 + Int(count) * 8
                     set(instruction.a, made.bits)
                 case .getSlot:
                     let container = try object(instruction.b, "slot")
@@ -255,17 +314,19 @@ final class InterpreterThread {
                 case .call:
                     let callee = Int(instruction.b)
                     let calleeBase = base + Int(instruction.a)
-                    guard frames.count - entryDepth < run.configuration.maxCallDepth else {
+                    let depth = counters.pointee.frameCount
+                    guard depth < frameCapacity - 1 else {
                         throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
                     }
                     guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
-                    frames.append(Frame(function: function, pc: pc, base: base, dest: instruction.c))
+                    frames[depth] = Frame(function: function, pc: pc, base: base, dest: instruction.c)
+                    counters.pointee.frameCount = depth + 1
                     function = callee
                     code = table[callee].code
                     pc = 0
                     base = calleeBase
                     regs = registers + base
-                    top = base + table[callee].frameSize
+                    counters.pointee.top = base + table[callee].frameSize
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
                 case .ret, .retNone:
@@ -281,17 +342,19 @@ final class InterpreterThread {
                             if Words.isObject(word) { m.release(Words.object(word)) }
                         }
                     }
-                    if frames.count == entryDepth {
-                        top = base
+                    let depth = counters.pointee.frameCount
+                    if depth == entryDepth {
+                        counters.pointee.top = base
                         return result
                     }
-                    let frame = frames.removeLast()
+                    let frame = frames[depth - 1]
+                    counters.pointee.frameCount = depth - 1
                     function = frame.function
                     code = table[function].code
                     pc = frame.pc
                     base = frame.base
                     regs = registers + base
-                    top = base + table[function].frameSize
+                    counters.pointee.top = base + table[function].frameSize
                     set(frame.dest, result)
                 case .forCheck:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
@@ -364,9 +427,9 @@ final class InterpreterThread {
         } catch {
             // Unwind: everything this invocation put on the stack goes, then say where it failed.
             let failure = self.error(error, function: function, pc: pc - 1)
-            releaseRegisters(from: startBase, to: max(top, startBase))
-            frames.removeSubrange(entryDepth...)
-            top = startBase
+            releaseRegisters(from: startBase, to: max(counters.pointee.top, startBase))
+            counters.pointee.frameCount = entryDepth
+            counters.pointee.top = startBase
             throw failure
         }
     }
@@ -431,8 +494,8 @@ final class InterpreterThread {
     func poll() throws(Fault) {
         mutator.safepoint()
         if run.stopping.load(ordering: .relaxed) { throw Fault(.cancelled, "stopped: \(run.stopReason)") }
-        stepsLeft -= InterpreterThread.pollBudget
-        if stepsLeft < 0 { throw Fault(.stepLimit, "more than \(run.configuration.maxSteps ?? 0) loop iterations and calls") }
+        counters.pointee.stepsLeft -= InterpreterThread.pollBudget
+        if counters.pointee.stepsLeft < 0 { throw Fault(.stepLimit, "more than \(run.configuration.maxSteps ?? 0) loop iterations and calls") }
         if let deadline = run.deadline, Run.now() > deadline {
             throw Fault(.timeLimit, "the run took longer than its time limit")
         }

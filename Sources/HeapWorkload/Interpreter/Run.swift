@@ -67,8 +67,11 @@ final class Run: @unchecked Sendable {
     let functionTable: UnsafeMutablePointer<FunctionEntry>
     let integerWords: UnsafeMutablePointer<Word>
     let globals: UnsafeMutablePointer<Atomic<UInt>>
-    /// heap type id × slot name → slot index (-1: the type has no such slot).
-    private let slotLookup: [Int]
+    /// heap type id × slot name → slot index (-1: the type has no such slot); raw, because the
+    /// loop reads it for every `x.s` whose type is not known statically.
+    private let slotTable: UnsafeMutablePointer<Int32>
+    private let slotTableCount: Int
+    private let slotNameCount: Int
     private let typeNames: [Int: String]
     let stopping = Atomic<Bool>(false)
     private let failure = Locked<RunError?>(nil)
@@ -103,13 +106,15 @@ final class Run: @unchecked Sendable {
         for (index, type) in objectTypes.enumerated() { names[type.id] = program.types[index].name }
         typeNames = names
         let typeCount = heap.types.all.count
-        var lookup = Array(repeating: -1, count: max(typeCount * program.slotNames.count, 1))
+        slotNameCount = program.slotNames.count
+        slotTableCount = max(typeCount * program.slotNames.count, 1)
+        slotTable = .allocate(capacity: slotTableCount)
+        slotTable.initialize(repeating: -1, count: slotTableCount)
         for (index, type) in objectTypes.enumerated() {
             for (nameIndex, name) in program.slotNames.enumerated() {
-                if let slot = program.types[index].slots.firstIndex(of: name) { lookup[type.id * program.slotNames.count + nameIndex] = slot }
+                if let slot = program.types[index].slots.firstIndex(of: name) { slotTable[type.id * program.slotNames.count + nameIndex] = Int32(slot) }
             }
         }
-        slotLookup = lookup
         functionTable = .allocate(capacity: program.functions.count)
         for (index, function) in program.functions.enumerated() {
             let code = UnsafeMutablePointer<Instruction>.allocate(capacity: function.code.count)
@@ -136,6 +141,7 @@ final class Run: @unchecked Sendable {
         functionTable.deallocate()
         integerWords.deallocate()
         globals.deallocate()
+        slotTable.deallocate()
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -228,7 +234,7 @@ final class Run: @unchecked Sendable {
                                              operationsPerSecond: seconds > 0 ? Double(interpreter.operations) / seconds : 0))
         }
         expectPasses.withLock { passes in
-            for (index, count) in interpreter.expectPasses.enumerated() { passes[index] += count }
+            for (index, count) in interpreter.expectPassCounts.enumerated() { passes[index] += count }
         }
         allocationTotals.withLock { $0.objects += interpreter.allocations; $0.bytes += interpreter.bytesAllocated }
         _ = interpreters.withLock { $0.removeValue(forKey: interpreter.mutator.id) }
@@ -243,7 +249,7 @@ final class Run: @unchecked Sendable {
         }
         for interpreter in leftovers {
             expectPasses.withLock { passes in
-                for (index, count) in interpreter.expectPasses.enumerated() { passes[index] += count }
+                for (index, count) in interpreter.expectPassCounts.enumerated() { passes[index] += count }
             }
             allocationTotals.withLock { $0.objects += interpreter.allocations; $0.bytes += interpreter.bytesAllocated }
         }
@@ -374,12 +380,16 @@ final class Run: @unchecked Sendable {
 
     // MARK: Operations' helpers
 
+    @inline(__always)
     func slotIndex(of object: ObjectRef, name: Int) throws(Fault) -> Int {
-        let index = object.typeID * program.slotNames.count + name
-        guard index < slotLookup.count, slotLookup[index] >= 0 else {
-            throw Fault(.unknownSlot, "\(describeKind(object.bits)) has no slot '\(program.slotNames[name])'")
-        }
-        return slotLookup[index]
+        let index = object.typeID &* slotNameCount &+ name
+        guard index < slotTableCount, slotTable[index] >= 0 else { throw unknownSlot(object, name) }
+        return Int(slotTable[index])
+    }
+
+    @inline(never)
+    private func unknownSlot(_ object: ObjectRef, _ name: Int) -> Fault {
+        Fault(.unknownSlot, "\(describeKind(object.bits)) has no slot '\(program.slotNames[name])'")
     }
 
     func heapLimitFault() -> Fault {
