@@ -53,6 +53,12 @@ let package = Package(
             dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
             path: "Sources/LinkProbe"
         ),
+        // 2,000,000 two-object cycles dropped on one thread, collected automatically.
+        .executableTarget(
+            name: "CycleChurnProbe",
+            dependencies: [.product(name: "HeapCore", package: mainPackage)],
+            path: "Sources/CycleChurnProbe"
+        ),
         // A full collection of a live heap of a million objects.
         .executableTarget(
             name: "CollectorProbe",
