@@ -21,6 +21,8 @@ final class Channel: @unchecked Sendable {
     private var head = 0
     private var count = 0
     private var closed = false
+    /// Threads waiting on `changed`: a send or receive wakes anyone only when someone waits.
+    private var waiting = 0
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -47,7 +49,7 @@ final class Channel: @unchecked Sendable {
         guard !closed else { return false }
         buffer[(head + count) % capacity] = word
         count += 1
-        pthread_cond_broadcast(changed)
+        if waiting > 0 { pthread_cond_broadcast(changed) }
         return true
     }
 
@@ -62,7 +64,7 @@ final class Channel: @unchecked Sendable {
         buffer[head] = Words.none
         head = (head + 1) % capacity
         count -= 1
-        pthread_cond_broadcast(changed)
+        if waiting > 0 { pthread_cond_broadcast(changed) }
         return word
     }
 
@@ -95,7 +97,9 @@ final class Channel: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
         mutator.enterBlockingRegion()
         pthread_mutex_lock(mutex)
+        waiting += 1
         while blocked(self) { pthread_cond_wait(changed, mutex) }
+        waiting -= 1
         pthread_mutex_unlock(mutex)
         mutator.leaveBlockingRegion()
         pthread_mutex_lock(mutex)

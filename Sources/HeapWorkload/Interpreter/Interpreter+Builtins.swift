@@ -50,23 +50,28 @@ extension InterpreterThread {
         case .channel:
             let capacity = try integer(first)
             guard capacity >= 1 && capacity <= 1 << 24 else { throw Fault(.badArgument, "channel(\(capacity)): capacity is 1 to \(1 << 24)") }
-            return run.addHandle(Channel(capacity: Int(capacity)))
+            return try run.addHandle(Channel(capacity: Int(capacity)))
         case .send:
-            let channel = try run.channel(argument(first))
             let word = argument(second)
-            if Words.isObject(word) { m.retain(Words.object(word)) }
             try refuseInPause()
-            guard channel.send(word, as: m) else {
+            if Words.isObject(word) { m.retain(Words.object(word)) }
+            let sent: Bool
+            do throws(Fault) {
+                sent = try run.withChannel(argument(first)) { $0.send(word, as: m) }
+            } catch {
+                if Words.isObject(word) { m.release(Words.object(word)) }
+                throw error
+            }
+            guard sent else {
                 if Words.isObject(word) { m.release(Words.object(word)) }
                 throw Fault(.channelClosed, "send on a closed channel")
             }
             return Words.none
         case .recv:
-            let channel = try run.channel(argument(first))
             try refuseInPause()
-            return channel.receive(as: m)
+            return try run.withChannel(argument(first)) { $0.receive(as: m) }
         case .close:
-            try run.channel(argument(first)).close()
+            try run.withChannel(argument(first)) { $0.close() }
             return Words.none
         case .join:
             try refuseInPause()

@@ -75,7 +75,7 @@ final class Run: @unchecked Sendable {
     private let typeNames: [Int: String]
     let stopping = Atomic<Bool>(false)
     private let failure = Locked<RunError?>(nil)
-    private let handles = Locked<[AnyObject]>([])
+    private let handles: HandleTable
     private let output = Locked<[String]>([])
     private let phases: Locked<[RunResult.Phase]>
     private let threadReports = Locked<[RunResult.ThreadReport]>([])
@@ -128,6 +128,7 @@ final class Run: @unchecked Sendable {
             let initial = index < program.globalInitialValues.count ? program.globalInitialValues[index].flatMap(Words.int) ?? 0 : 0
             (globals + index).initialize(to: Atomic(initial))
         }
+        handles = HandleTable(capacity: configuration.maxThreads + configuration.maxChannels)
         phases = Locked(program.phases.map { RunResult.Phase(name: $0, seconds: 0, allocations: 0, runs: 0) })
         expectPasses = Locked(Array(repeating: 0, count: program.expects.count))
         deadline = configuration.timeLimit.map { limit in
@@ -214,7 +215,7 @@ final class Run: @unchecked Sendable {
         guard first else { return }
         stopping.store(true, ordering: .relaxed)
         // Blocked senders and receivers wake up: closed channels give none or an error.
-        for case let channel as Channel in handles.withLock({ $0 }) { channel.close() }
+        for channel in handles.channels { channel.close() }
     }
 
     var stopReason: String {
@@ -286,17 +287,20 @@ final class Run: @unchecked Sendable {
     }
 
     private func addHandle(_ handle: SpawnedThread, thread: Thread) throws(Fault) -> Word {
-        let word = addHandle(handle)
+        let word = try addHandle(handle)
         thread.start()
         return word
     }
 
-    func addHandle(_ object: AnyObject) -> Word {
-        Words.handle(handles.withLock { $0.append(object); return $0.count - 1 })
+    func addHandle(_ object: AnyObject) throws(Fault) -> Word {
+        guard let index = handles.append(object) else {
+            throw Fault(.badArgument, "more than \(handles.capacity) channels and threads in one run")
+        }
+        return Words.handle(index)
     }
 
     func join(_ word: Word, from interpreter: InterpreterThread) throws(Fault) -> Word {
-        guard Words.isHandle(word), let thread = handles.withLock({ $0[Words.handleIndex(word)] }) as? SpawnedThread else {
+        guard Words.isHandle(word), let thread = handles.thread(Words.handleIndex(word)) else {
             throw Fault(.typeError, "join() of \(describeKind(word)): a thread is needed")
         }
         interpreter.mutator.enterBlockingRegion()
@@ -305,20 +309,22 @@ final class Run: @unchecked Sendable {
         return result
     }
 
-    func channel(_ word: Word) throws(Fault) -> Channel {
-        guard Words.isHandle(word), let channel = handles.withLock({ $0[Words.handleIndex(word)] }) as? Channel else {
+    /// Runs `body` with the channel `word` names (no reference counting on the way).
+    @inline(__always)
+    func withChannel<R>(_ word: Word, _ body: (Channel) -> R) throws(Fault) -> R {
+        guard Words.isHandle(word), let result = handles.withChannel(Words.handleIndex(word), body) else {
             throw Fault(.typeError, "a channel is needed, not \(describeKind(word))")
         }
-        return channel
+        return result
     }
 
     /// Main is over: waits for every spawned thread (in a blocking region) and drops results
     /// nobody joined.
     private func joinAllThreads(as m: Mutator) {
         var index = 0
-        while let handle = handles.withLock({ index < $0.count ? $0[index] : nil }) {
-            index += 1
-            guard let thread = handle as? SpawnedThread else { continue }
+        while index < handles.threadCount {
+            defer { index += 1 }
+            guard let thread = handles.thread(index) else { continue }
             m.enterBlockingRegion()
             let result = thread.join()
             m.leaveBlockingRegion()
@@ -332,7 +338,7 @@ final class Run: @unchecked Sendable {
             let word = globals[index].exchange(Words.none, ordering: .sequentiallyConsistent)
             if Words.isObject(word) { m.release(Words.object(word)) }
         }
-        for case let channel as Channel in handles.withLock({ $0 }) {
+        for channel in handles.channels {
             for word in channel.drain() where Words.isObject(word) { m.release(Words.object(word)) }
         }
     }
@@ -439,7 +445,7 @@ final class Run: @unchecked Sendable {
         if word == 0 { return "none" }
         if Words.isInt(word) { return String(Words.intValue(word)) }
         if Words.isHandle(word) {
-            return handles.withLock { $0[Words.handleIndex(word)] } is Channel ? "<channel>" : "<thread>"
+            return handles.isChannel(Words.handleIndex(word)) ? "<channel>" : "<thread>"
         }
         let object = Words.object(word)
         if object.typeID == heap.weakReferenceType.id {
@@ -455,7 +461,7 @@ final class Run: @unchecked Sendable {
     func describeKind(_ word: Word) -> String {
         if word == 0 { return "none" }
         if Words.isInt(word) { return "an integer" }
-        if Words.isHandle(word) { return handles.withLock { $0[Words.handleIndex(word)] } is Channel ? "a channel" : "a thread" }
+        if Words.isHandle(word) { return handles.isChannel(Words.handleIndex(word)) ? "a channel" : "a thread" }
         let object = Words.object(word)
         if object.typeID == heap.weakReferenceType.id { return "a weak reference" }
         if object.typeID == arrayType.id { return "an array" }

@@ -21,6 +21,7 @@ public struct RunConfiguration: Sendable {
     public var timeLimit: Duration?
     /// Threads a run may spawn in all.
     public var maxThreads = 256
+    public var maxChannels = 1 << 16
     public var maxArrayLength = 1 << 26
     public var collector = CollectorConfiguration()
     /// Called with each line the program prints, as it prints it (any thread).
