@@ -235,14 +235,16 @@ struct BodyCompiler {
             } else {
                 emit(.loadInt, stride, shared.integer(1))
             }
-            let head = emit(.forCheck, current, limit, stride)
-            emit(.move, Int32(index), current)
+            // Checked once on entry; then the step at the bottom checks and jumps back.
+            let entry = emit(.forCheck, current, limit, stride)
+            let head = emit(.move, Int32(index), current)
             compileLoopBody(body, continueTarget: nil, &shared)
             location = statement.location
-            let increment = emit(.forStep, current, stride, Int32(head))
+            let increment = emit(.forStep, current, limit, stride, Int32(head))
+            let exitCheck = entry
             let loop = loops.removeLast()
             for jump in loop.continueJumps { patch(jump, to: increment) }
-            patch(head, to: here)
+            patch(exitCheck, to: here)
             for jump in loop.breakJumps { patch(jump, to: here) }
         case .repeat(let count, let body):
             let counter = temporary()

@@ -28,7 +28,8 @@
 //   getElement r, arr, i    setElement arr, i, r       setElementMove arr, i, r
 //   call base, function, dst      spawn dst, function, base, count
 //   ret r                   retNone
-//   forCheck cur, stop, step, L   forStep cur, step, L   repeatCheck counter, L   checkStep step
+//   forCheck cur, stop, step, L (exit)   forStep cur, stop, step, L (back to the body)
+//   repeatCheck counter, L   checkStep step
 //   builtin dst, builtin, x, y    (x, y: argument registers, -1 when absent)
 //   weak dst, referent, function  (function -1: no callback)
 //   setThreshold base, count      print list              expect r, site

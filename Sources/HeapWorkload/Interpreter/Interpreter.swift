@@ -360,12 +360,15 @@ final class InterpreterThread {
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
                     if step > 0 ? current >= stop : current <= stop { pc = Int(instruction.d) }
                 case .forStep:
-                    let current = try int(instruction.a, "for"), step = try int(instruction.b, "range step")
-                    guard let next = Words.int(current &+ step), (step > 0) == (current &+ step > current) else { throw Fault(.overflow, "integer overflow in for") }
-                    regs[Int(instruction.a)] = next
-                    pc = Int(instruction.c)
-                    budget &-= 1
-                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                    let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
+                    let next = current &+ step
+                    if step > 0 ? next < stop : next > stop {
+                        // next lies between current and stop: it fits.
+                        regs[Int(instruction.a)] = Words.int(next)!
+                        pc = Int(instruction.d)
+                        budget &-= 1
+                        if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                    }
                 case .repeatCheck:
                     let count = try int(instruction.a, "repeat")
                     if count <= 0 { pc = Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
