@@ -22,6 +22,11 @@ extension Mutator {
         var worklist = object.bits
         while let dead = ObjectRef(bits: worklist) {
             worklist = dead.header.pointee.scratch
+            // PEP 442: a finalizer runs once, before anything is torn down, and may resurrect.
+            if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.finalized == 0,
+               heap.types.hasFinalizer(typeID: Int(dead.header.pointee.typeID)), !finalizeOnDeath(dead) {
+                continue
+            }
             if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
                 var found = callbacks ?? []
                 heap.clearWeakReferences(to: dead, mutator: self, callbacks: &found)
@@ -45,6 +50,22 @@ extension Mutator {
             freeBlock(dead)
         }
         if let callbacks { runWeakCallbacks(callbacks) }
+    }
+
+    /// Runs the finalizer of an object whose count just reached zero: marks it finalized, gives
+    /// the finalizer a reference for the length of the call, and takes it back. False when the
+    /// finalizer resurrected the object (it is referenced again and must not be freed).
+    @inline(never)
+    private func finalizeOnDeath(_ object: ObjectRef) -> Bool {
+        guard let finalizer = heap.finalizer else { return true }
+        let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+        object.header.pointee.gcBits.store(bits | GCBits.finalized, ordering: .relaxed)
+        let worklist = object.header.pointee.scratch
+        retain(object)
+        finalizer(self, object)
+        let died = releaseReportingDeath(object)
+        object.header.pointee.scratch = worklist
+        return died
     }
 
     /// Runs the callbacks collected while clearing weak references (no lock held), and drops the

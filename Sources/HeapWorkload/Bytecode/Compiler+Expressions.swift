@@ -188,7 +188,10 @@ extension BodyCompiler {
         let operands = arguments.map { compileExpression($0, into: nil, &shared) }
         let register: Int32 = builtin.producesValue ? (dest ?? temporary()) : -1
         self.location = location
-        emit(.builtin, register, builtin.code, operands.first?.register ?? -1, operands.count > 1 ? operands[1].register : -1)
+        // refcount(x) does not count its argument: when x is in a temporary holding its own
+        // reference, the second operand (otherwise unused) says so.
+        let second: Int32 = builtin == .refcount ? (operands[0].needsRelease ? 1 : 0) : (operands.count > 1 ? operands[1].register : -1)
+        emit(.builtin, register, builtin.code, operands.first?.register ?? -1, second)
         for operand in operands.reversed() { release(operand) }
         guard builtin.producesValue else { return nil }
         return Operand(register: register, needsRelease: dest == nil && builtin.mayReturnObject)

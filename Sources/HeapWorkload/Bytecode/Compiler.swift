@@ -106,6 +106,14 @@ struct BodyCompiler {
     var location = SourceLocation.none
     /// Per enclosing loop: where `continue` goes and the jumps `break` left to patch.
     var loops: [(continueTarget: Int?, continueJumps: [Int], breakJumps: [Int])] = []
+    /// Phases open at this point, with the loop depth at which each began: `return` ends them
+    /// all, `break` and `continue` those begun inside the loop they leave.
+    var openPhases: [(phase: Int32, loopDepth: Int)] = []
+
+    /// Ends the open phases begun at loop depth `depth` or deeper (innermost first).
+    mutating func endPhases(from depth: Int) {
+        for open in openPhases.reversed() where open.loopDepth >= depth { emit(.phaseEnd, open.phase) }
+    }
 
     init(context: Context, localCount: Int, kind: Kind) {
         self.context = context
@@ -225,7 +233,6 @@ struct BodyCompiler {
             emit(.loop, Int32(head))
             for jump in exits + loops.removeLast().breakJumps { patch(jump, to: here) }
         case .forRange(let variable, let start, let stop, let step, let body):
-            guard case .local(let index) = variable.binding else { preconditionFailure("a loop variable is a local") }
             let current = temporary(), limit = temporary(), stride = temporary()
             if let start { _ = compileExpression(start, into: current, &shared) } else { emit(.loadInt, current, shared.integer(0)) }
             _ = compileExpression(stop, into: limit, &shared)
@@ -237,7 +244,12 @@ struct BodyCompiler {
             }
             // Checked once on entry; then the step at the bottom checks and jumps back.
             let entry = emit(.forCheck, current, limit, stride)
-            let head = emit(.move, Int32(index), current)
+            let head: Int
+            switch variable.binding {
+            case .local(let index): head = emit(.move, Int32(index), current)
+            case .global(let index): head = emit(.storeGlobal, Int32(index), current)
+            default: preconditionFailure("the checker allows locals and globals as loop variables")
+            }
             compileLoopBody(body, continueTarget: nil, &shared)
             location = statement.location
             let increment = emit(.forStep, current, limit, stride, Int32(head))
@@ -258,8 +270,10 @@ struct BodyCompiler {
             patch(head, to: here)
             for jump in loop.breakJumps { patch(jump, to: here) }
         case .break:
+            endPhases(from: loops.count)
             loops[loops.count - 1].breakJumps.append(emit(.jump))
         case .continue:
+            endPhases(from: loops.count)
             if let target = loops[loops.count - 1].continueTarget {
                 emit(.loop, Int32(target))
             } else {
@@ -267,8 +281,12 @@ struct BodyCompiler {
             }
         case .return(let value):
             if let value {
-                emit(.ret, compileExpression(value, into: nil, &shared).register)
+                let result = compileExpression(value, into: nil, &shared)
+                location = statement.location
+                endPhases(from: 0)
+                emit(.ret, result.register)
             } else {
+                endPhases(from: 0)
                 emit(.retNone)
             }
         case .print(let items):
@@ -288,10 +306,7 @@ struct BodyCompiler {
             emit(.print, Int32(shared.printLists.count - 1))
             for operand in operands.reversed() { release(operand) }
         case .expect(let condition, let message):
-            let text = shared.source.line(statement.location.line).map { line in
-                let trimmed = line.drop { $0 == " " || $0 == "\t" }
-                return String(trimmed.hasPrefix("expect") ? trimmed.dropFirst(6).drop { $0 == " " } : trimmed)
-            } ?? ""
+            let text = condition.sourceText
             shared.expects.append(ExpectSite(location: statement.location, condition: text, message: message))
             let site = Int32(shared.expects.count - 1)
             if case .binary(let op, let left, let right) = condition.kind, op.isComparison {
@@ -311,7 +326,9 @@ struct BodyCompiler {
             shared.phases.append(name)
             let phase = Int32(shared.phases.count - 1)
             emit(.phaseBegin, phase)
+            openPhases.append((phase, loops.count))
             compileBlock(body, &shared)
+            openPhases.removeLast()
             location = statement.location
             emit(.phaseEnd, phase)
         }

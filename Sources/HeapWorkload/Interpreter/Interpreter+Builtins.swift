@@ -42,7 +42,8 @@ extension InterpreterThread {
             guard weak.typeID == heap.weakReferenceType.id else { throw Fault(.typeError, "deref() of \(run.describeKind(argument(first))): a weak reference is needed") }
             return m.deref(weak)?.bits ?? Words.none
         case .refcount:
-            return Words.int(Int64(m.refcount(try object(first))))!
+            // `second` is 1 when the argument is a temporary holding a reference of its own.
+            return Words.int(Int64(m.refcount(try object(first)) - Int(second)))!
         case .rand:
             let bound = try integer(first)
             guard bound > 0 else { throw Fault(.badArgument, "rand(\(bound)): the bound must be positive") }

@@ -327,6 +327,10 @@ final class InterpreterThread {
                     base = calleeBase
                     regs = registers + base
                     counters.pointee.top = base + table[callee].frameSize
+                    // The caller's integer temporaries above the arguments are not cleared after
+                    // use: the callee's locals start as none.
+                    let parameters = table[callee].parameterCount
+                    (regs + parameters).update(repeating: Words.none, count: table[callee].frameSize - parameters)
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
                 case .ret, .retNone:

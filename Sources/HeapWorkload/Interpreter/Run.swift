@@ -160,6 +160,7 @@ final class Run: @unchecked Sendable {
             register(interpreter)
             let threadStart = Run.now()
             do throws(RunError) {
+                try checkGlobalInitialValues()
                 let result = try interpreter.execute(program.mainIndex, base: 0)
                 if Words.isObject(result) { m.release(Words.object(result)) }
             } catch {
@@ -168,13 +169,14 @@ final class Run: @unchecked Sendable {
             retire(interpreter, since: threadStart)
             // Every other thread, then what the run itself still holds.
             joinAllThreads(as: m)
-            mergeHookInterpreters()
             box.withLock { $0.live = heap.liveObjectsByType().filter { $0.key != "<callback>" }.values.reduce(0, +) }
             releaseRunState(as: m)
             heap.unfreeze()
             heap.setAutomaticCollection(enabled: false)
             heap.collect()
             heap.collect()
+            // After the last collection: its finalizers ran on interpreters made for the hooks.
+            mergeHookInterpreters()
             box.withLock { $0.leaked = heap.liveObjectsByType().values.reduce(0, +) }
             heap.detachCurrentThread()
             finished.signal()
@@ -185,6 +187,15 @@ final class Run: @unchecked Sendable {
         timer?.cancel()
         let wall = Double(Run.now() - start) / 1e9
         return report(wallSeconds: wall, live: box.withLock { $0.live }, leaked: box.withLock { $0.leaked })
+    }
+
+    /// A global whose constant initial value does not fit 63 bits fails the run at its start.
+    private func checkGlobalInitialValues() throws(RunError) {
+        for (index, value) in program.globalInitialValues.enumerated() {
+            guard let value, Words.int(value) == nil else { continue }
+            throw RunError(code: .overflow, message: "global \(program.globalNames[index]) = \(value) does not fit 63 bits",
+                           fileName: program.fileName, line: 0, column: 0, function: "main")
+        }
     }
 
     private func armTimeLimit() -> DispatchSourceTimer {
@@ -279,8 +290,10 @@ final class Run: @unchecked Sendable {
                 fail(error)
             }
             retire(interpreter, since: start)
-            handle.finish(with: result)
+            // Detach first: the objects this thread owns are merged before anyone joining it
+            // can drop them.
             heap.detachCurrentThread()
+            handle.finish(with: result)
         }
         thread.stackSize = 4 << 20
         return try addHandle(handle, thread: thread)
