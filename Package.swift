@@ -53,7 +53,9 @@ let package = Package(
         .testTarget(
             name: "HeapWorkloadTests",
             dependencies: ["HeapWorkload"],
-            path: "Tests/HeapWorkloadTests"
+            path: "Tests/HeapWorkloadTests",
+            // Expected outputs, read through #filePath like the workload files.
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

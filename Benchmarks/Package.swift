@@ -78,6 +78,12 @@ let package = Package(
             dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
             path: "Sources/FastPathProbe"
         ),
+        // Side-by-side references for whole-process timing against `heapctl run`: the work of three
+        // workloads (workloads/*.hw) in plain Swift (final classes, ARC), printing the same lines.
+        // They depend on nothing, heapd included; scripts/compare builds and runs them.
+        .executableTarget(name: "SwiftBinaryTrees", path: "Sources/SwiftBinaryTrees"),
+        .executableTarget(name: "SwiftCycleChurn", path: "Sources/SwiftCycleChurn"),
+        .executableTarget(name: "SwiftProducerConsumer", path: "Sources/SwiftProducerConsumer"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 // The workload files: every file under workloads/ parses and checks, the seed files express the
-// seed article's examples, and binary-trees reads as the language was designed around it.
+// seed article's examples, binary-trees reads as the language was designed around it, and the
+// library's files declare the benchmark sizes as their defaults and state what they check.
 
 import Foundation
 import HeapWorkload
@@ -55,6 +56,39 @@ final class WorkloadFileTests: XCTestCase {
         XCTAssertEqual(program.main?.locals.map(\.name), ["long", "d", "iters", "total"])
         XCTAssertEqual(SyntaxDump.dump(program.functions[1].body),
                        "{(if ((== (. n@local0 left@byName) none) {(return 1)})); (return (+ (+ 1 (call check@fn1 (. n@local0 left@byName))) (call check@fn1 (. n@local0 right@byName))))}")
+    }
+
+    func testLibraryFilesDeclareTheirSizesAndChecks() throws {
+        let files = Set(WorkloadFileTests.workloadFiles())
+        for workload in workloadLibrary {
+            XCTAssertTrue(files.contains(workload.file), "\(workload.file) is missing")
+            let checked = try load(workload.file)
+            let program = checked.program
+            XCTAssertEqual(program.params.map(\.name), workload.defaults.map(\.key), workload.file)
+            XCTAssertEqual(checked.defaultConstants.params, workload.defaults.map(\.value), workload.file)
+            XCTAssertNoThrow(try checked.constants(overrides: workload.small), workload.file)
+            let text = try String(contentsOf: WorkloadFileTests.root.appendingPathComponent(workload.file), encoding: .utf8)
+            let header = text.split(separator: "\n", omittingEmptySubsequences: false).prefix { $0.hasPrefix("#") }.joined(separator: "\n")
+            XCTAssertGreaterThan(header.count, 200, "\(workload.file) should open with a header comment")
+            XCTAssertTrue(header.contains("Params:") && header.contains("Checks:"), "\(workload.file): the header says what its params mean and what it checks")
+            XCTAssertTrue(text.contains("\n    expect ") || text.contains("\n        expect "), "\(workload.file) should check its results with expect")
+            XCTAssertTrue(text.contains("phase \""), "\(workload.file) should mark its timed sections with phase")
+        }
+    }
+
+    func testLarsonSizeBands() throws {
+        // The middle sizes of the eight equal bands of 8 ..< 1000 bytes.
+        XCTAssertEqual(try load("larson.hw").defaultConstants.payloads, [70, 194, 318, 442, 566, 690, 814, 938])
+    }
+
+    func testBinaryTreesReferenceOutput() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let official = try String(contentsOf: fixtures.appendingPathComponent("binary-trees-10.txt"), encoding: .utf8)
+        let spaces = try String(contentsOf: fixtures.appendingPathComponent("binary-trees-10.spaces.txt"), encoding: .utf8)
+        XCTAssertEqual(official.split(separator: "\n").count, 6)
+        XCTAssertTrue(official.hasPrefix("stretch tree of depth 11\t check: 4095\n"))
+        XCTAssertEqual(official.replacingOccurrences(of: "\t ", with: " "), spaces, "one space where the official output has a tab and a space")
+        XCTAssertFalse(spaces.contains("\t"))
     }
 
     func testRefcountSeed() throws {
