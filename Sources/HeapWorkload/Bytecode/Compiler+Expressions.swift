@@ -8,7 +8,10 @@ extension Builtin {
     /// The builtin's number in `builtin` instructions.
     var code: Int32 { Int32(Builtin.allCases.firstIndex(of: self)!) }
 
-    init(code: Int32) { self = Builtin.allCases[Int(code)] }
+    init(code: Int32) { self = Builtin.allCases[Int(code & 0xFFFF)] }
+
+    /// Flag in a `builtin` instruction's operand: the second argument is a temporary to move.
+    static let movesSecondArgument: Int32 = 1 << 16
 
     /// Whether the value may be an object (a temporary holding it must be cleared).
     var mayReturnObject: Bool {
@@ -191,8 +194,11 @@ extension BodyCompiler {
         // refcount(x) does not count its argument: when x is in a temporary holding its own
         // reference, the second operand (otherwise unused) says so.
         let second: Int32 = builtin == .refcount ? (operands[0].needsRelease ? 1 : 0) : (operands.count > 1 ? operands[1].register : -1)
-        emit(.builtin, register, builtin.code, operands.first?.register ?? -1, second)
-        for operand in operands.reversed() { release(operand) }
+        // send(ch, x) moves a temporary x into the channel (bit 16 of the builtin operand): the
+        // receiver must not find the sender still holding it.
+        let moves = builtin == .send && operands[1].needsRelease
+        emit(.builtin, register, builtin.code | (moves ? Builtin.movesSecondArgument : 0), operands.first?.register ?? -1, second)
+        for (position, operand) in operands.enumerated().reversed() where !(moves && position == 1) { release(operand) }
         guard builtin.producesValue else { return nil }
         return Operand(register: register, needsRelease: dest == nil && builtin.mayReturnObject)
     }

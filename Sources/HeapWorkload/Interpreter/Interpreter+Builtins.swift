@@ -5,7 +5,7 @@
 import HeapCore
 
 extension InterpreterThread {
-    func builtin(_ builtin: Builtin, _ first: Int32, _ second: Int32, _ regs: UnsafeMutablePointer<Word>) throws(Fault) -> Word {
+    func builtin(_ builtin: Builtin, _ first: Int32, _ second: Int32, _ regs: UnsafeMutablePointer<Word>, moving: Bool = false) throws(Fault) -> Word {
         let m = mutator
         let heap = run.heap
         func argument(_ register: Int32) -> Word { regs[Int(register)] }
@@ -55,7 +55,8 @@ extension InterpreterThread {
         case .send:
             let word = argument(second)
             try refuseInPause()
-            if Words.isObject(word) { m.retain(Words.object(word)) }
+            // The channel takes a reference: the temporary's, moved, or a new one.
+            if moving { regs[Int(second)] = Words.none } else if Words.isObject(word) { m.retain(Words.object(word)) }
             let sent: Bool
             do throws(Fault) {
                 sent = try run.withChannel(argument(first)) { $0.send(word, as: m) }

@@ -290,11 +290,11 @@ final class InterpreterThread {
                 case .getSlot:
                     let container = try object(instruction.b, "slot")
                     guard Int(instruction.c) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.c)") }
-                    set(instruction.a, m.load(container, slot: Int(instruction.c))?.bits ?? Words.none)
+                    set(instruction.a, unbox(m.load(container, slot: Int(instruction.c))))
                 case .getSlotNamed:
                     let container = try object(instruction.b, "slot")
                     let slot = try run.slotIndex(of: container, name: Int(instruction.c))
-                    set(instruction.a, m.load(container, slot: slot)?.bits ?? Words.none)
+                    set(instruction.a, unbox(m.load(container, slot: slot)))
                 case .setSlot, .setSlotMove, .setSlotNamed, .setSlotNamedMove:
                     let container = try object(instruction.a, "slot")
                     let slot: Int
@@ -307,7 +307,7 @@ final class InterpreterThread {
                     try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotMove || instruction.op == .setSlotNamedMove, regs)
                 case .getElement:
                     let (array, index) = try element(instruction.b, instruction.c, regs)
-                    set(instruction.a, m.load(array, slot: index)?.bits ?? Words.none)
+                    set(instruction.a, unbox(m.load(array, slot: index)))
                 case .setElement, .setElementMove:
                     let (array, index) = try element(instruction.a, instruction.b, regs)
                     try storeSlot(array, index, instruction.c, moving: instruction.op == .setElementMove, regs)
@@ -379,7 +379,8 @@ final class InterpreterThread {
                 case .checkStep:
                     guard try int(instruction.a, "range step") != 0 else { throw Fault(.zeroStep, "range() step must not be zero") }
                 case .builtin:
-                    let result = try builtin(Builtin(code: instruction.b), instruction.c, instruction.d, regs)
+                    let result = try builtin(Builtin(code: instruction.b), instruction.c, instruction.d, regs,
+                                             moving: instruction.b & Builtin.movesSecondArgument != 0)
                     if instruction.a >= 0 { set(instruction.a, result) } else if Words.isObject(result) { m.release(Words.object(result)) }
                 case .weak:
                     set(instruction.a, try weakReference(instruction.b, callback: Int(instruction.c), regs))
@@ -472,7 +473,10 @@ final class InterpreterThread {
     private func storeSlot(_ container: ObjectRef, _ slot: Int, _ register: Int32, moving: Bool, _ regs: UnsafeMutablePointer<Word>) throws(Fault) {
         let word = regs[Int(register)]
         guard word == 0 || Words.isObject(word) else {
-            throw Fault(.typeError, "a slot holds an object or none, not \(run.describeKind(word))")
+            // An integer, a channel or a thread: slots hold references, so it goes in a box.
+            let box = try self.box(word)
+            mutator.store(consuming: box, into: container, slot: slot)
+            return
         }
         if moving {
             regs[Int(register)] = Words.none
@@ -480,6 +484,27 @@ final class InterpreterThread {
         } else {
             mutator.store(ObjectRef(bits: word), into: container, slot: slot)
         }
+    }
+
+    /// A new box object holding a value that is not a reference.
+    @inline(never)
+    private func box(_ word: Word) throws(Fault) -> ObjectRef {
+        guard let box = mutator.new(run.boxType) else { throw run.heapLimitFault() }
+        box.payload.storeBytes(of: word, as: Word.self)
+        counters.pointee.allocations &+= 1
+        counters.pointee.bytesAllocated &+= 40
+        return box
+    }
+
+    /// What a slot load gives the program: the object, or the value in a box (the box's
+    /// reference dropped).
+    @inline(__always)
+    private func unbox(_ loaded: ObjectRef?) -> Word {
+        guard let loaded else { return Words.none }
+        guard loaded.typeID == run.boxType.id else { return loaded.bits }
+        let word = loaded.payload.load(as: Word.self)
+        mutator.release(loaded)
+        return word
     }
 
     private func element(_ arrayRegister: Int32, _ indexRegister: Int32, _ regs: UnsafeMutablePointer<Word>) throws(Fault) -> (ObjectRef, Int) {

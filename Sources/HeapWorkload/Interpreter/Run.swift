@@ -64,6 +64,8 @@ final class Run: @unchecked Sendable {
     let objectSizes: [Int]
     let arrayType: ObjectType
     let callbackType: ObjectType
+    /// Holds an integer, a channel or a thread handle stored in a slot (slots hold references).
+    let boxType: ObjectType
     let functionTable: UnsafeMutablePointer<FunctionEntry>
     let integerWords: UnsafeMutablePointer<Word>
     let globals: UnsafeMutablePointer<Atomic<UInt>>
@@ -102,6 +104,7 @@ final class Run: @unchecked Sendable {
         objectSizes = program.types.map { 32 + $0.slots.count * 8 + $0.payloadBytes }
         arrayType = heap.types.register(name: "<array>", isArray: true)
         callbackType = heap.types.register(name: "<callback>", payloadBytes: 8)
+        boxType = heap.types.register(name: "<box>", payloadBytes: 8)
         var names: [Int: String] = [:]
         for (index, type) in objectTypes.enumerated() { names[type.id] = program.types[index].name }
         typeNames = names
