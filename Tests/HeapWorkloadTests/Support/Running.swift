@@ -2,7 +2,11 @@
 // to the run's promise that it releases everything it made (`leaked == 0`), whether it ended
 // well or not. Runs collect manually unless a test asks for the collector thread, so that what
 // the collector finds is what the program's own gc.collect() calls find.
+//
+// A program that crashes the process (a known bug under test) runs in a child process instead:
+// `heapctl run --embedded`, from the build folder the tests run from.
 
+import Foundation
 import HeapCore
 import HeapWorkload
 import XCTest
@@ -54,4 +58,38 @@ func failure(of source: String, file: StaticString = #filePath, line: UInt = #li
 func errorCode(of source: String, file: StaticString = #filePath, line: UInt = #line,
                _ configure: (inout RunConfiguration) -> Void = { _ in }) throws -> RunErrorCode? {
     try failure(of: source, file: file, line: line, configure)?.code
+}
+
+/// How a child `heapctl run --embedded` of a source ended.
+struct ChildRun {
+    /// Killed by a signal (a crash), not exited.
+    let crashed: Bool
+    let status: Int32
+    /// Its standard output: what the program printed.
+    let output: String
+}
+
+/// Runs `source` with `heapctl run --embedded` in a child process; skips the test when heapctl
+/// is not built next to the test bundle.
+func runInChildProcess(_ source: String, arguments: [String] = []) throws -> ChildRun {
+    let heapctl = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        .deletingLastPathComponent().appendingPathComponent("heapctl")
+    guard FileManager.default.isExecutableFile(atPath: heapctl.path) else {
+        throw XCTSkip("heapctl is not built next to the test bundle (\(heapctl.path))")
+    }
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("heapd-test-\(getpid())-\(UUID().uuidString).hw")
+    try source.write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+    let process = Process()
+    process.executableURL = heapctl
+    process.arguments = ["run", "--embedded", file.path] + arguments
+    let stdout = Pipe()
+    process.standardOutput = stdout
+    process.standardError = FileHandle.nullDevice
+    // No backtrace: a crash under test should end at once.
+    process.environment = ["SWIFT_BACKTRACE": "enable=no"]
+    try process.run()
+    let printed = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return ChildRun(crashed: process.terminationReason == .uncaughtSignal, status: process.terminationStatus, output: printed)
 }
