@@ -172,7 +172,7 @@ final class RunLimitsTests: XCTestCase {
                 list = new [2]
                 while true { a = new [2]; a[0] = weak(keep); a[1] = list; list = a }
             }
-            """) { $0.heapLimitBytes = 16 << 20 }
+            """) { $0.heapLimitBytes = 4 << 20 }
         XCTAssertEqual(result.error?.code, .heapLimit)
     }
 
@@ -257,10 +257,10 @@ final class RunLimitsTests: XCTestCase {
     func testThreadBlockedOnSendDoesNotKeepAFailedRunAlive() throws {
         let result = try runProgram("""
             type Node { ref }
-            fn flood(ch) { while true { send(ch, new Node) } }
+            fn flood(ch, x) { while true { send(ch, x) } }
             main {
                 ch = channel(2)
-                t = spawn flood(ch)
+                t = spawn flood(ch, new Node)
                 while recv(ch) == none { }
                 expect false, "stop here"
             }
