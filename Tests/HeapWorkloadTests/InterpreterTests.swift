@@ -1046,6 +1046,19 @@ final class InterpreterTests: XCTestCase {
             """), ["11"])
     }
 
+    /// The run's end releases the globals, then collects: a finalizer that this last collection
+    /// runs and that stores `self` (or anything new) in a global puts it where nothing releases
+    /// it any more, and the run reports it leaked.
+    func testBug_ObjectResurrectedIntoAGlobalByTheLastCollectionIsReleased() throws {
+        let result = try Workload.run(try XCTUnwrap(checkedProgram("""
+            global saved
+            type Node { ref, finalize { saved = self } }
+            main { a = new Node; a.ref = a }
+            """)), configuration: testConfiguration())
+        XCTAssertTrue(result.ok)
+        XCTAssertEqual(result.leaked, 0)
+    }
+
     /// A global's constant initial value that does not fit the interpreter's 63-bit integers
     /// silently becomes none (a param of the same value fails with run.overflow when read).
     func testBug_GlobalInitialValueBeyond63BitsIsNotSilentlyNone() throws {

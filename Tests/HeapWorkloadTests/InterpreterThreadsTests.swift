@@ -12,6 +12,7 @@
 //     hand a thread's objects to another thread either wait for the maker's objects to die first
 //     or run under the other policies.
 
+import Foundation
 import HeapCore
 import HeapWorkload
 import XCTest
@@ -506,5 +507,26 @@ final class InterpreterThreadsTests: XCTestCase {
         XCTAssertTrue(result.ok)
         XCTAssertEqual(result.output, ["finalized"])
         XCTAssertEqual(result.expects.first?.passed, 1)
+    }
+
+    /// The run's end releases the globals after it has joined every thread; a weak callback that
+    /// this triggers may spawn a thread, which nobody joins: it outlives Workload.run, prints
+    /// through the output callback and allocates in the run's heap after the result (leaked 0)
+    /// was made.
+    func testBug_ThreadSpawnedWhileTheRunEndsIsJoined() throws {
+        let lines = Locked<[String]>([])
+        let result = try runProgram("""
+            type Node { ref }
+            global g
+            global watcher
+            fn late() { repeat 200000 { x = new Node }  print "late done" }
+            fn died(w) { print "callback"; spawn late() }
+            main { g = new Node; watcher = weak(g, died); print "main done" }
+            """) { configuration in
+                configuration.output = { line in lines.withLock { $0.append(line) } }
+            }
+        XCTAssertEqual(result.output, ["main done", "callback", "late done"])
+        // Let the stray thread finish before the next test.
+        for _ in 0..<100 where !lines.withLock({ $0.contains("late done") }) { Thread.sleep(forTimeInterval: 0.05) }
     }
 }
