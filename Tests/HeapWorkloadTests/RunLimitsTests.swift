@@ -4,8 +4,6 @@
 // leaked == 0 on every run). Programs that crash the process are known bugs, run in a child
 // process (testBug_…).
 
-import Foundation
-import HeapCore
 import HeapWorkload
 import XCTest
 
