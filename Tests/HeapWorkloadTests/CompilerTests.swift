@@ -53,9 +53,9 @@ final class CompilerTests: XCTestCase {
             fn f(a) { b = a + 1; return (a + 1) * (b + 2) }
             main { }
             """))
-        // Locals a, b; the return's temporaries stay taken until the statement ends: 1, a + 1,
-        // 2, b + 2 and the product.
-        XCTAssertEqual(program.functions[0].frameSize, 2 + 5)
+        // Locals a, b; the return's temporaries stay taken until the statement ends: a + 1 and
+        // b + 2 (each one addImmediate, no register for its constant) and the product.
+        XCTAssertEqual(program.functions[0].frameSize, 2 + 3)
         XCTAssertEqual(program.functions[0].locations.count, program.functions[0].code.count)
     }
 
@@ -129,13 +129,9 @@ final class CompilerTests: XCTestCase {
             fn f(p) { if p.left == none { return 1 }  return 0 }
             main { }
             """, of: "f"), [
-                "getSlotNamed 1, 0, 0",
-                "loadNone 2",
-                "equal 3, 1, 2",
-                "clear 1",
-                "jumpIfFalse 3, 7",
-                "loadInt 4, 1",
-                "ret 4",
+                "jumpIfSlotNamedNotNone 0, 0, 3",
+                "loadInt 1, 1",
+                "ret 1",
                 "loadInt 1, 0",
                 "ret 1",
                 "retNone",
@@ -153,16 +149,15 @@ final class CompilerTests: XCTestCase {
                 "loadInt 1, 2",
                 "jumpUnlessLess 0, 1, 5",
                 "print 0",
-                "jump 15",
+                "jump 14",
                 "jumpUnlessEqual 0, 1, 8",
                 "print 1",
-                "jump 15",
+                "jump 14",
+                "jumpUnlessGreaterEqualImmediate 0, 5, 12",
                 "loadInt 2, 5",
-                "jumpUnlessGreaterEqual 0, 2, 13",
-                "loadInt 3, 5",         // a condition's temporaries live until its statement ends
                 "print 2",
-                "jump 15",
-                "loadInt 3, 0",
+                "jump 14",
+                "loadInt 2, 0",
                 "print 3",
                 "retNone",
             ])
@@ -235,15 +230,14 @@ final class CompilerTests: XCTestCase {
         let main = program.functions[program.mainIndex]
         XCTAssertEqual(Disassembly.lines(main, in: program), [
             "loadInt 0, 1",
-            "move 2, 0",        // the arguments start above the locals x and y
-            "loadInt 5, 1",     // x + 1's constant goes above the three argument registers
-            "add 3, 0, 5",
+            "move 2, 0",
+            "addImmediate 3, 0, 1",
             "loadInt 4, 3",
-            "call 2, 0, 1",     // the callee's frame starts at register 2; the value lands in y
+            "call 2, 0, 1",
             "print 0",
             "retNone",
         ])
-        XCTAssertEqual(main.frameSize, 6)
+        XCTAssertEqual(main.frameSize, 5)
     }
 
     func testNestedCallsStackTheirArgumentsAboveTheOuterOnes() {
@@ -267,12 +261,11 @@ final class CompilerTests: XCTestCase {
             fn f(n) { return 1 + check(n.left) }
             main { }
             """, of: "f"), [
-                "loadInt 1, 1",
-                "getSlotNamed 2, 0, 0",
-                "call 2, 0, 2",
-                "add 3, 1, 2",
-                "clear 2",
-                "ret 3",
+                "getSlotNamed 1, 0, 0",
+                "call 1, 0, 1",
+                "addImmediate 2, 1, 1",
+                "clear 1",
+                "ret 2",
                 "retNone",
             ])
     }
@@ -305,16 +298,13 @@ final class CompilerTests: XCTestCase {
             main { }
             """, of: "make"), [
                 "new 1, 0",
-                "loadInt 2, 0",
-                "jumpUnlessGreater 0, 2, 11",
-                "loadInt 4, 1",
-                "subtract 3, 0, 4",
-                "call 3, 0, 3",
-                "setSlotMove 1, 0, 3",
-                "loadInt 4, 1",
-                "subtract 3, 0, 4",
-                "call 3, 0, 3",
-                "setSlotMove 1, 1, 3",
+                "jumpUnlessGreaterImmediate 0, 0, 8",
+                "addImmediate 2, 0, -1",
+                "call 2, 0, 2",
+                "setSlotMove 1, 0, 2",
+                "addImmediate 2, 0, -1",
+                "call 2, 0, 2",
+                "setSlotMove 1, 1, 2",
                 "ret 1",
                 "retNone",
             ])
@@ -425,8 +415,8 @@ final class CompilerTests: XCTestCase {
             """), [
                 "new 0, 0",
                 "weak 1, 0, -1",
-                "builtin 2, \(weakIndex), 1, -1",
-                "builtin 3, \(refcountIndex), 0, -1",
+                "builtin 2, 2, 1, -1",
+                "builtin 3, 3, 0, 0",
                 "print 0",
                 "clear 2",
                 "retNone",
@@ -441,13 +431,12 @@ final class CompilerTests: XCTestCase {
             "loadInt 2, 0",
             "loadInt 3, -2",
             "checkStep 3",
-            "forCheck 1, 2, 3, 11",
+            "forCheck 1, 2, 3, 10",
             "move 0, 1",
-            "loadInt 4, 4",
-            "jumpUnlessEqual 0, 4, 9",
-            "jump 10",
+            "jumpUnlessEqualImmediate 0, 4, 8",
+            "jump 9",
             "print 0",
-            "forStep 1, 3, 4",
+            "forStep 1, 2, 3, 5",
             "retNone",
         ])
     }
@@ -460,7 +449,7 @@ final class CompilerTests: XCTestCase {
             "forCheck 1, 2, 3, 7",
             "move 0, 1",
             "jump 7",
-            "forStep 1, 3, 3",
+            "forStep 1, 2, 3, 4",
             "retNone",
         ])
     }
@@ -469,12 +458,10 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(disassembly("main { x = 0; repeat 5 { if x == 2 { continue } x = x + 1 } }"), [
             "loadInt 0, 0",
             "loadInt 1, 5",
-            "repeatCheck 1, 9",
-            "loadInt 2, 2",
-            "jumpUnlessEqual 0, 2, 6",
-            "jump 8",               // continue: to the back-edge
-            "loadInt 2, 1",
-            "add 0, 0, 2",
+            "repeatCheck 1, 7",
+            "jumpUnlessEqualImmediate 0, 2, 5",
+            "jump 6",
+            "addImmediate 0, 0, 1",
             "loop 2",
             "retNone",
         ])
@@ -483,16 +470,12 @@ final class CompilerTests: XCTestCase {
     func testWhileContinueLoopsToTheHeadAndBreakLeaves() {
         XCTAssertEqual(disassembly("main { x = 0; while x < 9 { x = x + 1; if x == 3 { continue } if x == 5 { break } } }"), [
             "loadInt 0, 0",
-            "loadInt 1, 9",
-            "jumpUnlessLess 0, 1, 12",
-            "loadInt 2, 1",
-            "add 0, 0, 2",
-            "loadInt 2, 3",
-            "jumpUnlessEqual 0, 2, 8",
-            "loop 1",               // continue: back to the condition
-            "loadInt 2, 5",
-            "jumpUnlessEqual 0, 2, 11",
-            "jump 12",
+            "jumpUnlessLessImmediate 0, 9, 8",
+            "addImmediate 0, 0, 1",
+            "jumpUnlessEqualImmediate 0, 3, 5",
+            "loop 1",
+            "jumpUnlessEqualImmediate 0, 5, 7",
+            "jump 8",
             "loop 1",
             "retNone",
         ])

@@ -519,12 +519,12 @@ final class InterpreterTests: XCTestCase {
         XCTAssertTrue(String(decoding: data, as: UTF8.self).contains("\"run.division-by-zero\""))
     }
 
-    // MARK: Bugs found by these tests (each fails until the interpreter or compiler is fixed)
+    // MARK: Regressions (bugs these tests found, fixed)
 
     /// A callee's frame starts inside the caller's temporaries, which keep the integers they last
     /// held; the callee's locals other than its parameters are not cleared, so a local assigned
     /// on one path only reads the caller's leftover instead of none.
-    func testBug_LocalAssignedOnOnePathReadsNoneEvenAfterACallersTemporaries() throws {
+    func testLocalAssignedOnOnePathReadsNoneEvenAfterACallersTemporaries() throws {
         XCTAssertEqual(try output(of: """
             fn g(p) { if p { x = 1 }  return x }
             main { print g(1 - 1) }
@@ -538,7 +538,7 @@ final class InterpreterTests: XCTestCase {
 
     /// A global's constant initial value that does not fit the interpreter's 63-bit integers
     /// silently becomes none (a param of the same value fails with run.overflow when read).
-    func testBug_GlobalInitialValueBeyond63BitsIsNotSilentlyNone() throws {
+    func testGlobalInitialValueBeyond63BitsIsNotSilentlyNone() throws {
         let result = try runProgram("""
             global g = 1 << 62
             main { print g }
@@ -550,7 +550,7 @@ final class InterpreterTests: XCTestCase {
 
     /// ExpectSite.condition is "the condition as written", but it is the rest of the source line:
     /// the message, and whatever follows on the line, come with it.
-    func testBug_ExpectConditionTextIsOnlyTheCondition() throws {
+    func testExpectConditionTextIsOnlyTheCondition() throws {
         let result = try runProgram(inMain("""
             x = 1
             expect x == 1, "one"
@@ -561,7 +561,7 @@ final class InterpreterTests: XCTestCase {
     }
 
     /// A phase left by continue, break or return never reaches its phaseEnd and is not counted.
-    func testBug_PhaseLeftByContinueOrReturnIsCounted() throws {
+    func testPhaseLeftByContinueOrReturnIsCounted() throws {
         let result = try runProgram("""
             fn f() { phase "inner" { return 1 } }
             main {
@@ -574,7 +574,7 @@ final class InterpreterTests: XCTestCase {
 
     /// range counts while below stop; a next value past the 63-bit limit is never taken, so it
     /// should end the loop, not overflow.
-    func testBug_ForRangeEndingNearTheIntegerLimitEndsTheLoop() throws {
+    func testForRangeEndingNearTheIntegerLimitEndsTheLoop() throws {
         XCTAssertEqual(try output(of: inMain("""
             for i in range(4611686018427387900, 4611686018427387903, 2) { print i }
             for i in range(-4611686018427387901, -4611686018427387904, -2) { print i }
@@ -584,7 +584,7 @@ final class InterpreterTests: XCTestCase {
     /// language.md: "The loop variable is an ordinary local (or global)", and the checker accepts
     /// a global; the compiler stops the process (Compiler.swift: "a loop variable is a local").
     /// Run through heapctl in a child process so that the crash does not take the tests with it.
-    func testBug_ForLoopVariableMayBeAGlobal() throws {
+    func testForLoopVariableMayBeAGlobal() throws {
         let child = try runInChildProcess("global g\nmain { for g in range(3) { } print g }\n")
         XCTAssertFalse(child.crashed, "heapctl crashed (signal \(child.status))")
         XCTAssertEqual(child.status, 0)

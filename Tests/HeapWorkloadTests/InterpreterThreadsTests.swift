@@ -7,10 +7,8 @@
 //   - under biased counting, a release by a thread that does not own the object may sit in the
 //     owner's merge queue until the owner's next safepoint (as in CPython), so refcount() seen
 //     across threads is exact only under the atomic and global-lock policies;
-//   - objects a thread made that another thread releases while the maker is exiting leak under
-//     biased counting (testBug_ThreadMadeObjectsReleasedWhileTheMakerExitsAreFreed); tests that
-//     hand a thread's objects to another thread either wait for the maker's objects to die first
-//     or run under the other policies.
+//   - a finished thread's objects are handed over only after it has detached (regression test:
+//     testThreadMadeObjectsReleasedWhileTheMakerExitsAreFreed).
 
 import Foundation
 import HeapCore
@@ -460,7 +458,7 @@ final class InterpreterThreadsTests: XCTestCase {
         XCTAssertEqual(result.output, ["2000", "2000"])
     }
 
-    // MARK: Bugs found by these tests
+    // MARK: Regressions (bugs these tests found, fixed)
 
     /// Under biased counting, objects a spawned thread made and another thread releases while the
     /// maker is exiting are never freed: Run.spawn signals join (handle.finish) before the thread
@@ -468,7 +466,7 @@ final class InterpreterThreadsTests: XCTestCase {
     /// mergeOwnedObjects and merge-queue hand-off). Waiting after join before dropping the
     /// objects, or the atomic and global-lock policies, leak nothing. Typically about three
     /// quarters of a 200-node list leak in most of the runs.
-    func testBug_ThreadMadeObjectsReleasedWhileTheMakerExitsAreFreed() throws {
+    func testThreadMadeObjectsReleasedWhileTheMakerExitsAreFreed() throws {
         let programs = [
             """
             type Node { ref }
@@ -496,7 +494,7 @@ final class InterpreterThreadsTests: XCTestCase {
     /// The run's last collection (after main and every thread ended) runs finalizers of the cycles
     /// left, but the expects they pass are not counted in the result: the hook interpreter it
     /// makes for them is merged before that collection.
-    func testBug_ExpectsPassedByFinalizersInTheLastCollectionAreCounted() throws {
+    func testExpectsPassedByFinalizersInTheLastCollectionAreCounted() throws {
         let result = try runProgram("""
             type Node {
                 ref
@@ -513,7 +511,7 @@ final class InterpreterThreadsTests: XCTestCase {
     /// this triggers may spawn a thread, which nobody joins: it outlives Workload.run, prints
     /// through the output callback and allocates in the run's heap after the result (leaked 0)
     /// was made.
-    func testBug_ThreadSpawnedWhileTheRunEndsIsJoined() throws {
+    func testThreadSpawnedWhileTheRunEndsIsJoined() throws {
         let lines = Locked<[String]>([])
         let result = try runProgram("""
             type Node { ref }

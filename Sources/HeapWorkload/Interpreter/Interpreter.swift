@@ -42,6 +42,8 @@ struct ThreadCounters {
     var allocations = 0
     var bytesAllocated = 0
     var stepsLeft = Int.max
+    /// Weak callbacks and finalizers running nested on this thread now.
+    var hookDepth = 0
 }
 
 final class InterpreterThread {

@@ -170,14 +170,23 @@ final class Run: @unchecked Sendable {
                 fail(error)
             }
             retire(interpreter, since: threadStart)
-            // Every other thread, then what the run itself still holds.
+            // Every other thread, then what the run itself still holds. Releasing globals can run
+            // weak callbacks and finalizers that spawn threads or store objects in globals again:
+            // repeat until a round changes nothing.
             joinAllThreads(as: m)
             box.withLock { $0.live = heap.liveObjectsByType().filter { $0.key != "<callback>" }.values.reduce(0, +) }
-            releaseRunState(as: m)
             heap.unfreeze()
             heap.setAutomaticCollection(enabled: false)
-            heap.collect()
-            heap.collect()
+            for _ in 0..<Run.endRounds {
+                let threadsBefore = spawned.load(ordering: .relaxed)
+                let released = releaseRunState(as: m)
+                let found = heap.collect().unreachable
+                joinAllThreads(as: m)
+                if released == 0 && found == 0 && spawned.load(ordering: .relaxed) == threadsBefore { break }
+            }
+            // From here on nothing may start again.
+            stopping.store(true, ordering: .relaxed)
+            spawned.store(configuration.maxThreads + 1, ordering: .relaxed)
             // After the last collection: its finalizers ran on interpreters made for the hooks.
             mergeHookInterpreters()
             box.withLock { $0.leaked = heap.liveObjectsByType().values.reduce(0, +) }
@@ -348,15 +357,20 @@ final class Run: @unchecked Sendable {
         }
     }
 
-    /// Releases globals and channel contents.
-    private func releaseRunState(as m: Mutator) {
+    /// Rounds of releasing and collecting at the end of a run (see `execute`).
+    static let endRounds = 8
+
+    /// Releases globals and channel contents; returns how many references it dropped.
+    private func releaseRunState(as m: Mutator) -> Int {
+        var released = 0
         for index in 0..<program.globalNames.count {
             let word = globals[index].exchange(Words.none, ordering: .sequentiallyConsistent)
-            if Words.isObject(word) { m.release(Words.object(word)) }
+            if Words.isObject(word) { m.release(Words.object(word)); released += 1 }
         }
         for channel in handles.channels {
-            for word in channel.drain() where Words.isObject(word) { m.release(Words.object(word)) }
+            for word in channel.drain() where Words.isObject(word) { m.release(Words.object(word)); released += 1 }
         }
+        return released
     }
 
     // MARK: Hooks
@@ -370,9 +384,28 @@ final class Run: @unchecked Sendable {
         }
     }
 
+    /// Callbacks and finalizers nested inside one another (each runs inside a release made by
+    /// the one before) beyond this depth fail the run instead of exhausting the native stack.
+    static let maximumHookNesting = 48
+
+    /// Runs `body` as one more nested hook on `interpreter`, or fails the run when too deep.
+    private func nestedHook(_ interpreter: InterpreterThread, function: Int, _ body: () -> Void) {
+        guard interpreter.counters.pointee.hookDepth < Run.maximumHookNesting else {
+            return fail(interpreter.error(Fault(.recursionLimit, "weak-reference callbacks and finalizers nested more than \(Run.maximumHookNesting) deep"),
+                                          function: function, pc: 0))
+        }
+        interpreter.counters.pointee.hookDepth += 1
+        body()
+        interpreter.counters.pointee.hookDepth -= 1
+    }
+
     func runWeakCallback(_ m: Mutator, _ weak: ObjectRef, _ callback: ObjectRef) {
         let function = callback.payload.load(as: Int.self)
         let interpreter = interpreter(for: m)
+        nestedHook(interpreter, function: function) { runWeakCallback(interpreter, m, weak, function) }
+    }
+
+    private func runWeakCallback(_ interpreter: InterpreterThread, _ m: Mutator, _ weak: ObjectRef, _ function: Int) {
         let base = interpreter.top
         guard base < interpreter.capacity else { return fail(interpreter.error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)) }
         m.retain(weak)
@@ -388,6 +421,10 @@ final class Run: @unchecked Sendable {
     func runFinalizer(_ m: Mutator, _ object: ObjectRef) {
         guard let type = objectTypes.firstIndex(where: { $0.id == object.typeID }), let function = program.types[type].finalizer else { return }
         let interpreter = interpreter(for: m)
+        nestedHook(interpreter, function: function) { runFinalizer(interpreter, m, object, function) }
+    }
+
+    private func runFinalizer(_ interpreter: InterpreterThread, _ m: Mutator, _ object: ObjectRef, _ function: Int) {
         let base = interpreter.top
         guard base < interpreter.capacity else { return fail(interpreter.error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)) }
         m.retain(object)
@@ -467,7 +504,10 @@ final class Run: @unchecked Sendable {
         if object.typeID == heap.weakReferenceType.id {
             guard let referent = m.deref(object) else { return "<weak reference to nothing>" }
             defer { m.release(referent) }
-            return "<weak reference to \(describe(referent.bits, mutator: m).dropFirst().dropLast())>"
+            // One level only: a chain of weak references is not followed.
+            let name = referent.typeID == heap.weakReferenceType.id ? "weak reference"
+                : referent.typeID == arrayType.id ? "array of \(referent.slotCount)" : typeNames[referent.typeID] ?? "object"
+            return "<weak reference to \(name)>"
         }
         if object.typeID == arrayType.id { return "<array of \(object.slotCount)>" }
         return "<\(typeNames[object.typeID] ?? "object")>"

@@ -18,8 +18,11 @@ enum Disassembly {
              .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual,
              .jumpUnlessEqual, .jumpUnlessNotEqual, .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual,
              .jumpIfSlotNone, .jumpIfSlotNotNone, .getSlot, .getSlotNamed, .setSlot, .setSlotMove, .setSlotNamed, .setSlotNamedMove,
-             .getElement, .setElement, .setElementMove, .call, .forStep, .weak: 3
-        case .spawn, .forCheck, .builtin, .expectCompare: 4
+             .getElement, .setElement, .setElementMove, .call, .weak, .addImmediate,
+             .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone,
+             .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate, .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate,
+             .jumpUnlessGreaterImmediate, .jumpUnlessGreaterEqualImmediate: 3
+        case .spawn, .forCheck, .forStep, .builtin, .expectCompare: 4
         }
     }
 
