@@ -1,0 +1,71 @@
+// The workload files run: every library workload at its small size under each reference-counting
+// policy with the collector thread on, every seed file, and binary-trees at depth 10 against the
+// Benchmarks Game's reference output (and its checksum at other depths). Each run must end well,
+// hold every `expect`, and release everything it made.
+
+import Foundation
+import HeapCore
+import HeapWorkload
+import XCTest
+
+final class WorkloadRunTests: XCTestCase {
+    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("workloads")
+
+    private func run(_ path: String, params: [String: Int64] = [:], policy: RefCountPolicyKind = .biased,
+                     file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+        let bytes = try [UInt8](Data(contentsOf: WorkloadRunTests.root.appendingPathComponent(path)))
+        let checked = try Program.parse(bytes: bytes, fileName: path)
+        var configuration = RunConfiguration()     // the collector thread on, as users run it
+        configuration.params = params
+        configuration.policy = policy
+        configuration.timeLimit = .seconds(60)
+        let result = try Workload.run(checked, configuration: configuration)
+        XCTAssertTrue(result.ok, "\(path) (\(policy)): \(result.error.map(String.init(describing:)) ?? "")", file: file, line: line)
+        XCTAssertEqual(result.leaked, 0, "\(path) (\(policy)) leaked", file: file, line: line)
+        for expect in result.expects {
+            XCTAssertEqual(expect.failed, 0, "\(path):\(expect.line): \(expect.condition)", file: file, line: line)
+        }
+        return result
+    }
+
+    func testEveryLibraryWorkloadRunsAtItsSmallSizeUnderEveryPolicy() throws {
+        for workload in workloadLibrary {
+            for policy in RefCountPolicyKind.allCases {
+                let result = try run(workload.file, params: workload.small, policy: policy)
+                XCTAssertTrue(result.expects.contains { $0.passed > 0 }, "\(workload.file): some expect ran")
+            }
+        }
+    }
+
+    func testEverySeedFileHoldsItsExpects() throws {
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: WorkloadRunTests.root.appendingPathComponent("seed").path)
+            .filter { $0.hasSuffix(".hw") }.sorted()
+        XCTAssertFalse(seeds.isEmpty)
+        for seed in seeds {
+            let result = try run("seed/" + seed)
+            XCTAssertTrue(result.expects.allSatisfy { $0.passed > 0 }, "seed/\(seed): every expect ran and held")
+        }
+    }
+
+    func testBinaryTreesAtDepthTenPrintsTheReferenceOutput() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/binary-trees-10.spaces.txt")
+        let expected = try String(contentsOf: fixture, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(try run("binary-trees.hw", params: ["depth": 10]).output, expected)
+    }
+
+    func testBinaryTreesChecksumsAtOtherDepths() throws {
+        for depth: Int64 in [4, 6, 9] {
+            let output = try run("binary-trees.hw", params: ["depth": depth]).output
+            // Each line's check is iterations × (2^(d+1) − 1); the stretch and long-lived trees'
+            // are 2^(depth+2) − 1 and 2^(depth+1) − 1.
+            XCTAssertEqual(output.first, "stretch tree of depth \(depth + 1) check: \((1 << (depth + 2)) - 1)")
+            XCTAssertEqual(output.last, "long lived tree of depth \(depth) check: \((1 << (depth + 1)) - 1)")
+            for line in output.dropFirst().dropLast() {
+                let words = line.split(separator: " ")
+                let iterations = Int64(words[0])!, treeDepth = Int64(words[4])!, check = Int64(words[6])!
+                XCTAssertEqual(check, iterations * ((1 << (treeDepth + 1)) - 1), line)
+            }
+        }
+    }
+}
