@@ -40,6 +40,39 @@ import Testing
         #expect(heap.allocator.statistics().liveBlocks == 0)
     }
 
+    /// The owner hands a list over and detaches while the other thread drops it: every release
+    /// races with the detach's merges (queued, merged on the spot, or merged by the owner), and
+    /// every node must still be freed exactly once.
+    @Test(arguments: 0..<20)
+    func objectsReleasedWhileTheirOwnerDetachesAreAllFreed(_ round: Int) {
+        let heap = Heap(policy: .biased, collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["next"])
+        let list = Locked<ObjectRef?>(nil)
+        let handed = DispatchSemaphore(value: 0)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            if i == 0 {
+                var head: ObjectRef? = nil
+                for _ in 0..<200 {
+                    let fresh = m.new(node)!
+                    if let head { m.store(consuming: head, into: fresh, slot: 0) }
+                    head = fresh
+                }
+                list.withLock { $0 = head }
+                handed.signal()
+                if round % 2 == 0 { usleep(UInt32(round * 10)) }
+                heap.detachCurrentThread()                   // races with the other's releases
+            } else {
+                handed.wait()
+                m.release(list.withLock { $0! })
+                m.safepoint()
+                heap.detachCurrentThread()
+            }
+        }
+        heap.allocator.collect()
+        #expect(heap.liveObjectsByType().isEmpty, "round \(round)")
+    }
+
     @Test func aNonOwnersLastReleaseIsQueuedAndTheOwnerMergesItAtItsSafepoint() {
         let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
