@@ -174,6 +174,7 @@ extension Mutator {
         require(storage.pointee.worldState != .blocked, "heapd: enterBlockingRegion inside a blocking region (they do not nest)")
         if storage.pointee.youngDelta != 0 { flushYoungDelta(poll: false) }
         quiescentPoint()
+        goOfflineForReclamation()
         let heap = self.heap
         heap.world.withLock {
             storage.pointee.worldState = .blocked
@@ -188,5 +189,6 @@ extension Mutator {
         let heap = self.heap
         if storage.pointee.policy == .globalLock { heap.globalLock.lock() }
         heap.world.withLock { heap.waitForResumeLocked(storage) }
+        comeOnlineForReclamation()
     }
 }

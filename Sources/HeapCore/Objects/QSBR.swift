@@ -35,7 +35,25 @@ struct DeferredFrees {
     var isEmpty: Bool { pending == 0 && batches.isEmpty }
 }
 
+enum QSBR {
+    /// A mutator's quiescent sequence while it is in a blocking region (CPython's qsbr detach).
+    static let offline = UInt64.max
+}
+
 extension Mutator {
+    /// Goes offline for QSBR: a blocked mutator never holds reclamation back (entering a
+    /// blocking region, after a last quiescent point).
+    func goOfflineForReclamation() {
+        storage.pointee.quiescentSequence.store(QSBR.offline, ordering: .releasing)
+    }
+
+    /// Comes back online: from here on, blocks freed by others wait for this mutator again.
+    /// Sequentially consistent: pairs with the loads in `minimumQuiescentSequence`.
+    func comeOnlineForReclamation() {
+        let sequence = storage.pointee.counters.pointee.writeSequence.load(ordering: .acquiring)
+        storage.pointee.quiescentSequence.store(sequence, ordering: .sequentiallyConsistent)
+    }
+
     /// Returns a dead object's block to the allocator, now or after a grace period.
     @inline(__always)
     func freeBlock(_ object: ObjectRef) {
@@ -108,10 +126,15 @@ extension Mutator {
 
 extension Heap {
     /// The smallest quiescent sequence over attached mutators (the write sequence if none).
+    /// The sequence every mutator has passed. A mutator in a blocking region is offline
+    /// (`QSBR.offline`, the largest value) and holds nothing back: it holds no pointer at all.
+    /// Sequentially consistent: pairs with the store a mutator makes when it comes back online
+    /// (`leaveBlockingRegion`), so that either this load sees it or its later slot loads see
+    /// every slot cleared before the batches this pass frees were sealed.
     func minimumQuiescentSequence() -> UInt64 {
         let current = counters.pointee.writeSequence.load(ordering: .acquiring)
         return mutators.withLock { table in
-            table.values.reduce(current) { min($0, $1.storage.pointee.quiescentSequence.load(ordering: .acquiring)) }
+            table.values.reduce(current) { min($0, $1.storage.pointee.quiescentSequence.load(ordering: .sequentiallyConsistent)) }
         }
     }
 

@@ -242,16 +242,45 @@ func automaticHeap(thresholds: (Int, Int, Int), idle: Duration? = nil,
 
     @Test func aFinalizerThatAllocatesDuringThePauseDoesNotWaitForItself() {
         let heap = Heap(finalizer: { m, object in
-            // 100 tracked objects: several batches, so the finalizer passes safepoints.
-            for _ in 0..<100 { m.release(m.new(m.heap.types.all[1].type)!) }
+            // 100 tracked objects (of a type with no finalizer): several batches, so the
+            // finalizer passes safepoints.
+            for _ in 0..<100 { m.release(m.new(m.heap.types.all[2].type)!) }
             #expect(m.heap.isInsidePause)
         }, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"], hasFinalizer: true)
+        _ = heap.types.register(name: "Leaf", slots: ["ref"])
         withMutator(heap) { m in
             let (a, b) = makeTwoObjectCycle(m, node)
             m.release(a); m.release(b)
             #expect(!heap.isInsidePause)
             #expect(heap.collect().finalized == 2)
+        }
+    }
+
+    /// PEP 442 on reference-counting deaths too: the finalizer runs once, before the object is
+    /// torn down, and an object it resurrects is not freed (nor finalized again later).
+    @Test func aFinalizerRunsOnceWhenReferenceCountingFreesAndMayResurrect() {
+        let saved = Locked<ObjectRef?>(nil)
+        let calls = Atomic<Int>(0)
+        let heap = Heap(finalizer: { m, object in
+            if calls.wrappingAdd(1, ordering: .relaxed).newValue == 1 {
+                m.retain(object)                         // the first one resurrects itself
+                saved.withLock { $0 = object }
+            }
+        }, collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"], hasFinalizer: true)
+        withMutator(heap) { m in
+            let a = m.new(node)!
+            m.release(a)                                 // finalizer: resurrected
+            #expect(calls.load(ordering: .relaxed) == 1)
+            #expect(heap.liveObjectsByType()["Node"] == 1)
+            #expect(heap.isFinalized(a))
+            m.release(saved.withLock { $0! })            // dies again: no second finalizer call
+            #expect(calls.load(ordering: .relaxed) == 1)
+            let b = m.new(node)!
+            m.release(b)                                 // finalized and freed
+            #expect(calls.load(ordering: .relaxed) == 2)
+            #expect(heap.liveObjectsByType().isEmpty)
         }
     }
 }
