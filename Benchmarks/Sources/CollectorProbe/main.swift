@@ -33,14 +33,20 @@ func makeTree(depth: Int, _ mutator: Mutator, _ node: ObjectType) -> ObjectRef {
 let root = makeTree(depth: depth, mutator, node)
 var times: [Double] = []
 var candidates = 0
+var phases: [String] = []
 for _ in 0..<7 {
     let start = DispatchTime.now().uptimeNanoseconds
     let result = heap.collect()
     times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     candidates = result.candidates
+    phases.append(String(format: "pause %.1f = handshake %.2f + walk %.1f + trial deletion %.1f + rest %.2f",
+                         Double(result.pauseNanoseconds) / 1e6, Double(result.handshakeNanoseconds) / 1e6,
+                         Double(result.findCandidatesNanoseconds) / 1e6, Double(result.trialDeletionNanoseconds) / 1e6,
+                         Double(result.pauseNanoseconds - result.handshakeNanoseconds - result.findCandidatesNanoseconds - result.trialDeletionNanoseconds) / 1e6))
     precondition(result.unreachable == 0, "a live heap has no garbage")
 }
 print(String(format: "full collection of %d live objects: median %.1f ms (runs: %@)", candidates,
              times.sorted()[times.count / 2], times.map { String(format: "%.1f", $0) }.joined(separator: " ")))
+print("phases (ms) of the median run: \(phases[times.firstIndex(of: times.sorted()[times.count / 2])!])")
 mutator.release(root)
 heap.detachCurrentThread()
