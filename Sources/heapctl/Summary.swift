@@ -15,6 +15,7 @@ enum Summary {
         }
         lines.append("wall \(format(result.wallSeconds)) s   peak RSS \(result.peakRSSBytes >> 20) MiB")
         lines.append("objects: \(result.allocations) allocated (\(result.bytesAllocated >> 10) KiB), \(result.frees) freed, \(result.liveAtEnd) alive at the end, \(result.leaked) leaked")
+        for problem in result.heapProblems { lines.append("HEAP VERIFIER: \(problem)") }
         let c = result.collector
         lines.append("collector: collections \(c.collections.map(String.init).joined(separator: "/")) (automatic \(c.automaticCollections)), collected \(c.collected.reduce(0, +)), pauses p50 \(format(c.pauseP50Milliseconds)) ms p99 \(format(c.pauseP99Milliseconds)) ms max \(format(c.pauseMaxMilliseconds)) ms total \(format(c.totalPauseMilliseconds)) ms")
         for phase in result.phases where phase.runs > 0 {

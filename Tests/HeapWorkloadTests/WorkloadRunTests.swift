@@ -23,6 +23,7 @@ final class WorkloadRunTests: XCTestCase {
         let result = try Workload.run(checked, configuration: configuration)
         XCTAssertTrue(result.ok, "\(path) (\(policy)): \(result.error.map(String.init(describing:)) ?? "")", file: file, line: line)
         XCTAssertEqual(result.leaked, 0, "\(path) (\(policy)) leaked", file: file, line: line)
+        XCTAssertEqual(result.heapProblems, [], "\(path) (\(policy)): the heap verifier", file: file, line: line)
         for expect in result.expects {
             XCTAssertEqual(expect.failed, 0, "\(path):\(expect.line): \(expect.condition)", file: file, line: line)
         }

@@ -156,7 +156,7 @@ final class Run: @unchecked Sendable {
         let start = Run.now()
         let timer = deadline.map { _ in armTimeLimit() }
         let finished = DispatchSemaphore(value: 0)
-        let box = Locked<(live: Int, leaked: Int)>((0, 0))
+        let box = Locked<(live: Int, leaked: Int, problems: [String])>((0, 0, []))
         let thread = Thread { [self] in
             let m = heap.attachCurrentThread()
             let interpreter = InterpreterThread(run: self, mutator: m, name: "main", seed: configuration.seed)
@@ -190,6 +190,10 @@ final class Run: @unchecked Sendable {
             // After the last collection: its finalizers ran on interpreters made for the hooks.
             mergeHookInterpreters()
             box.withLock { $0.leaked = heap.liveObjectsByType().values.reduce(0, +) }
+            // The whole-heap verifier, world stopped, with no roots left: every count must be
+            // explained (by nothing) and no freed block reachable.
+            let problems = heap.stopTheWorld { heap.verify(roots: []) }
+            box.withLock { $0.problems = problems }
             heap.detachCurrentThread()
             finished.signal()
         }
@@ -198,7 +202,8 @@ final class Run: @unchecked Sendable {
         finished.wait()
         timer?.cancel()
         let wall = Double(Run.now() - start) / 1e9
-        return report(wallSeconds: wall, live: box.withLock { $0.live }, leaked: box.withLock { $0.leaked })
+        return report(wallSeconds: wall, live: box.withLock { $0.live }, leaked: box.withLock { $0.leaked },
+                      problems: box.withLock { $0.problems })
     }
 
     /// A global whose constant initial value does not fit 63 bits fails the run at its start.
@@ -526,7 +531,7 @@ final class Run: @unchecked Sendable {
 
     // MARK: Report
 
-    private func report(wallSeconds: Double, live: Int, leaked: Int) -> RunResult {
+    private func report(wallSeconds: Double, live: Int, leaked: Int, problems: [String]) -> RunResult {
         let totals = heap.collectorTotals
         let error = failure.withLock { $0 }
         let passes = expectPasses.withLock { $0 }
@@ -538,6 +543,7 @@ final class Run: @unchecked Sendable {
             file: program.fileName, policy: configuration.policy.rawValue, ok: error == nil, error: error,
             output: output.withLock { $0 }, wallSeconds: wallSeconds, phases: phases.withLock { $0 },
             allocations: objects, frees: max(objects - live, 0), bytesAllocated: bytes, liveAtEnd: live, leaked: leaked,
+            heapProblems: problems,
             collector: RunResult.Collector(
                 collections: totals.generations.map(\.collections), collected: totals.generations.map(\.collected),
                 uncollectable: totals.generations.map(\.uncollectable), automaticCollections: totals.automaticCollections,

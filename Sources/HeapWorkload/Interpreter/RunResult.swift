@@ -82,6 +82,8 @@ public struct RunResult: Sendable, Codable {
     public var liveAtEnd: Int
     /// Objects still alive after the run released everything and collected: 0 unless heapd leaks.
     public var leaked: Int
+    /// What the heap verifier found wrong at the end of the run (empty unless heapd is wrong).
+    public var heapProblems: [String]
     public var collector: Collector
     public var peakRSSBytes: Int
     public var threads: [ThreadReport]

@@ -34,6 +34,7 @@ func runProgram(_ source: String, file: StaticString = #filePath, line: UInt = #
     let result = try Workload.run(checked, configuration: configuration)
     XCTAssertEqual(result.leaked, 0, "the run leaked objects (error: \(result.error.map(String.init(describing:)) ?? "none"))",
                    file: file, line: line)
+    XCTAssertEqual(result.heapProblems, [], "the heap verifier after the run", file: file, line: line)
     return result
 }
 
