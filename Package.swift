@@ -6,13 +6,17 @@ let package = Package(
     products: [
         .library(name: "HeapCore", targets: ["HeapCore"]),
         .library(name: "HeapWorkload", targets: ["HeapWorkload"]),
+        .library(name: "HeapService", targets: ["HeapService"]),
         .executable(name: "heapctl", targets: ["heapctl"]),
+        .executable(name: "heapd", targets: ["heapd"]),
     ],
     dependencies: [
         // Pause-time histograms for the collector's statistics (Collector/GCStats.swift).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // heapctl's command line.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // heapd's Unix-socket server (HeapService).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // libnuma, as a system library: topology queries, mbind, move_pages.
@@ -40,15 +44,30 @@ let package = Package(
             dependencies: ["HeapCore"],
             path: "Sources/HeapWorkload"
         ),
+        .target(
+            name: "HeapService",
+            dependencies: ["HeapWorkload", "HeapCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Sources/HeapService"
+        ),
         .executableTarget(
             name: "heapctl",
-            dependencies: ["HeapWorkload", "HeapCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["HeapService", "HeapWorkload", "HeapCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/heapctl"
+        ),
+        .executableTarget(
+            name: "heapd",
+            dependencies: ["HeapService", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/heapd"
         ),
         .testTarget(
             name: "HeapCoreTests",
             dependencies: ["HeapCore", "CHeapShim"],
             path: "Tests/HeapCoreTests"
+        ),
+        .testTarget(
+            name: "HeapServiceTests",
+            dependencies: ["HeapService"],
+            path: "Tests/HeapServiceTests"
         ),
         .testTarget(
             name: "HeapWorkloadTests",

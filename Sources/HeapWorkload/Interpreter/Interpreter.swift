@@ -528,6 +528,9 @@ final class InterpreterThread {
     func poll() throws(Fault) {
         mutator.safepoint()
         if run.stopping.load(ordering: .relaxed) { throw Fault(.cancelled, "stopped: \(run.stopReason)") }
+        if let cancellation = run.configuration.cancellation, cancellation.isCancelled {
+            throw Fault(.cancelled, "the run was cancelled")
+        }
         counters.pointee.stepsLeft -= InterpreterThread.pollBudget
         if counters.pointee.stepsLeft < 0 { throw Fault(.stepLimit, "more than \(run.configuration.maxSteps ?? 0) loop iterations and calls") }
         if let deadline = run.deadline, Run.now() > deadline {

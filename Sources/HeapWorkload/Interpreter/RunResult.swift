@@ -1,6 +1,7 @@
 // RunConfiguration and RunResult: what a run is asked to do and what it reports.
 
 import HeapCore
+import Synchronization
 
 /// How to run a workload.
 public struct RunConfiguration: Sendable {
@@ -26,8 +27,18 @@ public struct RunConfiguration: Sendable {
     public var collector = CollectorConfiguration()
     /// Called with each line the program prints, as it prints it (any thread).
     public var output: (@Sendable (String) -> Void)?
+    /// Cancels the run from outside (a client that went away): threads stop at their next poll.
+    public var cancellation: RunCancellation?
 
     public init() {}
+}
+
+/// A flag another thread raises to stop a run (`run.cancelled`).
+public final class RunCancellation: Sendable {
+    private let flag = Atomic<Bool>(false)
+    public init() {}
+    public func cancel() { flag.store(true, ordering: .relaxed) }
+    public var isCancelled: Bool { flag.load(ordering: .relaxed) }
 }
 
 /// What a run reports (also its JSON, for `heapctl run --json` and the daemon).

@@ -1,0 +1,95 @@
+// Protocol: heapd's requests and responses — newline-delimited JSON, one object per line.
+//
+//   request   {"id": 1, "op": "run", "source": "...", "params": {"depth": 10}, "rc": "atomic", "stream": true}
+//   responses {"id": 1, "type": "output", "line": "..."}        (streamed runs only)
+//             {"id": 1, "type": "result", "result": {...}}      (exactly one result or error ends a run)
+//             {"id": 1, "type": "error", "code": "parse_error", "message": "..."}
+//
+// Error codes are stable (docs/protocol.md lists them): bad_json, unknown_op, request_too_large,
+// bad_request, parse_error, check_error, expect_failed, heap_limit, time_limit, cancelled,
+// run_error (any other run-time error; `detail` has the run's own code), busy, internal.
+
+import HeapWorkload
+
+/// A request's id, echoed in every response to it: a number or a string.
+public enum RequestID: Codable, Sendable, Equatable {
+    case number(Int)
+    case string(String)
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int.self) { self = .number(number) } else { self = .string(try container.decode(String.self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .number(let number): try container.encode(number)
+        case .string(let string): try container.encode(string)
+        }
+    }
+}
+
+/// One request line.
+public struct Request: Codable, Sendable {
+    public var id: RequestID?
+    public var op: String
+    /// `run`: the program's text, or `workload`: the name of a library workload (`binary-trees`).
+    public var source: String?
+    public var workload: String?
+    /// The file name diagnostics and results show (default `request.hw`).
+    public var fileName: String?
+    public var params: [String: Int64]?
+    /// `biased`, `atomic` or `global-lock`.
+    public var rc: String?
+    public var seed: UInt64?
+    public var heapLimitMiB: Int?
+    public var timeLimitSeconds: Double?
+    /// Send the program's output as `output` events while it runs (otherwise only in the result).
+    public var stream: Bool?
+
+    public init(id: RequestID?, op: String) {
+        self.id = id
+        self.op = op
+    }
+}
+
+/// The daemon's counters (`stats`).
+public struct ServiceStats: Codable, Sendable, Equatable {
+    public var requests = 0
+    public var runsStarted = 0
+    public var runsFinished = 0
+    public var runsFailed = 0
+    public var runsRunning = 0
+    public var errors = 0
+}
+
+/// One response line.
+public struct Response: Codable, Sendable {
+    public var id: RequestID?
+    /// `pong`, `version`, `stats`, `output`, `result` or `error`.
+    public var type: String
+    public var line: String?
+    public var result: RunResult?
+    public var code: String?
+    /// For `run_error`: the run's own error code (`run.index-out-of-range`, ...).
+    public var detail: String?
+    public var message: String?
+    public var version: String?
+    public var stats: ServiceStats?
+
+    public init(id: RequestID?, type: String) {
+        self.id = id
+        self.type = type
+    }
+
+    static func error(_ id: RequestID?, _ code: String, _ message: String) -> Response {
+        var response = Response(id: id, type: "error")
+        response.code = code
+        response.message = message
+        return response
+    }
+}
+
+/// heapd's protocol version (bumped when a request or response changes shape).
+public let protocolVersion = "heapd 0.1 (protocol 1)"

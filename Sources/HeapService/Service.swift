@@ -1,0 +1,232 @@
+// Service: what heapd does with a request line, independent of the socket — decode, dispatch by
+// `op`, run workloads on a bounded pool, and answer through a reply callback (any thread).
+//
+//   admission   at most `workers` runs execute at once and `queueLimit` more wait; beyond that a
+//               run is refused with `busy` (the client may retry)
+//   cancellation  every run of a connection carries a RunCancellation; `cancelAll` (the
+//               connection closed) stops them at their next poll, and their heaps are released
+//               as every run's are
+//
+// Every failure is an `error` response with a stable code; nothing throws out of `handle`.
+
+import Dispatch
+import Foundation
+import HeapCore
+import HeapWorkload
+import Synchronization
+
+/// How the service runs.
+public struct ServiceConfiguration: Sendable {
+    /// Runs executing at once.
+    public var workers = 2
+    /// Runs waiting beyond those.
+    public var queueLimit = 16
+    /// The longest request line accepted (bytes).
+    public var maxRequestBytes = 1 << 20
+    /// Where `workload` names are looked up (`<name>.hw`).
+    public var workloadDirectory: String?
+    /// Applied to runs that ask for nothing else.
+    public var defaultHeapLimitMiB = 1024
+    public var defaultTimeLimitSeconds = 600.0
+
+    public init() {}
+}
+
+/// `@unchecked Sendable`: mutable state is behind `stats` and `slots` (locks); the queue and
+/// the semaphore are thread-safe.
+public final class Service: @unchecked Sendable {
+    public let configuration: ServiceConfiguration
+    private let stats = Locked(ServiceStats())
+    private let runQueue = DispatchQueue(label: "heapd.runs", attributes: .concurrent)
+    private let workerSlots: DispatchSemaphore
+    private let admitted = Atomic<Int>(0)
+    /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
+    private let onShutdown: @Sendable () -> Void
+
+    public init(configuration: ServiceConfiguration = ServiceConfiguration(), onShutdown: @escaping @Sendable () -> Void = {}) {
+        self.configuration = configuration
+        self.onShutdown = onShutdown
+        workerSlots = DispatchSemaphore(value: configuration.workers)
+    }
+
+    public var statistics: ServiceStats { stats.withLock { $0 } }
+
+    /// Handles one request line; `reply` is called once per response, from any thread. Runs go
+    /// to the pool and are registered with `cancellations` (the connection's), so that a client
+    /// that goes away stops them.
+    public func handle(line: String, cancellations: ConnectionRuns, reply: @escaping @Sendable (Response) -> Void) {
+        stats.withLock { $0.requests += 1 }
+        let request: Request
+        do {
+            request = try JSONDecoder().decode(Request.self, from: Data(line.utf8))
+        } catch {
+            return fail(reply, nil, "bad_json", "the request is not a JSON object with an op: \(error)")
+        }
+        switch request.op {
+        case "ping":
+            reply(Response(id: request.id, type: "pong"))
+        case "version":
+            var response = Response(id: request.id, type: "version")
+            response.version = protocolVersion
+            reply(response)
+        case "stats":
+            var response = Response(id: request.id, type: "stats")
+            response.stats = statistics
+            reply(response)
+        case "run":
+            run(request, cancellations: cancellations, reply: reply)
+        case "shutdown":
+            reply(Response(id: request.id, type: "shutdown"))
+            onShutdown()
+        default:
+            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, run, shutdown)")
+        }
+    }
+
+    /// Answers a line longer than the limit.
+    public func refuseOversizedLine(reply: @Sendable (Response) -> Void) {
+        stats.withLock { $0.requests += 1 }
+        fail(reply, nil, "request_too_large", "a request line is limited to \(configuration.maxRequestBytes) bytes")
+    }
+
+    private func fail(_ reply: (Response) -> Void, _ id: RequestID?, _ code: String, _ message: String) {
+        stats.withLock { $0.errors += 1 }
+        reply(.error(id, code, message))
+    }
+
+    // MARK: Runs
+
+    private func run(_ request: Request, cancellations: ConnectionRuns, reply: @escaping @Sendable (Response) -> Void) {
+        let id = request.id
+        let source: String
+        let fileName: String
+        switch (request.source, request.workload) {
+        case (let text?, nil):
+            source = text
+            fileName = request.fileName ?? "request.hw"
+        case (nil, let name?):
+            guard let directory = configuration.workloadDirectory,
+                  name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }),
+                  let text = try? String(contentsOfFile: directory + "/" + name + ".hw", encoding: .utf8) else {
+                return fail(reply, id, "bad_request", "no library workload named '\(name)'")
+            }
+            source = text
+            fileName = name + ".hw"
+        default:
+            return fail(reply, id, "bad_request", "a run needs exactly one of source and workload")
+        }
+        var runConfiguration = RunConfiguration()
+        if let rc = request.rc {
+            guard let policy = RefCountPolicyKind(rawValue: rc) else {
+                return fail(reply, id, "bad_request", "rc must be biased, atomic or global-lock, not '\(rc)'")
+            }
+            runConfiguration.policy = policy
+        }
+        runConfiguration.params = request.params ?? [:]
+        runConfiguration.seed = request.seed ?? 1
+        runConfiguration.heapLimitBytes = (request.heapLimitMiB ?? configuration.defaultHeapLimitMiB) << 20
+        runConfiguration.timeLimit = .milliseconds(Int((request.timeLimitSeconds ?? configuration.defaultTimeLimitSeconds) * 1000))
+        if request.stream == true {
+            runConfiguration.output = { line in
+                var event = Response(id: id, type: "output")
+                event.line = line
+                reply(event)
+            }
+        }
+        let checked: CheckedProgram
+        switch Service.parse(source, fileName: fileName) {
+        case .success(let program): checked = program
+        case .failure(let diagnostics):
+            let syntax = diagnostics.diagnostics.contains { $0.code.rawValue.hasPrefix("E1") || $0.code.rawValue.hasPrefix("E2") }
+            return fail(reply, id, syntax ? "parse_error" : "check_error", diagnostics.rendered())
+        }
+        // Admission: workers running plus the queue's bound.
+        guard admitted.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.workers + configuration.queueLimit else {
+            admitted.wrappingSubtract(1, ordering: .relaxed)
+            return fail(reply, id, "busy", "\(configuration.workers) runs are running and \(configuration.queueLimit) waiting; try again later")
+        }
+        let cancellation = RunCancellation()
+        runConfiguration.cancellation = cancellation
+        let ticket = cancellations.add(cancellation)
+        stats.withLock { $0.runsStarted += 1 }
+        let runConfigurationReady = runConfiguration
+        runQueue.async { [self] in
+            let runConfiguration = runConfigurationReady
+            workerSlots.wait()
+            stats.withLock { $0.runsRunning += 1 }
+            let outcome = Service.execute(checked, runConfiguration)
+            stats.withLock { $0.runsRunning -= 1 }
+            workerSlots.signal()
+            admitted.wrappingSubtract(1, ordering: .relaxed)
+            cancellations.remove(ticket)
+            switch outcome {
+            case .failure(let diagnostics):
+                fail(reply, id, "bad_request", diagnostics.rendered())
+            case .success(let result):
+                stats.withLock { if result.ok { $0.runsFinished += 1 } else { $0.runsFailed += 1 } }
+                if let error = result.error {
+                    var response = Response.error(id, Service.code(for: error.code), error.description)
+                    if Service.code(for: error.code) == "run_error" { response.detail = error.code.rawValue }
+                    response.result = result
+                    stats.withLock { $0.errors += 1 }
+                    reply(response)
+                } else {
+                    var response = Response(id: id, type: "result")
+                    response.result = result
+                    reply(response)
+                }
+            }
+        }
+    }
+
+    static func code(for code: RunErrorCode) -> String {
+        switch code {
+        case .expectFailed: "expect_failed"
+        case .heapLimit: "heap_limit"
+        case .timeLimit: "time_limit"
+        case .cancelled: "cancelled"
+        default: "run_error"
+        }
+    }
+
+    private static func parse(_ source: String, fileName: String) -> Result<CheckedProgram, DiagnosticList> {
+        do throws(DiagnosticList) {
+            return .success(try Program.parse(source: source, fileName: fileName))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func execute(_ checked: CheckedProgram, _ configuration: RunConfiguration) -> Result<RunResult, DiagnosticList> {
+        do throws(DiagnosticList) {
+            return .success(try Workload.run(checked, configuration: configuration))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// The runs a connection started, so that they stop when it closes.
+public final class ConnectionRuns: Sendable {
+    private let runs = Locked<[Int: RunCancellation]>([:])
+    private let next = Atomic<Int>(0)
+
+    public init() {}
+
+    func add(_ cancellation: RunCancellation) -> Int {
+        let ticket = next.wrappingAdd(1, ordering: .relaxed).newValue
+        runs.withLock { $0[ticket] = cancellation }
+        return ticket
+    }
+
+    func remove(_ ticket: Int) {
+        _ = runs.withLock { $0.removeValue(forKey: ticket) }
+    }
+
+    /// The client went away: every run it started stops at its next poll.
+    public func cancelAll() {
+        for cancellation in runs.withLock({ Array($0.values) }) { cancellation.cancel() }
+    }
+
+    public var count: Int { runs.withLock { $0.count } }
+}
