@@ -62,6 +62,8 @@ public struct ServiceStats: Codable, Sendable, Equatable {
     public var runsFailed = 0
     public var runsRunning = 0
     public var errors = 0
+
+    public init() {}
 }
 
 /// One response line.

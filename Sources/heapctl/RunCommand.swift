@@ -1,23 +1,27 @@
 // heapctl run: runs a workload file and prints its output and a summary (or the result as JSON).
 //
 // Exit status: 0 the run ended well, 1 it failed (an expect, a run-time error, a limit), 2 the
-// program or the command line is wrong (diagnostics on stderr).
+// program or the command line is wrong (diagnostics on stderr), 3 no daemon could be reached.
 
 import ArgumentParser
 import Foundation
 import HeapCore
+import HeapService
 import HeapWorkload
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a workload file.",
-        discussion: "Only --embedded exists so far: the workload runs inside this process. The daemon client comes with heapd's service.")
+        discussion: "Sends the workload to heapd (see --socket), or with --embedded runs it in this process. FILE is a path to a .hw file, or the name of a library workload (binary-trees, cycle-churn, ...), which heapd looks up in its workloads directory.")
 
     @Flag(help: "Run in this process, without a daemon.")
     var embedded = false
 
-    @Argument(help: "The workload file (.hw).")
+    @Option(help: "heapd's socket (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
+    var socket: String?
+
+    @Argument(help: "The workload file (.hw), or a library workload's name.")
     var file: String
 
     @Option(name: .customLong("param"), help: "Override a param: name=value (repeatable).")
@@ -42,9 +46,6 @@ struct RunCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        guard embedded else {
-            throw ValidationError("only --embedded runs exist so far (no daemon client yet)")
-        }
         guard let policy = RefCountPolicyKind(rawValue: rc) else {
             throw ValidationError("--rc must be biased, atomic or global-lock, not '\(rc)'")
         }
@@ -63,6 +64,7 @@ struct RunCommand: ParsableCommand {
         if let threads { configuration.params["threads"] = Int64(threads) }
         if !json { configuration.output = { line in Swift.print(line) } }
 
+        if !embedded { return try runThroughDaemon(policy: policy, params: configuration.params) }
         guard let data = FileManager.default.contents(atPath: file) else {
             FileHandle.standardError.write("heapctl: cannot read \(file)\n".data(using: .utf8)!)
             throw ExitCode(2)
@@ -82,6 +84,56 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Summary.text(of: result).data(using: .utf8)!)
         }
         if !result.ok { throw ExitCode(1) }
+    }
+
+    /// Sends the run to heapd, prints its output as it streams, then the summary (or the JSON).
+    private func runThroughDaemon(policy: RefCountPolicyKind, params: [String: Int64]) throws {
+        var request = Request(id: .number(1), op: "run")
+        if FileManager.default.fileExists(atPath: file) {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                FileHandle.standardError.write("heapctl: cannot read \(file)\n".data(using: .utf8)!)
+                throw ExitCode(2)
+            }
+            request.source = text
+            request.fileName = file
+        } else {
+            request.workload = file
+        }
+        request.params = params
+        request.rc = policy.rawValue
+        request.seed = seed
+        request.heapLimitMiB = heapLimit
+        request.timeLimitSeconds = timeLimit
+        request.stream = !json
+        let path = socket ?? Client.defaultSocketPath()
+        do {
+            let client = try Client(socketPath: path)
+            try client.send(request)
+            while true {
+                let response = try client.receive()
+                switch response.type {
+                case "output":
+                    Swift.print(response.line ?? "")
+                case "result", "error":
+                    if json {
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                        Swift.print(String(decoding: try encoder.encode(response), as: UTF8.self))
+                    } else if let result = response.result {
+                        FileHandle.standardError.write(Summary.text(of: result).data(using: .utf8)!)
+                    } else {
+                        FileHandle.standardError.write("heapctl: \(response.code ?? "error"): \(response.message ?? "")\n".data(using: .utf8)!)
+                    }
+                    if response.type == "result" { return }
+                    throw ExitCode(response.result == nil ? 2 : 1)
+                default:
+                    continue
+                }
+            }
+        } catch let error as ClientError {
+            FileHandle.standardError.write("heapctl: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(3)
+        }
     }
 
     static func parseAndRun(_ bytes: [UInt8], file: String, configuration: RunConfiguration) -> Result<RunResult, DiagnosticList> {

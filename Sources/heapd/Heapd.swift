@@ -26,7 +26,7 @@ struct Heapd: ParsableCommand {
         var configuration = ServiceConfiguration()
         configuration.workers = max(workers, 1)
         configuration.workloadDirectory = workloads
-        let path = socket ?? Heapd.defaultSocketPath()
+        let path = socket ?? Client.defaultSocketPath()
         let stop = DispatchSemaphore(value: 0)
         let service = Service(configuration: configuration, onShutdown: { stop.signal() })
         let server: Server
@@ -48,11 +48,5 @@ struct Heapd: ParsableCommand {
         stop.wait()
         server.shutdown()
         FileHandle.standardError.write("heapd: stopped\n".data(using: .utf8)!)
-    }
-
-    static func defaultSocketPath() -> String {
-        if getuid() == 0 { return "/run/heapd/heapd.sock" }
-        if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/heapd.sock" }
-        return "/tmp/heapd-\(getuid()).sock"
     }
 }

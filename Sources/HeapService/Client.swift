@@ -1,0 +1,93 @@
+// Client: a blocking connection to heapd, for heapctl and the tests — send a request line, read
+// response lines.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum ClientError: Error, CustomStringConvertible {
+    case noDaemon(String, Int32)
+    case closed
+
+    public var description: String {
+        switch self {
+        case .noDaemon(let path, let code):
+            "cannot reach heapd at \(path) (\(String(cString: strerror(code)))); start it with `heapd --socket \(path)` (or `swift run heapd`), or run with --embedded"
+        case .closed: "heapd closed the connection"
+        }
+    }
+}
+
+/// One connection. Not thread-safe: one user at a time.
+public final class Client {
+    private let descriptor: Int32
+    private var pending: [UInt8] = []
+
+    public init(socketPath path: String) throws {
+        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw ClientError.noDaemon(path, code)
+        }
+    }
+
+    deinit {
+        Glibc.close(descriptor)
+    }
+
+    /// Sends one line (a newline is added).
+    public func send(_ line: String) throws {
+        var bytes = Array(line.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            guard written > 0 else { throw ClientError.closed }
+            offset += written
+        }
+    }
+
+    public func send(_ request: Request) throws {
+        try send(String(decoding: try JSONEncoder().encode(request), as: UTF8.self))
+    }
+
+    /// The next response line.
+    public func receiveLine() throws -> String {
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { throw ClientError.closed }
+            pending.append(contentsOf: chunk[..<count])
+        }
+    }
+
+    public func receive() throws -> Response {
+        try JSONDecoder().decode(Response.self, from: Data(try receiveLine().utf8))
+    }
+
+    /// The default socket path, as heapd chooses it.
+    public static func defaultSocketPath() -> String {
+        if getuid() == 0 { return "/run/heapd/heapd.sock" }
+        if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/heapd.sock" }
+        return "/tmp/heapd-\(getuid()).sock"
+    }
+}

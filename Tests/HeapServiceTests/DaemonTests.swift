@@ -1,0 +1,200 @@
+// The real heapd binary on a temporary socket, driven over the socket: every op, streaming,
+// stable error codes with the connection still usable, two clients at once, a client that
+// disconnects mid-run, a live daemon refused and a stale socket replaced, SIGTERM.
+
+import Foundation
+import HeapService
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A heapd process on a socket of its own, stopped by `stop()`.
+final class Daemon {
+    let process = Process()
+    let socketPath: String
+    let errors = Pipe()
+
+    /// The heapd built beside this test bundle (`swift build --build-tests` builds it).
+    static var binary: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("heapd")
+    }
+
+    static var workloads: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("workloads").path
+    }
+
+    init(socketPath: String? = nil, waitForSocket: Bool = true) throws {
+        self.socketPath = socketPath ?? NSTemporaryDirectory() + "heapd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        process.executableURL = Daemon.binary
+        process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads]
+        process.standardError = errors
+        try process.run()
+        guard waitForSocket else { return }
+        for _ in 0..<500 {
+            if (try? Client(socketPath: self.socketPath)) != nil { return }
+            usleep(10_000)
+        }
+        throw ClientError.closed
+    }
+
+    func connect() throws -> Client { try Client(socketPath: socketPath) }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: socketPath)
+    }
+}
+
+/// Sends `line` and reads one response.
+func ask(_ client: Client, _ line: String) throws -> Response {
+    try client.send(line)
+    return try client.receive()
+}
+
+/// Sends a run and collects its events up to the final result or error.
+func runEvents(_ client: Client, _ request: Request) throws -> (output: [String], last: Response) {
+    try client.send(request)
+    var output: [String] = []
+    while true {
+        let response = try client.receive()
+        if response.type == "output" { output.append(response.line ?? "") } else { return (output, response) }
+    }
+}
+
+func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Request) -> Void = { _ in }) -> Request {
+    var request = Request(id: .number(7), op: "run")
+    request.source = source
+    request.stream = stream
+    configure(&request)
+    return request
+}
+
+@Suite(.serialized) struct DaemonTests {
+    @Test func pingVersionStatsAndErrorsKeepTheConnectionUsable() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        #expect(try ask(client, #"{"id": 1, "op": "ping"}"#).type == "pong")
+        let version = try ask(client, #"{"id": "v", "op": "version"}"#)
+        #expect(version.id == .string("v"))
+        #expect(version.version == protocolVersion)
+        #expect(try ask(client, "this is not json").code == "bad_json")
+        #expect(try ask(client, #"{"id": 2}"#).code == "bad_json")
+        let unknown = try ask(client, #"{"id": 3, "op": "frobnicate"}"#)
+        #expect(unknown.code == "unknown_op")
+        #expect(unknown.id == .number(3))
+        #expect(try ask(client, String(repeating: "x", count: 2 << 20)).code == "request_too_large")
+        #expect(try ask(client, #"{"id": 4, "op": "ping"}"#).type == "pong")
+        let stats = try ask(client, #"{"id": 5, "op": "stats"}"#)
+        #expect(stats.stats?.requests == 8)
+        #expect(stats.stats?.errors == 4)
+    }
+
+    @Test func aStreamedRunSendsItsOutputThenOneResult() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let (output, last) = try runEvents(client, runRequest("main { for i in range(3) { print i }  expect 2 + 2 == 4 }", stream: true))
+        #expect(output == ["0", "1", "2"])
+        #expect(last.type == "result")
+        #expect(last.result?.ok == true)
+        #expect(last.result?.output == ["0", "1", "2"])
+        #expect(last.result?.leaked == 0)
+        // A library workload by name.
+        var request = Request(id: .number(8), op: "run")
+        request.workload = "binary-trees"
+        request.params = ["depth": 6]
+        let (_, trees) = try runEvents(client, request)
+        #expect(trees.result?.output.last == "long lived tree of depth 6 check: 127")
+    }
+
+    @Test func everyKindOfFailureHasItsStableCode() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let cases: [(Request, String)] = [
+            (runRequest("main { x = }"), "parse_error"),
+            (runRequest("main { print y }"), "check_error"),
+            (runRequest("main { expect 1 == 2 }"), "expect_failed"),
+            (runRequest("type N { next }\nmain { h = none; while 1 { n = new N; n.next = h; h = n } }") { $0.heapLimitMiB = 8 }, "heap_limit"),
+            (runRequest("main { while 1 { } }") { $0.timeLimitSeconds = 0.2 }, "time_limit"),
+            (runRequest("main { x = 1 / 0 }"), "run_error"),
+            (runRequest("main { }") { $0.workload = "binary-trees" }, "bad_request"),
+            (runRequest("main { }") { $0.rc = "optimistic" }, "bad_request"),
+            (runRequest("main { }") { $0.source = nil; $0.workload = "../etc/passwd" }, "bad_request"),
+        ]
+        for (request, code) in cases {
+            let (_, last) = try runEvents(client, request)
+            #expect(last.type == "error", "\(code)")
+            #expect(last.code == code, "\(last.message ?? "")")
+        }
+        let (_, division) = try runEvents(client, runRequest("main { x = 1 / 0 }"))
+        #expect(division.detail == "run.division-by-zero")
+        #expect(division.result?.leaked == 0)
+        #expect(try ask(client, #"{"id": 9, "op": "ping"}"#).type == "pong")
+    }
+
+    @Test func twoClientsRunAtOnce() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let first = try daemon.connect(), second = try daemon.connect()
+        let program = "type N { next }\nmain { t = 0; repeat 20000 { n = new N; n.next = n; t = t + 1 }  print t }"
+        try first.send(runRequest(program))
+        try second.send(runRequest(program))
+        #expect(try first.receive().result?.output == ["20000"])
+        #expect(try second.receive().result?.output == ["20000"])
+    }
+
+    @Test func aClientThatGoesAwayCancelsItsRunAndItsMemoryIsReclaimed() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        do {
+            let leaving = try daemon.connect()
+            try leaving.send(runRequest("type N { next }\nglobal keep\nmain { while 1 { n = new N; n.next = keep; keep = n } }") { $0.heapLimitMiB = 512 })
+            usleep(200_000)
+        }   // closed here
+        let watcher = try daemon.connect()
+        var stats = ServiceStats()
+        for _ in 0..<500 {
+            stats = try ask(watcher, #"{"id": 1, "op": "stats"}"#).stats!
+            if stats.runsRunning == 0 && stats.runsFailed == 1 { break }
+            usleep(20_000)
+        }
+        #expect(stats.runsRunning == 0)
+        #expect(stats.runsFailed == 1)
+        // The daemon goes on serving.
+        #expect(try runEvents(watcher, runRequest("main { print 5 }")).last.result?.output == ["5"])
+    }
+
+    @Test func aLiveDaemonIsRefusedAndAStaleSocketIsReplaced() throws {
+        let daemon = try Daemon()
+        let second = try Daemon(socketPath: daemon.socketPath, waitForSocket: false)
+        second.process.waitUntilExit()
+        #expect(second.process.terminationStatus == 1)
+        let message = String(decoding: second.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(message.contains("already listening"))
+        #expect(try ask(daemon.connect(), #"{"id": 1, "op": "ping"}"#).type == "pong")
+        // Killed without cleaning up: the socket file stays behind, and a new daemon replaces it.
+        kill(daemon.process.processIdentifier, SIGKILL)
+        daemon.process.waitUntilExit()
+        #expect(FileManager.default.fileExists(atPath: daemon.socketPath))
+        let third = try Daemon(socketPath: daemon.socketPath)
+        defer { third.stop() }
+        #expect(try ask(third.connect(), #"{"id": 1, "op": "ping"}"#).type == "pong")
+    }
+
+    @Test func sigtermAndShutdownStopTheDaemonCleanly() throws {
+        let daemon = try Daemon()
+        kill(daemon.process.processIdentifier, SIGTERM)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+        let other = try Daemon()
+        #expect(try ask(other.connect(), #"{"id": 1, "op": "shutdown"}"#).type == "shutdown")
+        other.process.waitUntilExit()
+        #expect(other.process.terminationStatus == 0)
+    }
+}
