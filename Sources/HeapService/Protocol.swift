@@ -47,6 +47,10 @@ public struct Request: Codable, Sendable {
     public var timeLimitSeconds: Double?
     /// Send the program's output as `output` events while it runs (otherwise only in the result).
     public var stream: Bool?
+    /// false: no automatic collection (the collector thread is not started; gc.collect() works).
+    public var gc: Bool?
+    /// Wait until no other run is running, and keep the pool to itself (for clean benchmarks).
+    public var exclusive: Bool?
 
     public init(id: RequestID?, op: String) {
         self.id = id

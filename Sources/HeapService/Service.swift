@@ -2,7 +2,8 @@
 // `op`, run workloads on a bounded pool, and answer through a reply callback (any thread).
 //
 //   admission   at most `workers` runs execute at once and `queueLimit` more wait; beyond that a
-//               run is refused with `busy` (the client may retry)
+//               run is refused with `busy` (the client may retry); an `exclusive` run waits for
+//               every worker slot and holds them all while it runs
 //   cancellation  every run of a connection carries a RunCancellation; `cancelAll` (the
 //               connection closed) stops them at their next poll, and their heaps are released
 //               as every run's are
@@ -40,6 +41,7 @@ public final class Service: @unchecked Sendable {
     private let runQueue = DispatchQueue(label: "heapd.runs", attributes: .concurrent)
     private let workerSlots: DispatchSemaphore
     private let admitted = Atomic<Int>(0)
+    private let exclusiveEntry = Lock()
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
     private let onShutdown: @Sendable () -> Void
 
@@ -123,6 +125,7 @@ public final class Service: @unchecked Sendable {
             runConfiguration.policy = policy
         }
         runConfiguration.params = request.params ?? [:]
+        if request.gc == false { runConfiguration.collector = .manual }
         runConfiguration.seed = request.seed ?? 1
         runConfiguration.heapLimitBytes = (request.heapLimitMiB ?? configuration.defaultHeapLimitMiB) << 20
         runConfiguration.timeLimit = .milliseconds(Int((request.timeLimitSeconds ?? configuration.defaultTimeLimitSeconds) * 1000))
@@ -150,13 +153,14 @@ public final class Service: @unchecked Sendable {
         let ticket = cancellations.add(cancellation)
         stats.withLock { $0.runsStarted += 1 }
         let runConfigurationReady = runConfiguration
+        let exclusive = request.exclusive == true
         runQueue.async { [self] in
             let runConfiguration = runConfigurationReady
-            workerSlots.wait()
+            let slots = takeWorkerSlots(exclusive: exclusive)
             stats.withLock { $0.runsRunning += 1 }
             let outcome = Service.execute(checked, runConfiguration)
             stats.withLock { $0.runsRunning -= 1 }
-            workerSlots.signal()
+            for _ in 0..<slots { workerSlots.signal() }
             admitted.wrappingSubtract(1, ordering: .relaxed)
             cancellations.remove(ticket)
             switch outcome {
@@ -177,6 +181,17 @@ public final class Service: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// One worker slot, or all of them for an exclusive run (exclusive runs take theirs one
+    /// at a time, under a lock, so that two of them cannot each hold half the pool).
+    private func takeWorkerSlots(exclusive: Bool) -> Int {
+        guard exclusive else {
+            workerSlots.wait()
+            return 1
+        }
+        exclusiveEntry.withLock { for _ in 0..<configuration.workers { workerSlots.wait() } }
+        return configuration.workers
     }
 
     static func code(for code: RunErrorCode) -> String {
