@@ -51,6 +51,10 @@ public struct Request: Codable, Sendable {
     public var gc: Bool?
     /// Wait until no other run is running, and keep the pool to itself (for clean benchmarks).
     public var exclusive: Bool?
+    /// `cancel`: the id of the run request to cancel (a run of this connection).
+    public var target: RequestID?
+    /// `history`: how many of the latest runs (default 20).
+    public var limit: Int?
 
     public init(id: RequestID?, op: String) {
         self.id = id
@@ -83,6 +87,10 @@ public struct Response: Codable, Sendable {
     public var message: String?
     public var version: String?
     public var stats: ServiceStats?
+    /// `history`: the latest runs, newest last.
+    public var history: [JournalEntry]?
+    /// The run's number in the journal (results and run errors).
+    public var run: Int?
 
     public init(id: RequestID?, type: String) {
         self.id = id
@@ -98,4 +106,4 @@ public struct Response: Codable, Sendable {
 }
 
 /// heapd's protocol version (bumped when a request or response changes shape).
-public let protocolVersion = "heapd 0.1 (protocol 1)"
+public let protocolVersion = "heapd 0.2 (protocol 2)"

@@ -42,11 +42,17 @@ public final class Service: @unchecked Sendable {
     private let workerSlots: DispatchSemaphore
     private let admitted = Atomic<Int>(0)
     private let exclusiveEntry = Lock()
+    /// Every run admitted and not yet answered, for `stopRuns`.
+    private let active = ConnectionRuns()
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
     private let onShutdown: @Sendable () -> Void
+    /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
+    public let journal: Journal?
 
-    public init(configuration: ServiceConfiguration = ServiceConfiguration(), onShutdown: @escaping @Sendable () -> Void = {}) {
+    public init(configuration: ServiceConfiguration = ServiceConfiguration(), journal: Journal? = nil,
+                onShutdown: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
+        self.journal = journal
         self.onShutdown = onShutdown
         workerSlots = DispatchSemaphore(value: configuration.workers)
     }
@@ -77,12 +83,34 @@ public final class Service: @unchecked Sendable {
             reply(response)
         case "run":
             run(request, cancellations: cancellations, reply: reply)
+        case "cancel":
+            guard let target = request.target else { return fail(reply, request.id, "bad_request", "cancel needs the target id of a run") }
+            guard cancellations.cancel(target) else {
+                return fail(reply, request.id, "bad_request", "no run with id \(target) is running on this connection")
+            }
+            reply(Response(id: request.id, type: "cancel"))
+        case "history":
+            var response = Response(id: request.id, type: "history")
+            response.history = journal?.history(limit: max(request.limit ?? 20, 0)) ?? []
+            reply(response)
         case "shutdown":
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
-            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, run, shutdown)")
+            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, run, cancel, history, shutdown)")
         }
+    }
+
+    /// The daemon is stopping: cancels every run and waits up to `grace` for them to end (each
+    /// writes its journal line and answers its client). True when they all did.
+    public func stopRuns(grace: Duration) -> Bool {
+        active.cancelAll()
+        let deadline = ContinuousClock.now + grace
+        while active.count > 0 {
+            if ContinuousClock.now >= deadline { return false }
+            usleep(10_000)
+        }
+        return true
     }
 
     /// Answers a line longer than the limit.
@@ -150,8 +178,10 @@ public final class Service: @unchecked Sendable {
         }
         let cancellation = RunCancellation()
         runConfiguration.cancellation = cancellation
-        let ticket = cancellations.add(cancellation)
+        let ticket = cancellations.add(cancellation, id: id)
+        let activeTicket = active.add(cancellation, id: id)
         stats.withLock { $0.runsStarted += 1 }
+        let runNumber = journal?.start(file: fileName, policy: runConfiguration.policy.rawValue, params: runConfiguration.params)
         let runConfigurationReady = runConfiguration
         let exclusive = request.exclusive == true
         runQueue.async { [self] in
@@ -163,23 +193,37 @@ public final class Service: @unchecked Sendable {
             for _ in 0..<slots { workerSlots.signal() }
             admitted.wrappingSubtract(1, ordering: .relaxed)
             cancellations.remove(ticket)
+            var entry = JournalEntry(kind: "finished", run: runNumber ?? 0, time: Date().timeIntervalSince1970, file: fileName,
+                                     policy: runConfiguration.policy.rawValue, params: runConfiguration.params, version: protocolVersion)
+            var response: Response
             switch outcome {
             case .failure(let diagnostics):
-                fail(reply, id, "bad_request", diagnostics.rendered())
+                response = .error(id, "bad_request", diagnostics.rendered())
+                entry.ok = false
+                entry.code = "bad_request"
+                stats.withLock { $0.errors += 1; $0.runsFailed += 1 }
             case .success(let result):
                 stats.withLock { if result.ok { $0.runsFinished += 1 } else { $0.runsFailed += 1 } }
                 if let error = result.error {
-                    var response = Response.error(id, Service.code(for: error.code), error.description)
+                    response = .error(id, Service.code(for: error.code), error.description)
                     if Service.code(for: error.code) == "run_error" { response.detail = error.code.rawValue }
-                    response.result = result
                     stats.withLock { $0.errors += 1 }
-                    reply(response)
+                    entry.code = error.code.rawValue
+                    entry.message = error.message
                 } else {
-                    var response = Response(id: id, type: "result")
-                    response.result = result
-                    reply(response)
+                    response = Response(id: id, type: "result")
                 }
+                response.result = result
+                entry.ok = result.ok
+                entry.wallSeconds = result.wallSeconds
+                entry.allocations = result.allocations
+                entry.collections = result.collector.collections.reduce(0, +)
             }
+            // On disk before the client hears of it.
+            if runNumber != nil { journal?.finish(entry) }
+            response.run = runNumber
+            reply(response)
+            active.remove(activeTicket)
         }
     }
 
@@ -221,16 +265,16 @@ public final class Service: @unchecked Sendable {
     }
 }
 
-/// The runs a connection started, so that they stop when it closes.
+/// The runs a connection started, so that they stop when it closes, or when it asks (`cancel`).
 public final class ConnectionRuns: Sendable {
-    private let runs = Locked<[Int: RunCancellation]>([:])
+    private let runs = Locked<[Int: (id: RequestID?, cancellation: RunCancellation)]>([:])
     private let next = Atomic<Int>(0)
 
     public init() {}
 
-    func add(_ cancellation: RunCancellation) -> Int {
+    func add(_ cancellation: RunCancellation, id: RequestID?) -> Int {
         let ticket = next.wrappingAdd(1, ordering: .relaxed).newValue
-        runs.withLock { $0[ticket] = cancellation }
+        runs.withLock { $0[ticket] = (id, cancellation) }
         return ticket
     }
 
@@ -238,9 +282,16 @@ public final class ConnectionRuns: Sendable {
         _ = runs.withLock { $0.removeValue(forKey: ticket) }
     }
 
+    /// Cancels the running run whose request had id `id`; false when there is none.
+    func cancel(_ id: RequestID) -> Bool {
+        let matching = runs.withLock { $0.values.filter { $0.id == id }.map(\.cancellation) }
+        for cancellation in matching { cancellation.cancel() }
+        return !matching.isEmpty
+    }
+
     /// The client went away: every run it started stops at its next poll.
     public func cancelAll() {
-        for cancellation in runs.withLock({ Array($0.values) }) { cancellation.cancel() }
+        for run in runs.withLock({ Array($0.values) }) { run.cancellation.cancel() }
     }
 
     public var count: Int { runs.withLock { $0.count } }

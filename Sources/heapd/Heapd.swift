@@ -22,13 +22,26 @@ struct Heapd: ParsableCommand {
     @Option(help: "Where library workloads are found by name (default: ./workloads).")
     var workloads: String = "workloads"
 
+    @Option(help: "The state directory, for the results journal (default: $STATE_DIRECTORY under systemd, /var/lib/heapd as root, else $XDG_STATE_HOME/heapd or ~/.local/state/heapd).")
+    var stateDirectory: String?
+
     func run() throws {
         var configuration = ServiceConfiguration()
         configuration.workers = max(workers, 1)
         configuration.workloadDirectory = workloads
         let path = socket ?? Client.defaultSocketPath()
         let stop = DispatchSemaphore(value: 0)
-        let service = Service(configuration: configuration, onShutdown: { stop.signal() })
+        let journal: Journal
+        do {
+            journal = try Journal(directory: stateDirectory ?? Heapd.defaultStateDirectory())
+        } catch {
+            FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(1)
+        }
+        if journal.interruptedAtStart > 0 {
+            FileHandle.standardError.write("heapd: \(journal.interruptedAtStart) run(s) cut short by the last stop recorded as interrupted\n".data(using: .utf8)!)
+        }
+        let service = Service(configuration: configuration, journal: journal, onShutdown: { stop.signal() })
         let server: Server
         do {
             server = try Server(service: service, socketPath: path)
@@ -46,7 +59,20 @@ struct Heapd: ParsableCommand {
         interrupt.resume()
         FileHandle.standardError.write("heapd: listening on \(path)\n".data(using: .utf8)!)
         stop.wait()
+        // Stop taking requests, let the runs in flight end (cancelled) and record them.
+        server.close()
+        if !service.stopRuns(grace: .seconds(10)) {
+            FileHandle.standardError.write("heapd: runs still going after 10 s; they will be recorded as interrupted\n".data(using: .utf8)!)
+        }
         server.shutdown()
         FileHandle.standardError.write("heapd: stopped\n".data(using: .utf8)!)
+    }
+
+    static func defaultStateDirectory() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let state = environment["STATE_DIRECTORY"], !state.isEmpty { return state.split(separator: ":").first.map(String.init) ?? state }
+        if getuid() == 0 { return "/var/lib/heapd" }
+        if let state = environment["XDG_STATE_HOME"], !state.isEmpty { return state + "/heapd" }
+        return NSHomeDirectory() + "/.local/state/heapd"
     }
 }

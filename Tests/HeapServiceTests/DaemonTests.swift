@@ -13,6 +13,7 @@ import Glibc
 final class Daemon {
     let process = Process()
     let socketPath: String
+    let stateDirectory: String
     let errors = Pipe()
 
     /// The heapd built beside this test bundle (`swift build --build-tests` builds it).
@@ -25,10 +26,12 @@ final class Daemon {
             .appendingPathComponent("workloads").path
     }
 
-    init(socketPath: String? = nil, waitForSocket: Bool = true) throws {
-        self.socketPath = socketPath ?? NSTemporaryDirectory() + "heapd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+    init(socketPath: String? = nil, stateDirectory: String? = nil, waitForSocket: Bool = true) throws {
+        let unique = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        self.socketPath = socketPath ?? NSTemporaryDirectory() + "heapd-test-\(unique).sock"
+        self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "heapd-state-\(unique)"
         process.executableURL = Daemon.binary
-        process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads]
+        process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory]
         process.standardError = errors
         try process.run()
         guard waitForSocket else { return }
@@ -196,5 +199,68 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(try ask(other.connect(), #"{"id": 1, "op": "shutdown"}"#).type == "shutdown")
         other.process.waitUntilExit()
         #expect(other.process.terminationStatus == 0)
+    }
+
+    @Test func finishedRunsAreJournaledAndTheHistorySurvivesARestart() throws {
+        let daemon = try Daemon()
+        let client = try daemon.connect()
+        let (_, ok) = try runEvents(client, runRequest("main { print 1 }"))
+        let (_, failed) = try runEvents(client, runRequest("main { expect 1 == 2 }"))
+        #expect(ok.run == 1)
+        #expect(failed.run == 2)
+        let history = try ask(client, #"{"id": 1, "op": "history"}"#).history ?? []
+        #expect(history.map(\.run) == [1, 2])
+        #expect(history.map(\.ok) == [true, false])
+        #expect(history[1].code == "run.expect-failed")
+        daemon.stop()
+        let again = try Daemon(stateDirectory: daemon.stateDirectory)
+        defer { again.stop() }
+        let later = try again.connect()
+        #expect((try ask(later, #"{"id": 2, "op": "history", "limit": 1}"#).history ?? []).map(\.run) == [2])
+        #expect(try runEvents(later, runRequest("main { }")).last.run == 3)
+    }
+
+    @Test func aRunCanBeCancelledByItsId() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        var request = runRequest("main { while 1 { } }")
+        request.id = .string("endless")
+        try client.send(request)
+        usleep(100_000)
+        #expect(try ask(client, #"{"id": "c", "op": "cancel", "target": "nothing"}"#).code == "bad_request")
+        try client.send(#"{"id": "c", "op": "cancel", "target": "endless"}"#)
+        var responses: [Response] = []
+        while responses.count < 2 { responses.append(try client.receive()) }
+        #expect(responses.contains { $0.id == .string("c") && $0.type == "cancel" })
+        #expect(responses.contains { $0.id == .string("endless") && $0.code == "cancelled" })
+    }
+
+    @Test func sigtermDuringARunRecordsItBeforeExiting() throws {
+        let daemon = try Daemon()
+        let client = try daemon.connect()
+        try client.send(runRequest("main { while 1 { } }"))
+        usleep(200_000)
+        kill(daemon.process.processIdentifier, SIGTERM)
+        #expect(try client.receive().code == "cancelled")       // the client is told, then it exits
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
+        let entries = Journal.read(daemon.stateDirectory + "/journal.ndjson")
+        #expect(entries.map(\.kind) == ["started", "finished"])
+        #expect(entries.last?.code == "run.cancelled")
+    }
+
+    @Test func aRunCutShortByACrashIsRecordedAsInterruptedAtTheNextStart() throws {
+        let daemon = try Daemon()
+        let client = try daemon.connect()
+        try client.send(runRequest("main { while 1 { } }"))
+        usleep(200_000)
+        kill(daemon.process.processIdentifier, SIGKILL)
+        daemon.process.waitUntilExit()
+        let again = try Daemon(socketPath: daemon.socketPath, stateDirectory: daemon.stateDirectory)
+        defer { again.stop() }
+        let history = try ask(again.connect(), #"{"id": 1, "op": "history"}"#).history ?? []
+        #expect(history.map(\.kind) == ["interrupted"])
+        #expect(history.first?.run == 1)
     }
 }
