@@ -30,10 +30,13 @@ public final class Server: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     public let socketPath: String
+    /// The socket came from systemd: its file is systemd's to remove.
+    public let adopted: Bool
 
-    /// Binds `path` and starts serving `service`.
-    public init(service: Service, socketPath path: String) throws {
-        if FileManager.default.fileExists(atPath: path) {
+    /// Binds `path` (or adopts `descriptor`, a listening socket systemd passed) and starts
+    /// serving `service`.
+    public init(service: Service, socketPath path: String, adopting descriptor: CInt? = nil) throws {
+        if descriptor == nil, FileManager.default.fileExists(atPath: path) {
             if Server.someoneListens(on: path) { throw ServerError.alreadyRunning(path) }
             try? FileManager.default.removeItem(atPath: path)
         }
@@ -48,14 +51,19 @@ public final class Server: Sendable {
                 }
             }
         do {
-            channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
+            if let descriptor {
+                channel = try bootstrap.withBoundSocket(descriptor).wait()
+            } else {
+                channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
+                chmod(path, 0o660)
+            }
         } catch {
             try? group.syncShutdownGracefully()
             throw error
         }
-        chmod(path, 0o660)
         self.group = group
         socketPath = path
+        adopted = descriptor != nil
     }
 
     /// Waits until the server is closed.
@@ -71,7 +79,7 @@ public final class Server: Sendable {
     public func shutdown() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
-        try? FileManager.default.removeItem(atPath: socketPath)
+        if !adopted { try? FileManager.default.removeItem(atPath: socketPath) }
     }
 
     /// Whether a process accepts connections on `path` now.

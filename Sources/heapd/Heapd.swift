@@ -44,7 +44,8 @@ struct Heapd: ParsableCommand {
         let service = Service(configuration: configuration, journal: journal, onShutdown: { stop.signal() })
         let server: Server
         do {
-            server = try Server(service: service, socketPath: path)
+            let activated = Systemd.takeListeningSocket()
+            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated)
         } catch let error as ServerError {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
@@ -57,8 +58,21 @@ struct Heapd: ParsableCommand {
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         interrupt.setEventHandler { @Sendable in stop.signal() }
         interrupt.resume()
-        FileHandle.standardError.write("heapd: listening on \(path)\n".data(using: .utf8)!)
+        FileHandle.standardError.write("heapd: listening on \(server.socketPath)\n".data(using: .utf8)!)
+        Systemd.notify("READY=1\nSTATUS=\(Heapd.status(service))")
+        // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s.
+        let ticker = DispatchSource.makeTimerSource(queue: .global())
+        let interval = Systemd.watchdogInterval() ?? .seconds(5)
+        let watchdog = Systemd.watchdogInterval() != nil
+        ticker.schedule(deadline: .now() + .milliseconds(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)),
+                        repeating: .milliseconds(max(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000), 10)))
+        ticker.setEventHandler { @Sendable in
+            Systemd.notify((watchdog ? "WATCHDOG=1\n" : "") + "STATUS=\(Heapd.status(service))")
+        }
+        ticker.resume()
         stop.wait()
+        ticker.cancel()
+        Systemd.notify("STOPPING=1")
         // Stop taking requests, let the runs in flight end (cancelled) and record them.
         server.close()
         if !service.stopRuns(grace: .seconds(10)) {
@@ -66,6 +80,12 @@ struct Heapd: ParsableCommand {
         }
         server.shutdown()
         FileHandle.standardError.write("heapd: stopped\n".data(using: .utf8)!)
+    }
+
+    /// The STATUS= line: runs and the journal's size.
+    static func status(_ service: Service) -> String {
+        let stats = service.statistics
+        return "\(stats.runsRunning) running, \(stats.runsFinished) finished, \(stats.runsFailed) failed, \(stats.requests) requests"
     }
 
     static func defaultStateDirectory() -> String {

@@ -26,13 +26,14 @@ final class Daemon {
             .appendingPathComponent("workloads").path
     }
 
-    init(socketPath: String? = nil, stateDirectory: String? = nil, waitForSocket: Bool = true) throws {
+    init(socketPath: String? = nil, stateDirectory: String? = nil, environment: [String: String] = [:], waitForSocket: Bool = true) throws {
         let unique = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.socketPath = socketPath ?? NSTemporaryDirectory() + "heapd-test-\(unique).sock"
         self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "heapd-state-\(unique)"
         process.executableURL = Daemon.binary
         process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory]
         process.standardError = errors
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
         guard waitForSocket else { return }
         for _ in 0..<500 {
@@ -262,5 +263,82 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let history = try ask(again.connect(), #"{"id": 1, "op": "history"}"#).history ?? []
         #expect(history.map(\.kind) == ["interrupted"])
         #expect(history.first?.run == 1)
+    }
+
+    // MARK: systemd
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate")))
+    func socketActivationHandsHeapdItsListeningSocket() throws {
+        let path = NSTemporaryDirectory() + "heapd-activated-\(getpid()).sock"
+        try? FileManager.default.removeItem(atPath: path)
+        let activator = Process()
+        activator.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+        activator.arguments = ["-l", path, Daemon.binary.path, "--state-directory", NSTemporaryDirectory() + "heapd-activated-state-\(getpid())"]
+        activator.standardError = Pipe()
+        try activator.run()
+        defer { if activator.isRunning { activator.terminate() }; activator.waitUntilExit(); try? FileManager.default.removeItem(atPath: path) }
+        var client: Client?
+        for _ in 0..<500 where client == nil {
+            client = try? Client(socketPath: path)
+            if client == nil { usleep(10_000) }
+        }
+        let connected = try #require(client)
+        #expect(try ask(connected, #"{"id": 1, "op": "ping"}"#).type == "pong")      // heapd started on demand
+        #expect(try ask(connected, #"{"id": 2, "op": "shutdown"}"#).type == "shutdown")
+    }
+
+    @Test func heapdNotifiesReadinessStatusAndTheWatchdog() throws {
+        let notifyPath = NSTemporaryDirectory() + "heapd-notify-\(getpid()).sock"
+        try? FileManager.default.removeItem(atPath: notifyPath)
+        let listener = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(listener); try? FileManager.default.removeItem(atPath: notifyPath) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(notifyPath.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let daemon = try Daemon(environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "100000"])
+        var messages: [String] = []
+        for _ in 0..<3 {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(listener, &buffer, buffer.count, 0)
+            if count > 0 { messages.append(String(decoding: buffer[..<count], as: UTF8.self)) }
+        }
+        daemon.stop()
+        #expect(messages.first?.hasPrefix("READY=1\nSTATUS=0 running") == true)
+        #expect(messages.dropFirst().contains { $0.hasPrefix("WATCHDOG=1") })
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
+    func theUnitFilesPassSystemdAnalyzeVerify() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = NSTemporaryDirectory() + "heapd-units-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // ExecStart must name an existing binary: the one built here stands in for /usr/local/bin/heapd.
+        let service = try String(contentsOf: root.appendingPathComponent("systemd/heapd.service"), encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/heapd", with: Daemon.binary.path)
+        try service.write(toFile: directory + "/heapd.service", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: root.appendingPathComponent("systemd/heapd.socket").path, toPath: directory + "/heapd.socket")
+        let verify = Process()
+        verify.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
+        verify.arguments = ["verify", directory + "/heapd.socket", directory + "/heapd.service"]
+        let output = Pipe()
+        verify.standardOutput = output
+        verify.standardError = output
+        try verify.run()
+        verify.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(verify.terminationStatus == 0, "\(text)")
+        #expect(text.isEmpty, "\(text)")
     }
 }
