@@ -34,8 +34,8 @@ public final class Server: Sendable {
     public let adopted: Bool
 
     /// Binds `path` (or adopts `descriptor`, a listening socket systemd passed) and starts
-    /// serving `service`.
-    public init(service: Service, socketPath path: String, adopting descriptor: CInt? = nil) throws {
+    /// serving `service` to the peers `access` lets in.
+    public init(service: Service, socketPath path: String, adopting descriptor: CInt? = nil, access: PeerAccess = PeerAccess()) throws {
         if descriptor == nil, FileManager.default.fileExists(atPath: path) {
             if Server.someoneListens(on: path) { throw ServerError.alreadyRunning(path) }
             try? FileManager.default.removeItem(atPath: path)
@@ -47,7 +47,7 @@ public final class Server: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder(maxLength: maxLine)))
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(service: service))
+                    try channel.pipeline.syncOperations.addHandler(RequestHandler(service: service, access: access))
                 }
             }
         do {
@@ -129,13 +129,68 @@ struct LineDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Hands lines to the service and writes its responses back.
-final class RequestHandler: ChannelInboundHandler, Sendable {
+/// Who may connect (SO_PEERCRED): the daemon's own user and root always; members of
+/// `allowedGroup` too, but not for `shutdown`.
+public struct PeerAccess: Sendable {
+    public var allowedGroup: gid_t?
+
+    public init(allowedGroup: gid_t? = nil) { self.allowedGroup = allowedGroup }
+
+    public enum Level: Sendable { case owner, member, refused }
+
+    func level(uid: uid_t, gid: gid_t) -> Level {
+        if uid == 0 || uid == getuid() { return .owner }
+        guard let group = allowedGroup else { return .refused }
+        if gid == group { return .member }
+        // Supplementary membership, as the group file lists it.
+        guard let entry = getgrgid(group), let name = getpwuid(uid)?.pointee.pw_name else { return .refused }
+        var member = entry.pointee.gr_mem
+        while let current = member?.pointee {
+            if strcmp(current, name) == 0 { return .member }
+            member = member! + 1
+        }
+        return .refused
+    }
+}
+
+/// Linux's `struct ucred` (SO_PEERCRED), which Glibc's Swift module does not show (it needs
+/// _GNU_SOURCE): pid, uid, gid, in that order.
+struct PeerCredentials: Sendable {
+    var pid: pid_t = 0
+    var uid: uid_t = 0
+    var gid: gid_t = 0
+}
+
+/// Hands lines to the service and writes its responses back. `@unchecked Sendable`: `level` is
+/// touched only on the channel's event loop.
+final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = RequestLine
     let service: Service
+    let access: PeerAccess
     let runs = ConnectionRuns()
+    /// The peer's access, learnt when the connection becomes active (event loop only).
+    private var level: PeerAccess.Level?
 
-    init(service: Service) { self.service = service }
+    init(service: Service, access: PeerAccess) {
+        self.service = service
+        self.access = access
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let provider = context.channel as? any SocketOptionProvider {
+            let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+            let access = self.access
+            credentials.whenComplete { [self] result in
+                switch result {
+                case .success(let peer): level = access.level(uid: peer.uid, gid: peer.gid)
+                case .failure: level = .refused
+                }
+            }
+        } else {
+            level = .refused
+        }
+        context.fireChannelActive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let channel = context.channel
@@ -144,8 +199,16 @@ final class RequestHandler: ChannelInboundHandler, Sendable {
             json.append(UInt8(ascii: "\n"))
             channel.writeAndFlush(channel.allocator.buffer(bytes: json), promise: nil)
         }
+        guard let level, level != .refused else {
+            var refusal = Response(id: nil, type: "error")
+            refusal.code = "forbidden"
+            refusal.message = "this user may not use heapd (ask for the daemon's --allow-group)"
+            reply(refusal)
+            context.close(promise: nil)
+            return
+        }
         switch unwrapInboundIn(data) {
-        case .text(let line): service.handle(line: line, cancellations: runs, reply: reply)
+        case .text(let line): service.handle(line: line, cancellations: runs, privileged: level == .owner, reply: reply)
         case .tooLong: service.refuseOversizedLine(reply: reply)
         }
     }

@@ -62,7 +62,7 @@ public final class Service: @unchecked Sendable {
     /// Handles one request line; `reply` is called once per response, from any thread. Runs go
     /// to the pool and are registered with `cancellations` (the connection's), so that a client
     /// that goes away stops them.
-    public func handle(line: String, cancellations: ConnectionRuns, reply: @escaping @Sendable (Response) -> Void) {
+    public func handle(line: String, cancellations: ConnectionRuns, privileged: Bool = true, reply: @escaping @Sendable (Response) -> Void) {
         stats.withLock { $0.requests += 1 }
         let request: Request
         do {
@@ -94,6 +94,7 @@ public final class Service: @unchecked Sendable {
             response.history = journal?.history(limit: max(request.limit ?? 20, 0)) ?? []
             reply(response)
         case "shutdown":
+            guard privileged else { return fail(reply, request.id, "forbidden", "only the daemon's own user or root may shut it down") }
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:

@@ -22,6 +22,9 @@ struct Heapd: ParsableCommand {
     @Option(help: "Where library workloads are found by name (default: ./workloads).")
     var workloads: String = "workloads"
 
+    @Option(help: "A group whose members may connect too (by default only this user and root).")
+    var allowGroup: String?
+
     @Option(help: "The state directory, for the results journal (default: $STATE_DIRECTORY under systemd, /var/lib/heapd as root, else $XDG_STATE_HOME/heapd or ~/.local/state/heapd).")
     var stateDirectory: String?
 
@@ -44,8 +47,16 @@ struct Heapd: ParsableCommand {
         let service = Service(configuration: configuration, journal: journal, onShutdown: { stop.signal() })
         let server: Server
         do {
+            var access = PeerAccess()
+            if let allowGroup {
+                guard let group = getgrnam(allowGroup) else {
+                    FileHandle.standardError.write("heapd: no group named \(allowGroup)\n".data(using: .utf8)!)
+                    throw ExitCode(2)
+                }
+                access.allowedGroup = group.pointee.gr_gid
+            }
             let activated = Systemd.takeListeningSocket()
-            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated)
+            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access)
         } catch let error as ServerError {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)

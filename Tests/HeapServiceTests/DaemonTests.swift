@@ -26,12 +26,13 @@ final class Daemon {
             .appendingPathComponent("workloads").path
     }
 
-    init(socketPath: String? = nil, stateDirectory: String? = nil, environment: [String: String] = [:], waitForSocket: Bool = true) throws {
+    init(socketPath: String? = nil, stateDirectory: String? = nil, environment: [String: String] = [:], extraArguments: [String] = [],
+         waitForSocket: Bool = true) throws {
         let unique = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.socketPath = socketPath ?? NSTemporaryDirectory() + "heapd-test-\(unique).sock"
         self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "heapd-state-\(unique)"
         process.executableURL = Daemon.binary
-        process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory]
+        process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory] + extraArguments
         process.standardError = errors
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
@@ -340,5 +341,47 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(verify.terminationStatus == 0, "\(text)")
         #expect(text.isEmpty, "\(text)")
+    }
+
+    // MARK: Peers (SO_PEERCRED)
+
+    /// Sends `lines` to `socket` as user and group 65534 (nobody/nogroup) and returns what came back.
+    private func askAsNobody(_ socket: String, _ lines: [String]) throws -> [String] {
+        let script = """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rwb")
+            for line in sys.argv[2:]:
+                f.write(line.encode() + b"\\n"); f.flush()
+                print(f.readline().decode().strip())
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, socket] + lines
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        process.waitUntilExit()
+        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    static var canChangeUser: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+    }
+
+    @Test(.enabled(if: canChangeUser))
+    func anotherUserIsRefusedUnlessInTheAllowedGroupAndNeverMayShutDown() throws {
+        let closed = try Daemon()
+        defer { closed.stop() }
+        chmod(closed.socketPath, 0o666)                      // past the file mode, to the peer check
+        let refused = try askAsNobody(closed.socketPath, [#"{"id": 1, "op": "ping"}"#])
+        #expect(refused.first?.contains("\"forbidden\"") == true)
+
+        let open = try Daemon(extraArguments: ["--allow-group", "nogroup"])
+        defer { open.stop() }
+        chmod(open.socketPath, 0o666)
+        let answers = try askAsNobody(open.socketPath, [#"{"id": 1, "op": "ping"}"#, #"{"id": 2, "op": "shutdown"}"#])
+        #expect(answers.first?.contains("pong") == true)
+        #expect(answers.last?.contains("forbidden") == true)
+        #expect(open.process.isRunning)
     }
 }
