@@ -66,7 +66,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeapServiceTests",
-            dependencies: ["HeapService"],
+            dependencies: ["HeapService", "HeapWorkload"],
             path: "Tests/HeapServiceTests"
         ),
         .testTarget(

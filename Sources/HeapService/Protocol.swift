@@ -2,6 +2,7 @@
 //
 //   request   {"id": 1, "op": "run", "source": "...", "params": {"depth": 10}, "rc": "atomic", "stream": true}
 //   responses {"id": 1, "type": "output", "line": "..."}        (streamed runs only)
+//             {"id": 1, "type": "progress", "progress": {...}}  (streamed runs, about every 250 ms)
 //             {"id": 1, "type": "result", "result": {...}}      (exactly one result or error ends a run)
 //             {"id": 1, "type": "error", "code": "parse_error", "message": "..."}
 //
@@ -91,6 +92,8 @@ public struct Response: Codable, Sendable {
     public var history: [JournalEntry]?
     /// The run's number in the journal (results and run errors).
     public var run: Int?
+    /// `progress` events of streamed runs (about every 250 ms).
+    public var progress: RunProgress?
 
     public init(id: RequestID?, type: String) {
         self.id = id

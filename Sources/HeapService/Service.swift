@@ -164,6 +164,11 @@ public final class Service: @unchecked Sendable {
                 event.line = line
                 reply(event)
             }
+            runConfiguration.progress = { progress in
+                var event = Response(id: id, type: "progress")
+                event.progress = progress
+                reply(event)
+            }
         }
         let checked: CheckedProgram
         switch Service.parse(source, fileName: fileName) {

@@ -114,7 +114,15 @@ struct RunCommand: ParsableCommand {
                 switch response.type {
                 case "output":
                     Swift.print(response.line ?? "")
+                case "progress":
+                    // A live line on a terminal; nothing when stderr is a file or a pipe.
+                    if isatty(2) != 0, let progress = response.progress {
+                        let line = String(format: "\r%.1f s  %.1f M allocations/s  heap %d MiB  %d collections ",
+                                          progress.elapsedSeconds, progress.allocationsPerSecond / 1e6, progress.heapBytes >> 20, progress.collections)
+                        FileHandle.standardError.write(line.data(using: .utf8)!)
+                    }
                 case "result", "error":
+                    if isatty(2) != 0 && !json { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
                     if json {
                         let encoder = JSONEncoder()
                         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -4,6 +4,7 @@
 
 import Foundation
 import HeapService
+import HeapWorkload
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -383,5 +384,23 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(answers.first?.contains("pong") == true)
         #expect(answers.last?.contains("forbidden") == true)
         #expect(open.process.isRunning)
+    }
+
+    @Test func aStreamedRunReportsProgressAndNothingAfterItsResult() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let program = "type N { next }\nmain { repeat 400 { h = none; repeat 2000 { n = new N; n.next = h; h = n } } print 1 }"
+        try client.send(runRequest(program, stream: true))
+        var progress: [RunProgress] = []
+        var last: Response
+        repeat {
+            last = try client.receive()
+            if let report = last.progress { progress.append(report) }
+        } while last.type == "progress" || last.type == "output"
+        #expect(last.type == "result")
+        #expect(!progress.isEmpty)
+        #expect(progress.map(\.elapsedSeconds) == progress.map(\.elapsedSeconds).sorted())
+        #expect(try ask(client, #"{"id": 2, "op": "ping"}"#).type == "pong")      // no stray progress after the result
     }
 }

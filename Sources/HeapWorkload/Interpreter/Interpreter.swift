@@ -44,6 +44,8 @@ struct ThreadCounters {
     var stepsLeft = Int.max
     /// Weak callbacks and finalizers running nested on this thread now.
     var hookDepth = 0
+    /// `allocations` as last added to the run's running total.
+    var reportedAllocations = 0
 }
 
 final class InterpreterThread {
@@ -527,6 +529,10 @@ final class InterpreterThread {
     @inline(never)
     func poll() throws(Fault) {
         mutator.safepoint()
+        // What progress reports see: this thread's allocations since its last poll.
+        let allocations = counters.pointee.allocations
+        run.allocationsSoFar.wrappingAdd(allocations - counters.pointee.reportedAllocations, ordering: .relaxed)
+        counters.pointee.reportedAllocations = allocations
         if run.stopping.load(ordering: .relaxed) { throw Fault(.cancelled, "stopped: \(run.stopReason)") }
         if let cancellation = run.configuration.cancellation, cancellation.isCancelled {
             throw Fault(.cancelled, "the run was cancelled")

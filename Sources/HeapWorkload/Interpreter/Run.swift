@@ -85,6 +85,8 @@ final class Run: @unchecked Sendable {
     /// Interpreters by mutator id, for the hooks.
     private let interpreters = Locked<[UInt32: InterpreterThread]>([:])
     private let spawned = Atomic<Int>(0)
+    /// Objects made so far, as threads report them at their polls (for progress reports).
+    let allocationsSoFar = Atomic<Int>(0)
     private let allocationTotals = Locked<(objects: Int, bytes: Int)>((0, 0))
     let deadline: UInt64?
 
@@ -155,6 +157,15 @@ final class Run: @unchecked Sendable {
     func execute() -> RunResult {
         let start = Run.now()
         let timer = deadline.map { _ in armTimeLimit() }
+        // Reports stop before the result exists: after `reporting` is false, none is sent.
+        let reporting = Locked(true)
+        let reporter = configuration.progress.map { report in
+            armProgress({ progress in reporting.withLock { active in if active { report(progress) } } }, since: start)
+        }
+        defer {
+            reporter?.cancel()
+            reporting.withLock { $0 = false }
+        }
         let finished = DispatchSemaphore(value: 0)
         let box = Locked<(live: Int, leaked: Int, problems: [String])>((0, 0, []))
         let thread = Thread { [self] in
@@ -204,6 +215,30 @@ final class Run: @unchecked Sendable {
         let wall = Double(Run.now() - start) / 1e9
         return report(wallSeconds: wall, live: box.withLock { $0.live }, leaked: box.withLock { $0.leaked },
                       problems: box.withLock { $0.problems })
+    }
+
+    /// A timer that reports the run's figures every `progressInterval`.
+    private func armProgress(_ report: @escaping @Sendable (RunProgress) -> Void, since start: UInt64) -> DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        let interval = configuration.progressInterval
+        let milliseconds = max(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000), 10)
+        let previous = Locked<(time: UInt64, allocations: Int)>((start, 0))
+        timer.schedule(deadline: .now() + .milliseconds(milliseconds), repeating: .milliseconds(milliseconds))
+        timer.setEventHandler { @Sendable [weak self] in
+            guard let self else { return }
+            let now = Run.now()
+            let allocations = allocationsSoFar.load(ordering: .relaxed)
+            let (then, before) = previous.withLock { state in
+                defer { state = (now, allocations) }
+                return state
+            }
+            let seconds = Double(now - then) / 1e9
+            report(RunProgress(elapsedSeconds: Double(now - start) / 1e9, allocations: allocations,
+                               allocationsPerSecond: seconds > 0 ? Double(allocations - before) / seconds : 0,
+                               heapBytes: heap.allocator.mappedBytes, collections: heap.collectorTotals.collections))
+        }
+        timer.resume()
+        return timer
     }
 
     /// A global whose constant initial value does not fit 63 bits fails the run at its start.

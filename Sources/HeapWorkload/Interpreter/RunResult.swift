@@ -29,8 +29,23 @@ public struct RunConfiguration: Sendable {
     public var output: (@Sendable (String) -> Void)?
     /// Cancels the run from outside (a client that went away): threads stop at their next poll.
     public var cancellation: RunCancellation?
+    /// Called about every `progressInterval` while the run goes on (from a timer thread).
+    public var progress: (@Sendable (RunProgress) -> Void)?
+    public var progressInterval: Duration = .milliseconds(250)
 
     public init() {}
+}
+
+/// A run's figures while it goes on.
+public struct RunProgress: Sendable, Codable, Equatable {
+    public var elapsedSeconds: Double
+    /// Objects made so far (threads report theirs at their safepoint polls).
+    public var allocations: Int
+    /// Since the previous report.
+    public var allocationsPerSecond: Double
+    /// Memory the run's heap has mapped now.
+    public var heapBytes: Int
+    public var collections: Int
 }
 
 /// A flag another thread raises to stop a run (`run.cancelled`).
