@@ -94,6 +94,8 @@ public struct Response: Codable, Sendable {
     public var run: Int?
     /// `progress` events of streamed runs (about every 250 ms).
     public var progress: RunProgress?
+    /// `metrics`: Prometheus text exposition.
+    public var metrics: String?
 
     public init(id: RequestID?, type: String) {
         self.id = id

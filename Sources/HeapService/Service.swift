@@ -44,6 +44,9 @@ public final class Service: @unchecked Sendable {
     private let exclusiveEntry = Lock()
     /// Every run admitted and not yet answered, for `stopRuns`.
     private let active = ConnectionRuns()
+    /// Totals of the runs that ended, and the heap bytes of those running (by ticket), for metrics.
+    private let totals = Locked(RunTotals())
+    private let runningHeapBytes = Locked<[Int: Int]>([:])
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
     private let onShutdown: @Sendable () -> Void
     /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
@@ -89,6 +92,11 @@ public final class Service: @unchecked Sendable {
                 return fail(reply, request.id, "bad_request", "no run with id \(target) is running on this connection")
             }
             reply(Response(id: request.id, type: "cancel"))
+        case "metrics":
+            var response = Response(id: request.id, type: "metrics")
+            response.metrics = Metrics.text(stats: statistics, totals: totals.withLock { $0 },
+                                            heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) })
+            reply(response)
         case "history":
             var response = Response(id: request.id, type: "history")
             response.history = journal?.history(limit: max(request.limit ?? 20, 0)) ?? []
@@ -98,7 +106,7 @@ public final class Service: @unchecked Sendable {
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
-            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, run, cancel, history, shutdown)")
+            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, run, cancel, history, shutdown)")
         }
     }
 
@@ -164,12 +172,8 @@ public final class Service: @unchecked Sendable {
                 event.line = line
                 reply(event)
             }
-            runConfiguration.progress = { progress in
-                var event = Response(id: id, type: "progress")
-                event.progress = progress
-                reply(event)
-            }
         }
+        let stream = request.stream == true
         let checked: CheckedProgram
         switch Service.parse(source, fileName: fileName) {
         case .success(let program): checked = program
@@ -186,6 +190,14 @@ public final class Service: @unchecked Sendable {
         runConfiguration.cancellation = cancellation
         let ticket = cancellations.add(cancellation, id: id)
         let activeTicket = active.add(cancellation, id: id)
+        // Progress feeds the metrics' heap gauge always, and the client when it streams.
+        runConfiguration.progress = { [runningHeapBytes] progress in
+            runningHeapBytes.withLock { $0[activeTicket] = progress.heapBytes }
+            guard stream else { return }
+            var event = Response(id: id, type: "progress")
+            event.progress = progress
+            reply(event)
+        }
         stats.withLock { $0.runsStarted += 1 }
         let runNumber = journal?.start(file: fileName, policy: runConfiguration.policy.rawValue, params: runConfiguration.params)
         let runConfigurationReady = runConfiguration
@@ -220,6 +232,7 @@ public final class Service: @unchecked Sendable {
                     response = Response(id: id, type: "result")
                 }
                 response.result = result
+                totals.withLock { $0.add(result) }
                 entry.ok = result.ok
                 entry.wallSeconds = result.wallSeconds
                 entry.allocations = result.allocations
@@ -230,6 +243,7 @@ public final class Service: @unchecked Sendable {
             response.run = runNumber
             reply(response)
             active.remove(activeTicket)
+            _ = runningHeapBytes.withLock { $0.removeValue(forKey: activeTicket) }
         }
     }
 

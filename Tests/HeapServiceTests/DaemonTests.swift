@@ -403,4 +403,20 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(progress.map(\.elapsedSeconds) == progress.map(\.elapsedSeconds).sorted())
         #expect(try ask(client, #"{"id": 2, "op": "ping"}"#).type == "pong")      // no stray progress after the result
     }
+
+    @Test func metricsAreInPrometheusTextFormat() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        _ = try runEvents(client, runRequest("type N { next }\nmain { repeat 100 { n = new N; n.next = n }  gc.collect() }"))
+        let text = try #require(try ask(client, #"{"id": 1, "op": "metrics"}"#).metrics)
+        #expect(text.contains("# TYPE heapd_runs_finished_total counter\nheapd_runs_finished_total 1\n"))
+        #expect(text.contains("heapd_objects_allocated_total 100\n"))
+        #expect(text.contains("heapd_gc_collected_total 100\n"))
+        #expect(text.contains("heapd_gc_pause_seconds_bucket{le=\"+Inf\"}"))
+        #expect(text.contains("heapd_runs_running 0\n"))
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.split(separator: " ").count == 2, "\(line)")
+        }
+    }
 }

@@ -585,7 +585,9 @@ final class Run: @unchecked Sendable {
                 pauseP50Milliseconds: Double(totals.pause(atPercentile: 50)) / 1e6,
                 pauseP99Milliseconds: Double(totals.pause(atPercentile: 99)) / 1e6,
                 pauseMaxMilliseconds: Double(totals.longestPauseNanoseconds) / 1e6,
-                totalPauseMilliseconds: Double(totals.totalPauseNanoseconds) / 1e6),
+                totalPauseMilliseconds: Double(totals.totalPauseNanoseconds) / 1e6,
+                pauseBuckets: RunResult.pauseBucketBounds.map { Int(totals.pauses.totalCount == 0 ? 0 : totals.pauses.count(within: 0...$0)) }
+                    + [Int(totals.pauses.totalCount)]),
             peakRSSBytes: usage.ru_maxrss * 1024,
             threads: threadReports.withLock { $0 },
             expects: program.expects.enumerated().map { index, site in

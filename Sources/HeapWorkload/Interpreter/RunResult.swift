@@ -90,7 +90,13 @@ public struct RunResult: Sendable, Codable {
         public var pauseP99Milliseconds: Double
         public var pauseMaxMilliseconds: Double
         public var totalPauseMilliseconds: Double
+        /// Pauses counted by upper bound (`pauseBucketBounds`, nanoseconds; the last is +Inf),
+        /// cumulative as Prometheus histograms are.
+        public var pauseBuckets: [Int]
     }
+
+    /// Upper bounds of `Collector.pauseBuckets` in nanoseconds: 10 µs to 1 s by decades.
+    public static let pauseBucketBounds: [UInt64] = [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000]
 
     public var file: String
     public var policy: String

@@ -1,0 +1,58 @@
+// Metrics: the daemon's figures in Prometheus's text exposition format (`metrics` op).
+//
+//   counters    requests, errors, runs started / finished / failed; objects allocated, collections
+//               per generation and objects collected, summed over the runs that ended
+//   gauges      runs running, and the heap bytes they have mapped now (their latest progress)
+//   histogram   collector pauses of the runs that ended (heapd_gc_pause_seconds)
+
+import HeapWorkload
+
+/// Totals over the runs that ended, kept by the service.
+struct RunTotals {
+    var allocations = 0
+    var collections = [0, 0, 0]
+    var collected = 0
+    /// Cumulative, per bucket of `RunResult.pauseBucketBounds` and +Inf.
+    var pauseBuckets = Array(repeating: 0, count: RunResult.pauseBucketBounds.count + 1)
+    var pauseSeconds = 0.0
+
+    mutating func add(_ result: RunResult) {
+        allocations += result.allocations
+        for generation in 0..<3 { collections[generation] += result.collector.collections[generation] }
+        collected += result.collector.collected.reduce(0, +)
+        for (index, count) in result.collector.pauseBuckets.enumerated() where index < pauseBuckets.count { pauseBuckets[index] += count }
+        pauseSeconds += result.collector.totalPauseMilliseconds / 1000
+    }
+}
+
+enum Metrics {
+    static func text(stats: ServiceStats, totals: RunTotals, heapBytes: Int) -> String {
+        var lines: [String] = []
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) \(type)")
+            for (labels, value) in samples { lines.append("\(name)\(labels) \(value)") }
+        }
+        metric("heapd_requests_total", "counter", "Requests received.", [("", "\(stats.requests)")])
+        metric("heapd_errors_total", "counter", "Error responses sent.", [("", "\(stats.errors)")])
+        metric("heapd_runs_started_total", "counter", "Runs admitted.", [("", "\(stats.runsStarted)")])
+        metric("heapd_runs_finished_total", "counter", "Runs that ended well.", [("", "\(stats.runsFinished)")])
+        metric("heapd_runs_failed_total", "counter", "Runs that ended with an error.", [("", "\(stats.runsFailed)")])
+        metric("heapd_runs_running", "gauge", "Runs executing now.", [("", "\(stats.runsRunning)")])
+        metric("heapd_heap_bytes", "gauge", "Memory mapped by the heaps of the runs executing now.", [("", "\(heapBytes)")])
+        metric("heapd_objects_allocated_total", "counter", "Objects made by runs that ended.", [("", "\(totals.allocations)")])
+        metric("heapd_gc_collections_total", "counter", "Collections by generation, in runs that ended.",
+               (0..<3).map { ("{generation=\"\($0)\"}", "\(totals.collections[$0])") })
+        metric("heapd_gc_collected_total", "counter", "Objects found unreachable, in runs that ended.", [("", "\(totals.collected)")])
+        var buckets = RunResult.pauseBucketBounds.enumerated().map { index, bound in
+            ("{le=\"\(Double(bound) / 1e9)\"}", "\(totals.pauseBuckets[index])")
+        }
+        buckets.append(("{le=\"+Inf\"}", "\(totals.pauseBuckets.last!)"))
+        lines.append("# HELP heapd_gc_pause_seconds Collector pauses, in runs that ended.")
+        lines.append("# TYPE heapd_gc_pause_seconds histogram")
+        for (labels, value) in buckets { lines.append("heapd_gc_pause_seconds_bucket\(labels) \(value)") }
+        lines.append("heapd_gc_pause_seconds_sum \(totals.pauseSeconds)")
+        lines.append("heapd_gc_pause_seconds_count \(totals.pauseBuckets.last!)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
