@@ -69,6 +69,12 @@ let package = Package(
             dependencies: ["HeapService", "HeapWorkload"],
             path: "Tests/HeapServiceTests"
         ),
+        // heapctl's pure parts (bench's medians, table, CSV, chart), through @testable import.
+        .testTarget(
+            name: "HeapctlTests",
+            dependencies: ["heapctl"],
+            path: "Tests/HeapctlTests"
+        ),
         .testTarget(
             name: "HeapWorkloadTests",
             dependencies: ["HeapWorkload"],

@@ -7,6 +7,6 @@ struct Heapctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "heapctl",
         abstract: "Run and inspect heapd workloads.",
-        subcommands: [RunCommand.self]
+        subcommands: [RunCommand.self, BenchCommand.self]
     )
 }

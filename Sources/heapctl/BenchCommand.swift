@@ -1,0 +1,305 @@
+// heapctl bench: runs one workload over every combination of thread count, reference-counting
+// policy and automatic collection on/off, several times each, and reports per combination the
+// median wall time, its spread, the median throughput and the collections (or every run as JSON,
+// CSV, and an SVG chart of throughput against threads).
+//
+// Order: repeats are interleaved — every combination once, then every combination again — so a
+// burst of machine noise lands on all combinations alike instead of on one of them.
+//
+//   runs = |threads| × |rc| × |gc| × repeat      (each one `exclusive` in heapd: nothing beside it)
+//
+// Exit status: 0 every run ended well, 1 a run failed (the table says which), 2 the program or
+// the command line is wrong, 3 no daemon could be reached.
+
+import ArgumentParser
+import Foundation
+import HeapCore
+import HeapService
+import HeapWorkload
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run a workload over threads × rc × gc and compare.",
+        discussion: "FILE is a path to a .hw file or a library workload's name, as for `heapctl run`. Every run is exclusive in heapd (it waits until no other run is running). Without --threads the program's own `threads` (if any) is used.")
+
+    @Argument(help: "The workload file (.hw), or a library workload's name.")
+    var file: String
+
+    @Option(help: "Thread counts to try, comma-separated (sets the program's `threads` param).")
+    var threads: String?
+
+    @Option(help: "Reference-counting policies to try, comma-separated: biased, atomic, global-lock.")
+    var rc: String = "biased"
+
+    @Option(help: "Automatic collection to try, comma-separated: on, off.")
+    var gc: String = "on"
+
+    @Option(name: .customLong("repeat"), help: "Runs of each combination.")
+    var repeatCount: Int = 3
+
+    @Option(name: .customLong("param"), help: "Override a param: name=value (repeatable).")
+    var params: [String] = []
+
+    @Option(help: "Seed of rand().")
+    var seed: UInt64 = 1
+
+    @Option(help: "Heap limit of each run in MiB.")
+    var heapLimit: Int = 4096
+
+    @Option(help: "heapd's socket (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
+    var socket: String?
+
+    @Flag(help: "Run in this process, without a daemon (a library name is looked up in ./workloads).")
+    var embedded = false
+
+    @Option(help: "Write one CSV line per run to this file.")
+    var csv: String?
+
+    @Option(help: "Write an SVG chart of median throughput against threads to this file.")
+    var svg: String?
+
+    @Flag(help: "Print every run as JSON instead of the table.")
+    var json = false
+
+    func run() throws {
+        let plan = try BenchPlan(threads: threads, rc: rc, gc: gc, repeatCount: repeatCount, params: params)
+        let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file) : try DaemonRunner(file: file, socketPath: socket ?? Client.defaultSocketPath())
+        if plan.threads != [nil], !runner.declaresThreads(file: file) {
+            fail("\(file) declares no `threads` param, so --threads cannot set it (larson and shared-refcount declare one)", status: 2)
+        }
+        var runs: [BenchRun] = []
+        for repetition in 1...plan.repeatCount {
+            for combination in plan.combinations {
+                var configuration = plan.baseConfiguration(seed: seed, heapLimitMiB: heapLimit)
+                if let count = combination.threads { configuration.params["threads"] = Int64(count) }
+                configuration.policy = RefCountPolicyKind(rawValue: combination.policy)!
+                if !combination.gc { configuration.collector = .manual }
+                let outcome = try runner.run(configuration, gc: combination.gc)
+                runs.append(BenchRun(combination: combination, repetition: repetition, outcome: outcome))
+                if !json {
+                    FileHandle.standardError.write("\(combination.label) #\(repetition): \(runs.last!.ok ? BenchReport.seconds(runs.last!.wallSeconds) + " s" : "FAILED")\n".data(using: .utf8)!)
+                }
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            Swift.print(String(decoding: try encoder.encode(runs), as: UTF8.self))
+        } else {
+            Swift.print(BenchReport.table(BenchReport.rows(runs, order: plan.combinations), showsPeakRSS: embedded), terminator: "")
+        }
+        if let csv { try write(BenchReport.csv(runs), to: csv) }
+        if let svg {
+            let chart = BenchReport.chart(BenchReport.rows(runs, order: plan.combinations), plan: plan, file: file)
+            try write(chart, to: svg)
+        }
+        if runs.contains(where: { !$0.ok }) { throw ExitCode(1) }
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        do {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            fail("cannot write \(path): \(error.localizedDescription)", status: 2)
+        }
+    }
+}
+
+/// Prints `heapctl: message` on stderr and exits with `status`.
+private func fail(_ message: String, status: Int32) -> Never {
+    FileHandle.standardError.write("heapctl: \(message)\n".data(using: .utf8)!)
+    BenchCommand.exit(withError: ExitCode(status))
+}
+
+// MARK: - The plan
+
+/// One point of the sweep. `threads` nil: the program's own value (no `threads` override).
+struct BenchCombination: Hashable, Codable, Sendable {
+    var threads: Int?
+    var policy: String
+    var gc: Bool
+
+    var label: String { "threads=\(threads.map(String.init) ?? "default") rc=\(policy) gc=\(gc ? "on" : "off")" }
+}
+
+/// The parsed command line: the axes of the sweep and the fixed params.
+struct BenchPlan {
+    var threads: [Int?]
+    var policies: [String]
+    var gcSettings: [Bool]
+    var repeatCount: Int
+    var params: [String: Int64]
+
+    init(threads: String?, rc: String, gc: String, repeatCount: Int, params: [String]) throws {
+        func items(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let threads {
+            self.threads = try items(threads).map { item in
+                guard let count = Int(item), count > 0 else { throw ValidationError("--threads takes positive integers, not '\(item)'") }
+                return count
+            }
+        } else {
+            self.threads = [nil]
+        }
+        policies = try items(rc).map { item in
+            guard RefCountPolicyKind(rawValue: item) != nil else { throw ValidationError("--rc takes biased, atomic or global-lock, not '\(item)'") }
+            return item
+        }
+        gcSettings = try items(gc).map { item in
+            switch item {
+            case "on": return true
+            case "off": return false
+            default: throw ValidationError("--gc takes on and off, not '\(item)'")
+            }
+        }
+        guard !self.threads.isEmpty, !policies.isEmpty, !gcSettings.isEmpty else { throw ValidationError("--threads, --rc and --gc need at least one value each") }
+        guard repeatCount > 0 else { throw ValidationError("--repeat must be at least 1") }
+        self.repeatCount = repeatCount
+        self.params = [:]
+        for param in params {
+            let parts = param.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = Int64(parts[1]) else { throw ValidationError("--param takes name=integer, not '\(param)'") }
+            guard parts[0] != "threads" else { throw ValidationError("set threads with --threads, not --param") }
+            self.params[String(parts[0])] = value
+        }
+    }
+
+    /// Every combination, threads outermost, then policy, then gc (the table's order).
+    var combinations: [BenchCombination] {
+        threads.flatMap { count in policies.flatMap { policy in gcSettings.map { BenchCombination(threads: count, policy: policy, gc: $0) } } }
+    }
+
+    func baseConfiguration(seed: UInt64, heapLimitMiB: Int) -> RunConfiguration {
+        var configuration = RunConfiguration()
+        configuration.params = params
+        configuration.seed = seed
+        configuration.heapLimitBytes = heapLimitMiB << 20
+        return configuration
+    }
+}
+
+// MARK: - Runners
+
+/// What one run gave: its result (also for most failures), or only an error message.
+enum BenchOutcome {
+    case finished(RunResult)
+    case failed(String)
+}
+
+/// Runs one configuration: through heapd, or in this process.
+protocol BenchRunner {
+    /// Whether the program declares a `threads` param (true when that cannot be known here).
+    func declaresThreads(file: String) -> Bool
+    func run(_ configuration: RunConfiguration, gc: Bool) throws -> BenchOutcome
+}
+
+/// Reads a workload's text: a file, or (`library` set) `<library>/<name>.hw`; nil when neither exists.
+private func workloadSource(_ file: String, library: String?) -> (text: String, fileName: String)? {
+    if FileManager.default.fileExists(atPath: file) {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { fail("cannot read \(file)", status: 2) }
+        return (text, file)
+    }
+    guard let library, let text = try? String(contentsOfFile: library + "/" + file + ".hw", encoding: .utf8) else { return nil }
+    return (text, file + ".hw")
+}
+
+/// In process, with `Workload.run`. Peak RSS is made per run by resetting the process's
+/// high-water mark before each run (`/proc/self/clear_refs`) and reading VmHWM after it.
+struct EmbeddedRunner: BenchRunner {
+    let checked: CheckedProgram
+
+    init(file: String) throws {
+        guard let source = workloadSource(file, library: "workloads") else { fail("cannot read \(file) (nor workloads/\(file).hw)", status: 2) }
+        do throws(DiagnosticList) {
+            checked = try Program.parse(source: source.text, fileName: source.fileName)
+        } catch {
+            fail(error.rendered(), status: 2)
+        }
+    }
+
+    func declaresThreads(file: String) -> Bool { checked.program.params.contains { $0.name == "threads" } }
+
+    func run(_ configuration: RunConfiguration, gc: Bool) throws -> BenchOutcome {
+        let resetHighWater = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
+        var result: RunResult
+        do throws(DiagnosticList) {
+            result = try Workload.run(checked, configuration: configuration)
+        } catch {
+            fail(error.rendered(), status: 2)
+        }
+        if resetHighWater, let highWater = Self.highWaterBytes() { result.peakRSSBytes = highWater }
+        return .finished(result)
+    }
+
+    /// VmHWM of /proc/self/status, in bytes.
+    private static func highWaterBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+        return kib * 1024
+    }
+}
+
+/// Through heapd, on one connection, each run `exclusive`.
+final class DaemonRunner: BenchRunner {
+    private let client: Client
+    private let file: String
+    /// The program's text when FILE is a file here (nil: a library name heapd looks up).
+    private let source: (text: String, fileName: String)?
+    private var nextID = 1
+
+    init(file: String, socketPath: String) throws {
+        self.file = file
+        source = workloadSource(file, library: nil)
+        do {
+            client = try Client(socketPath: socketPath)
+        } catch {
+            fail("\(error)", status: 3)
+        }
+    }
+
+    func declaresThreads(file: String) -> Bool {
+        guard let source else { return true }
+        guard let checked = try? Program.parse(source: source.text, fileName: source.fileName) else { return true }
+        return checked.program.params.contains { $0.name == "threads" }
+    }
+
+    func run(_ configuration: RunConfiguration, gc: Bool) throws -> BenchOutcome {
+        var request = Request(id: .number(nextID), op: "run")
+        nextID += 1
+        if let source {
+            request.source = source.text
+            request.fileName = source.fileName
+        } else {
+            request.workload = file
+        }
+        request.params = configuration.params
+        request.rc = configuration.policy.rawValue
+        request.seed = configuration.seed
+        request.heapLimitMiB = configuration.heapLimitBytes.map { $0 >> 20 }
+        request.gc = gc
+        request.exclusive = true
+        do {
+            try client.send(request)
+            while true {
+                let response = try client.receive()
+                switch (response.type, response.result, response.code) {
+                case ("result", let result?, _):
+                    return .finished(result)
+                case ("error", let result?, _):
+                    return .finished(result)
+                case ("error", nil, "bad_request"?) where source == nil && configuration.params["threads"] != nil && (response.message ?? "").contains("'threads'"):
+                    fail("\(file) declares no `threads` param, so --threads cannot set it (larson and shared-refcount declare one)", status: 2)
+                case ("error", nil, let code?) where ["bad_request", "parse_error", "check_error"].contains(code):
+                    fail("\(code): \(response.message ?? "")", status: 2)
+                case ("error", nil, let code):
+                    return .failed("\(code ?? "error"): \(response.message ?? "")")
+                default:
+                    continue
+                }
+            }
+        } catch let error as ClientError {
+            fail("\(error)", status: 3)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+// BenchReport and Chart: medians and spreads, the summary rows, the table, the CSV lines and the
+// SVG chart, on hand-made runs (no workload runs here).
+
+import Foundation
+import Testing
+@testable import heapctl
+import HeapWorkload
+
+/// A run that ended well (or failed, with `error`), with `operations` spread over two threads.
+/// RunResult has no public initializer: it is decoded, as heapctl gets it from heapd.
+private func run(_ combination: BenchCombination, _ repetition: Int, wall: Double, operations: Int = 1000, collections: [Int] = [3, 1, 0], error: String? = nil) -> BenchRun {
+    let json = """
+        {"file": "t.hw", "policy": "\(combination.policy)", "ok": true, "output": [], "wallSeconds": \(wall), "phases": [],
+         "allocations": 0, "frees": 0, "bytesAllocated": 0, "liveAtEnd": 0, "leaked": 0, "heapProblems": [],
+         "collector": {"collections": \(collections), "collected": [0, 0, 0], "uncollectable": [0, 0, 0], "automaticCollections": 0,
+                       "pauseP50Milliseconds": 0, "pauseP99Milliseconds": 0, "pauseMaxMilliseconds": 0, "totalPauseMilliseconds": 0},
+         "peakRSSBytes": \(64 << 20),
+         "threads": [{"name": "main", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0},
+                     {"name": "thread 1", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0}],
+         "expects": []}
+        """
+    let result = try! JSONDecoder().decode(RunResult.self, from: Data(json.utf8))
+    return BenchRun(combination: combination, repetition: repetition, outcome: error.map { .failed($0) } ?? .finished(result))
+}
+
+/// A spread's three values, for comparisons.
+private func values(_ spread: Spread?) -> [Double]? { spread.map { [$0.minimum, $0.median, $0.maximum] } }
+
+private let one = BenchCombination(threads: 1, policy: "biased", gc: true)
+private let two = BenchCombination(threads: 2, policy: "biased", gc: true)
+
+@Test func spreadOfOddAndEvenCounts() {
+    #expect(values(Spread([3, 1, 2])) == [1, 2, 3])
+    #expect(Spread([4, 1, 3, 2])?.median == 2.5)
+    #expect(Spread([7])?.median == 7)
+    #expect(Spread([]) == nil)
+}
+
+@Test func throughputSumsThreadsOverWall() {
+    let ran = run(one, 1, wall: 0.5, operations: 1000)
+    #expect(ran.operationsPerSecond == 2000)
+    #expect(ran.collections == 4)
+}
+
+@Test func rowsTakeMediansOverGoodRunsAndListFailures() {
+    let runs = [run(one, 1, wall: 1), run(two, 1, wall: 2), run(one, 2, wall: 3), run(two, 2, wall: 0, error: "time_limit: too slow"), run(one, 3, wall: 2)]
+    let rows = BenchReport.rows(runs, order: [one, two])
+    #expect(rows.map(\.combination) == [one, two])
+    #expect(values(rows[0].wall) == [1, 2, 3])
+    #expect(rows[0].throughput?.median == 500)
+    #expect(rows[0].failures.isEmpty)
+    #expect(rows[1].runs == 2)
+    #expect(rows[1].wall?.median == 2)
+    #expect(rows[1].failures == ["#2: time_limit: too slow"])
+    let table = BenchReport.table(rows, showsPeakRSS: false)
+    let lines = table.split(separator: "\n")
+    #expect(lines.count == 4)
+    #expect(lines[1].contains("2.000") && lines[1].contains("1.000–3.000") && lines[1].hasSuffix("3/3"))
+    #expect(lines[2].hasSuffix("1/2 FAILED"))
+    #expect(lines[3] == "FAILED threads=2 rc=biased gc=on #2: time_limit: too slow")
+    #expect(!table.contains("RSS"))
+    #expect(BenchReport.table(rows, showsPeakRSS: true).contains("peak RSS MiB"))
+}
+
+@Test func csvHasOneLinePerRun() {
+    let csv = BenchReport.csv([run(one, 1, wall: 0.5), run(two, 1, wall: 0, error: "busy: full")])
+    #expect(csv == """
+        threads,rc,gc,repeat,wall_seconds,ops_per_second,collections,ok
+        1,biased,on,1,0.500000,2000.0,4,true
+        2,biased,on,1,0.000000,0.0,0,false
+
+        """)
+}
+
+@Test func chartHasOnePolylinePerSeriesWithOnePointPerValue() throws {
+    let plan = try BenchPlan(threads: "1,2,4", rc: "biased,atomic", gc: "on,off", repeatCount: 1, params: [])
+    var runs: [BenchRun] = []
+    for combination in plan.combinations where !(combination.policy == "atomic" && combination.threads == 4) {
+        runs.append(run(combination, 1, wall: Double(combination.threads!)))
+    }
+    let svg = BenchReport.chart(BenchReport.rows(runs, order: plan.combinations), plan: plan, file: "workloads/a&b.hw")
+    let polylines = svg.components(separatedBy: "<polyline").dropFirst()
+    #expect(polylines.count == 4)
+    let pointCounts = polylines.map { line in
+        line.components(separatedBy: "points=\"")[1].prefix { $0 != "\"" }.split(separator: " ").count
+    }
+    #expect(pointCounts == [3, 3, 2, 2])
+    #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+    #expect(svg.hasSuffix("</svg>\n"))
+    #expect(svg.contains("a&amp;b.hw"))
+    #expect(svg.contains(">atomic, gc off</text>"))
+    #expect(svg.contains(">threads</text>"))
+}
+
+@Test func axisStepsAreRound() {
+    #expect(Chart.axis(maximum: 9.3) == (10, 2))
+    #expect(Chart.axis(maximum: 0.42) == (0.5, 0.1))
+    #expect(Chart.axis(maximum: 0) == (1, 0.2))
+}
