@@ -1,0 +1,38 @@
+// ConnectionOptions: how the subcommands that talk to heapd find it, and one request's round
+// trip (exit 3 with how to start heapd when none answers).
+
+import ArgumentParser
+import Foundation
+import HeapService
+
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "heapd's socket (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
+    var socket: String?
+
+    @Flag(help: "Print heapd's response as JSON.")
+    var json = false
+
+    /// Sends `request` and returns the response (an `error` response exits 1 with its message).
+    func ask(_ request: Request) throws -> Response {
+        let path = socket ?? Client.defaultSocketPath()
+        let response: Response
+        do {
+            let client = try Client(socketPath: path)
+            try client.send(request)
+            response = try client.receive()
+        } catch let error as ClientError {
+            FileHandle.standardError.write("heapctl: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(3)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(response), as: UTF8.self))
+        }
+        if response.type == "error" {
+            if !json { FileHandle.standardError.write("heapctl: \(response.code ?? "error"): \(response.message ?? "")\n".data(using: .utf8)!) }
+            throw ExitCode(1)
+        }
+        return response
+    }
+}
