@@ -53,6 +53,12 @@ let package = Package(
             dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
             path: "Sources/LinkProbe"
         ),
+        // Round trips of ping and stats to a running heapd.
+        .executableTarget(
+            name: "ProtocolProbe",
+            dependencies: [.product(name: "HeapService", package: mainPackage)],
+            path: "Sources/ProtocolProbe"
+        ),
         // 2,000,000 two-object cycles dropped on one thread, collected automatically.
         .executableTarget(
             name: "CycleChurnProbe",
