@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // heapd's Unix-socket server (HeapService).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // heapd's log lines (to stderr, which journald takes under systemd).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // libnuma, as a system library: topology queries, mbind, move_pages.
@@ -46,7 +48,8 @@ let package = Package(
         ),
         .target(
             name: "HeapService",
-            dependencies: ["HeapWorkload", "HeapCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["HeapWorkload", "HeapCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
             path: "Sources/HeapService"
         ),
         .executableTarget(
@@ -56,7 +59,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "heapd",
-            dependencies: ["HeapService", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["HeapService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             path: "Sources/heapd"
         ),
         .testTarget(

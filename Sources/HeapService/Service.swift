@@ -14,6 +14,7 @@ import Dispatch
 import Foundation
 import HeapCore
 import HeapWorkload
+import Logging
 import Synchronization
 
 /// How the service runs.
@@ -51,11 +52,15 @@ public final class Service: @unchecked Sendable {
     private let onShutdown: @Sendable () -> Void
     /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
     public let journal: Journal?
+    /// One line per run and per error.
+    private let logger: Logger
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), journal: Journal? = nil,
+                logger: Logger = Logger(label: "heapd", factory: { _ in SwiftLogNoOpLogHandler() }),
                 onShutdown: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
         self.journal = journal
+        self.logger = logger
         self.onShutdown = onShutdown
         workerSlots = DispatchSemaphore(value: configuration.workers)
     }
@@ -130,6 +135,7 @@ public final class Service: @unchecked Sendable {
 
     private func fail(_ reply: (Response) -> Void, _ id: RequestID?, _ code: String, _ message: String) {
         stats.withLock { $0.errors += 1 }
+        logger.notice("error \(code): \(message.prefix { $0 != "\n" })")
         reply(.error(id, code, message))
     }
 
@@ -240,6 +246,7 @@ public final class Service: @unchecked Sendable {
             }
             // On disk before the client hears of it.
             if runNumber != nil { journal?.finish(entry) }
+            logger.info("run \(runNumber ?? 0) \(fileName) \(entry.policy ?? "") \(entry.ok == true ? "ok" : entry.code ?? "failed") \(String(format: "%.3f", entry.wallSeconds ?? 0)) s")
             response.run = runNumber
             reply(response)
             active.remove(activeTicket)

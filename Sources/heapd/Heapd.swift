@@ -5,6 +5,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import HeapService
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +45,13 @@ struct Heapd: ParsableCommand {
         if journal.interruptedAtStart > 0 {
             FileHandle.standardError.write("heapd: \(journal.interruptedAtStart) run(s) cut short by the last stop recorded as interrupted\n".data(using: .utf8)!)
         }
-        let service = Service(configuration: configuration, journal: journal, onShutdown: { stop.signal() })
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "heapd")
+        let service = Service(configuration: configuration, journal: journal, logger: logger, onShutdown: { stop.signal() })
         let server: Server
         do {
             var access = PeerAccess()
@@ -69,7 +76,7 @@ struct Heapd: ParsableCommand {
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         interrupt.setEventHandler { @Sendable in stop.signal() }
         interrupt.resume()
-        FileHandle.standardError.write("heapd: listening on \(server.socketPath)\n".data(using: .utf8)!)
+        logger.info("listening on \(server.socketPath)")
         Systemd.notify("READY=1\nSTATUS=\(Heapd.status(service))")
         // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s.
         let ticker = DispatchSource.makeTimerSource(queue: .global())
@@ -87,10 +94,10 @@ struct Heapd: ParsableCommand {
         // Stop taking requests, let the runs in flight end (cancelled) and record them.
         server.close()
         if !service.stopRuns(grace: .seconds(10)) {
-            FileHandle.standardError.write("heapd: runs still going after 10 s; they will be recorded as interrupted\n".data(using: .utf8)!)
+            logger.warning("runs still going after 10 s; they will be recorded as interrupted")
         }
         server.shutdown()
-        FileHandle.standardError.write("heapd: stopped\n".data(using: .utf8)!)
+        logger.info("stopped")
     }
 
     /// The STATUS= line: runs and the journal's size.
