@@ -30,6 +30,12 @@ public struct ServiceConfiguration: Sendable {
     /// Applied to runs that ask for nothing else.
     public var defaultHeapLimitMiB = 1024
     public var defaultTimeLimitSeconds = 600.0
+    /// The policy of runs that name none (nil: biased).
+    public var defaultPolicy: String?
+    /// Collector thresholds of every run (nil: Python's 700, 10, 10).
+    public var thresholds: [Int]?
+    /// Simulated NUMA nodes in each run's heap (nil: the machine's topology).
+    public var numaNodes: Int?
 
     public init() {}
 }
@@ -161,7 +167,11 @@ public final class Service: @unchecked Sendable {
             return fail(reply, id, "bad_request", "a run needs exactly one of source and workload")
         }
         var runConfiguration = RunConfiguration()
-        if let rc = request.rc {
+        if let thresholds = configuration.thresholds {
+            runConfiguration.collector.thresholds = (thresholds[0], thresholds.count > 1 ? thresholds[1] : 10, thresholds.count > 2 ? thresholds[2] : 10)
+        }
+        runConfiguration.simulatedNumaNodes = configuration.numaNodes
+        if let rc = request.rc ?? configuration.defaultPolicy {
             guard let policy = RefCountPolicyKind(rawValue: rc) else {
                 return fail(reply, id, "bad_request", "rc must be biased, atomic or global-lock, not '\(rc)'")
             }

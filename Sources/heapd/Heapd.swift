@@ -14,14 +14,17 @@ import Glibc
 struct Heapd: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "heapd", abstract: "The heapd daemon: runs workloads sent over a Unix socket.")
 
+    @Option(help: "The configuration file (default: /etc/heapd/heapd.toml when it exists). Settings: docs/protocol.md; HEAPD_* variables override the file, flags override both.")
+    var config: String?
+
     @Option(help: "The socket path (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
     var socket: String?
 
-    @Option(help: "Runs executing at once.")
-    var workers: Int = 2
+    @Option(help: "Runs executing at once (default 2).")
+    var workers: Int?
 
     @Option(help: "Where library workloads are found by name (default: ./workloads).")
-    var workloads: String = "workloads"
+    var workloads: String?
 
     @Option(help: "A group whose members may connect too (by default only this user and root).")
     var allowGroup: String?
@@ -29,11 +32,45 @@ struct Heapd: ParsableCommand {
     @Option(help: "The state directory, for the results journal (default: $STATE_DIRECTORY under systemd, /var/lib/heapd as root, else $XDG_STATE_HOME/heapd or ~/.local/state/heapd).")
     var stateDirectory: String?
 
+    /// Defaults < file < environment < flags.
+    func settings() throws -> Settings {
+        do throws(Settings.Problem) {
+            var file = Settings()
+            let path = config ?? (FileManager.default.fileExists(atPath: "/etc/heapd/heapd.toml") ? "/etc/heapd/heapd.toml" : nil)
+            if let path {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw Settings.Problem(source: path, message: "cannot read the configuration file")
+                }
+                file = try Settings.parse(file: text, name: path)
+            }
+            var flags = Settings()
+            flags.socket = socket
+            flags.workers = workers
+            flags.workloads = workloads
+            flags.allowGroup = allowGroup
+            flags.stateDirectory = stateDirectory
+            return file.overridden(by: try Settings.parse(environment: ProcessInfo.processInfo.environment)).overridden(by: flags)
+        } catch {
+            FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(2)
+        }
+    }
+
     func run() throws {
+        let settings = try settings()
         var configuration = ServiceConfiguration()
-        configuration.workers = max(workers, 1)
-        configuration.workloadDirectory = workloads
-        let path = socket ?? Client.defaultSocketPath()
+        configuration.workers = max(settings.workers ?? 2, 1)
+        configuration.workloadDirectory = settings.workloads ?? "workloads"
+        if let queueLimit = settings.queueLimit { configuration.queueLimit = queueLimit }
+        if let maxRequestBytes = settings.maxRequestBytes { configuration.maxRequestBytes = maxRequestBytes }
+        if let heapLimit = settings.heapLimitMiB { configuration.defaultHeapLimitMiB = heapLimit }
+        if let timeLimit = settings.timeLimitSeconds { configuration.defaultTimeLimitSeconds = timeLimit }
+        configuration.defaultPolicy = settings.rc
+        configuration.thresholds = settings.thresholds
+        configuration.numaNodes = settings.numaNodes
+        let path = settings.socket ?? Client.defaultSocketPath()
+        let allowGroup = settings.allowGroup
+        let stateDirectory = settings.stateDirectory
         let stop = DispatchSemaphore(value: 0)
         let journal: Journal
         do {

@@ -419,4 +419,21 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
             #expect(line.split(separator: " ").count == 2, "\(line)")
         }
     }
+
+    @Test func aConfigurationFileSetsTheDaemonUpAndAMistakeStopsItAtOnce() throws {
+        let config = NSTemporaryDirectory() + "heapd-\(getpid()).toml"
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        try "max_request_bytes = 100\nrc = \"atomic\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(extraArguments: ["--config", config])
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        #expect(try ask(client, #"{"id": 1, "op": "ping", "padding": "\#(String(repeating: "x", count: 200))"}"#).code == "request_too_large")
+        #expect(try runEvents(client, runRequest("main { }")).last.result?.policy == "atomic")
+        try "max_request_bytes = 100\nworkers = lots\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broken = try Daemon(extraArguments: ["--config", config], waitForSocket: false)
+        broken.process.waitUntilExit()
+        #expect(broken.process.terminationStatus == 2)
+        let message = String(decoding: broken.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(message.contains(":2: workers is an integer"))
+    }
 }

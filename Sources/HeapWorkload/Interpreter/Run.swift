@@ -95,7 +95,8 @@ final class Run: @unchecked Sendable {
         self.configuration = configuration
         let hooks = Hooks()
         let heap = Heap(policy: configuration.policy,
-                        allocator: AllocatorConfiguration(limitBytes: configuration.heapLimitBytes),
+                        allocator: AllocatorConfiguration(topology: configuration.simulatedNumaNodes.map { SimulatedTopology(virtualNodes: $0) } ?? NumaTopology(),
+                                                          limitBytes: configuration.heapLimitBytes),
                         weakCallback: { m, weak, callback in hooks.run?.runWeakCallback(m, weak, callback) },
                         finalizer: { m, object in hooks.run?.runFinalizer(m, object) },
                         collector: configuration.collector)

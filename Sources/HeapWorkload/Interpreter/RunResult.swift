@@ -25,6 +25,9 @@ public struct RunConfiguration: Sendable {
     public var maxChannels = 1 << 16
     public var maxArrayLength = 1 << 26
     public var collector = CollectorConfiguration()
+    /// Split the machine's CPUs into this many virtual NUMA nodes for the run's heap (nil: the
+    /// real topology).
+    public var simulatedNumaNodes: Int?
     /// Called with each line the program prints, as it prints it (any thread).
     public var output: (@Sendable (String) -> Void)?
     /// Cancels the run from outside (a client that went away): threads stop at their next poll.

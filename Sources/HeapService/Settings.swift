@@ -1,0 +1,160 @@
+// Settings: heapd's configuration, from a file, then HEAPD_* environment variables, then flags
+// (each later one overrides the earlier).
+//
+// The file (`/etc/heapd/heapd.toml`, or `heapd --config PATH`) is flat TOML: `key = value` lines,
+// `#` comments, values that are strings ("..."), integers, decimals, booleans or arrays of
+// integers. Unknown keys and malformed lines are errors with their line number: a typo must not
+// be silently ignored by a daemon.
+//
+//   key                 environment               meaning
+//   socket              HEAPD_SOCKET              the socket path
+//   workers             HEAPD_WORKERS             runs executing at once
+//   queue_limit         HEAPD_QUEUE_LIMIT         runs waiting beyond those
+//   max_request_bytes   HEAPD_MAX_REQUEST_BYTES   longest request line
+//   workloads           HEAPD_WORKLOADS           library directory
+//   state_directory     HEAPD_STATE_DIRECTORY     where the journal lives
+//   allow_group         HEAPD_ALLOW_GROUP         a group whose members may connect
+//   heap_limit_mib      HEAPD_HEAP_LIMIT_MIB      default heap limit of a run
+//   time_limit_seconds  HEAPD_TIME_LIMIT_SECONDS  default time limit of a run
+//   rc                  HEAPD_RC                  default policy: biased, atomic, global-lock
+//   thresholds          HEAPD_THRESHOLDS          collector thresholds, e.g. [700, 10, 10]
+//   numa_nodes          HEAPD_NUMA_NODES          simulate this many NUMA nodes in each run's heap
+
+import Foundation
+
+public struct Settings: Sendable, Equatable {
+    public var socket: String?
+    public var workers: Int?
+    public var queueLimit: Int?
+    public var maxRequestBytes: Int?
+    public var workloads: String?
+    public var stateDirectory: String?
+    public var allowGroup: String?
+    public var heapLimitMiB: Int?
+    public var timeLimitSeconds: Double?
+    public var rc: String?
+    public var thresholds: [Int]?
+    public var numaNodes: Int?
+
+    public init() {}
+
+    /// A setting that could not be read.
+    public struct Problem: Error, CustomStringConvertible, Equatable {
+        public var source: String
+        public var message: String
+        public var description: String { "\(source): \(message)" }
+
+        public init(source: String, message: String) {
+            self.source = source
+            self.message = message
+        }
+    }
+
+    static let keys: [(file: String, environment: String)] = [
+        ("socket", "HEAPD_SOCKET"), ("workers", "HEAPD_WORKERS"), ("queue_limit", "HEAPD_QUEUE_LIMIT"),
+        ("max_request_bytes", "HEAPD_MAX_REQUEST_BYTES"), ("workloads", "HEAPD_WORKLOADS"),
+        ("state_directory", "HEAPD_STATE_DIRECTORY"), ("allow_group", "HEAPD_ALLOW_GROUP"),
+        ("heap_limit_mib", "HEAPD_HEAP_LIMIT_MIB"), ("time_limit_seconds", "HEAPD_TIME_LIMIT_SECONDS"),
+        ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"),
+    ]
+
+    /// Reads a configuration file's text (`name` names it in errors).
+    public static func parse(file text: String, name: String) throws(Problem) -> Settings {
+        var settings = Settings()
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = stripComment(String(rawLine)).trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty else { continue }
+            let source = "\(name):\(number + 1)"
+            guard let equals = line.firstIndex(of: "=") else { throw Problem(source: source, message: "expected key = value, found '\(line)'") }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            try settings.set(key, value, source: source, quoted: true)
+        }
+        return settings
+    }
+
+    /// Reads the HEAPD_* variables of `environment` (values written as in the file, strings
+    /// without quotes).
+    public static func parse(environment: [String: String]) throws(Problem) -> Settings {
+        var settings = Settings()
+        for (key, variable) in keys {
+            guard let value = environment[variable] else { continue }
+            try settings.set(key, value, source: variable, quoted: false)
+        }
+        return settings
+    }
+
+    /// `self` with every setting `later` has replacing ours.
+    public func overridden(by later: Settings) -> Settings {
+        var merged = self
+        merged.socket = later.socket ?? socket
+        merged.workers = later.workers ?? workers
+        merged.queueLimit = later.queueLimit ?? queueLimit
+        merged.maxRequestBytes = later.maxRequestBytes ?? maxRequestBytes
+        merged.workloads = later.workloads ?? workloads
+        merged.stateDirectory = later.stateDirectory ?? stateDirectory
+        merged.allowGroup = later.allowGroup ?? allowGroup
+        merged.heapLimitMiB = later.heapLimitMiB ?? heapLimitMiB
+        merged.timeLimitSeconds = later.timeLimitSeconds ?? timeLimitSeconds
+        merged.rc = later.rc ?? rc
+        merged.thresholds = later.thresholds ?? thresholds
+        merged.numaNodes = later.numaNodes ?? numaNodes
+        return merged
+    }
+
+    private mutating func set(_ key: String, _ value: String, source: String, quoted: Bool) throws(Problem) {
+        func string() throws(Problem) -> String {
+            guard quoted else { return value }
+            guard value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") else {
+                throw Problem(source: source, message: "\(key) is a string: write it in double quotes")
+            }
+            return String(value.dropFirst().dropLast())
+        }
+        func integer(_ range: ClosedRange<Int>) throws(Problem) -> Int {
+            guard let number = Int(value.replacingOccurrences(of: "_", with: "")), range.contains(number) else {
+                throw Problem(source: source, message: "\(key) is an integer from \(range.lowerBound) to \(range.upperBound), not \(value)")
+            }
+            return number
+        }
+        switch key {
+        case "socket": socket = try string()
+        case "workers": workers = try integer(1...1024)
+        case "queue_limit": queueLimit = try integer(0...1_000_000)
+        case "max_request_bytes": maxRequestBytes = try integer(64...(1 << 30))
+        case "workloads": workloads = try string()
+        case "state_directory": stateDirectory = try string()
+        case "allow_group": allowGroup = try string()
+        case "heap_limit_mib": heapLimitMiB = try integer(1...(1 << 24))
+        case "time_limit_seconds":
+            guard let seconds = Double(value), seconds > 0 else { throw Problem(source: source, message: "time_limit_seconds is a positive number, not \(value)") }
+            timeLimitSeconds = seconds
+        case "rc":
+            let policy = try string()
+            guard ["biased", "atomic", "global-lock"].contains(policy) else {
+                throw Problem(source: source, message: "rc is biased, atomic or global-lock, not \(policy)")
+            }
+            rc = policy
+        case "thresholds":
+            let inner = value.trimmingCharacters(in: .whitespaces)
+            guard inner.hasPrefix("["), inner.hasSuffix("]") else { throw Problem(source: source, message: "thresholds is an array like [700, 10, 10]") }
+            let numbers = inner.dropFirst().dropLast().split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard (1...3).contains(numbers.count), numbers.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                throw Problem(source: source, message: "thresholds is one to three integers of 0 or more, like [700, 10, 10]")
+            }
+            thresholds = numbers.map { $0! }
+        case "numa_nodes": numaNodes = try integer(1...64)
+        default:
+            throw Problem(source: source, message: "unknown setting '\(key)' (settings: \(Settings.keys.map(\.file).joined(separator: ", ")))")
+        }
+    }
+
+    /// The line without a `#` comment (a `#` inside a string stays).
+    private static func stripComment(_ line: String) -> String {
+        var inString = false
+        for index in line.indices {
+            if line[index] == "\"" { inString.toggle() }
+            if line[index] == "#" && !inString { return String(line[..<index]) }
+        }
+        return line
+    }
+}

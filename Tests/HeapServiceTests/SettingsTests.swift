@@ -1,0 +1,61 @@
+// heapd's settings: the file's flat TOML, HEAPD_* variables, the order in which they override
+// each other, and errors that name the line.
+
+import HeapService
+import Testing
+
+@Suite struct SettingsTests {
+    @Test func theFileReadsEveryKindOfValue() throws {
+        let settings = try Settings.parse(file: """
+            # heapd.toml
+            socket = "/run/heapd/h.sock"   # a comment after a value
+            workers = 4
+            queue_limit = 1_000
+            time_limit_seconds = 2.5
+            rc = "atomic"
+            thresholds = [500, 5, 5]
+            numa_nodes = 2
+            allow_group = "heap#users"
+            """, name: "heapd.toml")
+        #expect(settings.socket == "/run/heapd/h.sock")
+        #expect(settings.workers == 4)
+        #expect(settings.queueLimit == 1000)
+        #expect(settings.timeLimitSeconds == 2.5)
+        #expect(settings.rc == "atomic")
+        #expect(settings.thresholds == [500, 5, 5])
+        #expect(settings.numaNodes == 2)
+        #expect(settings.allowGroup == "heap#users")
+        #expect(settings.workloads == nil)
+    }
+
+    @Test func mistakesAreErrorsThatNameTheLine() {
+        let cases: [(String, String)] = [
+            ("workers = 4\nwrokers = 5", "heapd.toml:2: unknown setting 'wrokers'"),
+            ("socket = /tmp/x", "heapd.toml:1: socket is a string"),
+            ("workers = many", "heapd.toml:1: workers is an integer"),
+            ("\n\nrc = \"optimistic\"", "heapd.toml:3: rc is biased, atomic or global-lock"),
+            ("thresholds = 700", "heapd.toml:1: thresholds is an array"),
+            ("just words", "heapd.toml:1: expected key = value"),
+        ]
+        for (text, prefix) in cases {
+            do {
+                _ = try Settings.parse(file: text, name: "heapd.toml")
+                Issue.record("\(text) was accepted")
+            } catch {
+                #expect(error.description.hasPrefix(prefix), "\(error.description)")
+            }
+        }
+    }
+
+    @Test func environmentOverridesTheFileAndFlagsOverrideBoth() throws {
+        let file = try Settings.parse(file: "workers = 2\nrc = \"biased\"\nsocket = \"/a\"", name: "f")
+        let environment = try Settings.parse(environment: ["HEAPD_WORKERS": "3", "HEAPD_RC": "global-lock", "PATH": "/bin"])
+        var flags = Settings()
+        flags.workers = 8
+        let merged = file.overridden(by: environment).overridden(by: flags)
+        #expect(merged.workers == 8)
+        #expect(merged.rc == "global-lock")
+        #expect(merged.socket == "/a")
+        #expect(throws: Settings.Problem.self) { try Settings.parse(environment: ["HEAPD_WORKERS": "0"]) }
+    }
+}
