@@ -56,6 +56,9 @@ public struct Request: Codable, Sendable {
     public var target: RequestID?
     /// `history`: how many of the latest runs (default 20).
     public var limit: Int?
+    /// `exec`: the session's name; with `reset`, forget it instead.
+    public var session: String?
+    public var reset: Bool?
 
     public init(id: RequestID?, op: String) {
         self.id = id
@@ -96,6 +99,8 @@ public struct Response: Codable, Sendable {
     public var progress: RunProgress?
     /// `metrics`: Prometheus text exposition.
     public var metrics: String?
+    /// `exec`: what the new piece printed.
+    public var lines: [String]?
 
     public init(id: RequestID?, type: String) {
         self.id = id

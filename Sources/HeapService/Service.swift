@@ -54,6 +54,8 @@ public final class Service: @unchecked Sendable {
     /// Totals of the runs that ended, and the heap bytes of those running (by ticket), for metrics.
     private let totals = Locked(RunTotals())
     private let runningHeapBytes = Locked<[Int: Int]>([:])
+    /// The shell's sessions (`exec`).
+    private let sessions = SessionStore()
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
     private let onShutdown: @Sendable () -> Void
     /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
@@ -108,6 +110,28 @@ public final class Service: @unchecked Sendable {
             response.metrics = Metrics.text(stats: statistics, totals: totals.withLock { $0 },
                                             heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) })
             reply(response)
+        case "exec":
+            guard let name = request.session, !name.isEmpty else { return fail(reply, request.id, "bad_request", "exec needs a session name") }
+            if request.reset == true {
+                _ = sessions.reset(name)
+                return reply(Response(id: request.id, type: "exec"))
+            }
+            guard let piece = request.source else { return fail(reply, request.id, "bad_request", "exec needs the source of one declaration or statement") }
+            let id = request.id
+            // Off the event loop: a piece may run for a while.
+            runQueue.async { [self] in
+                switch sessions.exec(piece, in: name, timeLimitSeconds: min(configuration.defaultTimeLimitSeconds, 30)) {
+                case .success(let lines):
+                    var response = Response(id: id, type: "exec")
+                    response.lines = lines
+                    reply(response)
+                case .failure(let failure):
+                    var response = failure.response
+                    response.id = id
+                    stats.withLock { $0.errors += 1 }
+                    reply(response)
+                }
+            }
         case "history":
             var response = Response(id: request.id, type: "history")
             response.history = journal?.history(limit: max(request.limit ?? 20, 0)) ?? []
@@ -117,7 +141,7 @@ public final class Service: @unchecked Sendable {
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
-            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, run, cancel, history, shutdown)")
+            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, run, exec, cancel, history, shutdown)")
         }
     }
 

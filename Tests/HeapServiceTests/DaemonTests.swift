@@ -436,4 +436,38 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let message = String(decoding: broken.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(message.contains(":2: workers is an integer"))
     }
+
+    @Test func execSessionsKeepTheirVariablesAndDropPiecesThatFail() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        func exec(_ piece: String, session: String = "s") throws -> Response {
+            var request = Request(id: .number(1), op: "exec")
+            request.session = session
+            request.source = piece
+            try client.send(request)
+            return try client.receive()
+        }
+        // The seed article's refcount example, a line at a time.
+        #expect(try exec("a = new [3]").lines == [])
+        #expect(try exec("print refcount(a)").lines == ["1"])
+        #expect(try exec("b = a").lines == [])
+        #expect(try exec("print refcount(a)").lines == ["2"])
+        #expect(try exec("del b").lines == [])
+        #expect(try exec("print refcount(a)").lines == ["1"])
+        // A failing piece answers with its error and is not kept; the session goes on.
+        #expect(try exec("print 1 / 0").detail == "run.division-by-zero")
+        #expect(try exec("print c").code == "check_error")
+        #expect(try exec("print refcount(a), 5").lines == ["1 5"])
+        // Declarations, and another session that knows nothing of this one.
+        #expect(try exec("type Node { ref }").lines == [])
+        #expect(try exec("n = new Node; n.ref = n; del n; print gc.collect()").lines == ["1"])
+        #expect(try exec("print a", session: "other").code == "check_error")
+        var reset = Request(id: .number(2), op: "exec")
+        reset.session = "s"
+        reset.reset = true
+        try client.send(reset)
+        #expect(try client.receive().type == "exec")
+        #expect(try exec("print a").code == "check_error")
+    }
 }

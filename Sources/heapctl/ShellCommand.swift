@@ -1,0 +1,54 @@
+// heapctl shell: an interactive session with heapd — type declarations and statements one line at
+// a time (the seed article's examples, say) and watch what they print: refcounts, collections,
+// weak references. Lines starting with ':' are the shell's own: `:reset` starts over, `:quit`.
+
+import ArgumentParser
+import Foundation
+import HeapService
+
+struct ShellCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shell",
+        abstract: "Type workload statements one at a time into a heapd session.",
+        discussion: "Each line is a declaration (type, fn, global, param) or statements; the session's variables persist. Example: `a = new [3]`, then `print refcount(a)`.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "The session's name (default: one for this shell).")
+    var session: String?
+
+    func run() throws {
+        let name = session ?? "shell-\(ProcessInfo.processInfo.processIdentifier)"
+        let interactive = isatty(0) != 0
+        let path = connection.socket ?? Client.defaultSocketPath()
+        let client: Client
+        do {
+            client = try Client(socketPath: path)
+        } catch let error as ClientError {
+            FileHandle.standardError.write("heapctl: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(3)
+        }
+        if interactive { print("heapd session \(name): statements and declarations, :reset, :quit") }
+        var failures = 0
+        while true {
+            if interactive { FileHandle.standardOutput.write(Data(">>> ".utf8)) }
+            guard let line = readLine() else { break }
+            let piece = line.trimmingCharacters(in: .whitespaces)
+            if piece.isEmpty || piece.hasPrefix("#") { continue }
+            if piece == ":quit" { break }
+            var request = Request(id: .number(1), op: "exec")
+            request.session = name
+            if piece == ":reset" { request.reset = true } else { request.source = piece }
+            try client.send(request)
+            let response = try client.receive()
+            if response.type == "error" {
+                failures += 1
+                print("error [\(response.code ?? "")\(response.detail.map { " " + $0 } ?? "")]: \(response.message ?? "")")
+            } else {
+                for output in response.lines ?? [] { print(output) }
+            }
+        }
+        // A script fed to the shell fails if any of its lines did.
+        if !interactive && failures > 0 { throw ExitCode(1) }
+    }
+}
