@@ -56,6 +56,13 @@ public struct Request: Codable, Sendable {
     public var target: RequestID?
     /// `history`: how many of the latest runs (default 20).
     public var limit: Int?
+    /// `run`: `fresh` (default: a heap of its own) or `shared` (the daemon's long-lived heap).
+    public var heap: String?
+    /// `gc`: `collect`, `enable`, `disable`, `threshold`, `freeze`, `unfreeze` or `status`, on the
+    /// shared heap; `generation` for collect, `thresholds` for threshold.
+    public var action: String?
+    public var generation: Int?
+    public var thresholds: [Int]?
     /// `exec`: the session's name; with `reset`, forget it instead.
     public var session: String?
     public var reset: Bool?
@@ -101,6 +108,8 @@ public struct Response: Codable, Sendable {
     public var metrics: String?
     /// `exec`: what the new piece printed.
     public var lines: [String]?
+    /// `gc`: the shared heap's collector after the action.
+    public var gc: SharedHeapStatus?
 
     public init(id: RequestID?, type: String) {
         self.id = id
@@ -113,6 +122,20 @@ public struct Response: Codable, Sendable {
         response.message = message
         return response
     }
+}
+
+/// The shared heap's collector (`gc` responses).
+public struct SharedHeapStatus: Codable, Sendable, Equatable {
+    public var enabled: Bool
+    public var count: [Int]
+    public var thresholds: [Int]
+    public var collections: [Int]
+    public var frozen: Int
+    public var mappedBytes: Int
+    /// For `collect`: unreachable objects found.
+    public var collected: Int?
+    /// For `freeze` / `unfreeze`: objects moved.
+    public var moved: Int?
 }
 
 /// heapd's protocol version (bumped when a request or response changes shape).

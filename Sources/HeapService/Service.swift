@@ -56,6 +56,8 @@ public final class Service: @unchecked Sendable {
     private let runningHeapBytes = Locked<[Int: Int]>([:])
     /// The shell's sessions (`exec`).
     private let sessions = SessionStore()
+    /// The long-lived heap that `"heap": "shared"` runs join and `gc` acts on.
+    public let sharedHeap = SharedHeap()
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
     private let onShutdown: @Sendable () -> Void
     /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
@@ -110,6 +112,8 @@ public final class Service: @unchecked Sendable {
             response.metrics = Metrics.text(stats: statistics, totals: totals.withLock { $0 },
                                             heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) })
             reply(response)
+        case "gc":
+            gc(request, reply: reply)
         case "exec":
             guard let name = request.session, !name.isEmpty else { return fail(reply, request.id, "bad_request", "exec needs a session name") }
             if request.reset == true {
@@ -141,7 +145,7 @@ public final class Service: @unchecked Sendable {
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
-            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, run, exec, cancel, history, shutdown)")
+            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, run, exec, gc, cancel, history, shutdown)")
         }
     }
 
@@ -200,6 +204,11 @@ public final class Service: @unchecked Sendable {
                 return fail(reply, id, "bad_request", "rc must be biased, atomic or global-lock, not '\(rc)'")
             }
             runConfiguration.policy = policy
+        }
+        switch request.heap ?? "fresh" {
+        case "fresh": break
+        case "shared": runConfiguration.sharedHeap = sharedHeap
+        default: return fail(reply, id, "bad_request", "heap is fresh or shared, not '\(request.heap!)'")
         }
         runConfiguration.params = request.params ?? [:]
         if request.gc == false { runConfiguration.collector = .manual }
@@ -285,6 +294,50 @@ public final class Service: @unchecked Sendable {
             reply(response)
             active.remove(activeTicket)
             _ = runningHeapBytes.withLock { $0.removeValue(forKey: activeTicket) }
+        }
+    }
+
+    // MARK: The shared heap's collector
+
+    private func gc(_ request: Request, reply: @escaping @Sendable (Response) -> Void) {
+        let id = request.id
+        let action = request.action ?? "status"
+        guard ["collect", "enable", "disable", "threshold", "freeze", "unfreeze", "status"].contains(action) else {
+            return fail(reply, id, "bad_request", "gc action is collect, enable, disable, threshold, freeze, unfreeze or status, not '\(action)'")
+        }
+        if let generation = request.generation, !(0...2).contains(generation) {
+            return fail(reply, id, "bad_request", "generations are 0, 1 and 2")
+        }
+        if action == "threshold" {
+            guard let thresholds = request.thresholds, (1...3).contains(thresholds.count), thresholds.allSatisfy({ $0 >= 0 }) else {
+                return fail(reply, id, "bad_request", "threshold needs thresholds: one to three integers of 0 or more")
+            }
+        }
+        let heap = sharedHeap.heap
+        // On a thread of the pool: collecting and freezing stop the world, as a mutator of the heap.
+        runQueue.async {
+            heap.attachCurrentThread()
+            var collected: Int?, moved: Int?
+            switch action {
+            case "collect": collected = heap.collect(generation: request.generation ?? 2).unreachable
+            case "enable": heap.setAutomaticCollection(enabled: true)
+            case "disable": heap.setAutomaticCollection(enabled: false)
+            case "threshold":
+                let values = request.thresholds!
+                heap.setThresholds(values[0], values.count > 1 ? values[1] : nil, values.count > 2 ? values[2] : nil)
+            case "freeze": moved = heap.freeze()
+            case "unfreeze": moved = heap.unfreeze()
+            default: break
+            }
+            let count = heap.count, thresholds = heap.thresholds
+            let status = SharedHeapStatus(enabled: heap.isAutomaticCollectionEnabled, count: [count.0, count.1, count.2],
+                                          thresholds: [thresholds.0, thresholds.1, thresholds.2],
+                                          collections: heap.generationStats.map(\.collections), frozen: heap.freezeCount,
+                                          mappedBytes: heap.allocator.mappedBytes, collected: collected, moved: moved)
+            heap.detachCurrentThread()
+            var response = Response(id: id, type: "gc")
+            response.gc = status
+            reply(response)
         }
     }
 

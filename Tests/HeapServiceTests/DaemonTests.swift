@@ -470,4 +470,39 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(try client.receive().type == "exec")
         #expect(try exec("print a").code == "check_error")
     }
+
+    @Test func runsShareTheLongLivedHeapAndGcActsOnIt() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        // Two programs with different `Node` shapes join the same heap, one after the other and
+        // then at once; each cleans up after itself there.
+        let first = runRequest("type Node { a }\nglobal keep\nmain { keep = new Node; keep.a = keep; print 1 }") { $0.heap = "shared" }
+        let second = runRequest("type Node { a, b }\nmain { n = new Node; n.b = n; print refcount(n) }") { $0.heap = "shared" }
+        #expect(try runEvents(client, first).last.result?.leaked == 0)
+        #expect(try runEvents(client, second).last.result?.output == ["2"])
+        let other = try daemon.connect()
+        try client.send(first)
+        try other.send(second)
+        #expect(try client.receive().result?.ok == true)
+        #expect(try other.receive().result?.ok == true)
+        #expect(try runEvents(client, runRequest("main { }") { $0.heap = "elsewhere" }).last.code == "bad_request")
+
+        func gc(_ action: String, _ configure: (inout Request) -> Void = { _ in }) throws -> Response {
+            var request = Request(id: .number(3), op: "gc")
+            request.action = action
+            configure(&request)
+            return try ask(client, String(decoding: try JSONEncoder().encode(request), as: UTF8.self))
+        }
+        #expect(try gc("collect").gc?.collected == 0)            // every run cleaned up after itself
+        #expect(try gc("disable").gc?.enabled == false)
+        #expect(try gc("enable").gc?.enabled == true)
+        let lowered = try gc("threshold") { $0.thresholds = [500, 5] }
+        #expect(lowered.gc?.thresholds == [500, 5, 10])
+        #expect(try gc("freeze").gc?.moved == 0)
+        #expect(try gc("status").gc?.count.count == 3)
+        let badGeneration = try gc("collect") { $0.generation = 7 }
+        #expect(badGeneration.code == "bad_request")
+        #expect(try gc("defragment").code == "bad_request")
+    }
 }

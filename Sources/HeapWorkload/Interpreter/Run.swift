@@ -89,25 +89,31 @@ final class Run: @unchecked Sendable {
     let allocationsSoFar = Atomic<Int>(0)
     private let allocationTotals = Locked<(objects: Int, bytes: Int)>((0, 0))
     let deadline: UInt64?
+    /// The prefix of this run's type names ("" in a heap of its own).
+    private let typePrefix: String
 
     init(program: CompiledProgram, configuration: RunConfiguration) {
         self.program = program
         self.configuration = configuration
         let hooks = Hooks()
-        let heap = Heap(policy: configuration.policy,
-                        allocator: AllocatorConfiguration(topology: configuration.simulatedNumaNodes.map { SimulatedTopology(virtualNodes: $0) } ?? NumaTopology(),
-                                                          limitBytes: configuration.heapLimitBytes),
-                        weakCallback: { m, weak, callback in hooks.run?.runWeakCallback(m, weak, callback) },
-                        finalizer: { m, object in hooks.run?.runFinalizer(m, object) },
-                        collector: configuration.collector)
+        let heap = configuration.sharedHeap?.heap ?? Heap(
+            policy: configuration.policy,
+            allocator: AllocatorConfiguration(topology: configuration.simulatedNumaNodes.map { SimulatedTopology(virtualNodes: $0) } ?? NumaTopology(),
+                                              limitBytes: configuration.heapLimitBytes),
+            weakCallback: { m, weak, callback in hooks.run?.runWeakCallback(m, weak, callback) },
+            finalizer: { m, object in hooks.run?.runFinalizer(m, object) },
+            collector: configuration.collector)
         self.heap = heap
+        // In a shared heap the run's types carry a prefix of their own (SharedHeap.swift).
+        let prefix = configuration.sharedHeap?.nextPrefix() ?? ""
+        typePrefix = prefix
         objectTypes = program.types.map { type in
-            heap.types.register(name: type.name, slots: type.slots, payloadBytes: type.payloadBytes, hasFinalizer: type.finalizer != nil)
+            heap.types.register(name: prefix + type.name, slots: type.slots, payloadBytes: type.payloadBytes, hasFinalizer: type.finalizer != nil)
         }
         objectSizes = program.types.map { 32 + $0.slots.count * 8 + $0.payloadBytes }
-        arrayType = heap.types.register(name: "<array>", isArray: true)
-        callbackType = heap.types.register(name: "<callback>", payloadBytes: 8)
-        boxType = heap.types.register(name: "<box>", payloadBytes: 8)
+        arrayType = heap.types.register(name: prefix + "<array>", isArray: true)
+        callbackType = heap.types.register(name: prefix + "<callback>", payloadBytes: 8)
+        boxType = heap.types.register(name: prefix + "<box>", payloadBytes: 8)
         var names: [Int: String] = [:]
         for (index, type) in objectTypes.enumerated() { names[type.id] = program.types[index].name }
         typeNames = names
@@ -141,6 +147,17 @@ final class Run: @unchecked Sendable {
             Run.now() + UInt64(limit.components.seconds) * 1_000_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000)
         }
         hooks.run = self
+        configuration.sharedHeap?.route(ownTypeIDs, to: self)
+    }
+
+    /// Every type id this run registered.
+    private var ownTypeIDs: [Int] { objectTypes.map(\.id) + [arrayType.id, callbackType.id, boxType.id] }
+
+    /// Live objects of this run's own types (in a shared heap, others' do not count).
+    private func liveObjectsOfThisRun() -> [String: Int] {
+        // Other runs allocate and free in a shared heap: walk it with the world stopped.
+        let all = configuration.sharedHeap == nil ? heap.liveObjectsByType() : heap.stopTheWorld { heap.liveObjectsByType() }
+        return all.filter { typePrefix.isEmpty || $0.key.hasPrefix(typePrefix) }
     }
 
     deinit {
@@ -186,9 +203,12 @@ final class Run: @unchecked Sendable {
             // weak callbacks and finalizers that spawn threads or store objects in globals again:
             // repeat until a round changes nothing.
             joinAllThreads(as: m)
-            box.withLock { $0.live = heap.liveObjectsByType().filter { $0.key != "<callback>" }.values.reduce(0, +) }
-            heap.unfreeze()
-            heap.setAutomaticCollection(enabled: false)
+            let shared = configuration.sharedHeap != nil
+            box.withLock { $0.live = liveObjectsOfThisRun().filter { !$0.key.hasSuffix("<callback>") }.values.reduce(0, +) }
+            if !shared {
+                heap.unfreeze()
+                heap.setAutomaticCollection(enabled: false)
+            }
             for _ in 0..<Run.endRounds {
                 let threadsBefore = spawned.load(ordering: .relaxed)
                 let released = releaseRunState(as: m)
@@ -201,11 +221,16 @@ final class Run: @unchecked Sendable {
             spawned.store(configuration.maxThreads + 1, ordering: .relaxed)
             // After the last collection: its finalizers ran on interpreters made for the hooks.
             mergeHookInterpreters()
-            box.withLock { $0.leaked = heap.liveObjectsByType().values.reduce(0, +) }
+            box.withLock { $0.leaked = liveObjectsOfThisRun().values.reduce(0, +) }
             // The whole-heap verifier, world stopped, with no roots left: every count must be
-            // explained (by nothing) and no freed block reachable.
-            let problems = heap.stopTheWorld { heap.verify(roots: []) }
-            box.withLock { $0.problems = problems }
+            // explained (by nothing) and no freed block reachable. (Not in a shared heap: other
+            // runs hold roots there.)
+            if !shared {
+                let problems = heap.stopTheWorld { heap.verify(roots: []) }
+                box.withLock { $0.problems = problems }
+            } else {
+                configuration.sharedHeap?.forget(ownTypeIDs)
+            }
             heap.detachCurrentThread()
             finished.signal()
         }

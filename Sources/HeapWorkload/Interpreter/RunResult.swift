@@ -28,6 +28,9 @@ public struct RunConfiguration: Sendable {
     /// Split the machine's CPUs into this many virtual NUMA nodes for the run's heap (nil: the
     /// real topology).
     public var simulatedNumaNodes: Int?
+    /// Join this long-lived heap instead of making one (its policy and collector settings apply;
+    /// `policy`, `collector`, `heapLimitBytes` and `simulatedNumaNodes` do not).
+    public var sharedHeap: SharedHeap?
     /// Called with each line the program prints, as it prints it (any thread).
     public var output: (@Sendable (String) -> Void)?
     /// Cancels the run from outside (a client that went away): threads stop at their next poll.
