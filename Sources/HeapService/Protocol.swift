@@ -110,6 +110,10 @@ public struct Response: Codable, Sendable {
     public var lines: [String]?
     /// `gc`: the shared heap's collector after the action.
     public var gc: SharedHeapStatus?
+    /// `workloads`: library name → the first line of its header comment.
+    public var workloads: [String: String]?
+    /// `config`: the daemon's effective settings.
+    public var config: [String: String]?
 
     public init(id: RequestID?, type: String) {
         self.id = id

@@ -114,6 +114,23 @@ public final class Service: @unchecked Sendable {
             reply(response)
         case "gc":
             gc(request, reply: reply)
+        case "workloads":
+            var response = Response(id: request.id, type: "workloads")
+            response.workloads = libraryWorkloads()
+            reply(response)
+        case "config":
+            guard privileged else { return fail(reply, request.id, "forbidden", "only the daemon's own user or root may read its configuration") }
+            var response = Response(id: request.id, type: "config")
+            response.config = [
+                "workers": "\(configuration.workers)", "queue_limit": "\(configuration.queueLimit)",
+                "max_request_bytes": "\(configuration.maxRequestBytes)", "workloads": configuration.workloadDirectory ?? "",
+                "heap_limit_mib": "\(configuration.defaultHeapLimitMiB)", "time_limit_seconds": "\(configuration.defaultTimeLimitSeconds)",
+                "rc": configuration.defaultPolicy ?? "biased",
+                "thresholds": (configuration.thresholds ?? [700, 10, 10]).map(String.init).joined(separator: ", "),
+                "numa_nodes": configuration.numaNodes.map(String.init) ?? "machine",
+                "journal": journal?.path ?? "",
+            ]
+            reply(response)
         case "exec":
             guard let name = request.session, !name.isEmpty else { return fail(reply, request.id, "bad_request", "exec needs a session name") }
             if request.reset == true {
@@ -145,7 +162,7 @@ public final class Service: @unchecked Sendable {
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
-            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, run, exec, gc, cancel, history, shutdown)")
+            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, config, workloads, run, exec, gc, cancel, history, shutdown)")
         }
     }
 
@@ -295,6 +312,19 @@ public final class Service: @unchecked Sendable {
             active.remove(activeTicket)
             _ = runningHeapBytes.withLock { $0.removeValue(forKey: activeTicket) }
         }
+    }
+
+    /// The library: each `.hw` file of the workloads directory with the first line of its header.
+    private func libraryWorkloads() -> [String: String] {
+        guard let directory = configuration.workloadDirectory,
+              let files = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [:] }
+        var library: [String: String] = [:]
+        for file in files where file.hasSuffix(".hw") {
+            let text = (try? String(contentsOfFile: directory + "/" + file, encoding: .utf8)) ?? ""
+            let first = text.split(separator: "\n").first { $0.hasPrefix("#") }.map { $0.drop { $0 == "#" || $0 == " " } } ?? ""
+            library[String(file.dropLast(3))] = String(first)
+        }
+        return library
     }
 
     // MARK: The shared heap's collector

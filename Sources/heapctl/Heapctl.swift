@@ -7,6 +7,6 @@ struct Heapctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "heapctl",
         abstract: "Run and inspect heapd workloads.",
-        subcommands: [RunCommand.self, BenchCommand.self, StatsCommand.self, HistoryCommand.self, MetricsCommand.self, ShellCommand.self]
+        subcommands: [RunCommand.self, BenchCommand.self, StatsCommand.self, HistoryCommand.self, MetricsCommand.self, ShellCommand.self, GcCommand.self, WorkloadsCommand.self]
     )
 }

@@ -505,4 +505,16 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(badGeneration.code == "bad_request")
         #expect(try gc("defragment").code == "bad_request")
     }
+
+    @Test func theLibraryAndTheConfigurationCanBeListed() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let library = try #require(try ask(client, #"{"id": 1, "op": "workloads"}"#).workloads)
+        #expect(library["binary-trees"]?.hasPrefix("binary-trees") == true)
+        #expect(library.keys.contains("cycle-churn"))
+        let config = try #require(try ask(client, #"{"id": 2, "op": "config"}"#).config)
+        #expect(config["workers"] == "2")
+        #expect(config["journal"]?.hasSuffix("journal.ndjson") == true)
+    }
 }
