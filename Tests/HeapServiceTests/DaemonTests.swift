@@ -517,4 +517,19 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(config["workers"] == "2")
         #expect(config["journal"]?.hasSuffix("journal.ndjson") == true)
     }
+
+    @Test func anExclusiveRunWaitsUntilTheOthersHaveEnded() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let first = try daemon.connect(), second = try daemon.connect()
+        try first.send(runRequest("main { repeat 3000000 { } print 1 }"))
+        usleep(50_000)
+        try second.send(runRequest("main { print 2 }") { $0.exclusive = true })
+        let long = try first.receive(), exclusive = try second.receive()
+        #expect(long.result?.ok == true)
+        #expect(exclusive.result?.ok == true)
+        // The journal says in which order they ended: the exclusive one after the other.
+        let finished = Journal.read(daemon.stateDirectory + "/journal.ndjson").filter { $0.kind == "finished" }
+        #expect(finished.map(\.run) == [long.run!, exclusive.run!])
+    }
 }
