@@ -36,6 +36,8 @@ public struct ServiceConfiguration: Sendable {
     public var thresholds: [Int]?
     /// Simulated NUMA nodes in each run's heap (nil: the machine's topology).
     public var numaNodes: Int?
+    /// Pin each run's threads to CPUs.
+    public var pinThreads = false
 
     public init() {}
 }
@@ -128,6 +130,7 @@ public final class Service: @unchecked Sendable {
                 "rc": configuration.defaultPolicy ?? "biased",
                 "thresholds": (configuration.thresholds ?? [700, 10, 10]).map(String.init).joined(separator: ", "),
                 "numa_nodes": configuration.numaNodes.map(String.init) ?? "machine",
+                "pin_threads": "\(configuration.pinThreads)",
                 "journal": journal?.path ?? "",
             ]
             reply(response)
@@ -216,6 +219,7 @@ public final class Service: @unchecked Sendable {
             runConfiguration.collector.thresholds = (thresholds[0], thresholds.count > 1 ? thresholds[1] : 10, thresholds.count > 2 ? thresholds[2] : 10)
         }
         runConfiguration.simulatedNumaNodes = configuration.numaNodes
+        runConfiguration.pinThreads = configuration.pinThreads
         if let rc = request.rc ?? configuration.defaultPolicy {
             guard let policy = RefCountPolicyKind(rawValue: rc) else {
                 return fail(reply, id, "bad_request", "rc must be biased, atomic or global-lock, not '\(rc)'")

@@ -19,6 +19,7 @@
 //   rc                  HEAPD_RC                  default policy: biased, atomic, global-lock
 //   thresholds          HEAPD_THRESHOLDS          collector thresholds, e.g. [700, 10, 10]
 //   numa_nodes          HEAPD_NUMA_NODES          simulate this many NUMA nodes in each run's heap
+//   pin_threads         HEAPD_PIN_THREADS         pin each run's threads to CPUs (true / false)
 
 import Foundation
 
@@ -35,6 +36,7 @@ public struct Settings: Sendable, Equatable {
     public var rc: String?
     public var thresholds: [Int]?
     public var numaNodes: Int?
+    public var pinThreads: Bool?
 
     public init() {}
 
@@ -55,7 +57,7 @@ public struct Settings: Sendable, Equatable {
         ("max_request_bytes", "HEAPD_MAX_REQUEST_BYTES"), ("workloads", "HEAPD_WORKLOADS"),
         ("state_directory", "HEAPD_STATE_DIRECTORY"), ("allow_group", "HEAPD_ALLOW_GROUP"),
         ("heap_limit_mib", "HEAPD_HEAP_LIMIT_MIB"), ("time_limit_seconds", "HEAPD_TIME_LIMIT_SECONDS"),
-        ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"),
+        ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"), ("pin_threads", "HEAPD_PIN_THREADS"),
     ]
 
     /// Reads a configuration file's text (`name` names it in errors).
@@ -99,6 +101,7 @@ public struct Settings: Sendable, Equatable {
         merged.rc = later.rc ?? rc
         merged.thresholds = later.thresholds ?? thresholds
         merged.numaNodes = later.numaNodes ?? numaNodes
+        merged.pinThreads = later.pinThreads ?? pinThreads
         return merged
     }
 
@@ -143,6 +146,9 @@ public struct Settings: Sendable, Equatable {
             }
             thresholds = numbers.map { $0! }
         case "numa_nodes": numaNodes = try integer(1...64)
+        case "pin_threads":
+            guard value == "true" || value == "false" else { throw Problem(source: source, message: "pin_threads is true or false, not \(value)") }
+            pinThreads = value == "true"
         default:
             throw Problem(source: source, message: "unknown setting '\(key)' (settings: \(Settings.keys.map(\.file).joined(separator: ", ")))")
         }

@@ -42,6 +42,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Time limit in seconds.")
     var timeLimit: Double?
 
+    @Flag(help: "Pin the run's threads to CPUs, round-robin (--embedded).")
+    var pin = false
+
     @Flag(help: "Print the structured result as JSON instead of the output and a summary.")
     var json = false
 
@@ -53,6 +56,7 @@ struct RunCommand: ParsableCommand {
         configuration.policy = policy
         configuration.seed = seed
         configuration.heapLimitBytes = heapLimit << 20
+        configuration.pinThreads = pin
         if let timeLimit { configuration.timeLimit = .milliseconds(Int(timeLimit * 1000)) }
         for param in params {
             let parts = param.split(separator: "=", maxSplits: 1)

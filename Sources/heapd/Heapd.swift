@@ -68,6 +68,7 @@ struct Heapd: ParsableCommand {
         configuration.defaultPolicy = settings.rc
         configuration.thresholds = settings.thresholds
         configuration.numaNodes = settings.numaNodes
+        configuration.pinThreads = settings.pinThreads ?? false
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup
         let stateDirectory = settings.stateDirectory

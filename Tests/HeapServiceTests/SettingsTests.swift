@@ -16,6 +16,7 @@ import Testing
             thresholds = [500, 5, 5]
             numa_nodes = 2
             allow_group = "heap#users"
+            pin_threads = true
             """, name: "heapd.toml")
         #expect(settings.socket == "/run/heapd/h.sock")
         #expect(settings.workers == 4)
@@ -26,6 +27,7 @@ import Testing
         #expect(settings.numaNodes == 2)
         #expect(settings.allowGroup == "heap#users")
         #expect(settings.workloads == nil)
+        #expect(settings.pinThreads == true)
     }
 
     @Test func mistakesAreErrorsThatNameTheLine() {

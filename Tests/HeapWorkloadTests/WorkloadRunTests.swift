@@ -12,13 +12,14 @@ final class WorkloadRunTests: XCTestCase {
     private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("workloads")
 
-    private func run(_ path: String, params: [String: Int64] = [:], policy: RefCountPolicyKind = .biased,
+    private func run(_ path: String, params: [String: Int64] = [:], policy: RefCountPolicyKind = .biased, pinned: Bool = false,
                      file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
         let bytes = try [UInt8](Data(contentsOf: WorkloadRunTests.root.appendingPathComponent(path)))
         let checked = try Program.parse(bytes: bytes, fileName: path)
         var configuration = RunConfiguration()     // the collector thread on, as users run it
         configuration.params = params
         configuration.policy = policy
+        configuration.pinThreads = pinned
         configuration.timeLimit = .seconds(60)
         let result = try Workload.run(checked, configuration: configuration)
         XCTAssertTrue(result.ok, "\(path) (\(policy)): \(result.error.map(String.init(describing:)) ?? "")", file: file, line: line)
@@ -37,6 +38,11 @@ final class WorkloadRunTests: XCTestCase {
                 XCTAssertTrue(result.expects.contains { $0.passed > 0 }, "\(workload.file): some expect ran")
             }
         }
+    }
+
+    func testThreadsPinnedToCPUsRunTheSame() throws {
+        let result = try run("shared-refcount.hw", params: ["threads": 3, "iterations": 2000], pinned: true)
+        XCTAssertEqual(result.threads.count, 4)
     }
 
     func testEverySeedFileHoldsItsExpects() throws {

@@ -187,7 +187,7 @@ final class Run: @unchecked Sendable {
         let finished = DispatchSemaphore(value: 0)
         let box = Locked<(live: Int, leaked: Int, problems: [String])>((0, 0, []))
         let thread = Thread { [self] in
-            let m = heap.attachCurrentThread()
+            let m = heap.attachCurrentThread(pinningTo: cpu(forThread: 0))
             let interpreter = InterpreterThread(run: self, mutator: m, name: "main", seed: configuration.seed)
             register(interpreter)
             let threadStart = Run.now()
@@ -265,6 +265,12 @@ final class Run: @unchecked Sendable {
         }
         timer.resume()
         return timer
+    }
+
+    /// The CPU thread `number` (main is 0) is pinned to when the run pins threads: round-robin
+    /// over the CPUs the process may use.
+    private func cpu(forThread number: Int) -> Int? {
+        configuration.pinThreads ? number % max(CPUPinning.allowedCPUCount(), 1) : nil
     }
 
     /// A global whose constant initial value does not fit 63 bits fails the run at its start.
@@ -356,7 +362,7 @@ final class Run: @unchecked Sendable {
             return arguments[index]
         }
         let thread = Thread { [self] in
-            let m = heap.attachCurrentThread()
+            let m = heap.attachCurrentThread(pinningTo: cpu(forThread: number))
             let interpreter = InterpreterThread(run: self, mutator: m, name: "thread \(number)", seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9)
             register(interpreter)
             for (index, word) in words.enumerated() { interpreter.registers[index] = word }

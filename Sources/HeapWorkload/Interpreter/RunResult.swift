@@ -28,6 +28,8 @@ public struct RunConfiguration: Sendable {
     /// Split the machine's CPUs into this many virtual NUMA nodes for the run's heap (nil: the
     /// real topology).
     public var simulatedNumaNodes: Int?
+    /// Pin the run's threads to CPUs, round-robin (main to the first).
+    public var pinThreads = false
     /// Join this long-lived heap instead of making one (its policy and collector settings apply;
     /// `policy`, `collector`, `heapLimitBytes` and `simulatedNumaNodes` do not).
     public var sharedHeap: SharedHeap?
