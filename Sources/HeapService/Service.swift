@@ -111,8 +111,7 @@ public final class Service: @unchecked Sendable {
             reply(Response(id: request.id, type: "cancel"))
         case "metrics":
             var response = Response(id: request.id, type: "metrics")
-            response.metrics = Metrics.text(stats: statistics, totals: totals.withLock { $0 },
-                                            heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) })
+            response.metrics = metricsText()
             reply(response)
         case "gc":
             gc(request, reply: reply)
@@ -167,6 +166,11 @@ public final class Service: @unchecked Sendable {
         default:
             fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, config, workloads, run, exec, gc, cancel, history, shutdown)")
         }
+    }
+
+    /// The metrics in Prometheus's text format (the `metrics` op, and `--metrics-listen`).
+    public func metricsText() -> String {
+        Metrics.text(stats: statistics, totals: totals.withLock { $0 }, heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) })
     }
 
     /// The daemon is stopping: cancels every run and waits up to `grace` for them to end (each

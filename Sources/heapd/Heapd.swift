@@ -32,6 +32,9 @@ struct Heapd: ParsableCommand {
     @Option(help: "The state directory, for the results journal (default: $STATE_DIRECTORY under systemd, /var/lib/heapd as root, else $XDG_STATE_HOME/heapd or ~/.local/state/heapd).")
     var stateDirectory: String?
 
+    @Option(help: "Also serve the metrics over HTTP at HOST:PORT (GET /metrics), e.g. 127.0.0.1:9464.")
+    var metricsListen: String?
+
     /// Defaults < file < environment < flags.
     func settings() throws -> Settings {
         do throws(Settings.Problem) {
@@ -115,6 +118,23 @@ struct Heapd: ParsableCommand {
         interrupt.setEventHandler { @Sendable in stop.signal() }
         interrupt.resume()
         logger.info("listening on \(server.socketPath)")
+        var metricsServer: MetricsServer?
+        if let metricsListen {
+            let parts = metricsListen.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else {
+                FileHandle.standardError.write("heapd: --metrics-listen takes HOST:PORT, not \(metricsListen)\n".data(using: .utf8)!)
+                server.shutdown()
+                throw ExitCode(2)
+            }
+            do {
+                metricsServer = try MetricsServer(service: service, host: String(parts[0]), port: port)
+                logger.info("metrics on http://\(parts[0]):\(metricsServer!.port)/metrics")
+            } catch {
+                FileHandle.standardError.write("heapd: cannot serve metrics on \(metricsListen): \(error)\n".data(using: .utf8)!)
+                server.shutdown()
+                throw ExitCode(1)
+            }
+        }
         Systemd.notify("READY=1\nSTATUS=\(Heapd.status(service))")
         // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s.
         let ticker = DispatchSource.makeTimerSource(queue: .global())
@@ -135,6 +155,7 @@ struct Heapd: ParsableCommand {
             logger.warning("runs still going after 10 s; they will be recorded as interrupted")
         }
         server.shutdown()
+        metricsServer?.shutdown()
         logger.info("stopped")
     }
 

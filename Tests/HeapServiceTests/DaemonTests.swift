@@ -532,4 +532,29 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let finished = Journal.read(daemon.stateDirectory + "/journal.ndjson").filter { $0.kind == "finished" }
         #expect(finished.map(\.run) == [long.run!, exclusive.run!])
     }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
+    func metricsAreServedOverHTTPWhenAsked() throws {
+        let port = Int.random(in: 20_000...60_000)
+        let daemon = try Daemon(extraArguments: ["--metrics-listen", "127.0.0.1:\(port)"])
+        defer { daemon.stop() }
+        func get(_ path: String) throws -> String {
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"]
+            let output = Pipe()
+            curl.standardOutput = output
+            try curl.run()
+            curl.waitUntilExit()
+            return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+        var metrics = ""
+        for _ in 0..<100 where !metrics.hasSuffix("200") {
+            metrics = try get("/metrics")
+            if !metrics.hasSuffix("200") { usleep(20_000) }
+        }
+        #expect(metrics.contains("# TYPE heapd_gc_pause_seconds histogram"))
+        #expect(metrics.hasSuffix("\n200"))
+        #expect(try get("/elsewhere").hasSuffix("404"))
+    }
 }
