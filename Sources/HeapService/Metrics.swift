@@ -2,7 +2,8 @@
 //
 //   counters    requests, errors, runs started / finished / failed; objects allocated, collections
 //               per generation and objects collected, summed over the runs that ended
-//   gauges      runs running, and the heap bytes they have mapped now (their latest progress)
+//   gauges      runs running, and the heap bytes they have mapped now (their latest progress);
+//               the shared heap's mapped bytes and live blocks per NUMA node
 //   histogram   collector pauses of the runs that ended (heapd_gc_pause_seconds)
 
 import HeapWorkload
@@ -26,7 +27,7 @@ struct RunTotals {
 }
 
 enum Metrics {
-    static func text(stats: ServiceStats, totals: RunTotals, heapBytes: Int) -> String {
+    static func text(stats: ServiceStats, totals: RunTotals, heapBytes: Int, sharedHeapNodes: [(node: Int, bytes: Int, objects: Int)]) -> String {
         var lines: [String] = []
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
             lines.append("# HELP \(name) \(help)")
@@ -40,6 +41,10 @@ enum Metrics {
         metric("heapd_runs_failed_total", "counter", "Runs that ended with an error.", [("", "\(stats.runsFailed)")])
         metric("heapd_runs_running", "gauge", "Runs executing now.", [("", "\(stats.runsRunning)")])
         metric("heapd_heap_bytes", "gauge", "Memory mapped by the heaps of the runs executing now.", [("", "\(heapBytes)")])
+        metric("heapd_shared_heap_bytes", "gauge", "Memory the shared heap has mapped, per NUMA node.",
+               sharedHeapNodes.map { ("{node=\"\($0.node)\"}", "\($0.bytes)") })
+        metric("heapd_shared_heap_objects", "gauge", "Live blocks in the shared heap, per NUMA node.",
+               sharedHeapNodes.map { ("{node=\"\($0.node)\"}", "\($0.objects)") })
         metric("heapd_objects_allocated_total", "counter", "Objects made by runs that ended.", [("", "\(totals.allocations)")])
         metric("heapd_gc_collections_total", "counter", "Collections by generation, in runs that ended.",
                (0..<3).map { ("{generation=\"\($0)\"}", "\(totals.collections[$0])") })

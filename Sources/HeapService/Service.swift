@@ -170,7 +170,11 @@ public final class Service: @unchecked Sendable {
 
     /// The metrics in Prometheus's text format (the `metrics` op, and `--metrics-listen`).
     public func metricsText() -> String {
-        Metrics.text(stats: statistics, totals: totals.withLock { $0 }, heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) })
+        let nodes = sharedHeap.heap.allocator.statistics().nodes.map { node in
+            (node: node.node, bytes: node.mappedBytes, objects: node.liveBlocks)
+        }
+        return Metrics.text(stats: statistics, totals: totals.withLock { $0 }, heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) },
+                            sharedHeapNodes: nodes)
     }
 
     /// The daemon is stopping: cancels every run and waits up to `grace` for them to end (each
