@@ -41,9 +41,6 @@ public struct AllocatorStatistics: Sendable {
         }
 
         public var liveBlocks: Int { sizeClasses.reduce(0) { $0 + $1.liveBlocks } + largeBlocks }
-
-        /// Memory the node's pool has mapped: its arenas and its large blocks.
-        public var mappedBytes: Int { arenas * Arena.size + largeMappedBytes }
         public var liveBytes: Int { sizeClasses.reduce(0) { $0 + $1.liveBytes } + largeBytes }
         public var committedBytes: Int { (pagesInUse + arenas) * Arena.pageSize + largeMappedBytes }
         public var mappedBytes: Int { arenas * Arena.size + largeMappedBytes }
