@@ -49,11 +49,11 @@ final class WorkloadFileTests: XCTestCase {
 
     func testBinaryTreesAsGiven() throws {
         let program = try load("binary-trees.hw").program
-        XCTAssertEqual(program.params.map(\.name), ["depth"])
-        XCTAssertEqual(program.functions.map(\.name), ["make", "check"])
+        XCTAssertEqual(program.params.map(\.name), ["depth", "threads"])
+        XCTAssertEqual(program.functions.map(\.name), ["make", "check", "trees"])
         XCTAssertEqual(program.functions[0].locals.map(\.name), ["d", "n"])
         XCTAssertEqual(program.functions[0].locals[1].knownType, 0)
-        XCTAssertEqual(program.main?.locals.map(\.name), ["long", "d", "iters", "total"])
+        XCTAssertEqual(program.main?.locals.map(\.name), ["long", "d", "iters", "total", "workers", "share", "t"])
         XCTAssertEqual(SyntaxDump.dump(program.functions[1].body),
                        "{(if ((== (. n@local0 left@byName) none) {(return 1)})); (return (+ (+ 1 (call check@fn1 (. n@local0 left@byName))) (call check@fn1 (. n@local0 right@byName))))}")
     }

@@ -61,6 +61,13 @@ final class WorkloadRunTests: XCTestCase {
         XCTAssertEqual(try run("binary-trees.hw", params: ["depth": 10]).output, expected)
     }
 
+    func testBinaryTreesAndCycleChurnPrintTheSameOnAnyNumberOfThreads() throws {
+        let one = try run("binary-trees.hw", params: ["depth": 8]).output
+        XCTAssertEqual(try run("binary-trees.hw", params: ["depth": 8, "threads": 3]).output, one)
+        let churn = try run("cycle-churn.hw", params: ["cycles": 5000, "threads": 1]).output
+        XCTAssertEqual(try run("cycle-churn.hw", params: ["cycles": 5000, "threads": 2]).output, churn)
+    }
+
     func testBinaryTreesChecksumsAtOtherDepths() throws {
         for depth: Int64 in [4, 6, 9] {
             let output = try run("binary-trees.hw", params: ["depth": depth]).output
