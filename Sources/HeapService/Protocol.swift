@@ -3,6 +3,7 @@
 //   request   {"id": 1, "op": "run", "source": "...", "params": {"depth": 10}, "rc": "atomic", "stream": true}
 //   responses {"id": 1, "type": "output", "line": "..."}        (streamed runs only)
 //             {"id": 1, "type": "progress", "progress": {...}}  (streamed runs, about every 250 ms)
+//             {"id": 1, "type": "phase", "phase": "churn", "seconds": 0.3}, {"id": 1, "type": "gc", "collection": {...}}
 //             {"id": 1, "type": "result", "result": {...}}      (exactly one result or error ends a run)
 //             {"id": 1, "type": "error", "code": "parse_error", "message": "..."}
 //
@@ -46,8 +47,13 @@ public struct Request: Codable, Sendable {
     public var seed: UInt64?
     public var heapLimitMiB: Int?
     public var timeLimitSeconds: Double?
-    /// Send the program's output as `output` events while it runs (otherwise only in the result).
+    /// Send the program's output as `output` events while it runs (otherwise only in the result),
+    /// with `progress`, `phase` and `gc` events.
     public var stream: Bool?
+    /// Sets the program's `threads` param.
+    public var threads: Int?
+    /// Keep running if this connection closes (the result goes to the journal).
+    public var detach: Bool?
     /// false: no automatic collection (the collector thread is not started; gc.collect() works).
     public var gc: Bool?
     /// Wait until no other run is running, and keep the pool to itself (for clean benchmarks).
@@ -104,6 +110,11 @@ public struct Response: Codable, Sendable {
     public var run: Int?
     /// `progress` events of streamed runs (about every 250 ms).
     public var progress: RunProgress?
+    /// `phase` events: the phase that ended and its time.
+    public var phase: String?
+    public var seconds: Double?
+    /// `gc` events of a streamed run: one collection of its heap.
+    public var collection: CollectionEvent?
     /// `metrics`: Prometheus text exposition.
     public var metrics: String?
     /// `exec`: what the new piece printed.
@@ -126,6 +137,15 @@ public struct Response: Codable, Sendable {
         response.message = message
         return response
     }
+}
+
+/// One collection during a streamed run (`gc` events).
+public struct CollectionEvent: Codable, Sendable, Equatable {
+    public var generation: Int
+    public var reason: String
+    public var candidates: Int
+    public var collected: Int
+    public var pauseMilliseconds: Double
 }
 
 /// The shared heap's collector (`gc` responses).

@@ -240,6 +240,10 @@ public final class Service: @unchecked Sendable {
         default: return fail(reply, id, "bad_request", "heap is fresh or shared, not '\(request.heap!)'")
         }
         runConfiguration.params = request.params ?? [:]
+        if let threads = request.threads {
+            guard threads >= 1 && threads <= 256 else { return fail(reply, id, "bad_request", "threads is 1 to 256, not \(threads)") }
+            runConfiguration.params["threads"] = Int64(threads)
+        }
         if request.gc == false { runConfiguration.collector = .manual }
         runConfiguration.seed = request.seed ?? 1
         runConfiguration.heapLimitBytes = (request.heapLimitMiB ?? configuration.defaultHeapLimitMiB) << 20
@@ -252,6 +256,20 @@ public final class Service: @unchecked Sendable {
             }
         }
         let stream = request.stream == true
+        if stream {
+            runConfiguration.phaseEnded = { name, seconds in
+                var event = Response(id: id, type: "phase")
+                event.phase = name
+                event.seconds = seconds
+                reply(event)
+            }
+            runConfiguration.collected = { result in
+                var event = Response(id: id, type: "gc")
+                event.collection = CollectionEvent(generation: result.generation, reason: result.reason.rawValue, candidates: result.candidates,
+                                                   collected: result.unreachable, pauseMilliseconds: Double(result.pauseNanoseconds) / 1e6)
+                reply(event)
+            }
+        }
         let checked: CheckedProgram
         switch Service.parse(source, fileName: fileName) {
         case .success(let program): checked = program
@@ -266,7 +284,9 @@ public final class Service: @unchecked Sendable {
         }
         let cancellation = RunCancellation()
         runConfiguration.cancellation = cancellation
-        let ticket = cancellations.add(cancellation, id: id)
+        // A detached run is not the connection's: it goes on if the client leaves.
+        let owner = request.detach == true ? ConnectionRuns() : cancellations
+        let ticket = owner.add(cancellation, id: id)
         let activeTicket = active.add(cancellation, id: id)
         // Progress feeds the metrics' heap gauge always, and the client when it streams.
         runConfiguration.progress = { [runningHeapBytes] progress in
@@ -288,7 +308,7 @@ public final class Service: @unchecked Sendable {
             stats.withLock { $0.runsRunning -= 1 }
             for _ in 0..<slots { workerSlots.signal() }
             admitted.wrappingSubtract(1, ordering: .relaxed)
-            cancellations.remove(ticket)
+            owner.remove(ticket)
             var entry = JournalEntry(kind: "finished", run: runNumber ?? 0, time: Date().timeIntervalSince1970, file: fileName,
                                      policy: runConfiguration.policy.rawValue, params: runConfiguration.params, version: protocolVersion)
             var response: Response

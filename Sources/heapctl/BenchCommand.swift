@@ -66,7 +66,7 @@ struct BenchCommand: ParsableCommand {
         let plan = try BenchPlan(threads: threads, rc: rc, gc: gc, repeatCount: repeatCount, params: params)
         let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file) : try DaemonRunner(file: file, socketPath: socket ?? Client.defaultSocketPath())
         if plan.threads != [nil], !runner.declaresThreads(file: file) {
-            fail("\(file) declares no `threads` param, so --threads cannot set it (larson and shared-refcount declare one)", status: 2)
+            fail("\(file) declares no `threads` param, so --threads cannot set it (binary-trees, cycle-churn, larson and shared-refcount declare one)", status: 2)
         }
         var runs: [BenchRun] = []
         for repetition in 1...plan.repeatCount {
@@ -289,7 +289,7 @@ final class DaemonRunner: BenchRunner {
                 case ("error", let result?, _):
                     return .finished(result)
                 case ("error", nil, "bad_request"?) where source == nil && configuration.params["threads"] != nil && (response.message ?? "").contains("'threads'"):
-                    fail("\(file) declares no `threads` param, so --threads cannot set it (larson and shared-refcount declare one)", status: 2)
+                    fail("\(file) declares no `threads` param, so --threads cannot set it (binary-trees, cycle-churn, larson and shared-refcount declare one)", status: 2)
                 case ("error", nil, let code?) where ["bad_request", "parse_error", "check_error"].contains(code):
                     fail("\(code): \(response.message ?? "")", status: 2)
                 case ("error", nil, let code):

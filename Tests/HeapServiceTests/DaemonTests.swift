@@ -66,7 +66,12 @@ func runEvents(_ client: Client, _ request: Request) throws -> (output: [String]
     var output: [String] = []
     while true {
         let response = try client.receive()
-        if response.type == "output" { output.append(response.line ?? "") } else { return (output, response) }
+        switch response.type {
+        case "output": output.append(response.line ?? "")
+        case "progress", "phase": continue
+        case "gc" where response.collection != nil: continue
+        default: return (output, response)
+        }
     }
 }
 
@@ -397,7 +402,7 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         repeat {
             last = try client.receive()
             if let report = last.progress { progress.append(report) }
-        } while last.type == "progress" || last.type == "output"
+        } while ["progress", "output", "phase"].contains(last.type) || last.collection != nil
         #expect(last.type == "result")
         #expect(!progress.isEmpty)
         #expect(progress.map(\.elapsedSeconds) == progress.map(\.elapsedSeconds).sorted())
@@ -556,5 +561,37 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(metrics.contains("# TYPE heapd_gc_pause_seconds histogram"))
         #expect(metrics.hasSuffix("\n200"))
         #expect(try get("/elsewhere").hasSuffix("404"))
+    }
+
+    @Test func aStreamedRunReportsItsPhasesAndCollections() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let program = "param threads = 1\ntype N { next }\nmain { print threads\n phase \"make\" { n = new N; n.next = n; del n }  print gc.collect() }"
+        try client.send(runRequest(program, stream: true) { $0.threads = 2 })
+        var events: [Response] = []
+        repeat { events.append(try client.receive()) } while !["result", "error"].contains(events.last!.type)
+        #expect(events.last?.type == "result")
+        #expect(events.contains { $0.type == "phase" && $0.phase == "make" && ($0.seconds ?? -1) >= 0 })
+        #expect(events.contains { $0.type == "gc" && $0.collection?.collected == 1 && $0.collection?.reason == "explicit" })
+        #expect(events.filter { $0.type == "output" }.map(\.line) == ["2", "1"])
+    }
+
+    @Test func aDetachedRunOutlivesItsClient() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        do {
+            let leaving = try daemon.connect()
+            try leaving.send(runRequest("main { repeat 2000000 { } print 1 }") { $0.detach = true })
+            usleep(20_000)
+        }   // closed while the run goes on
+        let watcher = try daemon.connect()
+        var history: [JournalEntry] = []
+        for _ in 0..<500 where history.isEmpty {
+            history = try ask(watcher, #"{"id": 1, "op": "history"}"#).history ?? []
+            if history.isEmpty { usleep(20_000) }
+        }
+        #expect(history.first?.ok == true)
+        #expect(history.first?.code == nil)
     }
 }

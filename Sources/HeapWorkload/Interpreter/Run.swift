@@ -180,9 +180,17 @@ final class Run: @unchecked Sendable {
         let reporter = configuration.progress.map { report in
             armProgress({ progress in reporting.withLock { active in if active { report(progress) } } }, since: start)
         }
+        // Collections of this run's heap, reported the same way (never after the result).
+        let collectionCallback = configuration.collected.map { report in
+            heap.addCollectionCallback { phase, result in
+                guard phase == .stop else { return }
+                reporting.withLock { active in if active { report(result) } }
+            }
+        }
         defer {
             reporter?.cancel()
             reporting.withLock { $0 = false }
+            if let collectionCallback { heap.removeCollectionCallback(collectionCallback) }
         }
         let finished = DispatchSemaphore(value: 0)
         let box = Locked<(live: Int, leaked: Int, problems: [String])>((0, 0, []))
@@ -563,6 +571,7 @@ final class Run: @unchecked Sendable {
             $0[index].allocations += thread.allocations - allocations
             $0[index].runs += 1
         }
+        configuration.phaseEnded?(program.phases[index], seconds)
     }
 
     /// How `print` shows a value.

@@ -37,6 +37,10 @@ public struct RunConfiguration: Sendable {
     public var output: (@Sendable (String) -> Void)?
     /// Cancels the run from outside (a client that went away): threads stop at their next poll.
     public var cancellation: RunCancellation?
+    /// Called when a thread ends a `phase` (name, seconds) — from that thread.
+    public var phaseEnded: (@Sendable (String, Double) -> Void)?
+    /// Called after each collection of the run's heap — from the collecting thread.
+    public var collected: (@Sendable (CollectionResult) -> Void)?
     /// Called about every `progressInterval` while the run goes on (from a timer thread).
     public var progress: (@Sendable (RunProgress) -> Void)?
     public var progressInterval: Duration = .milliseconds(250)
