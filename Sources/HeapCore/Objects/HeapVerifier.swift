@@ -64,8 +64,17 @@ extension Heap {
         policy.count(object)
     }
 
-    /// Live objects per type name (world stopped).
+    /// Live objects per type name. Called by a mutator of this heap (outside a pause), it stops
+    /// the world for the walk, so that neither other mutators nor the collector thread change
+    /// pages under it; otherwise the caller must make sure nothing runs (no mutator attached).
     public func liveObjectsByType() -> [String: Int] {
+        if let me = Mutator.current, me.heap === self, !isInsidePause {
+            return stopTheWorld { countLiveObjectsByType() }
+        }
+        return countLiveObjectsByType()
+    }
+
+    private func countLiveObjectsByType() -> [String: Int] {
         var counts: [String: Int] = [:]
         let names = types.all.map(\.name)
         allocator.forEachAllocatedBlock { block, _ in

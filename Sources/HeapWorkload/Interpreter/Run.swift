@@ -155,9 +155,9 @@ final class Run: @unchecked Sendable {
 
     /// Live objects of this run's own types (in a shared heap, others' do not count).
     private func liveObjectsOfThisRun() -> [String: Int] {
-        // Other runs allocate and free in a shared heap: walk it with the world stopped.
-        let all = configuration.sharedHeap == nil ? heap.liveObjectsByType() : heap.stopTheWorld { heap.liveObjectsByType() }
-        return all.filter { typePrefix.isEmpty || $0.key.hasPrefix(typePrefix) }
+        // liveObjectsByType stops the world for its walk (this thread is a mutator of the heap):
+        // other runs' threads in a shared heap, and the collector thread, hold still meanwhile.
+        heap.liveObjectsByType().filter { typePrefix.isEmpty || $0.key.hasPrefix(typePrefix) }
     }
 
     deinit {
