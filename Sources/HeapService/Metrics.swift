@@ -3,7 +3,8 @@
 //   counters    requests, errors, runs started / finished / failed; objects allocated, collections
 //               per generation and objects collected, summed over the runs that ended
 //   gauges      runs running, and the heap bytes they have mapped now (their latest progress);
-//               the shared heap's mapped bytes and live blocks per NUMA node
+//               the shared heap's mapped bytes and live blocks per NUMA node, and its tracked
+//               objects per generation
 //   histogram   collector pauses of the runs that ended (heapd_gc_pause_seconds)
 
 import HeapWorkload
@@ -27,7 +28,8 @@ struct RunTotals {
 }
 
 enum Metrics {
-    static func text(stats: ServiceStats, totals: RunTotals, heapBytes: Int, sharedHeapNodes: [(node: Int, bytes: Int, objects: Int)]) -> String {
+    static func text(stats: ServiceStats, totals: RunTotals, heapBytes: Int, sharedHeapNodes: [(node: Int, bytes: Int, objects: Int)],
+                     sharedHeapGenerations: [Int]) -> String {
         var lines: [String] = []
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
             lines.append("# HELP \(name) \(help)")
@@ -45,6 +47,8 @@ enum Metrics {
                sharedHeapNodes.map { ("{node=\"\($0.node)\"}", "\($0.bytes)") })
         metric("heapd_shared_heap_objects", "gauge", "Live blocks in the shared heap, per NUMA node.",
                sharedHeapNodes.map { ("{node=\"\($0.node)\"}", "\($0.objects)") })
+        metric("heapd_shared_heap_tracked_objects", "gauge", "Tracked objects in the shared heap, per generation (frozen: the permanent one).",
+               zip(["0", "1", "2", "frozen"], sharedHeapGenerations).map { ("{generation=\"\($0.0)\"}", "\($0.1)") })
         metric("heapd_objects_allocated_total", "counter", "Objects made by runs that ended.", [("", "\(totals.allocations)")])
         metric("heapd_gc_collections_total", "counter", "Collections by generation, in runs that ended.",
                (0..<3).map { ("{generation=\"\($0)\"}", "\(totals.collections[$0])") })

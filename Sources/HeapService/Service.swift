@@ -170,11 +170,18 @@ public final class Service: @unchecked Sendable {
 
     /// The metrics in Prometheus's text format (the `metrics` op, and `--metrics-listen`).
     public func metricsText() -> String {
-        let nodes = sharedHeap.heap.allocator.statistics().nodes.map { node in
+        let heap = sharedHeap.heap
+        let nodes = heap.allocator.statistics().nodes.map { node in
             (node: node.node, bytes: node.mappedBytes, objects: node.liveBlocks)
         }
+        // The walk by generation stops the shared heap's world: this thread takes part as a
+        // mutator for the length of it.
+        let attached = Mutator.current == nil
+        if attached { heap.attachCurrentThread() }
+        let generations = heap.trackedObjectsByGeneration()
+        if attached { heap.detachCurrentThread() }
         return Metrics.text(stats: statistics, totals: totals.withLock { $0 }, heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) },
-                            sharedHeapNodes: nodes)
+                            sharedHeapNodes: nodes, sharedHeapGenerations: generations)
     }
 
     /// The daemon is stopping: cancels every run and waits up to `grace` for them to end (each

@@ -420,6 +420,7 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(text.contains("heapd_gc_collected_total 100\n"))
         #expect(text.contains("heapd_gc_pause_seconds_bucket{le=\"+Inf\"}"))
         #expect(text.contains("heapd_runs_running 0\n"))
+        #expect(text.contains("heapd_shared_heap_tracked_objects{generation=\"frozen\"} 0\n"))
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.split(separator: " ").count == 2, "\(line)")
         }

@@ -85,4 +85,23 @@ extension Heap {
         }
         return counts
     }
+
+    /// Tracked live objects per generation — [generation 0, 1, 2, frozen] — walked as
+    /// `liveObjectsByType` walks (the world stopped when a mutator of this heap asks).
+    public func trackedObjectsByGeneration() -> [Int] {
+        func count() -> [Int] {
+            var counts = [0, 0, 0, 0]
+            allocator.forEachAllocatedBlock { block, _ in
+                let bits = ObjectRef(block).header.pointee.gcBits.load(ordering: .relaxed)
+                guard bits & GCBits.dead == 0, bits & GCBits.tracked != 0 else { return }
+                if bits & GCBits.frozen != 0 { counts[3] += 1; return }
+                counts[Int((bits & GCBits.generationMask) >> GCBits.generationShift)] += 1
+            }
+            return counts
+        }
+        if let me = Mutator.current, me.heap === self, !isInsidePause {
+            return stopTheWorld { count() }
+        }
+        return count()
+    }
 }

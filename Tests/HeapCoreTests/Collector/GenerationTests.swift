@@ -24,6 +24,24 @@ import Testing
         }
     }
 
+    @Test func trackedObjectsAreCountedPerGeneration() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let atom = heap.types.register(name: "Atom", payloadBytes: 8)
+        withMutator(heap) { m in
+            let old = (0..<3).map { _ in m.new(node)! }
+            heap.collect(generation: 0)                  // the three move to generation 1
+            let young = (0..<2).map { _ in m.new(node)! }
+            let untracked = m.new(atom)!
+            #expect(heap.trackedObjectsByGeneration() == [2, 3, 0, 0])
+            heap.freeze()
+            #expect(heap.trackedObjectsByGeneration() == [0, 0, 0, 5])
+            heap.unfreeze()
+            for object in old + young + [untracked] { m.release(object) }
+            #expect(heap.trackedObjectsByGeneration() == [0, 0, 0, 0])
+        }
+    }
+
     @Test func anOldObjectKeepsAYoungCycleAlive() {
         let heap = Heap(collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
