@@ -168,6 +168,11 @@ public final class Service: @unchecked Sendable {
         }
     }
 
+    /// Memory mapped now by the heaps of running runs and by the shared heap.
+    public var heapBytesInUse: Int {
+        runningHeapBytes.withLock { $0.values.reduce(0, +) } + sharedHeap.heap.allocator.mappedBytes
+    }
+
     /// The metrics in Prometheus's text format (the `metrics` op, and `--metrics-listen`).
     public func metricsText() -> String {
         let heap = sharedHeap.heap

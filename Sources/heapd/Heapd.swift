@@ -159,10 +159,10 @@ struct Heapd: ParsableCommand {
         logger.info("stopped")
     }
 
-    /// The STATUS= line: runs and the journal's size.
+    /// The STATUS= line: runs, requests and the memory the heaps have mapped.
     static func status(_ service: Service) -> String {
         let stats = service.statistics
-        return "\(stats.runsRunning) running, \(stats.runsFinished) finished, \(stats.runsFailed) failed, \(stats.requests) requests"
+        return "\(stats.runsRunning) running, \(stats.runsFinished) finished, \(stats.runsFailed) failed, \(stats.requests) requests, heaps \(service.heapBytesInUse >> 20) MiB"
     }
 
     static func defaultStateDirectory() -> String {
