@@ -155,13 +155,8 @@ struct BenchPlan {
         guard !self.threads.isEmpty, !policies.isEmpty, !gcSettings.isEmpty else { throw ValidationError("--threads, --rc and --gc need at least one value each") }
         guard repeatCount > 0 else { throw ValidationError("--repeat must be at least 1") }
         self.repeatCount = repeatCount
-        self.params = [:]
-        for param in params {
-            let parts = param.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let value = Int64(parts[1]) else { throw ValidationError("--param takes name=integer, not '\(param)'") }
-            guard parts[0] != "threads" else { throw ValidationError("set threads with --threads, not --param") }
-            self.params[String(parts[0])] = value
-        }
+        self.params = try ParamOverrides.parse(params)
+        guard self.params["threads"] == nil else { throw ValidationError("set threads with --threads, not --param") }
     }
 
     /// Every combination, threads outermost, then policy, then gc (the table's order).

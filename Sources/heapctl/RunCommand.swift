@@ -58,13 +58,7 @@ struct RunCommand: ParsableCommand {
         configuration.heapLimitBytes = heapLimit << 20
         configuration.pinThreads = pin
         if let timeLimit { configuration.timeLimit = .milliseconds(Int(timeLimit * 1000)) }
-        for param in params {
-            let parts = param.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let value = Int64(parts[1]) else {
-                throw ValidationError("--param takes name=integer, not '\(param)'")
-            }
-            configuration.params[String(parts[0])] = value
-        }
+        configuration.params = try ParamOverrides.parse(params)
         if let threads { configuration.params["threads"] = Int64(threads) }
         if !json { configuration.output = { line in Swift.print(line) } }
 
