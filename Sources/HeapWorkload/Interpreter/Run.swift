@@ -32,14 +32,12 @@ public enum Workload {
 
 /// A spawned thread's handle.
 final class SpawnedThread: @unchecked Sendable {
-    let number: Int
-    private let state = Locked<(finished: Bool, result: Word, joined: Bool)>((false, Words.none, false))
+    /// The thread's function's value until someone joins it (a reference it owns).
+    private let result = Locked<Word>(Words.none)
     private let done = DispatchSemaphore(value: 0)
 
-    init(number: Int) { self.number = number }
-
-    func finish(with result: Word) {
-        state.withLock { $0.finished = true; $0.result = result }
+    func finish(with value: Word) {
+        result.withLock { $0 = value }
         done.signal()
     }
 
@@ -47,9 +45,9 @@ final class SpawnedThread: @unchecked Sendable {
     func join() -> Word {
         done.wait()
         done.signal()
-        return state.withLock { state in
-            defer { state.result = Words.none; state.joined = true }
-            return state.result
+        return result.withLock { value in
+            defer { value = Words.none }
+            return value
         }
     }
 }
@@ -364,7 +362,7 @@ final class Run: @unchecked Sendable {
     func spawn(function: Int, arguments: UnsafeMutablePointer<Word>, count: Int, from parent: InterpreterThread) throws(Fault) -> Word {
         let number = spawned.wrappingAdd(1, ordering: .relaxed).newValue
         guard number <= configuration.maxThreads else { throw Fault(.threadLimit, "more than \(configuration.maxThreads) threads spawned") }
-        let handle = SpawnedThread(number: number)
+        let handle = SpawnedThread()
         let words = (0..<count).map { index -> Word in
             defer { arguments[index] = Words.none }
             return arguments[index]
