@@ -13,7 +13,7 @@ enum Summary {
         } else {
             lines.append("ok  \(result.file)  (\(result.policy))")
         }
-        lines.append("wall \(format(result.wallSeconds)) s   peak RSS \(result.peakRSSBytes >> 20) MiB")
+        lines.append("wall \(format(result.wallSeconds)) s   peak heap \(result.peakHeapBytes >> 20) MiB   peak RSS \(result.peakRSSBytes >> 20) MiB")
         lines.append("objects: \(result.allocations) allocated (\(result.bytesAllocated >> 10) KiB), \(result.frees) freed, \(result.liveAtEnd) alive at the end, \(result.leaked) leaked")
         for problem in result.heapProblems { lines.append("HEAP VERIFIER: \(problem)") }
         let c = result.collector

@@ -15,7 +15,7 @@ private func run(_ combination: BenchCombination, _ repetition: Int, wall: Doubl
          "collector": {"collections": \(collections), "collected": [0, 0, 0], "uncollectable": [0, 0, 0], "automaticCollections": 0,
                        "pauseP50Milliseconds": 0, "pauseP99Milliseconds": 0, "pauseMaxMilliseconds": 0, "totalPauseMilliseconds": 0,
                        "pauseBuckets": [0, 0, 0, 0, 0, 0, 0]},
-         "peakRSSBytes": \(64 << 20),
+         "peakRSSBytes": \(64 << 20), "peakHeapBytes": \(8 << 20),
          "threads": [{"name": "main", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0},
                      {"name": "thread 1", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0}],
          "expects": []}

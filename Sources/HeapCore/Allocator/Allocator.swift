@@ -48,6 +48,8 @@ public final class Allocator: @unchecked Sendable {
 
     /// Memory mapped now for arenas and large blocks (what `limitBytes` limits).
     public var mappedBytes: Int { budget.mappedBytes }
+    /// The most memory the allocator has had mapped at once.
+    public var peakMappedBytes: Int { budget.peakBytes }
     let topology: any Topology
     let id: UInt64
     /// Random per allocator; a free block's tag is `tagKey ^ page start ^ block address`.

@@ -12,12 +12,24 @@ import Synchronization
 final class MemoryBudget: Sendable {
     let limit: Int
     private let mapped = Atomic<Int>(0)
+    /// The most `mapped` has been (a high-water mark; raised by `reserve` and `adjust`).
+    private let peak = Atomic<Int>(0)
 
     init(limit: Int) {
         self.limit = limit
     }
 
     var mappedBytes: Int { mapped.load(ordering: .relaxed) }
+    var peakBytes: Int { peak.load(ordering: .relaxed) }
+
+    private func raisePeak(to value: Int) {
+        var current = peak.load(ordering: .relaxed)
+        while value > current {
+            let (exchanged, original) = peak.compareExchange(expected: current, desired: value, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
 
     /// Takes `bytes` from the budget; false (and nothing taken) when that would pass the limit.
     func reserve(_ bytes: Int) -> Bool {
@@ -25,7 +37,10 @@ final class MemoryBudget: Sendable {
         while true {
             guard current <= limit - bytes else { return false }
             let (exchanged, original) = mapped.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
-            if exchanged { return true }
+            if exchanged {
+                raisePeak(to: current + bytes)
+                return true
+            }
             current = original
         }
     }
@@ -36,6 +51,6 @@ final class MemoryBudget: Sendable {
 
     /// Corrects a reservation to what was really mapped (never fails: the mapping exists).
     func adjust(by bytes: Int) {
-        mapped.wrappingAdd(bytes, ordering: .relaxed)
+        raisePeak(to: mapped.wrappingAdd(bytes, ordering: .relaxed).newValue)
     }
 }

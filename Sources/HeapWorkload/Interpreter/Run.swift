@@ -628,6 +628,7 @@ final class Run: @unchecked Sendable {
                 pauseBuckets: RunResult.pauseBucketBounds.map { Int(totals.pauses.totalCount == 0 ? 0 : totals.pauses.count(within: 0...$0)) }
                     + [Int(totals.pauses.totalCount)]),
             peakRSSBytes: usage.ru_maxrss * 1024,
+            peakHeapBytes: heap.allocator.peakMappedBytes,
             threads: threadReports.withLock { $0 },
             expects: program.expects.enumerated().map { index, site in
                 RunResult.Expectation(line: site.location.line, column: site.location.column, condition: site.condition,

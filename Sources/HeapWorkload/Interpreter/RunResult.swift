@@ -129,7 +129,11 @@ public struct RunResult: Sendable, Codable {
     /// What the heap verifier found wrong at the end of the run (empty unless heapd is wrong).
     public var heapProblems: [String]
     public var collector: Collector
+    /// The process's peak resident memory (getrusage: in a long-lived daemon, the largest so far).
     public var peakRSSBytes: Int
+    /// The most memory the run's heap had mapped at once (its own figure, daemon or not; in a
+    /// shared heap, the shared heap's).
+    public var peakHeapBytes: Int
     public var threads: [ThreadReport]
     public var expects: [Expectation]
 }

@@ -55,6 +55,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
             #expect(allocator.allocate(byteCount: 100_000) == nil)      // large blocks count too
             for block in blocks { allocator.deallocate(block.pointer) }
             #expect(allocator.allocate(byteCount: 4096) != nil)
+            #expect(allocator.peakMappedBytes == 8 << 20)      // the high-water mark stays
         }
     }
 
