@@ -9,12 +9,14 @@ import Glibc
 public enum ClientError: Error, CustomStringConvertible {
     case noDaemon(String, Int32)
     case closed
+    case timedOut
 
     public var description: String {
         switch self {
         case .noDaemon(let path, let code):
             "cannot reach heapd at \(path) (\(String(cString: strerror(code)))); start it with `heapd --socket \(path)` (or `swift run heapd`), or run with --embedded"
         case .closed: "heapd closed the connection"
+        case .timedOut: "heapd did not answer in time"
         }
     }
 }
@@ -24,8 +26,13 @@ public final class Client {
     private let descriptor: Int32
     private var pending: [UInt8] = []
 
-    public init(socketPath path: String) throws {
+    /// Connects to `path`; with `timeout`, a read that waits longer than it throws `timedOut`.
+    public init(socketPath path: String, timeout: Duration? = nil) throws {
         descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        if let timeout {
+            var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -75,6 +82,7 @@ public final class Client {
             }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw ClientError.timedOut }
             guard count > 0 else { throw ClientError.closed }
             pending.append(contentsOf: chunk[..<count])
         }

@@ -170,6 +170,8 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     let runs = ConnectionRuns()
     /// The peer's access, learnt when the connection becomes active (event loop only).
     private var level: PeerAccess.Level?
+    /// Lines that arrived before the peer's credentials did (event loop only).
+    private var pending: [RequestLine] = []
 
     init(service: Service, access: PeerAccess) {
         self.service = service
@@ -180,11 +182,15 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         if let provider = context.channel as? any SocketOptionProvider {
             let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
             let access = self.access
+            let channel = context.channel
             credentials.whenComplete { [self] result in
                 switch result {
                 case .success(let peer): level = access.level(uid: peer.uid, gid: peer.gid)
                 case .failure: level = .refused
                 }
+                let waiting = pending
+                pending = []
+                for line in waiting { handle(line, on: channel) }
             }
         } else {
             level = .refused
@@ -193,7 +199,14 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let channel = context.channel
+        let line = unwrapInboundIn(data)
+        // Until the credentials are known, lines wait (they are known almost at once).
+        guard level != nil else { return pending.append(line) }
+        handle(line, on: context.channel)
+    }
+
+    /// Answers one line, or refuses the peer and closes the connection. Event loop only.
+    private func handle(_ line: RequestLine, on channel: any Channel) {
         let reply: @Sendable (Response) -> Void = { response in
             guard var json = try? JSONEncoder().encode(response) else { return }
             json.append(UInt8(ascii: "\n"))
@@ -203,12 +216,13 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             var refusal = Response(id: nil, type: "error")
             refusal.code = "forbidden"
             refusal.message = "this user may not use heapd (ask for the daemon's --allow-group)"
-            reply(refusal)
-            context.close(promise: nil)
+            var json = (try? JSONEncoder().encode(refusal)) ?? Data()
+            json.append(UInt8(ascii: "\n"))
+            channel.writeAndFlush(channel.allocator.buffer(bytes: json)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
-        switch unwrapInboundIn(data) {
-        case .text(let line): service.handle(line: line, cancellations: runs, privileged: level == .owner, reply: reply)
+        switch line {
+        case .text(let text): service.handle(line: text, cancellations: runs, privileged: level == .owner, reply: reply)
         case .tooLong: service.refuseOversizedLine(reply: reply)
         }
     }

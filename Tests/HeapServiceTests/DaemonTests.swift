@@ -45,7 +45,9 @@ final class Daemon {
         throw ClientError.closed
     }
 
-    func connect() throws -> Client { try Client(socketPath: socketPath) }
+    /// A connection whose reads give up after 60 s: a missing answer fails the test, it does
+    /// not hang the suite.
+    func connect() throws -> Client { try Client(socketPath: socketPath, timeout: .seconds(60)) }
 
     func stop() {
         if process.isRunning { process.terminate() }
@@ -286,7 +288,7 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         defer { if activator.isRunning { activator.terminate() }; activator.waitUntilExit(); try? FileManager.default.removeItem(atPath: path) }
         var client: Client?
         for _ in 0..<500 where client == nil {
-            client = try? Client(socketPath: path)
+            client = try? Client(socketPath: path, timeout: .seconds(60))
             if client == nil { usleep(10_000) }
         }
         let connected = try #require(client)
@@ -355,7 +357,7 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
     private func askAsNobody(_ socket: String, _ lines: [String]) throws -> [String] {
         let script = """
             import socket, sys
-            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rwb")
+            s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1]); f = s.makefile("rwb")
             for line in sys.argv[2:]:
                 f.write(line.encode() + b"\\n"); f.flush()
                 print(f.readline().decode().strip())
@@ -365,6 +367,7 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, socket] + lines
         let output = Pipe()
         process.standardOutput = output
+        process.standardError = output           // a client error shows in the failed expectation
         try process.run()
         process.waitUntilExit()
         return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
@@ -386,8 +389,8 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         defer { open.stop() }
         chmod(open.socketPath, 0o666)
         let answers = try askAsNobody(open.socketPath, [#"{"id": 1, "op": "ping"}"#, #"{"id": 2, "op": "shutdown"}"#])
-        #expect(answers.first?.contains("pong") == true)
-        #expect(answers.last?.contains("forbidden") == true)
+        #expect(answers.first?.contains("pong") == true, "\(answers)")
+        #expect(answers.last?.contains("forbidden") == true, "\(answers)")
         #expect(open.process.isRunning)
     }
 
@@ -547,7 +550,7 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         func get(_ path: String) throws -> String {
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            curl.arguments = ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"]
+            curl.arguments = ["-s", "-m", "30", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"]
             let output = Pipe()
             curl.standardOutput = output
             try curl.run()
