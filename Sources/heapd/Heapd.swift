@@ -93,6 +93,15 @@ struct Heapd: ParsableCommand {
         }
         let logger = Logger(label: "heapd")
         let service = Service(configuration: configuration, journal: journal, logger: logger, onShutdown: { stop.signal() })
+        // Before the socket exists: a SIGTERM that comes as soon as clients can connect is not lost.
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let terminate = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        terminate.setEventHandler { @Sendable in stop.signal() }
+        terminate.resume()
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler { @Sendable in stop.signal() }
+        interrupt.resume()
         let server: Server
         do {
             var access = PeerAccess()
@@ -109,14 +118,6 @@ struct Heapd: ParsableCommand {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
         }
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let terminate = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-        terminate.setEventHandler { @Sendable in stop.signal() }
-        terminate.resume()
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler { @Sendable in stop.signal() }
-        interrupt.resume()
         logger.info("listening on \(server.socketPath)")
         var metricsServer: MetricsServer?
         if let metricsListen {
