@@ -531,10 +531,10 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let daemon = try Daemon()
         defer { daemon.stop() }
         let first = try daemon.connect(), second = try daemon.connect()
-        try first.send(runRequest("main { repeat 3000000 { } print 1 }"))
+        try first.send(runRequest("main { repeat 30000000 { } print 1 }"))
         // Only once the long run is running does the exclusive one ask.
         let watcher = try daemon.connect()
-        for _ in 0..<500 where try ask(watcher, #"{"id": 1, "op": "stats"}"#).stats?.runsRunning != 1 { usleep(2_000) }
+        for _ in 0..<5000 where try ask(watcher, #"{"id": 1, "op": "stats"}"#).stats?.runsRunning != 1 { usleep(2_000) }
         try second.send(runRequest("main { print 2 }") { $0.exclusive = true })
         let long = try first.receive(), exclusive = try second.receive()
         #expect(long.result?.ok == true)
