@@ -3,11 +3,33 @@
 // A carved block of a page in use is allocated unless it is on the page's free, local-free or
 // thread-free list, or on its owner heap's delayed list. Large blocks are always allocated.
 
+/// What a walk of the heap visits, gathered under the pools' locks: the pages in use (those
+/// whose generation marks meet the walk's, when it has marks), the large blocks, and the blocks
+/// waiting on delayed-free lists (they look allocated in their pages). Valid while the world is
+/// quiescent; a walk may then split `pages` between threads.
+struct HeapWalkPlan {
+    var pages: [UnsafeMutablePointer<Page>] = []
+    var large: [UnsafeMutableRawPointer] = []
+    var delayed = Set<UInt>()
+    /// At most this many blocks are allocated in `pages` and `large` (blocks carved + large).
+    var blockBound = 0
+
+    /// Calls `body` with every allocated block of `page` (one of `pages`), in address order.
+    @inline(__always)
+    func forEachAllocatedBlock(in page: UnsafeMutablePointer<Page>, _ body: (UnsafeMutableRawPointer) -> Void) {
+        if delayed.isEmpty {
+            page.pointee.forEachBlockNotFree(includingThreadFree: true, body)
+        } else {
+            page.pointee.forEachBlockNotFree(includingThreadFree: true) { block in
+                if !delayed.contains(UInt(bitPattern: block)) { body(block) }
+            }
+        }
+    }
+}
+
 extension Allocator {
     /// Calls `body` with every allocated block and its usable size. Quiescent only: no thread may
-    /// allocate or free while it runs. (`@inline(__always)`: the collector's walk calls it for a
-    /// million blocks; inlined, `body` is too.)
-    @inline(__always)
+    /// allocate or free while it runs.
     public func forEachAllocatedBlock(_ body: (UnsafeMutableRawPointer, Int) -> Void) {
         forEachAllocatedBlock(inPagesMarked: nil) { block, page in
             body(block, page.map { Int($0.pointee.blockSize) } ?? LargeObjects.blockSize(of: block))
@@ -16,13 +38,21 @@ extension Allocator {
 
     /// Like `forEachAllocatedBlock`, but only in pages whose generation marks meet `marks` (every
     /// page when nil; large blocks always), passing each block's page (nil for a large block).
-    @inline(__always)
     func forEachAllocatedBlock(inPagesMarked marks: UInt8?, _ body: (UnsafeMutableRawPointer, UnsafeMutablePointer<Page>?) -> Void) {
-        var delayed = Set<UInt>()
+        let plan = walkPlan(inPagesMarked: marks)
+        for page in plan.pages {
+            plan.forEachAllocatedBlock(in: page) { body($0, page) }
+        }
+        for block in plan.large { body(block, nil) }
+    }
+
+    /// The pages and blocks a walk visits (see `HeapWalkPlan`). Quiescent only.
+    func walkPlan(inPagesMarked marks: UInt8?) -> HeapWalkPlan {
+        var plan = HeapWalkPlan()
         for record in registry.withLock({ Array($0.values) }) {
             var word = record.heap.storage.pointee.delayedFree.load(ordering: .acquiring)
             while let block = UnsafeMutableRawPointer(bitPattern: word) {
-                delayed.insert(word)
+                plan.delayed.insert(word)
                 word = UInt(bitPattern: block.load(as: UnsafeMutableRawPointer?.self))
             }
         }
@@ -35,18 +65,19 @@ extension Allocator {
                         let page = Arena.page(index, of: current)
                         guard page.pointee.state == .owned || page.pointee.state == .abandoned else { continue }
                         if let marks, page.pointee.generationMarks & marks == 0 { continue }
-                        page.pointee.forEachBlockNotFree(includingThreadFree: true) { block in
-                            if delayed.isEmpty || !delayed.contains(UInt(bitPattern: block)) { body(block, page) }
-                        }
+                        plan.pages.append(page)
+                        plan.blockBound += Int(page.pointee.capacity.load(ordering: .relaxed))
                     }
                 }
                 var large = state.largeBlocks
                 while let header = large {
-                    body(LargeObjects.block(of: header), nil)
+                    plan.large.append(LargeObjects.block(of: header))
                     large = header.pointee.next
                 }
             }
         }
+        plan.blockBound += plan.large.count
+        return plan
     }
 }
 

@@ -91,6 +91,9 @@ struct Page: ~Copyable {
     /// walks only pages that may hold what it collects). Set by the owner when it allocates,
     /// rewritten by the collector with the world stopped.
     var generationMarks: UInt8
+    /// Which worker of the collector's parallel walk owns the page's objects (written with the
+    /// world stopped, for that walk only; meaningless outside it).
+    var walkPart: UInt8
 
     // Cold.
     var reserved: UInt32
@@ -121,6 +124,7 @@ struct Page: ~Copyable {
         isInFull = false
         self.state = state
         generationMarks = 0
+        walkPart = 0
         reserved = 0
         self.start = start
         next = nil
@@ -186,6 +190,7 @@ extension Page {
         localFree = nil
         isInFull = false
         generationMarks = 0
+        walkPart = 0
         used.store(0, ordering: .relaxed)
         capacity.store(0, ordering: .relaxed)
         self.ownerID.store(ownerID, ordering: .relaxed)
@@ -207,6 +212,7 @@ extension Page {
         reciprocal = 0
         isInFull = false
         generationMarks = 0
+        walkPart = 0
         next = nil
         prev = nil
         state = .free

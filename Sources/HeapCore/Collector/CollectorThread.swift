@@ -17,6 +17,7 @@
 // a run in flight keeps the heap alive only until it returns. The heap's deinit cancels the
 // sources and never waits on the queue (it may itself be running on it, after the last run).
 
+import CHeapShim
 import Dispatch
 
 /// How a heap's collector runs.
@@ -29,11 +30,17 @@ public struct CollectorConfiguration: Sendable {
     public var thresholds: (Int, Int, Int)
     /// Period of the idle-time collection timer (nil: none).
     public var idleInterval: Duration?
+    /// Threads that share a large collection's walk of the heap while the world is stopped (the
+    /// mutators are parked, so their CPUs are free); 1: the collecting thread alone. Default: the
+    /// CPUs available, at most 8.
+    public var pauseWorkers: Int
 
-    public init(automatic: Bool = true, thresholds: (Int, Int, Int) = (700, 10, 10), idleInterval: Duration? = .milliseconds(500)) {
+    public init(automatic: Bool = true, thresholds: (Int, Int, Int) = (700, 10, 10), idleInterval: Duration? = .milliseconds(500),
+                pauseWorkers: Int = min(max(Int(heapd_allowed_cpu_count()), 1), 8)) {
         self.automatic = automatic
         self.thresholds = thresholds
         self.idleInterval = idleInterval
+        self.pauseWorkers = max(pauseWorkers, 1)
     }
 
     /// No collector thread: collection happens only when a mutator calls `collect()`.

@@ -31,8 +31,8 @@ import Synchronization
 /// no growth checks, no uniqueness checks, no bounds checks on the hot loops. Owned by whoever
 /// made it; `deallocate()` frees it.
 struct ObjectList {
-    let base: UnsafeMutablePointer<ObjectRef>
-    let capacity: Int
+    private(set) var base: UnsafeMutablePointer<ObjectRef>
+    private(set) var capacity: Int
     var count = 0
 
     init(capacity: Int) {
@@ -40,13 +40,36 @@ struct ObjectList {
         base = .allocate(capacity: self.capacity)
     }
 
+    /// A list in `capacity` entries of another list's memory from `base` (never deallocated).
+    init(in base: UnsafeMutablePointer<ObjectRef>, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
     func deallocate() { base.deallocate() }
 
     @inline(__always)
     mutating func append(_ object: ObjectRef) {
-        precondition(count < capacity, "collector: more objects than the allocator counted")
+        assert(count < capacity, "collector: more objects than the allocator counted")
         (base + count).initialize(to: object)
         count &+= 1
+    }
+
+    /// Appends, moving to memory twice as large when full (for lists of unknown length).
+    @inline(__always)
+    mutating func appendGrowing(_ object: ObjectRef) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: object)
+        count &+= 1
+    }
+
+    @inline(never)
+    private mutating func grow() {
+        var larger = ObjectList(capacity: capacity * 2)
+        larger.base.moveInitialize(from: base, count: count)
+        larger.count = count
+        deallocate()
+        self = larger
     }
 
     @inline(__always)
@@ -78,55 +101,10 @@ enum Scratch {
 
 extension Heap {
     /// A new epoch for a trial-deletion pass (never 0, which new objects' scratch words hold).
-    fileprivate func nextEpoch() -> UInt {
+    func nextEpoch() -> UInt {
         collectorEpoch &+= 1
         if collectorEpoch == 0 { collectorEpoch = 1 }
         return UInt(collectorEpoch)
-    }
-
-    /// Every live tracked mortal unfrozen object of `generation` or younger, with update_refs and
-    /// subtract_refs done on the way (its scratch word holds the returned epoch), and the pages
-    /// walked. World stopped.
-    func collectCandidates(generation: Int) -> (candidates: ObjectList, epoch: UInt, pages: [UnsafeMutablePointer<Page>]) {
-        withPolicy(CandidateWalk(heap: self, generation: generation))
-    }
-
-    /// The walk, specialised for the heap's policy (one switch, not one per object), doing
-    /// update_refs and subtract_refs on the way.
-    private struct CandidateWalk: RefCountPolicyVisitor {
-        let heap: Heap
-        let generation: Int
-
-        func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> (candidates: ObjectList, epoch: UInt, pages: [UnsafeMutablePointer<Page>]) {
-            var candidates = ObjectList(capacity: heap.allocator.statistics().liveBlocks)
-            var pages: [UnsafeMutablePointer<Page>] = []
-            let epoch = heap.nextEpoch()
-            heap.allocator.forEachAllocatedBlock(inPagesMarked: heap.pageMarks(collecting: generation)) { block, page in
-                if let page, pages.last != page { pages.append(page) }
-                let object = ObjectRef(block)
-                guard isCandidate(object) else { return }
-                object.header.pointee.scratch = Scratch.current(object.header.pointee.scratch, epoch: epoch)
-                    &+ (UInt(bitPattern: Policy.count(object)) & Scratch.refsMask)
-                var slot = object.slot(0)
-                for _ in 0..<object.slotCount {
-                    if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)), isCandidate(referent) {
-                        referent.header.pointee.scratch = Scratch.current(referent.header.pointee.scratch, epoch: epoch) &- 1
-                    }
-                    slot += 1
-                }
-                candidates.append(object)
-            }
-            return (candidates, epoch, pages)
-        }
-
-        /// Live, tracked (has slots), not frozen, mortal, and of the generation collected or younger.
-        @inline(__always)
-        private func isCandidate(_ object: ObjectRef) -> Bool {
-            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-            return bits & (GCBits.dead | GCBits.tracked | GCBits.frozen) == GCBits.tracked
-                && Int((bits & GCBits.generationMask) >> GCBits.generationShift) <= generation
-                && !object.isImmortal
-        }
     }
 
     /// update_refs for one object: scratch := epoch | bias + count.

@@ -77,6 +77,8 @@ public final class Heap: @unchecked Sendable {
     /// Trial deletion's pass counter (Collector/TrialDeletion.swift). Touched only by the thread
     /// that has stopped the world.
     nonisolated(unsafe) var collectorEpoch: UInt32 = 0
+    /// Threads sharing a large walk of the heap in a pause (`CollectorConfiguration.pauseWorkers`).
+    let pauseWorkers: Int
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
@@ -98,6 +100,7 @@ public final class Heap: @unchecked Sendable {
         self.weakReferenceType = types.register(name: "weakref", slots: ["callback"], payloadBytes: 8)
         self.weakCallback = weakCallback
         self.finalizer = finalizer
+        self.pauseWorkers = collector.pauseWorkers
         counters = .allocate(capacity: 1)
         let state = CollectorState(automatic: collector.automatic, thresholds: collector.thresholds)
         collectorState = Locked(state)

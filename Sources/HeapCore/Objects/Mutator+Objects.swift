@@ -132,6 +132,8 @@ enum GCBits {
     /// The object's generation, 0...2 (Collector/Generations.swift).
     static let generationShift: UInt8 = 4
     static let generationMask: UInt8 = 3 << 4
+    /// Immortal (the local count says so too): never counted, freed or collected.
+    static let immortal: UInt8 = 1 << 6
     /// The object is dead; its block waits for QSBR or is about to be freed.
     static let dead: UInt8 = 1 << 7
 }

@@ -115,5 +115,6 @@ extension Mutator {
     /// Makes `object` immortal: never counted, never freed (as CPython's immortal objects).
     public func makeImmortal(_ object: ObjectRef) {
         object.header.pointee.localCount.store(ObjectHeader.immortalCount, ordering: .relaxed)
+        object.header.pointee.gcBits.bitwiseOr(GCBits.immortal, ordering: .relaxed)
     }
 }

@@ -35,7 +35,7 @@ public enum RefCountPolicyKind: String, Sendable, CaseIterable, CustomStringConv
     }
 }
 
-public protocol RefCountPolicy {
+public protocol RefCountPolicy: SendableMetatype {
     static var kind: RefCountPolicyKind { get }
     /// Writes the counts of a new object holding one reference, owned by `mutatorID`.
     static func initialize(_ object: ObjectRef, mutatorID: UInt32)
