@@ -2,15 +2,17 @@
 // (issue 4's pause target: <= 15 ms; CPython 3.13t 52 ms, 3.13 67 ms on this machine).
 //
 //   usage: CollectorProbe [depth]    (default 19: a complete binary tree of 2^20 - 1 = 1,048,575
-//                                     two-slot nodes; 7 collections; prints each and the median)
+//                                     two-slot nodes)
+//
+// Two heaps hold the same tree: one whose collections walk the heap on one thread
+// (`pauseWorkers: 1`, the baseline) and one with the default pause workers (the CPUs available).
+// Seven collections of each, alternating, so that both see the same machine; prints each
+// median, the ratio, and the phases of the median run.
 
 import Foundation
 import HeapCore
 
 let depth = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 19 : 19
-let heap = Heap(policy: .biased, collector: .manual)
-let node = heap.types.register(name: "Node", slots: ["left", "right"])
-let mutator = heap.attachCurrentThread()
 
 /// A complete binary tree, built iteratively level by level (no deep recursion).
 func makeTree(depth: Int, _ mutator: Mutator, _ node: ObjectType) -> ObjectRef {
@@ -30,23 +32,60 @@ func makeTree(depth: Int, _ mutator: Mutator, _ node: ObjectType) -> ObjectRef {
     return level[0]
 }
 
-let root = makeTree(depth: depth, mutator, node)
-var times: [Double] = []
-var candidates = 0
-var phases: [String] = []
-for _ in 0..<7 {
-    let start = DispatchTime.now().uptimeNanoseconds
-    let result = heap.collect()
-    times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-    candidates = result.candidates
-    phases.append(String(format: "pause %.1f = handshake %.2f + walk %.1f + trial deletion %.1f + rest %.2f",
-                         Double(result.pauseNanoseconds) / 1e6, Double(result.handshakeNanoseconds) / 1e6,
-                         Double(result.findCandidatesNanoseconds) / 1e6, Double(result.trialDeletionNanoseconds) / 1e6,
-                         Double(result.pauseNanoseconds - result.handshakeNanoseconds - result.findCandidatesNanoseconds - result.trialDeletionNanoseconds) / 1e6))
-    precondition(result.unreachable == 0, "a live heap has no garbage")
+/// One heap holding the tree, and its collections' times.
+final class Subject {
+    let name: String
+    let heap: Heap
+    let root: ObjectRef
+    var times: [Double] = []
+    var phases: [String] = []
+    var candidates = 0
+
+    init(name: String, collector: CollectorConfiguration) {
+        self.name = name
+        heap = Heap(policy: .biased, collector: collector)
+        let node = heap.types.register(name: "Node", slots: ["left", "right"])
+        let mutator = heap.attachCurrentThread()
+        root = makeTree(depth: depth, mutator, node)
+        heap.detachCurrentThread()
+    }
+
+    func collectOnce() {
+        heap.attachCurrentThread()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = heap.collect()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        heap.detachCurrentThread()
+        candidates = result.candidates
+        phases.append(String(format: "pause %.1f = handshake %.2f + walk %.1f + trial deletion %.1f + rest %.2f",
+                             Double(result.pauseNanoseconds) / 1e6, Double(result.handshakeNanoseconds) / 1e6,
+                             Double(result.findCandidatesNanoseconds) / 1e6, Double(result.trialDeletionNanoseconds) / 1e6,
+                             Double(result.pauseNanoseconds - result.handshakeNanoseconds - result.findCandidatesNanoseconds - result.trialDeletionNanoseconds) / 1e6))
+        precondition(result.unreachable == 0, "a live heap has no garbage")
+    }
+
+    var median: Double { times.sorted()[times.count / 2] }
+
+    func report() {
+        print(String(format: "%@: full collection of %d live objects: median %.1f ms (runs: %@)", name, candidates, median,
+                     times.map { String(format: "%.1f", $0) }.joined(separator: " ")))
+        print("  phases (ms) of the median run: \(phases[times.firstIndex(of: median)!])")
+    }
 }
-print(String(format: "full collection of %d live objects: median %.1f ms (runs: %@)", candidates,
-             times.sorted()[times.count / 2], times.map { String(format: "%.1f", $0) }.joined(separator: " ")))
-print("phases (ms) of the median run: \(phases[times.firstIndex(of: times.sorted()[times.count / 2])!])")
-mutator.release(root)
-heap.detachCurrentThread()
+
+let defaults = CollectorConfiguration.manual
+var serialConfiguration = CollectorConfiguration.manual
+serialConfiguration.pauseWorkers = 1
+let serial = Subject(name: "1 worker", collector: serialConfiguration)
+let shared = Subject(name: "\(defaults.pauseWorkers) workers", collector: defaults)
+for _ in 0..<7 {
+    serial.collectOnce()
+    shared.collectOnce()
+}
+serial.report()
+shared.report()
+print(String(format: "shared / serial: %.2f", shared.median / serial.median))
+for subject in [serial, shared] {
+    subject.heap.attachCurrentThread().release(subject.root)
+    subject.heap.detachCurrentThread()
+}

@@ -14,7 +14,8 @@
 //
 //   step 1  each worker walks its share; a decrement for a referent of its own share is applied
 //           on the spot, one for another share goes to an outbox for that share;
-//   step 2  each worker applies the decrements the others sent it.
+//   step 2  each worker applies the decrements the others sent it, then lists the roots among
+//           its candidates (gc_refs > 0) for the marking that follows.
 //
 // So every scratch word is written by one thread only, with plain stores, and there is no atomic
 // read-modify-write per object. Each share writes its candidates into one buffer from its own
@@ -51,8 +52,9 @@ struct CandidateFilter {
 extension Heap {
     /// Every live tracked mortal unfrozen object of `generation` or younger, with update_refs and
     /// subtract_refs done on the way (its scratch word holds the returned epoch), and the pages
-    /// walked. World stopped.
-    func collectCandidates(generation: Int) -> (candidates: ObjectList, epoch: UInt, pages: [UnsafeMutablePointer<Page>]) {
+    /// walked. A shared walk also lists the candidates that are roots (nil otherwise). World
+    /// stopped; the caller gives the lists back (`CandidateWalkResult.giveBack`).
+    func collectCandidates(generation: Int) -> CandidateWalkResult {
         withPolicy(CandidateWalk(heap: self, generation: generation))
     }
 }
@@ -67,25 +69,26 @@ private struct CandidateWalk: RefCountPolicyVisitor {
     let heap: Heap
     let generation: Int
 
-    func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> (candidates: ObjectList, epoch: UInt, pages: [UnsafeMutablePointer<Page>]) {
+    func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> CandidateWalkResult {
         let plan = heap.allocator.walkPlan(inPagesMarked: heap.pageMarks(collecting: generation))
         let epoch = heap.nextEpoch()
         let filter = CandidateFilter(collecting: generation)
         let workers = min(heap.pauseWorkers, plan.pages.count / CandidateWalk.pagesPerWorker, Int(UInt8.max))
-        var candidates = ObjectList(capacity: plan.blockBound)
+        var candidates = heap.collectorBuffers.take(capacity: plan.blockBound)
+        var roots: ObjectList?
         if workers <= 1 {
             let walk = ObjectWalk<Policy>(filter: filter, epoch: epoch)
             walk.walk(plan.pages[...], large: plan.large, plan: plan, into: &candidates) { walk.subtract($0) }
         } else {
-            candidates.count = walkInParallel(Policy.self, plan: plan, workers: workers, filter: filter, epoch: epoch, into: candidates.base)
+            (candidates.count, roots) = walkInParallel(Policy.self, plan: plan, workers: workers, filter: filter, epoch: epoch, into: candidates.base)
         }
-        return (candidates, epoch, plan.pages)
+        return CandidateWalkResult(candidates: candidates, roots: roots, epoch: epoch, pages: plan.pages)
     }
 
     /// The parallel walk (see the top of the file); returns the number of candidates written
-    /// from `base`.
+    /// from `base`, and the roots among them.
     private func walkInParallel<Policy: RefCountPolicy>(_: Policy.Type, plan: HeapWalkPlan, workers: Int, filter: CandidateFilter,
-                                                        epoch: UInt, into base: UnsafeMutablePointer<ObjectRef>) -> Int {
+                                                        epoch: UInt, into base: UnsafeMutablePointer<ObjectRef>) -> (count: Int, roots: ObjectList) {
         // Share w gets runs of pages in turn and writes its candidates from base + offset[w].
         let shares = workers
         var pagesOf = Array(repeating: [UnsafeMutablePointer<Page>](), count: shares)
@@ -104,25 +107,30 @@ private struct CandidateWalk: RefCountPolicyVisitor {
         states.initialize(repeating: ShareState(), count: shares)
         // outboxes[sender * shares + receiver]: decrements for the receiver's objects.
         let outboxes = UnsafeMutablePointer<ObjectList>.allocate(capacity: shares * shares)
-        for index in 0..<shares * shares { (outboxes + index).initialize(to: ObjectList(capacity: 1024)) }
+        for index in 0..<shares * shares { (outboxes + index).initialize(to: heap.collectorBuffers.take(capacity: 1024)) }
+        let rootsOf = UnsafeMutablePointer<ObjectList>.allocate(capacity: shares)
+        for share in 0..<shares { (rootsOf + share).initialize(to: heap.collectorBuffers.take(capacity: 64)) }
         let gate = UnsafeMutablePointer<WalkGate>.allocate(capacity: 1)
         gate.initialize(to: WalkGate())
         defer {
             states.deinitialize(count: shares)
             states.deallocate()
-            for index in 0..<shares * shares { outboxes[index].deallocate() }
+            for index in 0..<shares * shares { heap.collectorBuffers.give(outboxes[index]) }
             outboxes.deinitialize(count: shares * shares)
             outboxes.deallocate()
+            for share in 0..<shares { heap.collectorBuffers.give(rootsOf[share]) }
+            rootsOf.deinitialize(count: shares)
+            rootsOf.deallocate()
             gate.deinitialize(count: 1)
             gate.deallocate()
         }
         let walk = ObjectWalk<Policy>(filter: filter, epoch: epoch)
-        let context = UncheckedSendable((plan: plan, states: states, outboxes: outboxes, gate: gate, base: base, pagesOf: pagesOf, offset: offset, bound: bound, walk: walk))
+        let context = UncheckedSendable((plan: plan, states: states, outboxes: outboxes, rootsOf: rootsOf, gate: gate, base: base, pagesOf: pagesOf, offset: offset, bound: bound, walk: walk))
 
         // Step 1: walk the shares.
         gate.pointee.open()
         DispatchQueue.concurrentPerform(iterations: shares) { share in
-            let (plan, states, outboxes, gate, base, pagesOf, offset, bound, walk) = context.value
+            let (plan, states, outboxes, _, gate, base, pagesOf, offset, bound, walk) = context.value
             gate.pointee.enter()
             var candidates = ObjectList(in: base + offset[share], capacity: bound[share])
             walk.walk(pagesOf[share][...], large: share == 0 ? plan.large : [], plan: plan, into: &candidates) { referent in
@@ -141,16 +149,20 @@ private struct CandidateWalk: RefCountPolicyVisitor {
         // Step 2: each share applies what the others sent it.
         gate.pointee.open()
         DispatchQueue.concurrentPerform(iterations: shares) { share in
-            let (_, _, outboxes, gate, _, _, _, _, walk) = context.value
+            let (_, states, outboxes, rootsOf, gate, base, _, offset, _, walk) = context.value
             gate.pointee.enter()
             for sender in 0..<shares where sender != share {
                 for referent in outboxes[sender * shares + share].buffer { walk.subtract(referent) }
+            }
+            for object in UnsafeMutableBufferPointer(start: base + offset[share], count: states[share].candidates)
+            where Scratch.isRoot(object.header.pointee.scratch) {
+                rootsOf[share].appendGrowing(object)
             }
             gate.pointee.leave()
         }
         gate.pointee.close(expecting: shares)
 
-        // Close the gaps between the shares' candidates.
+        // Close the gaps between the shares' candidates; gather their roots.
         var count = states[0].candidates
         for share in 1..<shares {
             let written = states[share].candidates
@@ -159,7 +171,26 @@ private struct CandidateWalk: RefCountPolicyVisitor {
             }
             count += written
         }
-        return count
+        var roots = heap.collectorBuffers.take(capacity: (0..<shares).reduce(0) { $0 + rootsOf[$1].count })
+        for share in 0..<shares {
+            for root in rootsOf[share].buffer { roots.append(root) }
+        }
+        return (count, roots)
+    }
+}
+
+/// What `collectCandidates` found.
+struct CandidateWalkResult {
+    var candidates: ObjectList
+    /// The candidates that are roots (gc_refs > 0), when the walk listed them.
+    var roots: ObjectList?
+    var epoch: UInt
+    var pages: [UnsafeMutablePointer<Page>]
+
+    /// Returns the lists to `buffers` for the next collection.
+    func giveBack(to buffers: CollectorBuffers) {
+        buffers.give(candidates)
+        if let roots { buffers.give(roots) }
     }
 }
 

@@ -50,15 +50,16 @@ extension Heap {
             defer { clock = now }
             return now - clock
         }
-        let (candidates, candidateEpoch, pages) = collectCandidates(generation: generation)
-        defer { candidates.deallocate() }
-        clearEmptiedMarks(pages, collecting: generation)
+        let walk = collectCandidates(generation: generation)
+        defer { walk.giveBack(to: collectorBuffers) }
+        let candidates = walk.candidates
+        clearEmptiedMarks(walk.pages, collecting: generation)
         result.findCandidatesNanoseconds = lap()
         let target = promotionTarget(of: generation)
-        var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: candidateEpoch, promotingTo: target)
+        var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: walk.epoch, roots: walk.roots?.buffer, promotingTo: target)
         result.trialDeletionNanoseconds = lap()
         result.candidates = candidates.count
-        result.pagesWalked = pages.count
+        result.pagesWalked = walk.pages.count
         result.unreachable = garbage.count
         resetCounts(afterCollecting: generation)
         defer { noteSurvivors(result.candidates - result.unreachable + result.resurrected, ofGeneration: generation) }

@@ -79,6 +79,8 @@ public final class Heap: @unchecked Sendable {
     nonisolated(unsafe) var collectorEpoch: UInt32 = 0
     /// Threads sharing a large walk of the heap in a pause (`CollectorConfiguration.pauseWorkers`).
     let pauseWorkers: Int
+    /// The collector's lists, reused between collections (Collector/TrialDeletion.swift).
+    let collectorBuffers = CollectorBuffers()
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
