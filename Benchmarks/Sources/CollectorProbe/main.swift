@@ -6,8 +6,9 @@
 //
 // Two heaps hold the same tree: one whose collections walk the heap on one thread
 // (`pauseWorkers: 1`, the baseline) and one with the default pause workers (the CPUs available).
-// Seven collections of each, alternating, so that both see the same machine; prints each
-// median, the ratio, and the phases of the median run.
+// Two warm-up collections of each (the first promotes every object and sizes the collector's
+// reused lists), then eleven of each, alternating, so that both see the same machine; prints
+// each median, the ratio, and the phases of the median run.
 
 import Foundation
 import HeapCore
@@ -78,9 +79,15 @@ var serialConfiguration = CollectorConfiguration.manual
 serialConfiguration.pauseWorkers = 1
 let serial = Subject(name: "1 worker", collector: serialConfiguration)
 let shared = Subject(name: "\(defaults.pauseWorkers) workers", collector: defaults)
-for _ in 0..<7 {
+for round in 0..<13 {
     serial.collectOnce()
     shared.collectOnce()
+    if round < 2 {
+        for subject in [serial, shared] {
+            subject.times.removeAll()
+            subject.phases.removeAll()
+        }
+    }
 }
 serial.report()
 shared.report()
