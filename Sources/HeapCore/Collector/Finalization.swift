@@ -85,9 +85,10 @@ extension Heap {
 
         // 3. Resurrection: trial deletion again, over the garbage alone.
         if result.finalized > 0 {
-            let still = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0, promotingTo: target).unreachable }
+            let (still, recheck) = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0, promotingTo: target) }
             result.resurrected = garbage.count - still.count
             garbage = still
+            epoch = recheck
         }
         result.finalizationNanoseconds = lap()
         defer { result.teardownNanoseconds = lap() }
@@ -99,19 +100,19 @@ extension Heap {
             result.saved = garbage.count
             return
         }
-        if policy == .biased {
-            for object in garbage where object.header.pointee.ownerID.load(ordering: .relaxed) != me.id {
-                _ = BiasedCounting.merge(object, extra: 0)
-            }
-        }
-        for object in garbage { me.retain(object) }
+        // Nothing outside the garbage references it (that is what unreachable means) and the
+        // world is stopped, so the garbage's own counts need no updates — no atomic operation per
+        // object, whoever owns it: drop its references to objects that live on (which may free
+        // acyclic objects in turn, as any release does), then free it.
         for object in garbage {
             for index in 0..<object.slotCount {
-                if let referent = ObjectRef(bits: object.slot(index).pointee.exchange(0, ordering: .relaxed)) {
+                let slot = object.slot(index)
+                if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)), !isUnreachable(referent, epoch: epoch) {
+                    slot.pointee.store(0, ordering: .relaxed)
                     me.release(referent)
                 }
             }
         }
-        for object in garbage { me.release(object) }
+        for object in garbage { me.freeCollectedGarbage(object) }
     }
 }

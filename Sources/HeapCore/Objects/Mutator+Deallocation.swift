@@ -43,13 +43,32 @@ extension Mutator {
                     worklist = referent.bits
                 }
             }
-            // Load + store, not an RMW: nothing else writes a dead object's bits.
-            let bits = dead.header.pointee.gcBits.load(ordering: .relaxed)
-            if bits & (GCBits.tracked | GCBits.generationMask) == GCBits.tracked { noteYoungObjectFreed() }
-            dead.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
+            markDead(dead)
             freeBlock(dead)
         }
         if let callbacks { runWeakCallbacks(callbacks) }
+    }
+
+    /// Counts a young death and sets the dead bit (a load and a store, not an RMW: nothing else
+    /// writes a dead object's bits).
+    @inline(__always)
+    private func markDead(_ dead: ObjectRef) {
+        let bits = dead.header.pointee.gcBits.load(ordering: .relaxed)
+        if bits & (GCBits.tracked | GCBits.generationMask) == GCBits.tracked { noteYoungObjectFreed() }
+        dead.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
+    }
+
+    /// Frees cyclic garbage the collector found, with the world stopped: its weak references were
+    /// cleared, its finalizer has run, and its references to live objects were released; its own
+    /// count is not looked at (only other garbage references it). The block goes straight back
+    /// to the allocator: no mutator is inside a load now (loads never span a safepoint), so none
+    /// can be holding its address without a reference, and QSBR has nothing to wait for.
+    func freeCollectedGarbage(_ object: ObjectRef) {
+        if object.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
+            heap.forgetWeakReference(object)
+        }
+        markDead(object)
+        withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall) }
     }
 
     /// Runs the finalizer of an object whose count just reached zero: marks it finalized, gives
