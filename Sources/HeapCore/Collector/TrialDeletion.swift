@@ -96,11 +96,13 @@ final class CollectorBuffers: @unchecked Sendable {
         if let index = spare.indices.filter({ spare[$0].capacity >= capacity }).min(by: { spare[$0].capacity < spare[$1].capacity }) {
             return spare.remove(at: index)
         }
-        // None large enough: the largest spare one is replaced by one that is.
+        // None large enough: the largest spare one is replaced by one that is, with room to grow
+        // (young collections often grow a little each time; a list made for each would fault
+        // its pages in every time).
         if let index = spare.indices.max(by: { spare[$0].capacity < spare[$1].capacity }) {
             spare.remove(at: index).deallocate()
         }
-        return ObjectList(capacity: capacity)
+        return ObjectList(capacity: capacity + capacity / 2)
     }
 
     /// Keeps `list`'s memory for a later `take`.
@@ -184,6 +186,7 @@ extension Heap {
         // Everything reached (the usual case): no need to look at the set again.
         guard marked < set.count else { return ([], epoch) }
         var unreachable: [ObjectRef] = []
+        unreachable.reserveCapacity(set.count - marked)
         for object in set where object.header.pointee.scratch & Scratch.reachable == 0 {
             unreachable.append(object)
         }
