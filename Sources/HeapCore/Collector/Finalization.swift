@@ -5,10 +5,11 @@
 //   2. run each finalizer once (mark `finalized`; never again for that object)
 //   3. if any finalizer ran, look again: trial deletion restricted to the garbage; whatever is
 //      referenced from outside it now was resurrected, and stays alive with all it reaches
-//   4. take a reference to every remaining garbage object, empty its slots (releasing what they
-//      held), then drop the reference: counts reach zero and blocks are freed by the ordinary
-//      deallocation path. Biased objects are merged first (their owners are parked), so that these
-//      releases by the collecting thread free at zero instead of queueing to an owner.
+//   4. free what remains: release its references to objects outside it (which may free acyclic
+//      objects in turn, as any release does), then give its blocks back. Its own counts are not
+//      touched — only other garbage references it — so there is no atomic operation per garbage
+//      object whoever owns it (before, each was merged, retained, emptied by exchange and
+//      released: 2,000,000 cycles took 0.26 s instead of 0.14 s).
 
 import Synchronization
 
