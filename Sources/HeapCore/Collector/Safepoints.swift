@@ -154,14 +154,15 @@ extension Mutator {
 
     @inline(never)
     private func park() {
-        let heap = self.heap
         // The stopper itself polls too (a finalizer that allocates): it does not wait for itself.
-        if heap.world.stopperID.load(ordering: .relaxed) == id { return }
+        if isInsidePause { return }
         quiescentPoint()
-        heap.world.withLock {
-            storage.pointee.worldState = .parked
-            heap.world.broadcast()
-            heap.waitForResumeLocked(storage)
+        withHeap { heap in
+            heap.world.withLock {
+                storage.pointee.worldState = .parked
+                heap.world.broadcast()
+                heap.waitForResumeLocked(storage)
+            }
         }
     }
 
@@ -175,20 +176,22 @@ extension Mutator {
         if storage.pointee.youngDelta != 0 { flushYoungDelta(poll: false) }
         quiescentPoint()
         goOfflineForReclamation()
-        let heap = self.heap
-        heap.world.withLock {
-            storage.pointee.worldState = .blocked
-            heap.world.broadcast()
+        withHeap { heap in
+            heap.world.withLock {
+                storage.pointee.worldState = .blocked
+                heap.world.broadcast()
+            }
+            if storage.pointee.policy == .globalLock { heap.globalLock.unlock() }
         }
-        if storage.pointee.policy == .globalLock { heap.globalLock.unlock() }
     }
 
     /// Ends a blocking region: takes the global lock back (global-lock policy), then waits if
     /// the world is stopped.
     public func leaveBlockingRegion() {
-        let heap = self.heap
-        if storage.pointee.policy == .globalLock { heap.globalLock.lock() }
-        heap.world.withLock { heap.waitForResumeLocked(storage) }
+        withHeap { heap in
+            if storage.pointee.policy == .globalLock { heap.globalLock.lock() }
+            heap.world.withLock { heap.waitForResumeLocked(storage) }
+        }
         comeOnlineForReclamation()
     }
 }

@@ -102,7 +102,7 @@ public enum BiasedCounting: RefCountPolicy {
             shared = original
         } while true
         if queue {
-            return mutator.heap.queueToOwner(object)
+            return mutator.withHeap { $0.queueToOwner(object) }
         }
         return desired == SharedState.merged
     }

@@ -7,7 +7,9 @@ import HeapCore
 extension InterpreterThread {
     func builtin(_ builtin: Builtin, _ first: Int32, _ second: Int32, _ regs: UnsafeMutablePointer<Word>, moving: Bool = false) throws(Fault) -> Word {
         let m = mutator
-        let heap = run.heap
+        // Not `let heap = run.heap`: that took a reference to the Heap object on every builtin
+        // call (send and recv included), an atomic on a line every thread writes.
+        var heap: Heap { run.heap }
         func argument(_ register: Int32) -> Word { regs[Int(register)] }
         func integer(_ register: Int32) throws(Fault) -> Int64 {
             let word = argument(register)
@@ -27,7 +29,7 @@ extension InterpreterThread {
             return Int(value)
         }
         func refuseInPause() throws(Fault) {
-            if heap.isInsidePause {
+            if m.isInsidePause {
                 throw Fault(.notAllowedInFinalizer, "\(builtin.rawValue)() inside a finalizer: the collection that runs it is still going on")
             }
         }
@@ -57,6 +59,8 @@ extension InterpreterThread {
             try refuseInPause()
             // The channel takes a reference: the temporary's, moved, or a new one.
             if moving { regs[Int(second)] = Words.none } else if Words.isObject(word) { m.retain(Words.object(word)) }
+            // Another thread will hold it: merged now, its receiver frees it without a round trip.
+            if Words.isObject(word) { m.handOff(Words.object(word)) }
             let sent: Bool
             do throws(Fault) {
                 sent = try run.withChannel(argument(first)) { $0.send(word, as: m) }
