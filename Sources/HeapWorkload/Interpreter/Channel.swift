@@ -1,7 +1,8 @@
 // Channel: a bounded FIFO of words between mutator threads (`channel(n)`, `send`, `recv`,
 // `close`).
 //
-//   count == number of words in `buffer` between `head` and head + count (mod capacity)
+//   count == number of words in `buffer` from `head` to head + count (mod capacity); the other
+//   cells hold none
 //   every object word in the buffer holds one reference, owned by the channel: `send` moves the
 //   sender's reference in, `recv` moves it out to the receiver, the run's end releases leftovers
 //
@@ -14,21 +15,29 @@ import HeapCore
 import Glibc
 #endif
 
-/// `@unchecked Sendable`: every field is guarded by `mutex`.
+/// The channel's fields, in raw memory: Swift's dynamic exclusivity checks on a class's `var`s
+/// (`swift_beginAccess` on every send and receive) were a few per cent of producer/consumer.
+private struct ChannelState {
+    var head = 0
+    var count = 0
+    var closed = false
+    /// Threads waiting on `changed`: a send or receive wakes anyone only when someone waits.
+    var waiting = 0
+}
+
+/// `@unchecked Sendable`: `state` and `buffer` are read and written with `mutex` held.
 final class Channel: @unchecked Sendable {
     let capacity: Int
-    private var buffer: [Word]
-    private var head = 0
-    private var count = 0
-    private var closed = false
-    /// Threads waiting on `changed`: a send or receive wakes anyone only when someone waits.
-    private var waiting = 0
+    private let buffer: UnsafeMutablePointer<Word>
+    private let state = UnsafeMutablePointer<ChannelState>.allocate(capacity: 1)
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     init(capacity: Int) {
         self.capacity = capacity
-        buffer = Array(repeating: Words.none, count: capacity)
+        buffer = .allocate(capacity: capacity)
+        buffer.initialize(repeating: Words.none, count: capacity)
+        state.initialize(to: ChannelState())
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
     }
@@ -38,18 +47,20 @@ final class Channel: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         changed.deallocate()
         mutex.deallocate()
+        state.deallocate()
+        buffer.deallocate()
     }
 
     /// Moves `word` in, waiting while the channel is full. False (and `word` not taken) when the
     /// channel is closed.
     func send(_ word: Word, as mutator: Mutator) -> Bool {
         pthread_mutex_lock(mutex)
-        waitLocked(as: mutator) { $0.count == $0.capacity && !$0.closed }
+        waitLocked(as: mutator) { $0.count == self.capacity && !$0.closed }
         defer { pthread_mutex_unlock(mutex) }
-        guard !closed else { return false }
-        buffer[(head + count) % capacity] = word
-        count += 1
-        if waiting > 0 { pthread_cond_broadcast(changed) }
+        guard !state.pointee.closed else { return false }
+        buffer[(state.pointee.head + state.pointee.count) % capacity] = word
+        state.pointee.count += 1
+        if state.pointee.waiting > 0 { pthread_cond_broadcast(changed) }
         return true
     }
 
@@ -59,18 +70,15 @@ final class Channel: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         waitLocked(as: mutator) { $0.count == 0 && !$0.closed }
         defer { pthread_mutex_unlock(mutex) }
-        guard count > 0 else { return Words.none }
-        let word = buffer[head]
-        buffer[head] = Words.none
-        head = (head + 1) % capacity
-        count -= 1
-        if waiting > 0 { pthread_cond_broadcast(changed) }
+        guard state.pointee.count > 0 else { return Words.none }
+        let word = takeFirstLocked()
+        if state.pointee.waiting > 0 { pthread_cond_broadcast(changed) }
         return word
     }
 
     func close() {
         pthread_mutex_lock(mutex)
-        closed = true
+        state.pointee.closed = true
         pthread_cond_broadcast(changed)
         pthread_mutex_unlock(mutex)
     }
@@ -79,31 +87,36 @@ final class Channel: @unchecked Sendable {
     func drain() -> [Word] {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        closed = true
+        state.pointee.closed = true
         pthread_cond_broadcast(changed)
         var words: [Word] = []
-        while count > 0 {
-            words.append(buffer[head])
-            buffer[head] = Words.none
-            head = (head + 1) % capacity
-            count -= 1
-        }
+        while state.pointee.count > 0 { words.append(takeFirstLocked()) }
         return words
     }
 
+    /// Removes and returns the oldest word (mutex held, count > 0).
+    private func takeFirstLocked() -> Word {
+        let head = state.pointee.head
+        let word = buffer[head]
+        buffer[head] = Words.none
+        state.pointee.head = (head + 1) % capacity
+        state.pointee.count -= 1
+        return word
+    }
+
     /// Waits (mutex held on entry and exit) while `blocked` holds, in a blocking region.
-    private func waitLocked(as mutator: Mutator, while blocked: (Channel) -> Bool) {
-        guard blocked(self) else { return }
+    private func waitLocked(as mutator: Mutator, while blocked: (ChannelState) -> Bool) {
+        guard blocked(state.pointee) else { return }
         pthread_mutex_unlock(mutex)
         mutator.enterBlockingRegion()
         pthread_mutex_lock(mutex)
-        waiting += 1
-        while blocked(self) { pthread_cond_wait(changed, mutex) }
-        waiting -= 1
+        state.pointee.waiting += 1
+        while blocked(state.pointee) { pthread_cond_wait(changed, mutex) }
+        state.pointee.waiting -= 1
         pthread_mutex_unlock(mutex)
         mutator.leaveBlockingRegion()
         pthread_mutex_lock(mutex)
         // The state may have changed while leaving the region (another sender filled it).
-        if blocked(self) { waitLocked(as: mutator, while: blocked) }
+        if blocked(state.pointee) { waitLocked(as: mutator, while: blocked) }
     }
 }
