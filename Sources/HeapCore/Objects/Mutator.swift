@@ -140,9 +140,12 @@ extension Mutator {
         _ = BiasedCounting.merge(object, extra: 0)
     }
 
-    /// Makes `object` immortal: never counted, never freed (as CPython's immortal objects).
+    /// Makes `object` immortal: never counted, never freed (as CPython's immortal objects). It
+    /// loses its owner too, so that biased counting's owner test alone keeps it off the owner's
+    /// fast path.
     public func makeImmortal(_ object: ObjectRef) {
         object.header.pointee.localCount.store(ObjectHeader.immortalCount, ordering: .relaxed)
+        object.header.pointee.ownerID.store(0, ordering: .relaxed)
         object.header.pointee.gcBits.bitwiseOr(GCBits.immortal, ordering: .relaxed)
     }
 }

@@ -1,7 +1,7 @@
 // ObjectHeader: the 32 bytes in front of every managed object, as free-threaded CPython's.
 //
 //   offset  field       type            written by                              ordering
-//   0       ownerID     UInt32 atomic   creator; 0 once merged                  relaxed
+//   0       ownerID     UInt32 atomic   creator; 0 once merged or immortal      relaxed
 //   4       localCount  UInt32 atomic   the owner only (biased); the GIL       relaxed load + store,
 //                                       holder (global-lock)                    never an RMW
 //   8       shared      Int atomic      any thread                              RMW: see below

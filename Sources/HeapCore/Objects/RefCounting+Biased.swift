@@ -24,14 +24,14 @@ public enum BiasedCounting: RefCountPolicy {
         object.header.pointee.localCount.store(1, ordering: .relaxed)
     }
 
-    /// Budget (owner): two loads, two compares, a store, falling straight through (the other
-    /// threads' path and immortal objects branch away).
+    /// Budget (owner): two loads, a compare, a store, falling straight through (the other
+    /// threads' path branches away). Immortal objects have no owner (`makeImmortal`), so the
+    /// owner test also keeps them off this path: one compare and branch, not two.
     @inlinable @inline(__always)
     public static func retain(_ object: ObjectRef, mutatorID: UInt32) {
         let header = object.header
-        let local = header.pointee.localCount.load(ordering: .relaxed)
-        if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutatorID && local != ObjectHeader.immortalCount) {
-            header.pointee.localCount.store(local &+ 1, ordering: .relaxed)
+        if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutatorID) {
+            header.pointee.localCount.store(header.pointee.localCount.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
             return
         }
         retainOther(object)
@@ -44,12 +44,12 @@ public enum BiasedCounting: RefCountPolicy {
         object.header.pointee.shared.wrappingAdd(SharedState.one, ordering: .relaxed)
     }
 
-    /// Budget (owner, not last): two loads, two compares, a store, a test.
+    /// Budget (owner, not last): two loads, a compare, a store, a test.
     @inlinable @inline(__always)
     public static func release(_ object: ObjectRef, mutator: Mutator) -> Bool {
         let header = object.header
-        let local = header.pointee.localCount.load(ordering: .relaxed)
-        if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutator.id && local != ObjectHeader.immortalCount) {
+        if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutator.id) {
+            let local = header.pointee.localCount.load(ordering: .relaxed)
             header.pointee.localCount.store(local &- 1, ordering: .relaxed)
             guard local == 1 else { return false }
             // Sequentially consistent: see mergeZeroLocal. A zero word means no other thread has
