@@ -117,4 +117,51 @@ import Testing
             #expect(heap.allocator.statistics().liveBlocks == 0)
         }
     }
+
+    @Test func theYoungDebtLeftByFreedGarbageIsBounded() {
+        let heap = Heap(collector: .manual)
+        withMutator(heap) { m in
+            let counters = heap.counters
+            counters.pointee.signalThreshold.store(10, ordering: .relaxed)   // as with threshold 10
+            // A debt of 50 (young objects freed since the count was reset) is kept as it is...
+            counters.pointee.count0.store(0, ordering: .relaxed)
+            m.storage.pointee.youngDelta = -50
+            m.flushYoungDelta(poll: false)
+            #expect(counters.pointee.count0.load(ordering: .relaxed) == -50)
+            // ...but never more than youngDebtFactor thresholds.
+            m.storage.pointee.youngDelta = -1_000
+            m.flushYoungDelta(poll: false)
+            #expect(counters.pointee.count0.load(ordering: .relaxed) == -Mutator.youngDebtFactor * 10)
+            // Automatic collection off (no signal threshold): the count is left alone.
+            counters.pointee.signalThreshold.store(Int.max, ordering: .relaxed)
+            m.storage.pointee.youngDelta = -1_000
+            m.flushYoungDelta(poll: false)
+            #expect(counters.pointee.count0.load(ordering: .relaxed) == -Mutator.youngDebtFactor * 10 - 1_000)
+            counters.pointee.count0.store(0, ordering: .relaxed)
+        }
+    }
+
+    @Test func garbageTheCollectorFreesDoesNotPushTheCountFarBelowZero() {
+        let heap = Heap(collector: CollectorConfiguration(automatic: true, thresholds: (100_000, 10, 10), idleInterval: nil))
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            for _ in 0..<5_000 { let (a, b) = makeTwoObjectCycle(m, node); m.release(a); m.release(b) }
+            #expect(heap.collect(generation: 0).unreachable == 10_000)
+            m.flushYoungDelta(poll: false)
+            // 10,000 young objects freed after the reset: a debt well within 16 thresholds of
+            // 100,000, so all of it is kept (free-threaded CPython's count).
+            #expect(heap.counters.pointee.count0.load(ordering: .relaxed) == -10_000)
+        }
+        let small = Heap(collector: CollectorConfiguration(automatic: true, thresholds: (100, 10, 10), idleInterval: nil))
+        let pair = small.types.register(name: "Node", slots: ["ref"])
+        withMutator(small) { m in
+            small.setAutomaticCollection(enabled: false)    // none while the cycles are made
+            for _ in 0..<5_000 { let (a, b) = makeTwoObjectCycle(m, pair); m.release(a); m.release(b) }
+            small.setAutomaticCollection(enabled: true)
+            small.collect(generation: 0)
+            m.flushYoungDelta(poll: false)
+            // 10,000 freed, but the debt stops at 16 thresholds of 100.
+            #expect(small.counters.pointee.count0.load(ordering: .relaxed) == -Mutator.youngDebtFactor * 100)
+        }
+    }
 }

@@ -103,6 +103,50 @@ import Testing
         #expect(heap.allocator.statistics().liveBlocks == 0)
     }
 
+    /// The same hand-over with `handOff` first (what a channel's send does): the object is merged
+    /// by its owner, so the other thread's last release frees it on the spot, with nothing queued.
+    @Test func anObjectHandedOffIsFreedByTheReceiversLastRelease() {
+        let heap = Heap(policy: .biased, collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let object = Locked<ObjectRef?>(nil)
+        let step = Barrier(parties: 2)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            if i == 0 {
+                let a = m.new(node)!                     // local 1: the reference handed over
+                m.handOff(a)
+                #expect(a.header.pointee.ownerID.load(ordering: .relaxed) == 0)
+                #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.merged)
+                #expect(m.refcount(a) == 1)
+                object.withLock { $0 = a }
+                step.wait()
+                step.wait()
+                // Freed by the receiver, without this thread reaching a safepoint.
+                #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0)
+                #expect(heap.mutators.withLock { $0[m.id]?.mergeQueue.count ?? -1 } == 0)
+            } else {
+                step.wait()
+                m.release(object.withLock { $0! })       // merged at 1: freed here
+                step.wait()
+            }
+            heap.detachCurrentThread()
+        }
+        heap.allocator.collect()
+        #expect(heap.allocator.statistics().liveBlocks == 0)
+    }
+
+    @Test func handOffLeavesOtherPoliciesAndOthersObjectsAlone() {
+        let heap = Heap(policy: .atomic, collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let a = m.new(node)!
+            m.handOff(a)
+            #expect(m.refcount(a) == 1)
+            m.release(a)
+            #expect(heap.allocator.statistics().liveBlocks == 0)
+        }
+    }
+
     @Test func detachingMergesEveryObjectTheMutatorStillOwns() {
         let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
