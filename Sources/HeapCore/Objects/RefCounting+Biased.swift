@@ -51,11 +51,16 @@ public enum BiasedCounting: RefCountPolicy {
         if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutator.id) {
             let local = header.pointee.localCount.load(ordering: .relaxed)
             header.pointee.localCount.store(local &- 1, ordering: .relaxed)
-            guard local == 1 else { return false }
-            // Sequentially consistent: see mergeZeroLocal. A zero word means no other thread has
-            // a reference and none can take one: free with no RMW at all.
-            let shared = header.pointee.shared.load(ordering: .sequentiallyConsistent)
-            return shared == 0 || mergeZeroLocal(object, shared: shared)
+            // `_slowPath`: the last reference is the rare case, so the common one falls straight
+            // through to the caller's next instruction instead of jumping over this block (a
+            // taken branch per release; 0.81 -> see BENCHMARKS.md).
+            if _slowPath(local == 1) {
+                // Sequentially consistent: see mergeZeroLocal. A zero word means no other thread
+                // has a reference and none can take one: free with no RMW at all.
+                let shared = header.pointee.shared.load(ordering: .sequentiallyConsistent)
+                return shared == 0 || mergeZeroLocal(object, shared: shared)
+            }
+            return false
         }
         return releaseOther(object, mutator: mutator)
     }
