@@ -318,7 +318,6 @@ public final class Service: @unchecked Sendable {
             stats.withLock { $0.runsRunning += 1 }
             let outcome = Service.execute(checked, runConfiguration)
             stats.withLock { $0.runsRunning -= 1 }
-            for _ in 0..<slots { workerSlots.signal() }
             admitted.wrappingSubtract(1, ordering: .relaxed)
             owner.remove(ticket)
             var entry = JournalEntry(kind: "finished", run: runNumber ?? 0, time: Date().timeIntervalSince1970, file: fileName,
@@ -348,8 +347,10 @@ public final class Service: @unchecked Sendable {
                 entry.allocations = result.allocations
                 entry.collections = result.collector.collections.reduce(0, +)
             }
-            // On disk before the client hears of it.
+            // On disk before the client hears of it, and before the worker slots go back: a run
+            // waiting for them (an exclusive one) is journalled as finishing after this one.
             if runNumber != nil { journal?.finish(entry) }
+            for _ in 0..<slots { workerSlots.signal() }
             logger.info("run \(runNumber ?? 0) \(fileName) \(entry.policy ?? "") \(entry.ok == true ? "ok" : entry.code ?? "failed") \(String(format: "%.3f", entry.wallSeconds ?? 0)) s")
             response.run = runNumber
             reply(response)
