@@ -171,6 +171,13 @@ extension Mutator {
     /// batched young count is published first (an idle-time collection should see it), and under
     /// the global-lock policy it lets go of the lock (as CPython releases the GIL around I/O).
     public func enterBlockingRegion() {
+        enterBlockingRegion(handingOverGlobalLock: false)
+    }
+
+    /// `enterBlockingRegion`; under the global-lock policy with `handingOverGlobalLock`, returns
+    /// only once a waiting mutator has taken the lock, and queued for it again (a yield at the
+    /// switch interval: `leaveBlockingRegion(queuedForGlobalLock: true)` must follow).
+    func enterBlockingRegion(handingOverGlobalLock handOver: Bool) {
         // Only this thread writes its own state, so reading it here needs no lock.
         require(storage.pointee.worldState != .blocked, "heapd: enterBlockingRegion inside a blocking region (they do not nest)")
         if storage.pointee.youngDelta != 0 { flushYoungDelta(poll: false) }
@@ -181,15 +188,21 @@ extension Mutator {
                 storage.pointee.worldState = .blocked
                 heap.world.broadcast()
             }
-            if storage.pointee.policy == .globalLock { heap.globalLock.unlock() }
+            if storage.pointee.policy == .globalLock {
+                if handOver { heap.globalLock.releaseQueueing() } else { heap.globalLock.release() }
+            }
         }
     }
 
     /// Ends a blocking region: takes the global lock back (global-lock policy), then waits if
     /// the world is stopped.
     public func leaveBlockingRegion() {
+        leaveBlockingRegion(queuedForGlobalLock: false)
+    }
+
+    func leaveBlockingRegion(queuedForGlobalLock queued: Bool) {
         withHeap { heap in
-            if storage.pointee.policy == .globalLock { heap.globalLock.lock() }
+            if storage.pointee.policy == .globalLock { heap.globalLock.acquire(queued: queued) }
             heap.world.withLock { heap.waitForResumeLocked(storage) }
         }
         comeOnlineForReclamation()

@@ -66,8 +66,8 @@ public final class Heap: @unchecked Sendable {
     /// Batches of freed objects left by mutators that detached before they could free them.
     let orphans = Locked<[DeferredBatch]>([])
     let weakTable = Locked<[UInt: [UInt]]>([:])
-    /// Serialises mutators under the global-lock policy.
-    let globalLock = Lock()
+    /// Serialises mutators under the global-lock policy (handed over fairly: GlobalLock.swift).
+    let globalLock = GlobalLock()
     /// The stop-the-world handshake's mutex and condition (Collector/Safepoints.swift).
     let world = World()
     /// Thresholds, enable flag, callbacks, save-all garbage, statistics (Collector/Heap+GCControl.swift).
@@ -133,7 +133,7 @@ public final class Heap: @unchecked Sendable {
     @discardableResult
     public func attachCurrentThread(pinningTo cpu: Int? = nil) -> Mutator {
         require(heapd_current_mutator() == nil, "heapd: this thread already has a mutator; detach it first")
-        if policy == .globalLock { globalLock.lock() }
+        if policy == .globalLock { globalLock.acquire() }
         allocator.attachCurrentThread(pinningTo: cpu)
         let id = Heap.nextMutatorID.wrappingAdd(1, ordering: .relaxed).oldValue
         let storage = UnsafeMutablePointer<MutatorStorage>.allocate(capacity: 1)
@@ -187,7 +187,7 @@ public final class Heap: @unchecked Sendable {
             mutators.withLock { _ = $0.removeValue(forKey: mutator.id) }
             world.broadcast()   // a stopper may be waiting for this mutator
         }
-        if policy == .globalLock { globalLock.unlock() }
+        if policy == .globalLock { globalLock.release() }
         storage.deinitialize(count: 1)
         storage.deallocate()
         Unmanaged.passUnretained(self).release()

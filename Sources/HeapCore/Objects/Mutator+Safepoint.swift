@@ -36,10 +36,10 @@ extension Mutator {
     public func yieldGlobalLock() {
         guard storage.pointee.policy == .globalLock else { return }
         // Waiting for the lock is a blocking region: a mutator that stops the world while holding
-        // it must not wait for this one. The region lets go of the lock and takes it back.
-        enterBlockingRegion()
-        sched_yield()
-        leaveBlockingRegion()
+        // it must not wait for this one. The region hands the lock to a waiting mutator, if there
+        // is one, and takes it back after (queued behind the others).
+        enterBlockingRegion(handingOverGlobalLock: true)
+        leaveBlockingRegion(queuedForGlobalLock: true)
     }
 
     /// Merges every object queued to this mutator (brc.c's _Py_brc_merge_refcounts).
