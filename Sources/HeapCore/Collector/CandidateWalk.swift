@@ -19,14 +19,13 @@
 //
 // So every scratch word is written by one thread only, with plain stores, and there is no atomic
 // read-modify-write per object. Each share writes its candidates into one buffer from its own
-// offset; the gaps are closed afterwards. On this machine's two cores the walk of 1,048,575
-// objects went from 9.6 ms to 7.5 ms (BENCHMARKS.md). Each step is one DispatchQueue.concurrentPerform (its
-// return is the barrier); the steps also publish their start and end through atomics with
-// release/acquire ordering, so that the hand-over is visible to ThreadSanitizer whatever Dispatch
-// does inside.
+// offset; the gaps are closed afterwards. The workers are pthreads started for the walk, with a
+// pthread barrier between the steps (`runOnPauseThreads` says why not Dispatch).
 
-import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which objects a collection of a generation examines: live, tracked (has slots), not frozen,
 /// mortal, and of that generation or younger — one load and one mask of the object's GC bits.
@@ -110,8 +109,6 @@ private struct CandidateWalk: RefCountPolicyVisitor {
         for index in 0..<shares * shares { (outboxes + index).initialize(to: heap.collectorBuffers.take(capacity: 1024)) }
         let rootsOf = UnsafeMutablePointer<ObjectList>.allocate(capacity: shares)
         for share in 0..<shares { (rootsOf + share).initialize(to: heap.collectorBuffers.take(capacity: 64)) }
-        let gate = UnsafeMutablePointer<WalkGate>.allocate(capacity: 1)
-        gate.initialize(to: WalkGate())
         defer {
             states.deinitialize(count: shares)
             states.deallocate()
@@ -121,17 +118,10 @@ private struct CandidateWalk: RefCountPolicyVisitor {
             for share in 0..<shares { heap.collectorBuffers.give(rootsOf[share]) }
             rootsOf.deinitialize(count: shares)
             rootsOf.deallocate()
-            gate.deinitialize(count: 1)
-            gate.deallocate()
         }
         let walk = ObjectWalk<Policy>(filter: filter, epoch: epoch)
-        let context = UncheckedSendable((plan: plan, states: states, outboxes: outboxes, rootsOf: rootsOf, gate: gate, base: base, pagesOf: pagesOf, offset: offset, bound: bound, walk: walk))
-
-        // Step 1: walk the shares.
-        gate.pointee.open()
-        DispatchQueue.concurrentPerform(iterations: shares) { share in
-            let (plan, states, outboxes, _, gate, base, pagesOf, offset, bound, walk) = context.value
-            gate.pointee.enter()
+        runOnPauseThreads(shares) { share, barrier in
+            // Step 1: walk the share.
             var candidates = ObjectList(in: base + offset[share], capacity: bound[share])
             walk.walk(pagesOf[share][...], large: share == 0 ? plan.large : [], plan: plan, into: &candidates) { referent in
                 let owner = referent.isSmall ? Int(Arena.page(containing: referent.bits).pointee.walkPart) : 0
@@ -142,15 +132,8 @@ private struct CandidateWalk: RefCountPolicyVisitor {
                 }
             }
             states[share].candidates = candidates.count
-            gate.pointee.leave()
-        }
-        gate.pointee.close(expecting: shares)
-
-        // Step 2: each share applies what the others sent it.
-        gate.pointee.open()
-        DispatchQueue.concurrentPerform(iterations: shares) { share in
-            let (_, states, outboxes, rootsOf, gate, base, _, offset, _, walk) = context.value
-            gate.pointee.enter()
+            barrier.wait()
+            // Step 2: apply what the others sent, then list the share's roots.
             for sender in 0..<shares where sender != share {
                 for referent in outboxes[sender * shares + share].buffer { walk.subtract(referent) }
             }
@@ -158,9 +141,7 @@ private struct CandidateWalk: RefCountPolicyVisitor {
             where Scratch.isRoot(object.header.pointee.scratch) {
                 rootsOf[share].appendGrowing(object)
             }
-            gate.pointee.leave()
         }
-        gate.pointee.close(expecting: shares)
 
         // Close the gaps between the shares' candidates; gather their roots.
         var count = states[0].candidates
@@ -233,29 +214,61 @@ private struct ShareState {
     var candidates = 0
 }
 
-/// The start and end of a parallel step, published with release/acquire ordering.
-private struct WalkGate: ~Copyable {
-    let opened = Atomic<Int>(0)
-    let finished = Atomic<Int>(0)
+/// A pthread barrier in memory of its own (it must not move), for the steps of a shared walk.
+final class WalkBarrier: @unchecked Sendable {
+    private let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
 
-    func open() {
-        finished.store(0, ordering: .relaxed)
-        opened.wrappingAdd(1, ordering: .releasing)
+    init(parties: Int) {
+        pthread_barrier_init(barrier, nil, UInt32(parties))
     }
 
-    func enter() { _ = opened.load(ordering: .acquiring) }
+    deinit {
+        pthread_barrier_destroy(barrier)
+        barrier.deallocate()
+    }
 
-    func leave() { finished.wrappingAdd(1, ordering: .acquiringAndReleasing) }
-
-    func close(expecting workers: Int) {
-        let done = finished.load(ordering: .acquiring)
-        precondition(done == workers, "collector: a parallel walk step ended with \(done) of \(workers) workers")
+    func wait() {
+        _ = pthread_barrier_wait(barrier)
     }
 }
 
-/// A value handed to Dispatch's workers that is safe by construction: each worker writes only its
-/// own share's state, and reads the others' only after the barrier between the steps.
-private struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// One pause worker's start: the body and its share, handed to a new pthread.
+private final class PauseWorker: @unchecked Sendable {
+    let body: (Int, WalkBarrier) -> Void
+    let share: Int
+    let barrier: WalkBarrier
+
+    init(body: @escaping (Int, WalkBarrier) -> Void, share: Int, barrier: WalkBarrier) {
+        self.body = body
+        self.share = share
+        self.barrier = barrier
+    }
+}
+
+/// Runs `body(0, barrier)` on the calling thread and `body(1..<count, barrier)` on threads of
+/// their own, and waits for them; `barrier` is for all `count`. Plain pthreads, made for each
+/// shared walk (tens of microseconds, against milliseconds of walk): with
+/// DispatchQueue.concurrentPerform here, heapd aborted a few runs later in a worker thread's
+/// exit ("free(): double free detected in tcache 2" in libdispatch's _dispatch_cache_cleanup),
+/// three times out of three with `heapctl bench cycle-churn --threads 1,2 --rc
+/// biased,atomic,global-lock --repeat 3` against one heapd, and never with these threads.
+/// pthread_create and pthread_join also order the steps for ThreadSanitizer.
+private func runOnPauseThreads(_ count: Int, _ body: (Int, WalkBarrier) -> Void) {
+    let barrier = WalkBarrier(parties: count)
+    withoutActuallyEscaping(body) { body in
+        var threads: [pthread_t] = []
+        for share in 1..<count {
+            let worker = Unmanaged.passRetained(PauseWorker(body: body, share: share, barrier: barrier)).toOpaque()
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                let worker = Unmanaged<PauseWorker>.fromOpaque(raw!).takeRetainedValue()
+                worker.body(worker.share, worker.barrier)
+                return nil
+            }, worker)
+            if rc != 0 { fatalError("heapd: the collector could not start a pause worker (pthread_create: \(rc))") }
+            threads.append(thread)
+        }
+        body(0, barrier)
+        for thread in threads { pthread_join(thread, nil) }
+    }
 }
