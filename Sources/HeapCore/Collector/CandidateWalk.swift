@@ -214,31 +214,13 @@ private struct ShareState {
     var candidates = 0
 }
 
-/// A pthread barrier in memory of its own (it must not move), for the steps of a shared walk.
-final class WalkBarrier: @unchecked Sendable {
-    private let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
-
-    init(parties: Int) {
-        pthread_barrier_init(barrier, nil, UInt32(parties))
-    }
-
-    deinit {
-        pthread_barrier_destroy(barrier)
-        barrier.deallocate()
-    }
-
-    func wait() {
-        _ = pthread_barrier_wait(barrier)
-    }
-}
-
 /// One pause worker's start: the body and its share, handed to a new pthread.
 private final class PauseWorker: @unchecked Sendable {
-    let body: (Int, WalkBarrier) -> Void
+    let body: (Int, Barrier) -> Void
     let share: Int
-    let barrier: WalkBarrier
+    let barrier: Barrier
 
-    init(body: @escaping (Int, WalkBarrier) -> Void, share: Int, barrier: WalkBarrier) {
+    init(body: @escaping (Int, Barrier) -> Void, share: Int, barrier: Barrier) {
         self.body = body
         self.share = share
         self.barrier = barrier
@@ -253,8 +235,8 @@ private final class PauseWorker: @unchecked Sendable {
 /// three times out of three with `heapctl bench cycle-churn --threads 1,2 --rc
 /// biased,atomic,global-lock --repeat 3` against one heapd, and never with these threads.
 /// pthread_create and pthread_join also order the steps for ThreadSanitizer.
-private func runOnPauseThreads(_ count: Int, _ body: (Int, WalkBarrier) -> Void) {
-    let barrier = WalkBarrier(parties: count)
+private func runOnPauseThreads(_ count: Int, _ body: (Int, Barrier) -> Void) {
+    let barrier = Barrier(parties: count)
     withoutActuallyEscaping(body) { body in
         var threads: [pthread_t] = []
         for share in 1..<count {

@@ -29,11 +29,9 @@ enum MutatorWorldState: UInt8 {
     case blocked
 }
 
-/// The mutex and condition variable of the handshake. `@unchecked Sendable`: both are pthread
-/// objects at fixed heap addresses, used only through these methods.
-final class World: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+/// The mutex and condition variable of the handshake, and who holds the pause.
+final class World: Sendable {
+    private let condition = MutexCondition()
     /// Serialises stoppers. A mutator waiting for it is in a blocking region, so two mutators
     /// asking for a pause at once cannot wait for each other.
     let stopper = Lock()
@@ -42,33 +40,13 @@ final class World: @unchecked Sendable {
     /// compares it with its own id, which only it can have written).
     let stopperID = Atomic<UInt32>(0)
 
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
-    }
-
-    func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
+    func withLock<R>(_ body: () -> R) -> R { condition.withLock(body) }
 
     /// Waits for a change; the mutex must be held (inside `withLock`).
-    func wait() {
-        pthread_cond_wait(changed, mutex)
-    }
+    func wait() { condition.wait() }
 
     /// Tells every waiter that something changed; the mutex must be held.
-    func broadcast() {
-        pthread_cond_broadcast(changed)
-    }
+    func broadcast() { condition.broadcast() }
 }
 
 /// How long a pause took, in nanoseconds.

@@ -7,55 +7,37 @@
 // Here a holder that yields while someone waits hands the lock over: it returns only once
 // another thread has taken it (or nobody waits any more), and it is queued behind it at once.
 //
-//   held          someone holds the lock                                 } all under `mutex`
+//   held          someone holds the lock                                 } all under `condition`
 //   waiting       threads in acquire() that do not hold it yet           }
 //   acquisitions  times the lock was taken (a yielder waits for a change) }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// `@unchecked Sendable`: every field is read and written under `mutex`, which lives at a fixed
-/// address with the condition variable.
+/// `@unchecked Sendable`: every field is read and written under `condition`'s mutex.
 final class GlobalLock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let condition = MutexCondition()
     private var held = false
     private var waiting = 0
     private var acquisitions: UInt64 = 0
 
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
-    }
-
     /// Waits until the lock is free, then takes it. `queued`: the caller already counts as
     /// waiting (`releaseQueueing` counted it).
     func acquire(queued: Bool = false) {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         if !queued { waiting += 1 }
-        while held { pthread_cond_wait(changed, mutex) }
+        while held { condition.wait() }
         waiting -= 1
         held = true
         acquisitions &+= 1
         // A yielder may be waiting for this acquisition.
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Lets go of the lock.
     func release() {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         held = false
-        if waiting > 0 { pthread_cond_broadcast(changed) }
-        pthread_mutex_unlock(mutex)
+        if waiting > 0 { condition.broadcast() }
+        condition.unlock()
     }
 
     /// A yield's first half: lets go of the lock, counts the caller as waiting for it again, and,
@@ -68,15 +50,15 @@ final class GlobalLock: @unchecked Sendable {
     /// No deadlock: only the holder yields, so at most one thread at a time is between its
     /// hand-over and its `acquire`, and whoever takes the lock from it has ended that wait.
     func releaseQueueing() {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         held = false
         let others = waiting
         waiting += 1
         if others > 0 {
             let before = acquisitions
-            pthread_cond_broadcast(changed)
-            while acquisitions == before { pthread_cond_wait(changed, mutex) }
+            condition.broadcast()
+            while acquisitions == before { condition.wait() }
         }
-        pthread_mutex_unlock(mutex)
+        condition.unlock()
     }
 }

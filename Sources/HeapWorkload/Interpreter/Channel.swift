@@ -11,9 +11,6 @@
 // while entering or leaving the blocking region (which takes the world's mutex).
 
 import HeapCore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The channel's fields, in raw memory: Swift's dynamic exclusivity checks on a class's `var`s
 /// (`swift_beginAccess` on every send and receive) were a few per cent of producer/consumer.
@@ -21,32 +18,25 @@ private struct ChannelState {
     var head = 0
     var count = 0
     var closed = false
-    /// Threads waiting on `changed`: a send or receive wakes anyone only when someone waits.
+    /// Threads waiting on the condition: a send or receive wakes anyone only when someone waits.
     var waiting = 0
 }
 
-/// `@unchecked Sendable`: `state` and `buffer` are read and written with `mutex` held.
+/// `@unchecked Sendable`: `state` and `buffer` are read and written with `condition` locked.
 final class Channel: @unchecked Sendable {
     let capacity: Int
     private let buffer: UnsafeMutablePointer<Word>
     private let state = UnsafeMutablePointer<ChannelState>.allocate(capacity: 1)
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let condition = MutexCondition()
 
     init(capacity: Int) {
         self.capacity = capacity
         buffer = .allocate(capacity: capacity)
         buffer.initialize(repeating: Words.none, count: capacity)
         state.initialize(to: ChannelState())
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
     }
 
     deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
         state.deallocate()
         buffer.deallocate()
     }
@@ -54,41 +44,41 @@ final class Channel: @unchecked Sendable {
     /// Moves `word` in, waiting while the channel is full. False (and `word` not taken) when the
     /// channel is closed.
     func send(_ word: Word, as mutator: Mutator) -> Bool {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         waitLocked(as: mutator) { $0.count == self.capacity && !$0.closed }
-        defer { pthread_mutex_unlock(mutex) }
+        defer { condition.unlock() }
         guard !state.pointee.closed else { return false }
         buffer[(state.pointee.head + state.pointee.count) % capacity] = word
         state.pointee.count += 1
-        if state.pointee.waiting > 0 { pthread_cond_broadcast(changed) }
+        if state.pointee.waiting > 0 { condition.broadcast() }
         return true
     }
 
     /// Moves the next word out, waiting while the channel is empty and open; none once it is
     /// closed and empty.
     func receive(as mutator: Mutator) -> Word {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         waitLocked(as: mutator) { $0.count == 0 && !$0.closed }
-        defer { pthread_mutex_unlock(mutex) }
+        defer { condition.unlock() }
         guard state.pointee.count > 0 else { return Words.none }
         let word = takeFirstLocked()
-        if state.pointee.waiting > 0 { pthread_cond_broadcast(changed) }
+        if state.pointee.waiting > 0 { condition.broadcast() }
         return word
     }
 
     func close() {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         state.pointee.closed = true
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Closes the channel and hands back what it still holds (the run's end releases it).
     func drain() -> [Word] {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        condition.lock()
+        defer { condition.unlock() }
         state.pointee.closed = true
-        pthread_cond_broadcast(changed)
+        condition.broadcast()
         var words: [Word] = []
         while state.pointee.count > 0 { words.append(takeFirstLocked()) }
         return words
@@ -107,15 +97,15 @@ final class Channel: @unchecked Sendable {
     /// Waits (mutex held on entry and exit) while `blocked` holds, in a blocking region.
     private func waitLocked(as mutator: Mutator, while blocked: (ChannelState) -> Bool) {
         guard blocked(state.pointee) else { return }
-        pthread_mutex_unlock(mutex)
+        condition.unlock()
         mutator.enterBlockingRegion()
-        pthread_mutex_lock(mutex)
+        condition.lock()
         state.pointee.waiting += 1
-        while blocked(state.pointee) { pthread_cond_wait(changed, mutex) }
+        while blocked(state.pointee) { condition.wait() }
         state.pointee.waiting -= 1
-        pthread_mutex_unlock(mutex)
+        condition.unlock()
         mutator.leaveBlockingRegion()
-        pthread_mutex_lock(mutex)
+        condition.lock()
         // The state may have changed while leaving the region (another sender filled it).
         if blocked(state.pointee) { waitLocked(as: mutator, while: blocked) }
     }

@@ -76,31 +76,18 @@ import Testing
     @Test func aNonOwnersLastReleaseIsQueuedAndTheOwnerMergesItAtItsSafepoint() {
         let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
-        let object = Locked<ObjectRef?>(nil)
-        let step = Barrier(parties: 2)
-        runOnThreads(2) { i in
-            let m = heap.attachCurrentThread()
-            if i == 0 {
-                let a = m.new(node)!
-                m.retain(a)                              // a reference for the other thread, counted locally
-                object.withLock { $0 = a }
-                m.release(a)                             // the owner drops its own: local 1
-                step.wait()
-                step.wait()
-                #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.queued)
-                #expect(heap.allocator.statistics().liveBlocks == 1)
-                m.safepoint()                            // merge: local 1 + shared 0 - 1 = 0
-                // Dead now; its block may wait for the other mutator's quiescent point (QSBR).
-                #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0)
-            } else {
-                step.wait()
-                m.release(object.withLock { $0! })       // shared was 0: queued to the owner
-                step.wait()
-            }
-            heap.detachCurrentThread()
-        }
-        heap.allocator.collect()
-        #expect(heap.allocator.statistics().liveBlocks == 0)
+        handOver(in: heap, make: { m in
+            let a = m.new(node)!
+            m.retain(a)                                  // a reference for the other thread, counted locally
+            m.release(a)                                 // the owner drops its own: local 1
+            return a
+        }, afterTheOthersRelease: { m, a in              // shared was 0: queued to the owner
+            #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.queued)
+            #expect(heap.allocator.statistics().liveBlocks == 1)
+            m.safepoint()                                // merge: local 1 + shared 0 - 1 = 0
+            // Dead now; its block may wait for the other mutator's quiescent point (QSBR).
+            #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0)
+        })
     }
 
     /// The same hand-over with `handOff` first (what a channel's send does): the object is merged
@@ -108,25 +95,38 @@ import Testing
     @Test func anObjectHandedOffIsFreedByTheReceiversLastRelease() {
         let heap = Heap(policy: .biased, collector: .manual)
         let node = heap.types.register(name: "Node", slots: ["ref"])
+        handOver(in: heap, make: { m in
+            let a = m.new(node)!                         // local 1: the reference handed over
+            m.handOff(a)
+            #expect(a.header.pointee.ownerID.load(ordering: .relaxed) == 0)
+            #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.merged)
+            #expect(m.refcount(a) == 1)
+            return a
+        }, afterTheOthersRelease: { m, a in              // merged at 1: freed by the other thread
+            // Freed without this thread reaching a safepoint.
+            #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0)
+            #expect(heap.mutators.withLock { $0[m.id]?.mergeQueue.count ?? -1 } == 0)
+        })
+    }
+
+    /// Two mutators: the first makes an object holding one reference for the second (`make`),
+    /// the second releases it, then the first looks (`afterTheOthersRelease`); at the end every
+    /// block is free.
+    private func handOver(in heap: Heap, make: @escaping @Sendable (Mutator) -> ObjectRef,
+                          afterTheOthersRelease: @escaping @Sendable (Mutator, ObjectRef) -> Void) {
         let object = Locked<ObjectRef?>(nil)
         let step = Barrier(parties: 2)
         runOnThreads(2) { i in
             let m = heap.attachCurrentThread()
             if i == 0 {
-                let a = m.new(node)!                     // local 1: the reference handed over
-                m.handOff(a)
-                #expect(a.header.pointee.ownerID.load(ordering: .relaxed) == 0)
-                #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.merged)
-                #expect(m.refcount(a) == 1)
+                let a = make(m)
                 object.withLock { $0 = a }
                 step.wait()
                 step.wait()
-                // Freed by the receiver, without this thread reaching a safepoint.
-                #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0)
-                #expect(heap.mutators.withLock { $0[m.id]?.mergeQueue.count ?? -1 } == 0)
+                afterTheOthersRelease(m, a)
             } else {
                 step.wait()
-                m.release(object.withLock { $0! })       // merged at 1: freed here
+                m.release(object.withLock { $0! })
                 step.wait()
             }
             heap.detachCurrentThread()

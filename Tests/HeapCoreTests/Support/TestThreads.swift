@@ -19,28 +19,12 @@ func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     done.wait()
 }
 
-/// A reusable barrier for `parties` threads (pthread_barrier, which ThreadSanitizer understands).
-final class Barrier: @unchecked Sendable {
-    private let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
-
-    init(parties: Int) {
-        pthread_barrier_init(barrier, nil, UInt32(parties))
-    }
-
-    deinit {
-        pthread_barrier_destroy(barrier)
-        barrier.deallocate()
-    }
-
-    func wait() {
-        _ = pthread_barrier_wait(barrier)
-    }
-
+extension Barrier {
     /// Waits as `mutator`, in a blocking region, so that a pause (an automatic collection, say)
     /// need not wait for it meanwhile.
     func wait(as mutator: Mutator) {
         mutator.enterBlockingRegion()
-        _ = pthread_barrier_wait(barrier)
+        wait()
         mutator.leaveBlockingRegion()
     }
 }
