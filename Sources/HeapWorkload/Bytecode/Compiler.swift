@@ -202,7 +202,7 @@ struct BodyCompiler {
             release(target)
         case .expression(let expression):
             if case .call(let call) = expression.kind, case .builtin(let builtin) = call.target, !builtin.producesValue {
-                compileBuiltin(builtin, call.arguments, into: nil, &shared)
+                _ = compileBuiltin(builtin, call.arguments, into: nil, &shared)   // a statement: no value
             } else {
                 release(compileExpression(expression, into: nil, &shared))
             }
