@@ -38,6 +38,9 @@ public struct ServiceConfiguration: Sendable {
     public var numaNodes: Int?
     /// Pin each run's threads to CPUs.
     public var pinThreads = false
+    /// Threads that share a large collection's walk of a run's heap (nil: the CPUs, at most 8;
+    /// CollectorConfiguration.pauseWorkers).
+    public var pauseWorkers: Int?
 
     public init() {}
 }
@@ -59,7 +62,7 @@ public final class Service: @unchecked Sendable {
     /// The shell's sessions (`exec`).
     private let sessions = SessionStore()
     /// The long-lived heap that `"heap": "shared"` runs join and `gc` acts on.
-    public let sharedHeap = SharedHeap()
+    public let sharedHeap: SharedHeap
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
     private let onShutdown: @Sendable () -> Void
     /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
@@ -75,6 +78,9 @@ public final class Service: @unchecked Sendable {
         self.logger = logger
         self.onShutdown = onShutdown
         workerSlots = DispatchSemaphore(value: configuration.workers)
+        var collector = CollectorConfiguration()
+        if let pauseWorkers = configuration.pauseWorkers { collector.pauseWorkers = pauseWorkers }
+        sharedHeap = SharedHeap(collector: collector)
     }
 
     public var statistics: ServiceStats { stats.withLock { $0 } }
@@ -129,6 +135,7 @@ public final class Service: @unchecked Sendable {
                 "rc": configuration.defaultPolicy ?? "biased",
                 "thresholds": (configuration.thresholds ?? [700, 10, 10]).map(String.init).joined(separator: ", "),
                 "numa_nodes": configuration.numaNodes.map(String.init) ?? "machine",
+                "pause_workers": String(configuration.pauseWorkers ?? CollectorConfiguration().pauseWorkers),
                 "pin_threads": "\(configuration.pinThreads)",
                 "journal": journal?.path ?? "",
             ]
@@ -239,6 +246,7 @@ public final class Service: @unchecked Sendable {
             runConfiguration.collector.thresholds = (thresholds[0], thresholds.count > 1 ? thresholds[1] : 10, thresholds.count > 2 ? thresholds[2] : 10)
         }
         runConfiguration.simulatedNumaNodes = configuration.numaNodes
+        if let pauseWorkers = configuration.pauseWorkers { runConfiguration.collector.pauseWorkers = pauseWorkers }
         runConfiguration.pinThreads = configuration.pinThreads
         if let rc = request.rc ?? configuration.defaultPolicy {
             guard let policy = RefCountPolicyKind(rawValue: rc) else {

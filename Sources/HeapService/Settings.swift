@@ -20,6 +20,7 @@
 //   thresholds          HEAPD_THRESHOLDS          collector thresholds, e.g. [700, 10, 10]
 //   numa_nodes          HEAPD_NUMA_NODES          simulate this many NUMA nodes in each run's heap
 //   pin_threads         HEAPD_PIN_THREADS         pin each run's threads to CPUs (true / false)
+//   pause_workers       HEAPD_PAUSE_WORKERS       threads sharing a large collection's heap walk
 
 import Foundation
 
@@ -37,6 +38,7 @@ public struct Settings: Sendable, Equatable {
     public var thresholds: [Int]?
     public var numaNodes: Int?
     public var pinThreads: Bool?
+    public var pauseWorkers: Int?
 
     public init() {}
 
@@ -58,6 +60,7 @@ public struct Settings: Sendable, Equatable {
         ("state_directory", "HEAPD_STATE_DIRECTORY"), ("allow_group", "HEAPD_ALLOW_GROUP"),
         ("heap_limit_mib", "HEAPD_HEAP_LIMIT_MIB"), ("time_limit_seconds", "HEAPD_TIME_LIMIT_SECONDS"),
         ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"), ("pin_threads", "HEAPD_PIN_THREADS"),
+        ("pause_workers", "HEAPD_PAUSE_WORKERS"),
     ]
 
     /// Reads a configuration file's text (`name` names it in errors).
@@ -102,6 +105,7 @@ public struct Settings: Sendable, Equatable {
         merged.thresholds = later.thresholds ?? thresholds
         merged.numaNodes = later.numaNodes ?? numaNodes
         merged.pinThreads = later.pinThreads ?? pinThreads
+        merged.pauseWorkers = later.pauseWorkers ?? pauseWorkers
         return merged
     }
 
@@ -146,6 +150,7 @@ public struct Settings: Sendable, Equatable {
             }
             thresholds = numbers.map { $0! }
         case "numa_nodes": numaNodes = try integer(1...64)
+        case "pause_workers": pauseWorkers = try integer(1...256)
         case "pin_threads":
             guard value == "true" || value == "false" else { throw Problem(source: source, message: "pin_threads is true or false, not \(value)") }
             pinThreads = value == "true"

@@ -45,6 +45,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Pin the run's threads to CPUs, round-robin (--embedded).")
     var pin = false
 
+    @Option(help: "Threads sharing a large collection's heap walk (--embedded; default: the CPUs, at most 8).")
+    var pauseWorkers: Int?
+
     @Flag(help: "Print the structured result as JSON instead of the output and a summary.")
     var json = false
 
@@ -57,6 +60,10 @@ struct RunCommand: ParsableCommand {
         configuration.seed = seed
         configuration.heapLimitBytes = heapLimit << 20
         configuration.pinThreads = pin
+        if let pauseWorkers {
+            guard (1...256).contains(pauseWorkers) else { throw ValidationError("--pause-workers is 1 to 256, not \(pauseWorkers)") }
+            configuration.collector.pauseWorkers = pauseWorkers
+        }
         if let timeLimit { configuration.timeLimit = .milliseconds(Int(timeLimit * 1000)) }
         configuration.params = try ParamOverrides.parse(params)
         if let threads { configuration.params["threads"] = Int64(threads) }

@@ -71,6 +71,7 @@ struct Heapd: ParsableCommand {
         configuration.defaultPolicy = settings.rc
         configuration.thresholds = settings.thresholds
         configuration.numaNodes = settings.numaNodes
+        configuration.pauseWorkers = settings.pauseWorkers
         configuration.pinThreads = settings.pinThreads ?? false
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup

@@ -539,6 +539,14 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(config["journal"]?.hasSuffix("journal.ndjson") == true)
     }
 
+    @Test func thePauseWorkersCanBeSet() throws {
+        let daemon = try Daemon(environment: ["HEAPD_PAUSE_WORKERS": "3"])
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let config = try #require(try ask(client, #"{"id": 1, "op": "config"}"#).config)
+        #expect(config["pause_workers"] == "3")
+    }
+
     @Test func anExclusiveRunWaitsUntilTheOthersHaveEnded() throws {
         let daemon = try Daemon()
         defer { daemon.stop() }

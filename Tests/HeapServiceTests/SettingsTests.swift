@@ -17,6 +17,7 @@ import Testing
             numa_nodes = 2
             allow_group = "heap#users"
             pin_threads = true
+            pause_workers = 3
             """, name: "heapd.toml")
         #expect(settings.socket == "/run/heapd/h.sock")
         #expect(settings.workers == 4)
@@ -28,6 +29,7 @@ import Testing
         #expect(settings.allowGroup == "heap#users")
         #expect(settings.workloads == nil)
         #expect(settings.pinThreads == true)
+        #expect(settings.pauseWorkers == 3)
     }
 
     @Test func mistakesAreErrorsThatNameTheLine() {
@@ -37,6 +39,7 @@ import Testing
             ("workers = many", "heapd.toml:1: workers is an integer"),
             ("\n\nrc = \"optimistic\"", "heapd.toml:3: rc is biased, atomic or global-lock"),
             ("thresholds = 700", "heapd.toml:1: thresholds is an array"),
+            ("pause_workers = 0", "heapd.toml:1: pause_workers is an integer from 1 to 256"),
             ("just words", "heapd.toml:1: expected key = value"),
         ]
         for (text, prefix) in cases {
