@@ -60,7 +60,8 @@ extension Heap {
 
 /// The walk, specialised for the heap's policy (one switch, not one per object).
 private struct CandidateWalk: RefCountPolicyVisitor {
-    /// A worker is worth its start-up (a few microseconds) from this many pages (64 KiB each).
+    /// A worker (a pthread: some tens of microseconds to start) is worth it from this many pages
+    /// (64 KiB each).
     static let pagesPerWorker = 64
     /// Pages dealt to a share at a time in a parallel walk.
     static let pagesPerDeal = 4
@@ -71,23 +72,22 @@ private struct CandidateWalk: RefCountPolicyVisitor {
     func visit<Policy: RefCountPolicy>(_ policy: Policy.Type) -> CandidateWalkResult {
         let plan = heap.allocator.walkPlan(inPagesMarked: heap.pageMarks(collecting: generation))
         let epoch = heap.nextEpoch()
-        let filter = CandidateFilter(collecting: generation)
+        let walk = ObjectWalk<Policy>(filter: CandidateFilter(collecting: generation), epoch: epoch)
         let workers = min(heap.pauseWorkers, plan.pages.count / CandidateWalk.pagesPerWorker, Int(UInt8.max))
         var candidates = heap.collectorBuffers.take(capacity: plan.blockBound)
         var roots: ObjectList?
         if workers <= 1 {
-            let walk = ObjectWalk<Policy>(filter: filter, epoch: epoch)
             walk.walk(plan.pages[...], large: plan.large, plan: plan, into: &candidates) { walk.subtract($0) }
         } else {
-            (candidates.count, roots) = walkInParallel(Policy.self, plan: plan, workers: workers, filter: filter, epoch: epoch, into: candidates.base)
+            (candidates.count, roots) = walkInParallel(walk, plan: plan, workers: workers, into: candidates.base)
         }
         return CandidateWalkResult(candidates: candidates, roots: roots, epoch: epoch, pages: plan.pages)
     }
 
     /// The parallel walk (see the top of the file); returns the number of candidates written
     /// from `base`, and the roots among them.
-    private func walkInParallel<Policy: RefCountPolicy>(_: Policy.Type, plan: HeapWalkPlan, workers: Int, filter: CandidateFilter,
-                                                        epoch: UInt, into base: UnsafeMutablePointer<ObjectRef>) -> (count: Int, roots: ObjectList) {
+    private func walkInParallel<Policy: RefCountPolicy>(_ walk: ObjectWalk<Policy>, plan: HeapWalkPlan, workers: Int,
+                                                        into base: UnsafeMutablePointer<ObjectRef>) -> (count: Int, roots: ObjectList) {
         // Share w gets runs of pages in turn and writes its candidates from base + offset[w].
         let shares = workers
         var pagesOf = Array(repeating: [UnsafeMutablePointer<Page>](), count: shares)
@@ -102,16 +102,16 @@ private struct CandidateWalk: RefCountPolicyVisitor {
         var offset = [0]
         for share in 1..<shares { offset.append(offset[share - 1] + bound[share - 1]) }
 
-        let states = UnsafeMutablePointer<ShareState>.allocate(capacity: shares)
-        states.initialize(repeating: ShareState(), count: shares)
+        // written[w]: how many candidates share w wrote.
+        let written = UnsafeMutablePointer<Int>.allocate(capacity: shares)
+        written.initialize(repeating: 0, count: shares)
         // outboxes[sender * shares + receiver]: decrements for the receiver's objects.
         let outboxes = UnsafeMutablePointer<ObjectList>.allocate(capacity: shares * shares)
         for index in 0..<shares * shares { (outboxes + index).initialize(to: heap.collectorBuffers.take(capacity: 1024)) }
         let rootsOf = UnsafeMutablePointer<ObjectList>.allocate(capacity: shares)
         for share in 0..<shares { (rootsOf + share).initialize(to: heap.collectorBuffers.take(capacity: 64)) }
         defer {
-            states.deinitialize(count: shares)
-            states.deallocate()
+            written.deallocate()
             for index in 0..<shares * shares { heap.collectorBuffers.give(outboxes[index]) }
             outboxes.deinitialize(count: shares * shares)
             outboxes.deallocate()
@@ -119,7 +119,6 @@ private struct CandidateWalk: RefCountPolicyVisitor {
             rootsOf.deinitialize(count: shares)
             rootsOf.deallocate()
         }
-        let walk = ObjectWalk<Policy>(filter: filter, epoch: epoch)
         runOnPauseThreads(shares) { share, barrier in
             // Step 1: walk the share.
             var candidates = ObjectList(in: base + offset[share], capacity: bound[share])
@@ -131,26 +130,25 @@ private struct CandidateWalk: RefCountPolicyVisitor {
                     outboxes[share * shares + owner].appendGrowing(referent)
                 }
             }
-            states[share].candidates = candidates.count
+            written[share] = candidates.count
             barrier.wait()
             // Step 2: apply what the others sent, then list the share's roots.
             for sender in 0..<shares where sender != share {
                 for referent in outboxes[sender * shares + share].buffer { walk.subtract(referent) }
             }
-            for object in UnsafeMutableBufferPointer(start: base + offset[share], count: states[share].candidates)
+            for object in UnsafeMutableBufferPointer(start: base + offset[share], count: written[share])
             where Scratch.isRoot(object.header.pointee.scratch) {
                 rootsOf[share].appendGrowing(object)
             }
         }
 
         // Close the gaps between the shares' candidates; gather their roots.
-        var count = states[0].candidates
+        var count = written[0]
         for share in 1..<shares {
-            let written = states[share].candidates
             if offset[share] != count {
-                (base + count).moveInitialize(from: base + offset[share], count: written)
+                (base + count).moveInitialize(from: base + offset[share], count: written[share])
             }
-            count += written
+            count += written[share]
         }
         var roots = heap.collectorBuffers.take(capacity: (0..<shares).reduce(0) { $0 + rootsOf[$1].count })
         for share in 0..<shares {
@@ -207,11 +205,6 @@ private struct ObjectWalk<Policy: RefCountPolicy> {
     func subtract(_ referent: ObjectRef) {
         referent.header.pointee.scratch = Scratch.current(referent.header.pointee.scratch, epoch: epoch) &- 1
     }
-}
-
-/// What one share of a parallel walk leaves for the others.
-private struct ShareState {
-    var candidates = 0
 }
 
 /// One pause worker's start: the body and its share, handed to a new pthread.

@@ -40,6 +40,9 @@ final class World: Sendable {
     /// compares it with its own id, which only it can have written).
     let stopperID = Atomic<UInt32>(0)
 
+    /// Whether mutator `id` is the one whose pause is running.
+    func isStopped(by id: UInt32) -> Bool { stopperID.load(ordering: .relaxed) == id }
+
     func withLock<R>(_ body: () -> R) -> R { condition.withLock(body) }
 
     /// Waits for a change; the mutex must be held (inside `withLock`).
@@ -62,7 +65,7 @@ extension Heap {
     /// where `collect()` and `stopTheWorld` would be refused.
     public var isInsidePause: Bool {
         guard let me = Mutator.current else { return false }
-        return world.stopperID.load(ordering: .relaxed) == me.id
+        return world.isStopped(by: me.id)
     }
 
     /// Stops every other mutator at a safepoint (or in a blocking region), drains the merge queues,

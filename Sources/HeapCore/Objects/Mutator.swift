@@ -67,7 +67,7 @@ public struct Mutator {
     /// Whether this mutator is the one that has stopped the world (it is inside a collection
     /// or `stopTheWorld`), found without taking a reference to the heap.
     public var isInsidePause: Bool {
-        withHeap { $0.world.stopperID.load(ordering: .relaxed) == id }
+        withHeap { $0.world.isStopped(by: id) }
     }
 
     /// The allocator, without retaining it (hot paths: every thread would write its count).

@@ -53,7 +53,7 @@ public enum BiasedCounting: RefCountPolicy {
             header.pointee.localCount.store(local &- 1, ordering: .relaxed)
             // `_slowPath`: the last reference is the rare case, so the common one falls straight
             // through to the caller's next instruction instead of jumping over this block (a
-            // taken branch per release; 0.81 -> see BENCHMARKS.md).
+            // taken branch per release: the owner pair took 0.81 ns with it, 0.61 without).
             if _slowPath(local == 1) {
                 // Sequentially consistent: see mergeZeroLocal. A zero word means no other thread
                 // has a reference and none can take one: free with no RMW at all.
