@@ -99,7 +99,7 @@ final class CompilerTests: XCTestCase {
             "new 0, 0",
             "jumpIfSlotNone 0, 0, 5",
             "loadNone 1",
-            "setSlot 0, 0, 1",
+            "setSlotUnpublished 0, 0, 1",   // x was never published (UnpublishedObjectsTests)
             "loop 1",
             "retNone",
         ])
@@ -263,11 +263,43 @@ final class CompilerTests: XCTestCase {
             """, of: "f"), [
                 "getSlotNamed 1, 0, 0",
                 "call 1, 0, 1",
-                "addImmediate 2, 1, 1",
-                "clear 1",
-                "ret 2",
+                "addImmediate 1, 1, 1",   // the sum overwrites (and so releases) the call's result
+                "ret 1",
                 "retNone",
             ])
+    }
+
+    func testArithmeticOnObjectTemporariesWritesOverOneOfThemInsteadOfClearing() {
+        // With no destination, an operation on a temporary that may hold an object (a call's
+        // result) writes its result over it; on integers and locals a fresh temporary is used.
+        XCTAssertEqual(disassembly("""
+            fn f() { return 1 }
+            fn g(a, b) { x = f() - f(); y = f() * a; return -f() + (a * b) }
+            main { }
+            """, of: "g"), [
+                "call 4, 0, 4",
+                "call 5, 0, 5",
+                "subtract 2, 4, 5",       // into the local x: both temporaries cleared
+                "clear 5",
+                "clear 4",
+                "call 4, 0, 4",
+                "multiply 3, 4, 0",       // into the local y
+                "clear 4",
+                "call 4, 0, 4",
+                "negate 4, 4",            // written over: no clear
+                "multiply 5, 0, 1",
+                "add 6, 4, 5",
+                "ret 6",
+                "retNone",
+            ])
+    }
+
+    func testArithmeticOnTwoObjectTemporariesWritesOverTheRightOneAndClearsTheLeft() {
+        XCTAssertEqual(disassembly("""
+            fn f() { return 1 }
+            fn g() { return f() - f() }
+            main { }
+            """, of: "g"), ["call 0, 0, 0", "call 1, 0, 1", "subtract 1, 0, 1", "clear 0", "ret 1", "retNone"])
     }
 
     func testSpawnTakesItsArgumentsLikeACall() {
@@ -301,10 +333,10 @@ final class CompilerTests: XCTestCase {
                 "jumpUnlessGreaterImmediate 0, 0, 8",
                 "addImmediate 2, 0, -1",
                 "call 2, 0, 2",
-                "setSlotMove 1, 0, 2",
+                "setSlotUnpublishedMove 1, 0, 2",
                 "addImmediate 2, 0, -1",
                 "call 2, 0, 2",
-                "setSlotMove 1, 1, 2",
+                "setSlotUnpublishedMove 1, 1, 2",
                 "ret 1",
                 "retNone",
             ])
@@ -325,17 +357,17 @@ final class CompilerTests: XCTestCase {
             }
             """), [
                 "new 0, 0",
-                "setSlot 0, 0, 0",
+                "setSlotUnpublished 0, 0, 0",
                 "storeGlobal 0, 0",
                 "new 2, 0",
                 "storeGlobalMove 0, 2",
                 "loadInt 2, 2",
                 "newArray 1, 2",
                 "loadInt 2, 0",
-                "setElement 1, 2, 0",
+                "setElementUnpublished 1, 2, 0",
                 "loadInt 2, 1",
                 "new 3, 0",
-                "setElementMove 1, 2, 3",
+                "setElementUnpublishedMove 1, 2, 3",
                 "retNone",
             ])
     }

@@ -71,6 +71,21 @@ extension Mutator {
         if let old = ObjectRef(bits: old) { release(old) }
     }
 
+    /// `store(consuming:into:slot:)` into an object that no other thread can reach: made by this
+    /// thread and not yet stored where another thread could read it (the interpreter's compiler
+    /// proves it for objects held in one register since their `new`). With no concurrent writer
+    /// and no concurrent reader, a plain load and store replace the exchange (no locked
+    /// instruction); the collector reads the slot only with the world stopped, after the
+    /// safepoint handshake. What was in the slot is released as `store` releases it.
+    @inlinable @inline(__always)
+    public func storeUnpublished(consuming value: ObjectRef?, into object: ObjectRef, slot index: Int) {
+        precondition(index >= 0 && index < Int(object.header.pointee.slotCount), "heapd: slot \(index) of an object with \(object.header.pointee.slotCount) slots")
+        let slot = (object.address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self)
+        let old = slot.pointee.load(ordering: .relaxed)
+        slot.pointee.store(value?.bits ?? 0, ordering: .relaxed)
+        if let old = ObjectRef(bits: old) { release(old) }
+    }
+
     /// A new reference to what slot `index` of `object` holds, or nil. Safe while other threads
     /// store into the same slot.
     public func load(_ object: ObjectRef, slot index: Int) -> ObjectRef? {

@@ -107,7 +107,9 @@ extension Mutator {
 
     /// `release` without the deallocation: true when the object died and the caller must free it
     /// (deallocation's worklist frees it instead of recursing).
-    @usableFromInline @inline(__always)
+    /// (`@inlinable`, not only `@usableFromInline`: `release` is inlined into other modules, and
+    /// this would otherwise stay a call there — the interpreter paid one per release.)
+    @inlinable @inline(__always)
     func releaseReportingDeath(_ object: ObjectRef) -> Bool {
         if _fastPath(storage.pointee.policy == .biased) { return BiasedCounting.release(object, mutator: self) }
         return switch storage.pointee.policy {

@@ -61,10 +61,10 @@ extension BodyCompiler {
             return Operand(register: dest, needsRelease: false)
         case .unary(let op, let operand):
             let value = compileExpression(operand, into: nil, &shared)
-            let register = target()
+            let register = dest ?? (value.needsRelease ? value.register : temporary())
             location = expression.location
             emit(op == .negate ? .negate : .not, register, value.register)
-            release(value)
+            if register != value.register { release(value) }
             return result(register, object: false)
         case .binary(let op, let left, let right):
             // x + n, n + x, x - n with a small constant n: one instruction, no constant register.
@@ -74,20 +74,22 @@ extension BodyCompiler {
                 else if op == .add, let n = immediate(left) { operand = right; amount = n }
                 if let operand, let amount {
                     let x = compileExpression(operand, into: nil, &shared)
-                    let register = target()
+                    let register = dest ?? (x.needsRelease ? x.register : temporary())
                     location = expression.location
                     emit(.addImmediate, register, x.register, amount)
-                    release(x)
+                    if register != x.register { release(x) }
                     return result(register, object: false)
                 }
             }
             let x = compileExpression(left, into: nil, &shared)
             let y = compileExpression(right, into: nil, &shared)
-            let register = target()
+            // The result (an integer or a truth value) may go into a temporary the operation
+            // consumes: writing it releases what the temporary held, so no `clear` follows.
+            let register = dest ?? (y.needsRelease ? y.register : x.needsRelease ? x.register : temporary())
             location = expression.location
             emit(op.opcode, register, x.register, y.register)
-            release(y)
-            release(x)
+            if register != y.register { release(y) }
+            if register != x.register { release(x) }
             return result(register, object: false)
         case .logical(let op, let left, let right):
             // Into a fresh temporary first: `x = y or x` must read x before x is written.

@@ -127,7 +127,9 @@ struct BodyCompiler {
         compileBlock(body, &shared)
         location = body.location
         emit(.retNone)
-        return CompiledFunction(name: name, code: code, locations: locations, frameSize: max(frameSize, 1), parameterCount: parameters)
+        let size = max(frameSize, 1)
+        return CompiledFunction(name: name, code: UnpublishedObjects.rewrite(code, frameSize: size), locations: locations,
+                                frameSize: size, parameterCount: parameters)
     }
 
     // MARK: Emitting

@@ -26,6 +26,9 @@
 //   getSlot r, obj, slot    getSlotNamed r, obj, name
 //   setSlot obj, slot, r    setSlotMove obj, slot, r   setSlotNamed(Move) obj, name, r
 //   getElement r, arr, i    setElement arr, i, r       setElementMove arr, i, r
+//   setSlotUnpublished(Move) obj, slot, r   setElementUnpublished(Move) arr, i, r
+//                           (the container is an object no other thread can reach: plain stores;
+//                           UnpublishedObjects.swift says which)
 //   call base, function, dst      spawn dst, function, base, count
 //   ret r                   retNone
 //   forCheck cur, stop, step, L (exit)   forStep cur, stop, step, L (back to the body)
@@ -51,6 +54,7 @@ public enum Opcode: UInt8, Sendable {
     case new, newArray
     case getSlot, getSlotNamed, setSlot, setSlotMove, setSlotNamed, setSlotNamedMove
     case getElement, setElement, setElementMove
+    case setSlotUnpublished, setSlotUnpublishedMove, setElementUnpublished, setElementUnpublishedMove
     case call, spawn, ret, retNone
     case forCheck, forStep, repeatCheck, checkStep
     case builtin, weak, setThreshold

@@ -309,12 +309,26 @@ final class InterpreterThread {
                         slot = try run.slotIndex(of: container, name: Int(instruction.b))
                     }
                     try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotMove || instruction.op == .setSlotNamedMove, regs)
+                case .setSlotUnpublished, .setSlotUnpublishedMove:
+                    let container = try object(instruction.a, "slot")
+                    let slot = Int(instruction.b)
+                    guard slot < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
+                    let word = regs[Int(instruction.c)]
+                    if _fastPath(Words.isObject(word) && instruction.op == .setSlotUnpublishedMove) {
+                        regs[Int(instruction.c)] = Words.none
+                        m.storeUnpublished(consuming: ObjectRef(bits: word), into: container, slot: slot)
+                    } else {
+                        try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotUnpublishedMove, regs, unpublished: true)
+                    }
                 case .getElement:
                     let (array, index) = try element(instruction.b, instruction.c, regs)
                     set(instruction.a, unbox(m.load(array, slot: index)))
                 case .setElement, .setElementMove:
                     let (array, index) = try element(instruction.a, instruction.b, regs)
                     try storeSlot(array, index, instruction.c, moving: instruction.op == .setElementMove, regs)
+                case .setElementUnpublished, .setElementUnpublishedMove:
+                    let (array, index) = try element(instruction.a, instruction.b, regs)
+                    try storeSlot(array, index, instruction.c, moving: instruction.op == .setElementUnpublishedMove, regs, unpublished: true)
                 case .call:
                     let callee = Int(instruction.b)
                     let calleeBase = base + Int(instruction.a)
@@ -474,19 +488,27 @@ final class InterpreterThread {
         }
     }
 
-    private func storeSlot(_ container: ObjectRef, _ slot: Int, _ register: Int32, moving: Bool, _ regs: UnsafeMutablePointer<Word>) throws(Fault) {
+    /// Stores register `register` into the slot, moving it out of the register when `moving`;
+    /// `unpublished`: no other thread can reach the container (plain stores).
+    private func storeSlot(_ container: ObjectRef, _ slot: Int, _ register: Int32, moving: Bool, _ regs: UnsafeMutablePointer<Word>,
+                           unpublished: Bool = false) throws(Fault) {
         let word = regs[Int(register)]
-        guard word == 0 || Words.isObject(word) else {
-            // An integer, a channel or a thread: slots hold references, so it goes in a box.
-            let box = try self.box(word)
-            mutator.store(consuming: box, into: container, slot: slot)
-            return
-        }
-        if moving {
-            regs[Int(register)] = Words.none
-            mutator.store(consuming: ObjectRef(bits: word), into: container, slot: slot)
+        let value: ObjectRef?
+        if word == 0 || Words.isObject(word) {
+            value = ObjectRef(bits: word)
+            if moving {
+                regs[Int(register)] = Words.none
+            } else if let value {
+                mutator.retain(value)
+            }
         } else {
-            mutator.store(ObjectRef(bits: word), into: container, slot: slot)
+            // An integer, a channel or a thread: slots hold references, so it goes in a box.
+            value = try box(word)
+        }
+        if unpublished {
+            mutator.storeUnpublished(consuming: value, into: container, slot: slot)
+        } else {
+            mutator.store(consuming: value, into: container, slot: slot)
         }
     }
 

@@ -18,7 +18,8 @@ enum Disassembly {
              .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual,
              .jumpUnlessEqual, .jumpUnlessNotEqual, .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual,
              .jumpIfSlotNone, .jumpIfSlotNotNone, .getSlot, .getSlotNamed, .setSlot, .setSlotMove, .setSlotNamed, .setSlotNamedMove,
-             .getElement, .setElement, .setElementMove, .call, .weak, .addImmediate,
+             .getElement, .setElement, .setElementMove, .setSlotUnpublished, .setSlotUnpublishedMove,
+             .setElementUnpublished, .setElementUnpublishedMove, .call, .weak, .addImmediate,
              .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone,
              .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate, .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate,
              .jumpUnlessGreaterImmediate, .jumpUnlessGreaterEqualImmediate: 3
