@@ -81,11 +81,9 @@ final class CompilerTests: XCTestCase {
             main { }
             """, of: "f"), [
                 "new 0, 0",
-                "jumpIfSlotNotNone 0, 1, 4",
-                "loadInt 1, 1",
-                "ret 1",
-                "loadInt 1, 2",
-                "ret 1",
+                "jumpIfSlotNotNone 0, 1, 3",
+                "retImmediate 1",
+                "retImmediate 2",
                 "retNone",
             ])
     }
@@ -129,11 +127,9 @@ final class CompilerTests: XCTestCase {
             fn f(p) { if p.left == none { return 1 }  return 0 }
             main { }
             """, of: "f"), [
-                "jumpIfSlotNamedNotNone 0, 0, 3",
-                "loadInt 1, 1",
-                "ret 1",
-                "loadInt 1, 0",
-                "ret 1",
+                "jumpIfSlotNamedNotNone 0, 0, 2",
+                "retImmediate 1",
+                "retImmediate 0",
                 "retNone",
             ])
     }
@@ -292,6 +288,26 @@ final class CompilerTests: XCTestCase {
                 "ret 6",
                 "retNone",
             ])
+    }
+
+    func testReturnOfASmallConstantCarriesItInTheInstruction() {
+        XCTAssertEqual(disassembly("""
+            param big = 1 << 40
+            fn f(x) { if x > 0 { return -3 }  if x < 0 { return big }  return 536870912 }
+            main { }
+            """, of: "f"), [
+                "jumpUnlessGreaterImmediate 0, 0, 2",
+                "retImmediate -3",
+                "jumpUnlessLessImmediate 0, 0, 5",
+                "loadInt 1, 1099511627776",
+                "ret 1",
+                "retImmediate 536870912",
+                "retNone",
+            ])
+        XCTAssertEqual(try output(of: """
+            fn f(x) { if x > 0 { return -3 }  return 536870912 }
+            main { print f(1), f(0) }
+            """), ["-3 536870912"])
     }
 
     func testArithmeticOnTwoObjectTemporariesWritesOverTheRightOneAndClearsTheLeft() {

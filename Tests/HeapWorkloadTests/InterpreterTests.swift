@@ -270,6 +270,18 @@ final class InterpreterTests: XCTestCase {
             """), ["1 1 0"])
     }
 
+    func testACalleesLocalsStartAsNoneOverTheCallersIntegerTemporaries() throws {
+        // The caller's frame above the call's arguments held integer temporaries (the sums, the
+        // product); the callee's frame lies over them, and its unassigned local must read none.
+        XCTAssertEqual(try output(of: """
+            fn g(a) { if a > 100 { y = 5; z = 6 }  return y == none and z == none }
+            main {
+                t = (1 + 2) * (3 + 4) + (5 + 6) * (7 + 8)
+                print t, g(t - 1000), (1 + 2) * (3 + 4) + g(0)
+            }
+            """), ["186 1 22"])
+    }
+
     func testFunctionsWithoutAValueReturnNone() throws {
         XCTAssertEqual(try output(of: """
             fn nothing() { }

@@ -282,7 +282,10 @@ struct BodyCompiler {
                 loops[loops.count - 1].continueJumps.append(emit(.jump))
             }
         case .return(let value):
-            if let value {
+            if let value, let constant = immediate(value) {
+                endPhases(from: 0)
+                emit(.retImmediate, constant)
+            } else if let value {
                 let result = compileExpression(value, into: nil, &shared)
                 location = statement.location
                 endPhases(from: 0)

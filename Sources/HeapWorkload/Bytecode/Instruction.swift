@@ -30,7 +30,7 @@
 //                           (the container is an object no other thread can reach: plain stores;
 //                           UnpublishedObjects.swift says which)
 //   call base, function, dst      spawn dst, function, base, count
-//   ret r                   retNone
+//   ret r                   retNone               retImmediate n   (`return 3`: n in the operand)
 //   forCheck cur, stop, step, L (exit)   forStep cur, stop, step, L (back to the body)
 //   repeatCheck counter, L   checkStep step
 //   builtin dst, builtin, x, y    (x, y: argument registers, -1 when absent)
@@ -55,7 +55,7 @@ public enum Opcode: UInt8, Sendable {
     case getSlot, getSlotNamed, setSlot, setSlotMove, setSlotNamed, setSlotNamedMove
     case getElement, setElement, setElementMove
     case setSlotUnpublished, setSlotUnpublishedMove, setElementUnpublished, setElementUnpublishedMove
-    case call, spawn, ret, retNone
+    case call, spawn, ret, retNone, retImmediate
     case forCheck, forStep, repeatCheck, checkStep
     case builtin, weak, setThreshold
     case print, expect, expectCompare, phaseBegin, phaseEnd

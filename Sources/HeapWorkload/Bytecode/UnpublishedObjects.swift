@@ -61,7 +61,7 @@ enum UnpublishedObjects {
     /// The instructions control may go to after `instruction`.
     static func successors(of instruction: Instruction, at pc: Int) -> [Int] {
         switch instruction.op {
-        case .ret, .retNone: []
+        case .ret, .retNone, .retImmediate: []
         case .jump, .loop: [Int(instruction.a)]
         case .jumpIfFalse, .jumpIfTrue, .repeatCheck: [pc + 1, Int(instruction.b)]
         case .forCheck, .forStep: [pc + 1, Int(instruction.d)]
@@ -115,7 +115,7 @@ enum UnpublishedObjects {
              .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone, .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate,
              .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate, .jumpUnlessGreaterImmediate,
              .jumpUnlessGreaterEqualImmediate, .forCheck, .checkStep, .setThreshold, .print, .expect, .expectCompare,
-             .phaseBegin, .phaseEnd, .retNone:
+             .phaseBegin, .phaseEnd, .retNone, .retImmediate:
             break
         }
     }

@@ -339,23 +339,31 @@ final class InterpreterThread {
                     guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
                     frames[depth] = Frame(function: function, pc: pc, base: base, dest: instruction.c)
                     counters.pointee.frameCount = depth + 1
+                    let callerTop = counters.pointee.top
                     function = callee
                     code = table[callee].code
                     pc = 0
                     base = calleeBase
                     regs = registers + base
                     counters.pointee.top = base + table[callee].frameSize
-                    // The caller's integer temporaries above the arguments are not cleared after
-                    // use: the callee's locals start as none.
-                    let parameters = table[callee].parameterCount
-                    (regs + parameters).update(repeating: Words.none, count: table[callee].frameSize - parameters)
+                    // The callee's locals start as none. Above the caller's top they are (the
+                    // stack's invariant); below it they may hold the caller's integer
+                    // temporaries, which are not cleared after use.
+                    var local = calleeBase + table[callee].parameterCount
+                    let stale = min(callerTop, calleeBase + table[callee].frameSize)
+                    while local < stale {
+                        registers[local] = Words.none
+                        local &+= 1
+                    }
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
-                case .ret, .retNone:
+                case .ret, .retNone, .retImmediate:
                     var result = Words.none
                     if instruction.op == .ret {
                         result = regs[Int(instruction.a)]
                         regs[Int(instruction.a)] = Words.none
+                    } else if instruction.op == .retImmediate {
+                        result = Word(bitPattern: Int(instruction.a) &<< 1 | 1)
                     }
                     for register in 0..<table[function].frameSize {
                         let word = regs[register]
