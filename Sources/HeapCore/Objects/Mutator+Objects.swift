@@ -88,12 +88,28 @@ extension Mutator {
 
     /// A new reference to what slot `index` of `object` holds, or nil. Safe while other threads
     /// store into the same slot.
+    ///
+    /// Under biased counting, a referent this mutator owns is retained on the owner's path with
+    /// no re-check: only the owner frees an object it owns (other threads' releases go to the
+    /// shared count or queue it back to the owner), and the owner is here, so the referent read
+    /// from the slot cannot die in between. Reading the owner of a referent that another thread
+    /// just freed is safe as in `tryRetain`: QSBR keeps the block from reuse, and a dead object's
+    /// owner is never this mutator.
+    @inlinable @inline(__always)
     public func load(_ object: ObjectRef, slot index: Int) -> ObjectRef? {
-        require(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
-        return loadRetained(object.slot(index))
+        precondition(index >= 0 && index < Int(object.header.pointee.slotCount), "heapd: slot \(index) of an object with \(object.header.pointee.slotCount) slots")
+        let word = (object.address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self)
+        guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }
+        let header = referent.header
+        if _fastPath(storage.pointee.policy == .biased && header.pointee.ownerID.load(ordering: .relaxed) == id) {
+            header.pointee.localCount.store(header.pointee.localCount.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            return referent
+        }
+        return loadRetained(word)
     }
 
     /// The try-retain-then-re-check loop over one atomic word holding an object address.
+    @usableFromInline
     func loadRetained(_ word: UnsafeMutablePointer<Atomic<UInt>>) -> ObjectRef? {
         while true {
             guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }

@@ -204,4 +204,44 @@ import Testing
             m.release(a)
         }
     }
+
+    @Test func aSlotLoadTakesTheOwnersPathForItsOwnObjectsAndTheSharedOneForOthers() {
+        // The owner's load of a referent it owns bumps the local count (no RMW, no re-check); a
+        // non-owner's goes through the try-retain protocol onto the shared count.
+        let heap = Heap(policy: .biased, collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let parent = Locked<ObjectRef?>(nil)
+        let handed = Barrier(parties: 2)
+        let loaded = Barrier(parties: 2)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            if i == 0 {
+                let p = m.new(node)!, child = m.new(node)!
+                m.store(consuming: child, into: p, slot: 0)
+                let mine = m.load(p, slot: 0)!
+                #expect(mine == child)
+                #expect(child.header.pointee.localCount.load(ordering: .relaxed) == 2)
+                #expect(child.header.pointee.shared.load(ordering: .relaxed) == 0)
+                m.release(mine)
+                m.handOff(p)                             // p goes to the other thread, child stays ours
+                parent.withLock { $0 = p }
+                handed.wait()
+                loaded.wait()
+                #expect(child.header.pointee.localCount.load(ordering: .relaxed) == 1)
+                #expect(SharedState.count(child.header.pointee.shared.load(ordering: .relaxed)) == 1)
+                handed.wait()
+            } else {
+                handed.wait()
+                let p = parent.withLock { $0! }
+                let theirs = m.load(p, slot: 0)!
+                loaded.wait()
+                handed.wait()
+                m.release(theirs)
+                m.release(p)                             // frees p; the child's last reference goes home
+            }
+            heap.detachCurrentThread()
+        }
+        heap.allocator.collect()
+        #expect(heap.allocator.statistics().liveBlocks == 0)
+    }
 }
