@@ -40,6 +40,11 @@ final class WorkloadRunTests: XCTestCase {
         }
     }
 
+    func testSlotStoresIntoAnUnpublishedBoxHoldTheSameExpects() throws {
+        let result = try run("slot-stores.hw", params: ["n": 1000, "published": 0])
+        XCTAssertEqual(result.expects.map(\.passed), [1, 1])
+    }
+
     func testThreadsPinnedToCPUsRunTheSame() throws {
         let result = try run("shared-refcount.hw", params: ["threads": 3, "iterations": 2000], pinned: true)
         XCTAssertEqual(result.threads.count, 4)

@@ -43,4 +43,7 @@ let workloadLibrary: [LibraryWorkload] = [
     LibraryWorkload(file: "large-live-heap.hw",
                     defaults: ["live": 1_000_000, "steps": 200_000, "ring": 8],
                     small: ["live": 1000, "steps": 2000, "ring": 4]),
+    LibraryWorkload(file: "slot-stores.hw",
+                    defaults: ["n": 50_000_000, "published": 1],
+                    small: ["n": 1000]),
 ]
