@@ -84,6 +84,12 @@ let package = Package(
             dependencies: ["BenchmarkSupport", .product(name: "HeapCore", package: mainPackage)],
             path: "Sources/FastPathProbe"
         ),
+        // binary-trees against HeapCore with no interpreter: the floor under the interpreted one.
+        .executableTarget(
+            name: "HeapBinaryTrees",
+            dependencies: [.product(name: "HeapCore", package: mainPackage)],
+            path: "Sources/HeapBinaryTrees"
+        ),
         // Side-by-side references for whole-process timing against `heapctl run`: the work of three
         // workloads (workloads/*.hw) in plain Swift (final classes, ARC), printing the same lines.
         // They depend on nothing, heapd included; scripts/compare builds and runs them.
