@@ -79,8 +79,8 @@ extension Mutator {
     /// safepoint handshake. What was in the slot is released as `store` releases it.
     @inlinable @inline(__always)
     public func storeUnpublished(consuming value: ObjectRef?, into object: ObjectRef, slot index: Int) {
-        precondition(index >= 0 && index < Int(object.header.pointee.slotCount), "heapd: slot \(index) of an object with \(object.header.pointee.slotCount) slots")
-        let slot = (object.address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self)
+        precondition(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
+        let slot = object.slot(index)
         let old = slot.pointee.load(ordering: .relaxed)
         slot.pointee.store(value?.bits ?? 0, ordering: .relaxed)
         if let old = ObjectRef(bits: old) { release(old) }
@@ -97,8 +97,8 @@ extension Mutator {
     /// owner is never this mutator.
     @inlinable @inline(__always)
     public func load(_ object: ObjectRef, slot index: Int) -> ObjectRef? {
-        precondition(index >= 0 && index < Int(object.header.pointee.slotCount), "heapd: slot \(index) of an object with \(object.header.pointee.slotCount) slots")
-        let word = (object.address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self)
+        precondition(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
+        let word = object.slot(index)
         guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }
         let header = referent.header
         if _fastPath(storage.pointee.policy == .biased && header.pointee.ownerID.load(ordering: .relaxed) == id) {
@@ -139,8 +139,8 @@ extension Mutator {
     /// Slot `index` of `object` is empty. No reference is taken (nothing is returned).
     @inlinable @inline(__always)
     public func slotIsEmpty(_ object: ObjectRef, slot index: Int) -> Bool {
-        precondition(index >= 0 && index < Int(object.header.pointee.slotCount), "heapd: slot \(index) of an object with \(object.header.pointee.slotCount) slots")
-        return (object.address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self).pointee.load(ordering: .relaxed) == 0
+        precondition(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
+        return object.slot(index).pointee.load(ordering: .relaxed) == 0
     }
 
     /// What slot `index` holds, without taking a reference: valid only while the caller keeps the

@@ -101,11 +101,12 @@ public struct ObjectRef: Hashable, @unchecked Sendable, CustomStringConvertible 
     var header: UnsafeMutablePointer<ObjectHeader> { address.assumingMemoryBound(to: ObjectHeader.self) }
 
     /// Slot `index` as an atomic word (0 = none).
-    @inline(__always)
+    @inlinable @inline(__always)
     func slot(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt>> {
         (address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self)
     }
 
+    @inlinable
     public var slotCount: Int { Int(header.pointee.slotCount) }
 
     /// Whether the object's block came from a page (not a large mapping of its own).
