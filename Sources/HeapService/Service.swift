@@ -43,6 +43,17 @@ public struct ServiceConfiguration: Sendable {
     public var pauseWorkers: Int?
 
     public init() {}
+
+    /// The collector of every run's heap and of the shared heap: the defaults, with the
+    /// thresholds and pause workers set here.
+    var collector: CollectorConfiguration {
+        var collector = CollectorConfiguration()
+        if let thresholds {
+            collector.thresholds = (thresholds[0], thresholds.count > 1 ? thresholds[1] : 10, thresholds.count > 2 ? thresholds[2] : 10)
+        }
+        if let pauseWorkers { collector.pauseWorkers = pauseWorkers }
+        return collector
+    }
 }
 
 /// `@unchecked Sendable`: mutable state is behind `stats` and `slots` (locks); the queue and
@@ -78,9 +89,7 @@ public final class Service: @unchecked Sendable {
         self.logger = logger
         self.onShutdown = onShutdown
         workerSlots = DispatchSemaphore(value: configuration.workers)
-        var collector = CollectorConfiguration()
-        if let pauseWorkers = configuration.pauseWorkers { collector.pauseWorkers = pauseWorkers }
-        sharedHeap = SharedHeap(collector: collector)
+        sharedHeap = SharedHeap(collector: configuration.collector)
     }
 
     public var statistics: ServiceStats { stats.withLock { $0 } }
@@ -242,11 +251,8 @@ public final class Service: @unchecked Sendable {
             return fail(reply, id, "bad_request", "a run needs exactly one of source and workload")
         }
         var runConfiguration = RunConfiguration()
-        if let thresholds = configuration.thresholds {
-            runConfiguration.collector.thresholds = (thresholds[0], thresholds.count > 1 ? thresholds[1] : 10, thresholds.count > 2 ? thresholds[2] : 10)
-        }
+        runConfiguration.collector = configuration.collector
         runConfiguration.simulatedNumaNodes = configuration.numaNodes
-        if let pauseWorkers = configuration.pauseWorkers { runConfiguration.collector.pauseWorkers = pauseWorkers }
         runConfiguration.pinThreads = configuration.pinThreads
         if let rc = request.rc ?? configuration.defaultPolicy {
             guard let policy = RefCountPolicyKind(rawValue: rc) else {

@@ -539,6 +539,14 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(config["journal"]?.hasSuffix("journal.ndjson") == true)
     }
 
+    @Test func theThresholdsSettingReachesTheSharedHeapToo() throws {
+        let daemon = try Daemon(environment: ["HEAPD_THRESHOLDS": "[900, 7, 3]"])
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let status = try ask(client, #"{"id": 1, "op": "gc", "action": "status"}"#)
+        #expect(status.gc?.thresholds == [900, 7, 3])
+    }
+
     @Test func thePauseWorkersCanBeSet() throws {
         let daemon = try Daemon(environment: ["HEAPD_PAUSE_WORKERS": "3"])
         defer { daemon.stop() }
