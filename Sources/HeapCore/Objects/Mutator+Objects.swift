@@ -31,7 +31,7 @@ extension Mutator {
 
     @inline(__always)
     private func make(_ type: ObjectType, slotCount: Int) -> ObjectRef? {
-        let size = ObjectHeader.size + slotCount * 8 + type.payloadBytes
+        let size = type.objectBytes(slots: slotCount)
         guard let block = withAllocator({ $0.allocateTrusted(byteCount: size) }) else { return nil }
         let header = block.bindMemory(to: ObjectHeader.self, capacity: 1)
         header.initialize(to: ObjectHeader(

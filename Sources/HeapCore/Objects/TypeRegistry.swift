@@ -24,6 +24,10 @@ public struct ObjectType: Sendable, Hashable {
     public let isArray: Bool
     /// The collector runs the heap's finalizer hook on dying objects of this type.
     public let hasFinalizer: Bool
+
+    /// The bytes an object of this type takes with `slots` slots: header, slots, payload.
+    @inlinable
+    public func objectBytes(slots: Int) -> Int { ObjectHeader.size + slots &* 8 + payloadBytes }
 }
 
 /// A type with its names.

@@ -280,7 +280,7 @@ final class InterpreterThread {
                     let type = run.objectTypes[Int(instruction.b)]
                     guard let made = m.new(type) else { throw run.heapLimitFault() }
                     counters.pointee.allocations &+= 1
-                    counters.pointee.bytesAllocated &+= run.objectSizes[Int(instruction.b)]
+                    counters.pointee.bytesAllocated &+= type.objectBytes(slots: type.slotCount)
                     set(instruction.a, made.bits)
                 case .newArray:
                     let count = try int(instruction.b, "new [n]")
@@ -289,7 +289,7 @@ final class InterpreterThread {
                     }
                     guard let made = m.newArray(run.arrayType, count: Int(count)) else { throw run.heapLimitFault() }
                     counters.pointee.allocations &+= 1
-                    counters.pointee.bytesAllocated &+= 32 + Int(count) * 8
+                    counters.pointee.bytesAllocated &+= run.arrayType.objectBytes(slots: Int(count))
                     set(instruction.a, made.bits)
                 case .getSlot:
                     let container = try object(instruction.b, "slot")
@@ -350,7 +350,8 @@ final class InterpreterThread {
                     // stack's invariant); below it they may hold the caller's integer
                     // temporaries, which are not cleared after use.
                     var local = calleeBase + table[callee].parameterCount
-                    let stale = min(callerTop, calleeBase + table[callee].frameSize)
+                    let frameEnd = calleeBase + table[callee].frameSize
+                    let stale = callerTop < frameEnd ? callerTop : frameEnd   // (`min` stayed a call)
                     while local < stale {
                         registers[local] = Words.none
                         local &+= 1
@@ -526,7 +527,7 @@ final class InterpreterThread {
         guard let box = mutator.new(run.boxType) else { throw run.heapLimitFault() }
         box.payload.storeBytes(of: word, as: Word.self)
         counters.pointee.allocations &+= 1
-        counters.pointee.bytesAllocated &+= 40
+        counters.pointee.bytesAllocated &+= run.boxType.objectBytes(slots: 0)
         return box
     }
 

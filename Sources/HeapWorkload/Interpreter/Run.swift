@@ -59,7 +59,6 @@ final class Run: @unchecked Sendable {
     let configuration: RunConfiguration
     let heap: Heap
     let objectTypes: [ObjectType]
-    let objectSizes: [Int]
     let arrayType: ObjectType
     let callbackType: ObjectType
     /// Holds an integer, a channel or a thread handle stored in a slot (slots hold references).
@@ -108,7 +107,6 @@ final class Run: @unchecked Sendable {
         objectTypes = program.types.map { type in
             heap.types.register(name: prefix + type.name, slots: type.slots, payloadBytes: type.payloadBytes, hasFinalizer: type.finalizer != nil)
         }
-        objectSizes = program.types.map { 32 + $0.slots.count * 8 + $0.payloadBytes }
         arrayType = heap.types.register(name: prefix + "<array>", isArray: true)
         callbackType = heap.types.register(name: prefix + "<callback>", payloadBytes: 8)
         boxType = heap.types.register(name: prefix + "<box>", payloadBytes: 8)
