@@ -91,6 +91,22 @@ final class RunLimitsTests: XCTestCase {
         XCTAssertEqual(try errorCode(of: "fn f() { }\nmain { while true { f() } }") { $0.maxSteps = 10_000 }, .stepLimit)
     }
 
+    func testALimitReachedAtABackEdgeOrACallNamesItsLine() throws {
+        // The poll that finds the limit runs at a loop's back edge or a call; the error names
+        // that instruction's line, whichever of the two it was (not the loop's first line, nor
+        // the callee).
+        // Polls come every 128 calls and back edges: with one call an iteration the limit is
+        // found at the back edge, with two at the second call.
+        for body in ["t = f(t)", "t = f(t); t = f(t)"] {
+            let error = try failure(of: "fn f(x) { return x }\nmain {\n    t = 0\n    while true { \(body) }\n}") { $0.maxSteps = 10_000 }
+            XCTAssertEqual(error?.code, .stepLimit)
+            XCTAssertEqual(error?.line, 4, body)
+            XCTAssertEqual(error?.function, "main", body)
+        }
+        let error = try failure(of: "main {\n    x = 0\n    for i in range(1 << 40) {\n        x = x + 1\n    }\n}") { $0.maxSteps = 1000 }
+        XCTAssertEqual(error?.line, 3)
+    }
+
     func testStepLimitLeavesRoomForAFiniteProgram() throws {
         XCTAssertEqual(try output(of: inMain("x = 0\nfor i in range(1000) { x = x + i }\nprint x")) { $0.maxSteps = 10_000 }, ["499500"])
     }

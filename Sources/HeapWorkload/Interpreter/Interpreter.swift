@@ -219,9 +219,10 @@ final class InterpreterThread {
                 case .jump:
                     pc = Int(instruction.a)
                 case .loop:
-                    pc = Int(instruction.a)
+                    // Polls before jumping, so that a limit or a cancellation names this line.
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                    pc = Int(instruction.a)
                 case .jumpIfFalse:
                     if !Words.isTrue(regs[Int(instruction.a)]) { pc = Int(instruction.b) }
                 case .jumpIfTrue:
@@ -330,6 +331,9 @@ final class InterpreterThread {
                     let (array, index) = try element(instruction.a, instruction.b, regs)
                     try storeSlot(array, index, instruction.c, moving: instruction.op == .setElementUnpublishedMove, regs, unpublished: true)
                 case .call:
+                    // Polls in the caller, so that a limit or a cancellation names the call.
+                    budget &-= 1
+                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
                     let callee = Int(instruction.b)
                     let calleeBase = base + Int(instruction.a)
                     let depth = counters.pointee.frameCount
@@ -356,8 +360,6 @@ final class InterpreterThread {
                         registers[local] = Words.none
                         local &+= 1
                     }
-                    budget &-= 1
-                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
                 case .ret, .retNone, .retImmediate:
                     var result = Words.none
                     if instruction.op == .ret {
@@ -396,9 +398,9 @@ final class InterpreterThread {
                     if step > 0 ? next < stop : next > stop {
                         // next lies between current and stop: it fits.
                         regs[Int(instruction.a)] = Words.int(next)!
-                        pc = Int(instruction.d)
                         budget &-= 1
                         if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                        pc = Int(instruction.d)
                     }
                 case .repeatCheck:
                     let count = try int(instruction.a, "repeat")
