@@ -23,8 +23,8 @@ extension Mutator {
         while let dead = ObjectRef(bits: worklist) {
             worklist = dead.header.pointee.scratch
             // PEP 442: a finalizer runs once, before anything is torn down, and may resurrect.
-            if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.finalized == 0,
-               heap.types.hasFinalizer(typeID: Int(dead.header.pointee.typeID)), !finalizeOnDeath(dead) {
+            if dead.header.pointee.flags & ObjectFlags.hasFinalizer != 0,
+               dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.finalized == 0, !finalizeOnDeath(dead) {
                 continue
             }
             if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {

@@ -37,7 +37,7 @@ extension Mutator {
         header.initialize(to: ObjectHeader(
             ownerID: Atomic(id), localCount: Atomic(0), shared: Atomic(0), scratch: 0,
             typeID: UInt16(type.id), gcBits: Atomic(slotCount > 0 ? GCBits.tracked : 0),
-            flags: size > SizeClass.maxSmallSize ? ObjectFlags.large : 0,
+            flags: (size > SizeClass.maxSmallSize ? ObjectFlags.large : 0) | (type.hasFinalizer ? ObjectFlags.hasFinalizer : 0),
             slotCount: UInt32(slotCount)))
         let object = ObjectRef(block)
         switch storage.pointee.policy {

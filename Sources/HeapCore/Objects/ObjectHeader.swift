@@ -59,6 +59,9 @@ struct ObjectHeader: ~Copyable {
 enum ObjectFlags {
     /// The object's block is a large mapping (more than SizeClass.maxSmallSize bytes).
     static let large: UInt8 = 1 << 0
+    /// Its type has a finalizer (`ObjectType.hasFinalizer`, fixed when the type is registered):
+    /// a dying object's header says so without a look at the type registry.
+    static let hasFinalizer: UInt8 = 1 << 1
 }
 
 @usableFromInline

@@ -9,9 +9,8 @@
 // reading it from a global) never touches a reference count. Names live in the registry, in
 // `TypeDescription`.
 //
-// Thread safety: every method takes the registry's lock; `Mutator.new` needs none of them.
-
-import Synchronization
+// Thread safety: every method takes the registry's lock; `Mutator.new` needs none of them, and
+// a dying object's header says whether its type has a finalizer (ObjectFlags.hasFinalizer).
 
 /// The shape of a type's objects. Trivial to copy.
 public struct ObjectType: Sendable, Hashable {
@@ -42,27 +41,14 @@ public struct TypeDescription: Sendable, Equatable {
     }
 }
 
-/// `@unchecked Sendable`: `descriptions` is locked, `finalizerBits` atomic.
+/// `@unchecked Sendable`: `descriptions` is locked.
 public final class TypeRegistry: @unchecked Sendable {
     /// Type ids fit the header's 16-bit field; the top id is kept for dead objects.
     public static let maximumTypes = Int(UInt16.max)
 
     private let descriptions = Locked<[TypeDescription]>([])
-    /// One bit per type id: the type has a finalizer. Read on every object's death (lock-free);
-    /// set once, at registration, before any object of the type exists.
-    /// Owned by the registry, freed in deinit.
-    private let finalizerBits: UnsafeMutablePointer<Atomic<UInt64>>
-    private static let finalizerWords = (TypeRegistry.maximumTypes + 63) / 64
 
-    public init() {
-        finalizerBits = .allocate(capacity: TypeRegistry.finalizerWords)
-        for index in 0..<TypeRegistry.finalizerWords { (finalizerBits + index).initialize(to: Atomic(0)) }
-    }
-
-    deinit {
-        finalizerBits.deinitialize(count: TypeRegistry.finalizerWords)
-        finalizerBits.deallocate()
-    }
+    public init() {}
 
     /// Registers a type. Names are unique: registering a name twice with the same shape returns the
     /// existing type; with another shape it is a misuse.
@@ -81,15 +67,8 @@ public final class TypeRegistry: @unchecked Sendable {
             require(descriptions.count < TypeRegistry.maximumTypes, "heapd: more than \(TypeRegistry.maximumTypes) types")
             let type = ObjectType(id: descriptions.count, slotCount: slots.count, payloadBytes: payloadBytes, isArray: isArray, hasFinalizer: hasFinalizer)
             descriptions.append(TypeDescription(type: type, name: name, slotNames: slots))
-            if hasFinalizer { finalizerBits[type.id / 64].bitwiseOr(1 << UInt64(type.id % 64), ordering: .relaxed) }
             return type
         }
-    }
-
-    /// Whether objects of type `id` have a finalizer (lock-free).
-    @inline(__always)
-    func hasFinalizer(typeID id: Int) -> Bool {
-        finalizerBits[id / 64].load(ordering: .relaxed) & (1 << UInt64(id % 64)) != 0
     }
 
     public func description(of id: Int) -> TypeDescription? {
