@@ -121,7 +121,9 @@ final class InterpreterThread {
         let entryDepth = counters.pointee.frameCount
         var function = index
         var code = table[function].code
-        var pc = 0
+        // The next instruction (the loop's pc, as a pointer: one value live across the
+        // dispatch instead of a base and an index).
+        var ip = code
         var base = startBase
         var regs = registers + base
         let m = mutator
@@ -154,8 +156,8 @@ final class InterpreterThread {
 
         do throws(Fault) {
             while true {
-                let instruction = code[pc]
-                pc &+= 1
+                let instruction = ip.pointee
+                ip += 1
                 executed &+= 1
                 switch instruction.op {
                 case .loadInt:
@@ -217,20 +219,20 @@ final class InterpreterThread {
                 case .not:
                     set(instruction.a, Words.bool(!Words.isTrue(regs[Int(instruction.b)])))
                 case .jump:
-                    pc = Int(instruction.a)
+                    ip = code + Int(instruction.a)
                 case .loop:
                     // Polls before jumping, so that a limit or a cancellation names this line.
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
-                    pc = Int(instruction.a)
+                    ip = code + Int(instruction.a)
                 case .jumpIfFalse:
-                    if !Words.isTrue(regs[Int(instruction.a)]) { pc = Int(instruction.b) }
+                    if !Words.isTrue(regs[Int(instruction.a)]) { ip = code + Int(instruction.b) }
                 case .jumpIfTrue:
-                    if Words.isTrue(regs[Int(instruction.a)]) { pc = Int(instruction.b) }
+                    if Words.isTrue(regs[Int(instruction.a)]) { ip = code + Int(instruction.b) }
                 case .jumpUnlessEqual:
-                    if regs[Int(instruction.a)] != regs[Int(instruction.b)] { pc = Int(instruction.c) }
+                    if regs[Int(instruction.a)] != regs[Int(instruction.b)] { ip = code + Int(instruction.c) }
                 case .jumpUnlessNotEqual:
-                    if regs[Int(instruction.a)] == regs[Int(instruction.b)] { pc = Int(instruction.c) }
+                    if regs[Int(instruction.a)] == regs[Int(instruction.b)] { ip = code + Int(instruction.c) }
                 case .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual:
                     let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
                     guard x & y & 1 == 1 else {
@@ -244,7 +246,7 @@ final class InterpreterThread {
                     case .jumpUnlessGreater: a > b
                     default: a >= b
                     }
-                    if !holds { pc = Int(instruction.c) }
+                    if !holds { ip = code + Int(instruction.c) }
                 case .addImmediate:
                     let x = regs[Int(instruction.b)]
                     guard Words.isInt(x) else {
@@ -268,15 +270,15 @@ final class InterpreterThread {
                     case .jumpUnlessGreaterImmediate: a > b
                     default: a >= b
                     }
-                    if !holds { pc = Int(instruction.c) }
+                    if !holds { ip = code + Int(instruction.c) }
                 case .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone:
                     let container = try object(instruction.a, "slot")
                     let slot = try run.slotIndex(of: container, name: Int(instruction.b))
-                    if m.slotIsEmpty(container, slot: slot) == (instruction.op == .jumpIfSlotNamedNone) { pc = Int(instruction.c) }
+                    if m.slotIsEmpty(container, slot: slot) == (instruction.op == .jumpIfSlotNamedNone) { ip = code + Int(instruction.c) }
                 case .jumpIfSlotNone, .jumpIfSlotNotNone:
                     let container = try object(instruction.a, "slot")
                     guard Int(instruction.b) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.b)") }
-                    if m.slotIsEmpty(container, slot: Int(instruction.b)) == (instruction.op == .jumpIfSlotNone) { pc = Int(instruction.c) }
+                    if m.slotIsEmpty(container, slot: Int(instruction.b)) == (instruction.op == .jumpIfSlotNone) { ip = code + Int(instruction.c) }
                 case .new:
                     let type = run.objectTypes[Int(instruction.b)]
                     guard let made = m.new(type) else { throw run.heapLimitFault() }
@@ -341,12 +343,12 @@ final class InterpreterThread {
                         throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
                     }
                     guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
-                    frames[depth] = Frame(function: function, pc: pc, base: base, dest: instruction.c)
+                    frames[depth] = Frame(function: function, pc: ip - code, base: base, dest: instruction.c)
                     counters.pointee.frameCount = depth + 1
                     let callerTop = counters.pointee.top
                     function = callee
                     code = table[callee].code
-                    pc = 0
+                    ip = code
                     base = calleeBase
                     regs = registers + base
                     counters.pointee.top = base + table[callee].frameSize
@@ -384,14 +386,14 @@ final class InterpreterThread {
                     counters.pointee.frameCount = depth - 1
                     function = frame.function
                     code = table[function].code
-                    pc = frame.pc
+                    ip = code + frame.pc
                     base = frame.base
                     regs = registers + base
                     counters.pointee.top = base + table[function].frameSize
                     set(frame.dest, result)
                 case .forCheck:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
-                    if step > 0 ? current >= stop : current <= stop { pc = Int(instruction.d) }
+                    if step > 0 ? current >= stop : current <= stop { ip = code + Int(instruction.d) }
                 case .forStep:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
                     let next = current &+ step
@@ -400,11 +402,11 @@ final class InterpreterThread {
                         regs[Int(instruction.a)] = Words.int(next)!
                         budget &-= 1
                         if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
-                        pc = Int(instruction.d)
+                        ip = code + Int(instruction.d)
                     }
                 case .repeatCheck:
                     let count = try int(instruction.a, "repeat")
-                    if count <= 0 { pc = Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
+                    if count <= 0 { ip = code + Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
                 case .checkStep:
                     guard try int(instruction.a, "range step") != 0 else { throw Fault(.zeroStep, "range() step must not be zero") }
                 case .builtin:
@@ -463,7 +465,7 @@ final class InterpreterThread {
             }
         } catch {
             // Unwind: everything this invocation put on the stack goes, then say where it failed.
-            let failure = self.error(error, function: function, pc: pc - 1)
+            let failure = self.error(error, function: function, pc: ip - code - 1)
             releaseRegisters(from: startBase, to: max(counters.pointee.top, startBase))
             counters.pointee.frameCount = entryDepth
             counters.pointee.top = startBase
