@@ -79,8 +79,7 @@ extension Mutator {
     /// safepoint handshake. What was in the slot is released as `store` releases it.
     @inlinable @inline(__always)
     public func storeUnpublished(consuming value: ObjectRef?, into object: ObjectRef, slot index: Int) {
-        precondition(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
-        let slot = object.slot(index)
+        let slot = object.slot(checked: index)
         let old = slot.pointee.load(ordering: .relaxed)
         slot.pointee.store(value?.bits ?? 0, ordering: .relaxed)
         if let old = ObjectRef(bits: old) { release(old) }
@@ -97,14 +96,9 @@ extension Mutator {
     /// owner is never this mutator.
     @inlinable @inline(__always)
     public func load(_ object: ObjectRef, slot index: Int) -> ObjectRef? {
-        precondition(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
-        let word = object.slot(index)
+        let word = object.slot(checked: index)
         guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }
-        let header = referent.header
-        if _fastPath(storage.pointee.policy == .biased && header.pointee.ownerID.load(ordering: .relaxed) == id) {
-            header.pointee.localCount.store(header.pointee.localCount.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-            return referent
-        }
+        if _fastPath(storage.pointee.policy == .biased && BiasedCounting.retainIfOwner(referent, mutatorID: id)) { return referent }
         return loadRetained(word)
     }
 
@@ -139,8 +133,7 @@ extension Mutator {
     /// Slot `index` of `object` is empty. No reference is taken (nothing is returned).
     @inlinable @inline(__always)
     public func slotIsEmpty(_ object: ObjectRef, slot index: Int) -> Bool {
-        precondition(index >= 0 && index < object.slotCount, "heapd: slot \(index) of an object with \(object.slotCount) slots")
-        return object.slot(index).pointee.load(ordering: .relaxed) == 0
+        object.slot(checked: index).pointee.load(ordering: .relaxed) == 0
     }
 
     /// What slot `index` holds, without taking a reference: valid only while the caller keeps the

@@ -109,6 +109,14 @@ public struct ObjectRef: Hashable, @unchecked Sendable, CustomStringConvertible 
         (address + ObjectHeader.size + index &* 8).assumingMemoryBound(to: Atomic<UInt>.self)
     }
 
+    /// Slot `index`, which must exist (a trap otherwise): for the inlinable slot paths of
+    /// Mutator+Objects.
+    @inlinable @inline(__always)
+    func slot(checked index: Int) -> UnsafeMutablePointer<Atomic<UInt>> {
+        precondition(index >= 0 && index < slotCount, "heapd: slot \(index) of an object with \(slotCount) slots")
+        return slot(index)
+    }
+
     @inlinable
     public var slotCount: Int { Int(header.pointee.slotCount) }
 

@@ -29,12 +29,17 @@ public enum BiasedCounting: RefCountPolicy {
     /// owner test also keeps them off this path: one compare and branch, not two.
     @inlinable @inline(__always)
     public static func retain(_ object: ObjectRef, mutatorID: UInt32) {
-        let header = object.header
-        if _fastPath(header.pointee.ownerID.load(ordering: .relaxed) == mutatorID) {
-            header.pointee.localCount.store(header.pointee.localCount.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-            return
-        }
+        if _fastPath(retainIfOwner(object, mutatorID: mutatorID)) { return }
         retainOther(object)
+    }
+
+    /// The owner's retain, when `mutatorID` owns `object`; false (nothing done) otherwise.
+    @inlinable @inline(__always)
+    public static func retainIfOwner(_ object: ObjectRef, mutatorID: UInt32) -> Bool {
+        let header = object.header
+        guard header.pointee.ownerID.load(ordering: .relaxed) == mutatorID else { return false }
+        header.pointee.localCount.store(header.pointee.localCount.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        return true
     }
 
     /// A retain by a thread that does not own the object, or of an immortal object.

@@ -143,12 +143,8 @@ struct BodyCompiler {
 
     /// Points the jump at `index` (its jump-target operand) to `target`.
     mutating func patch(_ index: Int, to target: Int) {
-        switch code[index].op {
-        case .jump, .loop: code[index].a = Int32(target)
-        case .jumpIfFalse, .jumpIfTrue, .repeatCheck: code[index].b = Int32(target)
-        case .forCheck: code[index].d = Int32(target)
-        default: code[index].c = Int32(target)
-        }
+        guard let operand = Instruction.jumpOperand(code[index].op) else { preconditionFailure("patching \(code[index].op), which does not jump") }
+        code[index][keyPath: operand] = Int32(target)
     }
 
     var here: Int { code.count }

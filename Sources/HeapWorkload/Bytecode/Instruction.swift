@@ -78,6 +78,27 @@ public struct Instruction: Sendable, Equatable {
     }
 }
 
+extension Instruction {
+    /// The operand that holds a jump's target (an instruction index in the same function); nil
+    /// for an opcode that does not jump. The compiler patches it; UnpublishedObjects follows it.
+    static func jumpOperand(_ op: Opcode) -> WritableKeyPath<Instruction, Int32>? {
+        switch op {
+        case .jump, .loop: \.a
+        case .jumpIfFalse, .jumpIfTrue, .repeatCheck: \.b
+        case .forCheck, .forStep: \.d
+        case .jumpUnlessEqual, .jumpUnlessNotEqual, .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual,
+             .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate, .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate,
+             .jumpUnlessGreaterImmediate, .jumpUnlessGreaterEqualImmediate,
+             .jumpIfSlotNone, .jumpIfSlotNotNone, .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone:
+            \.c
+        default: nil
+        }
+    }
+
+    /// Where the instruction may jump (nil: it does not).
+    var jumpTarget: Int32? { Instruction.jumpOperand(op).map { self[keyPath: $0] } }
+}
+
 extension BinaryOperator {
     /// The arithmetic or comparison opcode computing this operator into a register.
     var opcode: Opcode {

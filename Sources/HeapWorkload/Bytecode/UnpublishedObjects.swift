@@ -63,14 +63,7 @@ enum UnpublishedObjects {
         switch instruction.op {
         case .ret, .retNone, .retImmediate: []
         case .jump, .loop: [Int(instruction.a)]
-        case .jumpIfFalse, .jumpIfTrue, .repeatCheck: [pc + 1, Int(instruction.b)]
-        case .forCheck, .forStep: [pc + 1, Int(instruction.d)]
-        case .jumpUnlessEqual, .jumpUnlessNotEqual, .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual,
-             .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate, .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate,
-             .jumpUnlessGreaterImmediate, .jumpUnlessGreaterEqualImmediate,
-             .jumpIfSlotNone, .jumpIfSlotNotNone, .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone:
-            [pc + 1, Int(instruction.c)]
-        default: [pc + 1]
+        default: instruction.jumpTarget.map { [pc + 1, Int($0)] } ?? [pc + 1]
         }
     }
 
