@@ -292,7 +292,7 @@ public final class Service: @unchecked Sendable {
             runConfiguration.collected = { result in
                 var event = Response(id: id, type: "gc")
                 event.collection = CollectionEvent(generation: result.generation, reason: result.reason.rawValue, candidates: result.candidates,
-                                                   collected: result.unreachable, pauseMilliseconds: Double(result.pauseNanoseconds) / 1e6)
+                                                   collected: result.collected, pauseMilliseconds: Double(result.pauseNanoseconds) / 1e6)
                 reply(event)
             }
         }
@@ -408,7 +408,7 @@ public final class Service: @unchecked Sendable {
             heap.attachCurrentThread()
             var collected: Int?, moved: Int?
             switch action {
-            case "collect": collected = heap.collect(generation: request.generation ?? 2).unreachable
+            case "collect": collected = heap.collect(generation: request.generation ?? 2).collected
             case "enable": heap.setAutomaticCollection(enabled: true)
             case "disable": heap.setAutomaticCollection(enabled: false)
             case "threshold":

@@ -1,25 +1,40 @@
-// Finalization: tearing down cyclic garbage in CPython's order (gc.c, PEP 442).
+// Finalization: tearing down cyclic garbage in CPython's order (gc.c and PEP 442), with
+// finalizers and weak-reference callbacks run while the world runs, as gc_free_threading.c does
+// (so that they may block, send, receive, join threads and collect):
 //
-//   1. clear the weak references to garbage; keep the callbacks of those weak references that
-//      are not garbage themselves (they run last, with no lock held and the world resumed)
-//   2. run each finalizer once (mark `finalized`; never again for that object)
-//   3. if any finalizer ran, look again: trial deletion restricted to the garbage; whatever is
-//      referenced from outside it now was resurrected, and stays alive with all it reaches
-//   4. free what remains: release its references to objects outside it (which may free acyclic
-//      objects in turn, as any release does), then give its blocks back. Its own counts are not
-//      touched — only other garbage references it — so there is no atomic operation per garbage
-//      object whoever owns it (before, each was merged, retained, emptied by exchange and
-//      released: 2,000,000 cycles took 0.26 s instead of 0.14 s).
+//   pause 1   find the garbage (CandidateWalk, TrialDeletion); clear the weak references to it,
+//             keeping the callbacks of those that are not garbage themselves. If no garbage
+//             object has a finalizer left to run and no callback is due, go straight to 4.
+//             Otherwise take one reference to each garbage object (the collector's hold), so
+//             that nothing frees it by counting while the world runs — not even a finalizer that
+//             clears the slot holding its own cycle.
+//   running   2. the weak-reference callbacks, then each finalizer once (marked `finalized`,
+//             never again for that object), on the collecting thread
+//   pause 2   3. trial deletion again, over the garbage alone and with its counts less the hold:
+//             what is referenced from outside it now was resurrected, and lives on with all it
+//             reaches (its hold is dropped in 5); weak references made to the rest while the
+//             world ran are cleared
+//             4. free what remains: empty its slots that name objects outside it (keeping those
+//             references for 5) and give its blocks back. Its counts are not touched — only
+//             other garbage references it — so there is no atomic operation per garbage object,
+//             whoever owns it.
+//   running   5. release the references kept in 3 and 4: acyclic objects that die of it are
+//             freed as any release frees them, their finalizers and callbacks running with the
+//             world running; then the callbacks found in 3 run.
+//
+// Between the pauses another collection may run (the collector thread's, or a finalizer's
+// gc.collect()). It sees held garbage as referenced from outside and keeps it; pause 2 takes an
+// epoch of its own, so nothing computed in pause 1 is trusted after the world has run.
 
 import Synchronization
 
 extension Heap {
     /// Collects `generation` (2, the default, is a full collection; Python's gc.collect(g)):
     /// stops the world, finds cyclic garbage by trial deletion over the tracked objects of that
-    /// generation and younger, tears it down, moves the survivors one generation up, resumes the
-    /// world and runs weak-reference callbacks. The caller must be a mutator of this heap. If
-    /// another collection is running (the collector thread's), this one waits for it and then
-    /// runs: it is never skipped.
+    /// generation and younger, runs weak-reference callbacks and finalizers with the world
+    /// running, frees what is still garbage after them, and moves the survivors one generation
+    /// up. The caller must be a mutator of this heap, outside a pause. If another collection is
+    /// pausing the world, this one waits for it and then runs: it is never skipped.
     @discardableResult
     public func collect(generation: Int = 2) -> CollectionResult {
         require((0...2).contains(generation), "heapd: collect(generation: \(generation)): generations are 0, 1 and 2")
@@ -32,18 +47,32 @@ extension Heap {
     func collect(_ generation: Int, by me: Mutator, reason: CollectionReason) -> CollectionResult {
         var result = CollectionResult(generation: generation, reason: reason)
         invokeCollectionCallbacks(.start, result)
-        var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
+        var teardown = Teardown()
         var timing = PauseTiming()
-        stopTheWorld(timing: &timing) { collectStopped(&result, by: me, callbacks: &callbacks) }
+        stopTheWorld(timing: &timing) { findGarbage(&result, by: me, into: &teardown) }
         result.pauseNanoseconds = timing.pauseNanoseconds
         result.handshakeNanoseconds = timing.handshakeNanoseconds
+        if !teardown.held.isEmpty {
+            let start = monotonicNanoseconds()
+            me.runWeakCallbacks(teardown.callbacks)
+            teardown.callbacks = []
+            result.finalized = runFinalizers(of: teardown.held, by: me)
+            result.finalizationNanoseconds = monotonicNanoseconds() - start
+            var second = PauseTiming()
+            stopTheWorld(timing: &second) { freeHeldGarbage(&result, by: me, into: &teardown) }
+            result.pauseNanoseconds += second.pauseNanoseconds
+            result.handshakeNanoseconds += second.handshakeNanoseconds
+        }
+        noteSurvivors(result.candidates - result.unreachable + result.resurrected, ofGeneration: generation)
+        for referent in teardown.released { me.release(referent) }
+        me.runWeakCallbacks(teardown.callbacks)
         collectorState.withLock { $0.totals.record(result) }
-        me.runWeakCallbacks(callbacks)
         invokeCollectionCallbacks(.stop, result)
         return result
     }
 
-    private func collectStopped(_ result: inout CollectionResult, by me: Mutator, callbacks: inout [(weak: ObjectRef, callback: ObjectRef)]) {
+    /// Pause 1 (steps 1 and, when nothing is left to run, 4).
+    private func findGarbage(_ result: inout CollectionResult, by me: Mutator, into teardown: inout Teardown) {
         let generation = result.generation
         var clock = monotonicNanoseconds()
         func lap() -> UInt64 {
@@ -57,63 +86,103 @@ extension Heap {
         clearEmptiedMarks(walk.pages, collecting: generation)
         result.findCandidatesNanoseconds = lap()
         let target = promotionTarget(of: generation)
-        var (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: walk.epoch, roots: walk.roots?.buffer, promotingTo: target)
+        let (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: walk.epoch, roots: walk.roots?.buffer, promotingTo: target)
         result.trialDeletionNanoseconds = lap()
         result.candidates = candidates.count
         result.pagesWalked = walk.pages.count
         result.unreachable = garbage.count
         resetCounts(afterCollecting: generation)
-        defer { noteSurvivors(result.candidates - result.unreachable + result.resurrected, ofGeneration: generation) }
         guard !garbage.isEmpty else { return }
 
-        // 1. Weak references to garbage.
         let isGarbage: (ObjectRef) -> Bool = { self.isUnreachable($0, epoch: epoch) }
         for object in garbage where object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
-            clearWeakReferences(to: object, mutator: me, callbacks: &callbacks, isGarbage: isGarbage)
+            clearWeakReferences(to: object, mutator: me, callbacks: &teardown.callbacks, isGarbage: isGarbage)
         }
-
-        // 2. Finalizers, once per object.
-        let finalizable = Set(types.all.filter(\.type.hasFinalizer).map(\.type.id))
-        if let finalizer, !finalizable.isEmpty {
-            for object in garbage where finalizable.contains(object.typeID) {
-                let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-                guard bits & GCBits.finalized == 0 else { continue }
-                object.header.pointee.gcBits.store(bits | GCBits.finalized, ordering: .relaxed)
-                finalizer(me, object)
-                result.finalized += 1
-            }
+        let finalizable = finalizer != nil && garbage.contains { Heap.hasFinalizerToRun($0) }
+        if finalizable || !teardown.callbacks.isEmpty {
+            for object in garbage { me.retain(object) }
+            teardown.held = garbage
+            result.finalizationNanoseconds = lap()
+            return
         }
+        free(garbage, epoch: epoch, &result, by: me, into: &teardown)
+        result.teardownNanoseconds = lap()
+    }
 
-        // 3. Resurrection: trial deletion again, over the garbage alone.
-        if result.finalized > 0 {
-            let (still, recheck) = garbage.withUnsafeMutableBufferPointer { findUnreachable(in: $0, promotingTo: target) }
-            result.resurrected = garbage.count - still.count
-            garbage = still
-            epoch = recheck
+    /// Step 2's finalizers, world running: each held object whose finalizer has not run yet.
+    /// Returns how many ran.
+    private func runFinalizers(of held: [ObjectRef], by me: Mutator) -> Int {
+        guard let finalizer else { return 0 }
+        var ran = 0
+        for object in held where Heap.hasFinalizerToRun(object) {
+            // A plain load and store, not an RMW: no other thread writes the bits of an object
+            // nothing else references (only the collector, in a pause).
+            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+            object.header.pointee.gcBits.store(bits | GCBits.finalized, ordering: .relaxed)
+            finalizer(me, object)
+            ran += 1
         }
-        result.finalizationNanoseconds = lap()
-        defer { result.teardownNanoseconds = lap() }
+        return ran
+    }
 
-        // 4. Break the cycles (or, in save-all mode, keep them in `garbage`).
+    /// Pause 2 (steps 3 and 4).
+    private func freeHeldGarbage(_ result: inout CollectionResult, by me: Mutator, into teardown: inout Teardown) {
+        let start = monotonicNanoseconds()
+        let target = promotionTarget(of: result.generation)
+        let (garbage, epoch) = teardown.held.withUnsafeMutableBufferPointer {
+            findUnreachable(in: $0, promotingTo: target, lessHeld: 1)
+        }
+        result.resurrected = teardown.held.count - garbage.count
+        // The resurrected give their hold back in step 5 (dropping it now could not free them,
+        // but whatever resurrected them may let go before then).
+        for object in teardown.held where !isUnreachable(object, epoch: epoch) { teardown.released.append(object) }
+        teardown.held = []
+        let isGarbage: (ObjectRef) -> Bool = { self.isUnreachable($0, epoch: epoch) }
+        for object in garbage where object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
+            clearWeakReferences(to: object, mutator: me, callbacks: &teardown.callbacks, isGarbage: isGarbage)
+        }
+        let middle = monotonicNanoseconds()
+        result.finalizationNanoseconds += middle - start
+        free(garbage, epoch: epoch, &result, by: me, into: &teardown)
+        result.teardownNanoseconds = monotonicNanoseconds() - middle
+    }
+
+    /// Step 4: frees `garbage` (or, in save-all mode, keeps it in `garbage` with a reference
+    /// each). World stopped; `epoch` is the pass that found it.
+    private func free(_ garbage: [ObjectRef], epoch: UInt, _ result: inout CollectionResult, by me: Mutator, into teardown: inout Teardown) {
         if collectorState.withLock({ $0.saveAll }) {
             for object in garbage { me.retain(object) }
             collectorState.withLock { $0.garbage.append(contentsOf: garbage) }
             result.saved = garbage.count
             return
         }
-        // Nothing outside the garbage references it (that is what unreachable means) and the
-        // world is stopped, so the garbage's own counts need no updates — no atomic operation per
-        // object, whoever owns it: drop its references to objects that live on (which may free
-        // acyclic objects in turn, as any release does), then free it.
         for object in garbage {
             for index in 0..<object.slotCount {
                 let slot = object.slot(index)
                 if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)), !isUnreachable(referent, epoch: epoch) {
                     slot.pointee.store(0, ordering: .relaxed)
-                    me.release(referent)
+                    teardown.released.append(referent)
                 }
             }
         }
         for object in garbage { me.freeCollectedGarbage(object) }
     }
+
+    /// Whether the collector still has to run `object`'s finalizer.
+    @inline(__always)
+    static func hasFinalizerToRun(_ object: ObjectRef) -> Bool {
+        object.header.pointee.flags & ObjectFlags.hasFinalizer != 0
+            && object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.finalized == 0
+    }
+}
+
+/// What a collection carries from its first pause to the steps after it.
+private struct Teardown {
+    /// Callbacks of live weak references to the garbage, each with a reference to the weak
+    /// reference and one to the callback.
+    var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
+    /// The garbage, one reference each (the hold), while finalizers run.
+    var held: [ObjectRef] = []
+    /// References to drop once the world runs again.
+    var released: [ObjectRef] = []
 }

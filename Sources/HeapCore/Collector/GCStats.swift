@@ -32,10 +32,13 @@ public struct CollectionResult: Sendable, Equatable {
     public var candidates: Int
     /// Pages walked to find them (young collections walk only pages marked young).
     public var pagesWalked: Int
-    /// Unreachable objects found (what Python's gc.collect() returns).
+    /// Unreachable objects found, the resurrected ones included.
     public var unreachable: Int
-    /// Of those, resurrected by a finalizer and kept alive.
+    /// Of those, resurrected by a finalizer or a weak-reference callback and kept alive.
     public var resurrected: Int
+    /// Unreachable objects that stayed so: freed, or saved in save-all mode. What Python's
+    /// gc.collect() returns (CPython 3.13, bpo-38379: resurrected objects are not counted).
+    public var collected: Int { unreachable - resurrected }
     /// Finalizers run.
     public var finalized: Int
     /// Of the unreachable objects, those kept in `Heap.garbage` (save-all mode) instead of freed.
@@ -76,7 +79,7 @@ public struct CollectorTotals: Sendable {
 
     mutating func record(_ result: CollectionResult) {
         generations[result.generation].collections += 1
-        generations[result.generation].collected += result.unreachable
+        generations[result.generation].collected += result.collected
         totalPauseNanoseconds += result.pauseNanoseconds
         longestPauseNanoseconds = max(longestPauseNanoseconds, result.pauseNanoseconds)
         _ = pauses.record(min(max(result.pauseNanoseconds, 1), pauses.highestTrackableValue))
@@ -92,7 +95,7 @@ public struct CollectorTotals: Sendable {
 /// Per-generation statistics, as Python's gc.get_stats().
 public struct GenerationStats: Sendable, Equatable {
     public var collections = 0
-    /// Unreachable objects found (freed, kept alive by a finalizer, or saved in save-all mode).
+    /// Unreachable objects that stayed so (freed, or saved in save-all mode).
     public var collected = 0
     /// Objects found unreachable that could not be freed (none in heapd: finalizers run, and
     /// resurrected objects are alive again, not uncollectable).

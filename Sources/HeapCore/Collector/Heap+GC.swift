@@ -7,7 +7,8 @@
 //   referrers      the live objects whose slots hold the object (a walk of the heap, world stopped)
 //   freeze         every live tracked object moves to a permanent generation that collections
 //                  ignore (objects it references stay alive through their counts); unfreeze
-//                  brings them back; freezeCount says how many there are
+//                  brings them back, each to the generation it had (its page marked again for
+//                  it); freezeCount says how many there are
 
 import Synchronization
 
@@ -73,6 +74,12 @@ extension Heap {
                 guard bits & GCBits.tracked != 0, (bits & GCBits.frozen != 0) != frozen else { return }
                 object.header.pointee.gcBits.store(frozen ? bits | GCBits.frozen : bits & ~GCBits.frozen, ordering: .relaxed)
                 changed += 1
+                // A young collection while it was frozen may have cleared its page's mark for
+                // its generation: mark the page again, or young collections would not see it.
+                let generation = (bits & GCBits.generationMask) >> GCBits.generationShift
+                if !frozen && generation < 2 && object.isSmall {
+                    Arena.page(containing: object.bits).pointee.generationMarks |= 1 << generation
+                }
             }
             return changed
         }

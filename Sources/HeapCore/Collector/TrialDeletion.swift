@@ -50,7 +50,9 @@ struct ObjectList {
 
     @inline(__always)
     mutating func append(_ object: ObjectRef) {
-        assert(count < capacity, "collector: more objects than the allocator counted")
+        // A precondition, not an assert: a write past the end would land in the allocator's
+        // memory in a release build. One compare and a never-taken branch per object.
+        precondition(count < capacity, "heapd: collector list of \(capacity) objects overflowed")
         (base + count).initialize(to: object)
         count &+= 1
     }
@@ -122,6 +124,8 @@ enum Scratch {
     static let reachable: UInt = 1 << 31
     static let refsMask: UInt = (1 << 31) - 1
     static let bias: UInt = 1 << 30
+    /// The first epoch (Heap.nextEpoch).
+    static let firstEpoch: UInt32 = 1 << 31
 
     /// `word`, restarted at zero gc_refs if it belongs to another epoch.
     @inline(__always) static func current(_ word: UInt, epoch: UInt) -> UInt {
@@ -135,30 +139,50 @@ enum Scratch {
 }
 
 extension Heap {
-    /// A new epoch for a trial-deletion pass (never 0, which new objects' scratch words hold).
+    /// A new epoch for a trial-deletion pass. Epochs have their top bit set (2^31 ... 2^32 - 1),
+    /// so that no scratch word left holding an address (a user-space address is below 2^47, its
+    /// high half below 2^15) or 0 (new objects) can pass for one. When the counter wraps, every
+    /// live object's scratch word is reset first, so that a word written 2^31 passes ago cannot
+    /// pass for the new epoch either. World stopped.
     func nextEpoch() -> UInt {
-        collectorEpoch &+= 1
-        if collectorEpoch == 0 { collectorEpoch = 1 }
+        if collectorEpoch == UInt32.max {
+            resetScratchWords()
+            collectorEpoch = Scratch.firstEpoch
+        } else {
+            collectorEpoch = max(collectorEpoch &+ 1, Scratch.firstEpoch)
+        }
         return UInt(collectorEpoch)
     }
 
-    /// update_refs for one object: scratch := epoch | bias + count.
+    /// Zeroes the scratch word of every live object (a dead one's holds a worklist or QSBR link).
+    /// World stopped.
+    private func resetScratchWords() {
+        allocator.forEachAllocatedBlock { block, _ in
+            let object = ObjectRef(block)
+            if object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 { object.header.pointee.scratch = 0 }
+        }
+    }
+
+    /// update_refs for one object: scratch := epoch | bias + count - `held` (references that
+    /// the collector itself holds, which are not from outside the set).
     @inline(__always)
-    private func updateRefs(_ object: ObjectRef, epoch: UInt) {
-        object.header.pointee.scratch = (epoch << 32 | Scratch.bias) &+ (UInt(bitPattern: refcount(of: object)) & Scratch.refsMask)
+    private func updateRefs(_ object: ObjectRef, epoch: UInt, lessHeld held: Int) {
+        object.header.pointee.scratch = (epoch << 32 | Scratch.bias) &+ (UInt(bitPattern: refcount(of: object) &- held) & Scratch.refsMask)
     }
 
     /// The objects of `set` that nothing outside it references, directly or through its slots;
     /// the others (survivors) move to generation `target`. Pass `epoch` when update_refs and
     /// subtract_refs are already done for it (collectCandidates); otherwise a new epoch is taken
     /// and both are done here. `roots`, when given, are the objects of the set with gc_refs > 0
-    /// (a shared walk lists them), so that the set need not be scanned for them. World stopped.
+    /// (a shared walk lists them), so that the set need not be scanned for them. `held` is the
+    /// number of references to each object of the set that the collector holds itself
+    /// (Finalization's hold), taken off its count. World stopped.
     func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil, roots: UnsafeMutableBufferPointer<ObjectRef>? = nil,
-                         promotingTo target: UInt8) -> (unreachable: [ObjectRef], epoch: UInt) {
+                         promotingTo target: UInt8, lessHeld held: Int = 0) -> (unreachable: [ObjectRef], epoch: UInt) {
         let epoch = epoch ?? {
             let fresh = nextEpoch()
             // update_refs
-            for object in set { updateRefs(object, epoch: fresh) }
+            for object in set { updateRefs(object, epoch: fresh, lessHeld: held) }
             // subtract_refs
             for object in set {
                 forEachReferent(of: object, inEpoch: fresh) { referent in

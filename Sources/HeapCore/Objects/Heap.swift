@@ -84,9 +84,15 @@ public final class Heap: @unchecked Sendable {
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
-    /// Called by the collector, once per object (PEP 442), for cyclic garbage whose type has a
-    /// finalizer, with the world stopped; it may resurrect the object by storing it somewhere.
+    /// Called once per object (PEP 442) whose type has a finalizer: by the collector for cyclic
+    /// garbage, with the world running (Collector/Finalization.swift), and by the thread whose
+    /// release frees an object (Objects/Mutator+Deallocation.swift). It may resurrect the
+    /// object by storing it somewhere.
     public let finalizer: (@Sendable (Mutator, ObjectRef) -> Void)?
+
+    /// Where tests force interleavings (TestHooks.swift); nil otherwise. Set before the heap is
+    /// shared with other threads.
+    nonisolated(unsafe) var testHooks: TestHooks?
 
     /// Mutator ids are never reused (0 means "no owner").
     private static let nextMutatorID = Atomic<UInt32>(1)

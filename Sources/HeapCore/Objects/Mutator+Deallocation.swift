@@ -1,13 +1,21 @@
-// Deallocation: what happens when an object's count reaches zero.
+// Deallocation: what happens when an object's count reaches zero, in CPython's order
+// (subtype_dealloc):
 //
-//   1. weak references to it are cleared (under the weak table's lock), and their callbacks
-//      collected;
-//   2. its slots are released; a referent that dies in turn is pushed on a worklist threaded
-//      through the dead objects' scratch words, never recursed into, so a million-long linked
-//      list is freed in constant stack;
-//   3. its block goes back to the allocator, through QSBR when other mutators might still be
-//      reading its header (QSBR.swift);
-//   4. the weak-reference callbacks run, with no lock held.
+//   0. it is marked dead at once (`GCBits.dead`): from here on the collector does not take it as
+//      a candidate, so a collection that runs while it waits — inside a finalizer or callback
+//      run for an object before it — neither frees it nor counts its references as internal
+//   1. a finalizer its type has runs once (PEP 442), with the object alive again for the call;
+//      if it was resurrected, it stops here
+//   2. weak references to it are cleared (under the weak table's lock), and the callbacks of
+//      those still alive run at once, with no lock held, before anything below
+//   3. its slots are released; a referent that dies in turn is marked dead and pushed on a
+//      worklist threaded through the dead objects' scratch words, never recursed into, so a
+//      million-long linked list is freed in constant stack
+//   4. its block goes back to the allocator, through QSBR when other mutators might still be
+//      reading its header (QSBR.swift)
+//
+// Steps 1 and 2 run program code, which reaches safepoints: objects on the worklist wait there
+// marked dead, with their slots still holding their referents.
 
 import Synchronization
 
@@ -15,47 +23,55 @@ extension Mutator {
     /// Frees `object`, whose count just reached zero, and everything only it kept alive.
     @usableFromInline @inline(never)
     func deallocate(_ object: ObjectRef) {
-        // Created only when a dying object has weak references (an empty array would still cost
-        // a release at the end).
-        var callbacks: [(weak: ObjectRef, callback: ObjectRef)]? = nil
+        markDead(object)
         object.header.pointee.scratch = 0
         var worklist = object.bits
         while let dead = ObjectRef(bits: worklist) {
             worklist = dead.header.pointee.scratch
-            // PEP 442: a finalizer runs once, before anything is torn down, and may resurrect.
+            // A resurrected object leaves the list with a clean scratch word.
+            dead.header.pointee.scratch = 0
             if dead.header.pointee.flags & ObjectFlags.hasFinalizer != 0,
                dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.finalized == 0, !finalizeOnDeath(dead) {
                 continue
             }
             if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
-                var found = callbacks ?? []
-                heap.clearWeakReferences(to: dead, mutator: self, callbacks: &found)
-                callbacks = found
+                var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
+                heap.testHooks?.dyingWithWeakReferences?(dead)
+                heap.clearWeakReferences(to: dead, mutator: self, callbacks: &callbacks)
+                if !callbacks.isEmpty { runWeakCallbacks(callbacks) }
             }
             if dead.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
+                heap.testHooks?.weakReferenceDying?(dead)
                 heap.forgetWeakReference(dead)
             }
             for index in 0..<dead.slotCount {
                 let bits = dead.slot(index).pointee.load(ordering: .relaxed)
                 guard let referent = ObjectRef(bits: bits) else { continue }
                 if releaseReportingDeath(referent) {
+                    markDead(referent)
                     referent.header.pointee.scratch = worklist
                     worklist = referent.bits
                 }
             }
-            markDead(dead)
+            noteFreed(dead)
             freeBlock(dead)
         }
-        if let callbacks { runWeakCallbacks(callbacks) }
     }
 
-    /// Counts a young death and sets the dead bit (a load and a store, not an RMW: nothing else
-    /// writes a dead object's bits).
+    /// Sets the dead bit (a load and a store, not an RMW: nothing else writes the bits of an
+    /// object that nothing references).
     @inline(__always)
-    private func markDead(_ dead: ObjectRef) {
-        let bits = dead.header.pointee.gcBits.load(ordering: .relaxed)
-        if bits & (GCBits.tracked | GCBits.generationMask) == GCBits.tracked { noteYoungObjectFreed() }
-        dead.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
+    private func markDead(_ object: ObjectRef) {
+        let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+        object.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
+    }
+
+    /// Takes a freed tracked object, of any generation, off the young count (free-threaded
+    /// CPython's record_deallocation), so that allocations balanced by frees do not trigger
+    /// collections.
+    @inline(__always)
+    private func noteFreed(_ object: ObjectRef) {
+        if object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.tracked != 0 { noteYoungObjectFreed() }
     }
 
     /// Frees cyclic garbage the collector found, with the world stopped: its weak references were
@@ -68,23 +84,24 @@ extension Mutator {
             heap.forgetWeakReference(object)
         }
         markDead(object)
+        noteFreed(object)
         withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall) }
     }
 
-    /// Runs the finalizer of an object whose count just reached zero: marks it finalized, gives
-    /// the finalizer a reference for the length of the call, and takes it back. False when the
-    /// finalizer resurrected the object (it is referenced again and must not be freed).
+    /// Runs the finalizer of an object whose count just reached zero (marked dead): marks it
+    /// finalized and alive again, gives the finalizer a reference for the length of the call,
+    /// and takes it back. False when the finalizer resurrected the object (it is referenced
+    /// again and must not be freed); true, with the object marked dead again, otherwise.
     @inline(never)
     private func finalizeOnDeath(_ object: ObjectRef) -> Bool {
         guard let finalizer = heap.finalizer else { return true }
         let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-        object.header.pointee.gcBits.store(bits | GCBits.finalized, ordering: .relaxed)
-        let worklist = object.header.pointee.scratch
+        object.header.pointee.gcBits.store((bits | GCBits.finalized) & ~GCBits.dead, ordering: .relaxed)
         retain(object)
         finalizer(self, object)
-        let died = releaseReportingDeath(object)
-        object.header.pointee.scratch = worklist
-        return died
+        guard releaseReportingDeath(object) else { return false }
+        markDead(object)
+        return true
     }
 
     /// Runs the callbacks collected while clearing weak references (no lock held), and drops the

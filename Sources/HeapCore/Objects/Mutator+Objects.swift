@@ -102,16 +102,25 @@ extension Mutator {
         return loadRetained(word)
     }
 
-    /// The try-retain-then-re-check loop over one atomic word holding an object address.
+    /// The try-retain-then-re-check loop over one slot (an atomic word holding an object
+    /// address that a writer empties before it releases the referent).
     @usableFromInline
     func loadRetained(_ word: UnsafeMutablePointer<Atomic<UInt>>) -> ObjectRef? {
         while true {
             guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }
-            if tryRetain(referent) {
+            if retainFromSlot(referent) {
                 if word.pointee.load(ordering: .sequentiallyConsistent) == referent.bits { return referent }
                 release(referent)
             }
         }
+    }
+
+    /// A speculative reference to an object just read from a slot, to be confirmed by re-reading
+    /// the slot: try-retain, and under biased counting the slot pin when try-retain refused a 0
+    /// word (RefCounting+Biased). False when the object is dying (the slot has changed already).
+    @inline(__always)
+    private func retainFromSlot(_ referent: ObjectRef) -> Bool {
+        tryRetain(referent) || (storage.pointee.policy == .biased && BiasedCounting.pinFromSlot(referent))
     }
 
     /// A new reference, if it holds an object, from a shared word that holds either an object
@@ -123,7 +132,7 @@ extension Mutator {
             let bits = word.pointee.load(ordering: .sequentiallyConsistent)
             guard bits != 0, bits & 15 == 0 else { return bits }
             let referent = ObjectRef(bits: bits)!
-            if tryRetain(referent) {
+            if retainFromSlot(referent) {
                 if word.pointee.load(ordering: .sequentiallyConsistent) == bits { return bits }
                 release(referent)
             }

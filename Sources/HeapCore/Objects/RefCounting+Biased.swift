@@ -11,9 +11,15 @@
 //   owner merge        at its next safepoint, for each queued object: count = local + shared - 1,
 //                      state merged, owner 0; free at 0
 //   detached owner     a queue with no owner merges on the spot (Heap+MergeQueue)
-//   try-retain         (lock-free loads from shared slots, weak references) owner: local += 1;
-//                      others: refuse a dead object (merged, count 0), turn a 0 word into
-//                      maybeShared first (so that the owner's zero path must CAS), then CAS +1
+//   try-retain         (weak references, the weak table) owner: local += 1; others: CAS +1 on
+//                      the shared word, refusing a word of 0 (the owner may be freeing with no
+//                      RMW at all) and a dead merged one: CPython's _Py_TryIncRefShared. Objects
+//                      that other threads reach through weak references carry the maybeShared
+//                      state (markMaybeShared), so a live one never shows a 0 word
+//   slot pin           (lock-free loads from shared slots, after try-retain refused a 0 word)
+//                      CAS 0 -> maybeShared + 1, then the caller re-checks the slot: a writer
+//                      empties a slot before it releases the referent, so if the slot still holds
+//                      it the owner's zero path had not seen 0 (Mutator+Objects)
 
 import Synchronization
 
@@ -148,18 +154,41 @@ public enum BiasedCounting: RefCountPolicy {
         }
         var shared = header.pointee.shared.load(ordering: .relaxed)
         while true {
-            if shared == SharedState.merged { return false }   // dead
-            // A zero word first becomes maybeShared, so the owner's zero path cannot free without
-            // a CAS that would see our increment.
-            let desired = shared == 0 ? SharedState.maybeShared : shared &+ SharedState.one
+            // 0: the owner's zero path frees without an RMW, so an increment could land on an
+            // object it is freeing. Merged with count 0: dead.
+            if shared == 0 || shared == SharedState.merged { return false }
+            // Sequentially consistent: pairs with the owner's load in `release` (a zero path that
+            // reads our increment merges instead of freeing) and with the re-check that follows.
             let (exchanged, original) = header.pointee.shared.compareExchange(
-                expected: shared, desired: desired, ordering: .sequentiallyConsistent)
-            if exchanged {
-                if shared != 0 { return true }
-                shared = desired
-            } else {
-                shared = original
-            }
+                expected: shared, desired: shared &+ SharedState.one, ordering: .sequentiallyConsistent)
+            if exchanged { return true }
+            shared = original
+        }
+    }
+
+    /// A non-owner's reference to an object read from a shared slot whose shared word is 0 (only
+    /// its owner counts it): the word becomes maybeShared with a count of 1. Valid only if the
+    /// caller then re-reads the slot and gives the reference back when it changed: the writer
+    /// that empties the slot does so before releasing the object, so if the re-read still finds
+    /// it, the owner's zero path had not yet read the shared word, and will read ours (both
+    /// sequentially consistent). False when the word is no longer 0.
+    static func pinFromSlot(_ object: ObjectRef) -> Bool {
+        object.header.pointee.shared.compareExchange(
+            expected: 0, desired: SharedState.maybeShared | SharedState.one, ordering: .sequentiallyConsistent).exchanged
+    }
+
+    /// Moves the shared word from the default state to maybeShared, whatever its count, so that
+    /// the owner's zero path goes through a CAS that try-retain can race with safely. CPython's
+    /// _PyObject_SetMaybeWeakref: queued and merged words are left alone (they already force
+    /// that path).
+    static func markMaybeShared(_ object: ObjectRef) {
+        if object.isImmortal { return }
+        let header = object.header
+        var word = header.pointee.shared.load(ordering: .relaxed)
+        while SharedState.state(word) == SharedState.default {
+            let (exchanged, original) = header.pointee.shared.compareExchange(expected: word, desired: word | SharedState.maybeShared, ordering: .sequentiallyConsistent)
+            if exchanged { return }
+            word = original
         }
     }
 

@@ -9,9 +9,14 @@
 // weak reference has already left the table: CPython's rule that callbacks of unreachable weak
 // references do not run).
 //
-// `deref` is a slot load: try-retain the referent, re-check the word. A referent's creation of its
-// first weak reference moves its shared word out of 0 (maybeShared), so the owner's last release
-// must CAS, and a concurrent deref either gets its reference first or sees the object dead.
+// `deref` is try-retain the referent, then re-check the word. Under biased counting a weak
+// reference marks its referent maybeShared (whatever its count; the state never goes back), so
+// the owner's last release goes through a CAS, and a concurrent deref either gets its reference
+// first or finds the object dead (try-retain refuses it). Unlike a slot, the word is cleared only
+// after the referent's death is decided, so deref must never revive a 0 word as a slot load may.
+// Weak references are marked maybeShared too: the weak table hands them to whichever thread
+// frees the referent, which try-retains them to run their callbacks; one whose own count just
+// reached zero is refused.
 
 import Synchronization
 
@@ -24,7 +29,8 @@ extension Mutator {
         if let callback { store(callback, into: weak, slot: 0) }
         referentWord(of: weak).pointee.store(referent.bits, ordering: .releasing)
         if storage.pointee.policy == .biased {
-            markMaybeShared(referent)
+            BiasedCounting.markMaybeShared(referent)
+            BiasedCounting.markMaybeShared(weak)
         }
         heap.weakTable.withLock { table in
             table[referent.bits, default: []].append(weak.bits)
@@ -36,17 +42,20 @@ extension Mutator {
     /// A new reference to the weak reference's referent, or nil once it has died.
     public func deref(_ weak: ObjectRef) -> ObjectRef? {
         require(weak.typeID == heap.weakReferenceType.id, "heapd: deref of an object that is not a weak reference")
-        return loadRetained(referentWord(of: weak))
+        let word = referentWord(of: weak)
+        while true {
+            guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }
+            // Refused: the referent is dying; the word is about to be cleared.
+            guard tryRetain(referent) else { return nil }
+            if word.pointee.load(ordering: .sequentiallyConsistent) == referent.bits { return referent }
+            release(referent)
+        }
     }
 
     func referentWord(of weak: ObjectRef) -> UnsafeMutablePointer<Atomic<UInt>> {
         weak.payload.assumingMemoryBound(to: Atomic<UInt>.self)
     }
 
-    /// Moves a biased object's shared word from 0 to maybeShared.
-    private func markMaybeShared(_ object: ObjectRef) {
-        _ = object.header.pointee.shared.compareExchange(expected: SharedState.default, desired: SharedState.maybeShared, ordering: .sequentiallyConsistent)
-    }
 }
 
 extension Heap {
@@ -61,8 +70,8 @@ extension Heap {
             for bits in list {
                 let weak = ObjectRef(bits: bits)!
                 mutator.referentWord(of: weak).pointee.store(0, ordering: .sequentiallyConsistent)
-                // A weak reference in the table is alive (its own death removes it, under this
-                // lock), so taking a reference here is safe.
+                // A weak reference in the table may be dying (its count reached zero, and its
+                // own deallocation waits for this lock to remove it): try-retain refuses it then.
                 if weak.slot(0).pointee.load(ordering: .relaxed) != 0, !isGarbage(weak), mutator.tryRetain(weak) { live.append(weak) }
             }
             return live

@@ -85,7 +85,7 @@ extension InterpreterThread {
         case .gcCollect:
             try refuseInPause()
             let generation = first >= 0 ? try generation(first) : 2
-            return Words.int(Int64(heap.collect(generation: generation).unreachable))!
+            return Words.int(Int64(heap.collect(generation: generation).collected))!
         case .gcEnable:
             heap.setAutomaticCollection(enabled: true)
             return Words.none

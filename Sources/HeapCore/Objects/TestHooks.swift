@@ -1,0 +1,16 @@
+// TestHooks: places where a test parks a thread to force an interleaving that would otherwise
+// need luck (a referent dying while another thread dereferences a weak reference to it, say).
+// Each hook sits on a cold path — an object with weak references dying, a weak reference dying —
+// and costs one load of `Heap.testHooks` there when no test has set it.
+
+/// `@unchecked Sendable`: set once, before the heap is shared with other threads, and read only
+/// after.
+final class TestHooks: @unchecked Sendable {
+    /// An object whose count reached zero is about to have its weak references cleared (called on
+    /// the freeing thread, after its finalizer, before the weak table's lock is taken).
+    var dyingWithWeakReferences: ((ObjectRef) -> Void)?
+    /// A weak reference whose count reached zero is about to leave the weak table.
+    var weakReferenceDying: ((ObjectRef) -> Void)?
+
+    init() {}
+}
