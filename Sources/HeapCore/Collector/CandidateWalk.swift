@@ -54,7 +54,8 @@ extension Heap {
     /// walked. A shared walk also lists the candidates that are roots (nil otherwise). World
     /// stopped; the caller gives the lists back (`CandidateWalkResult.giveBack`).
     func collectCandidates(generation: Int) -> CandidateWalkResult {
-        withPolicy(CandidateWalk(heap: self, generation: generation))
+        assertWorldStopped()
+        return withPolicy(CandidateWalk(heap: self, generation: generation))
     }
 }
 

@@ -107,6 +107,7 @@ extension Heap {
     /// empties (0...g, or 0 and 1 after a full one). Survivors mark their pages again as they are
     /// promoted (TrialDeletion's `mark`). World stopped, before marking.
     func clearEmptiedMarks(_ pages: [UnsafeMutablePointer<Page>], collecting generation: Int) {
+        assertWorldStopped()
         let cleared = ~UInt8((1 << promotionTarget(of: generation)) - 1)
         for page in pages { page.pointee.generationMarks &= cleared }
     }
@@ -115,6 +116,7 @@ extension Heap {
     /// count and those of the generations collected restart; the next one's count goes up. Every
     /// mutator's pending batch is dropped with count0 (they are parked). World stopped.
     func resetCounts(afterCollecting generation: Int) {
+        assertWorldStopped()
         for record in mutators.withLock({ Array($0.values) }) { record.storage.pointee.youngDelta = 0 }
         counters.pointee.count0.store(0, ordering: .relaxed)
         if generation >= 1 { counters.pointee.count1.store(0, ordering: .relaxed) }

@@ -87,6 +87,7 @@ extension Heap {
 
     /// Every live object (world stopped).
     private func forEachLiveObject(_ body: (ObjectRef) -> Void) {
+        assertWorldStopped()
         allocator.forEachAllocatedBlock { block, _ in
             let object = ObjectRef(block)
             if object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 { body(object) }

@@ -68,6 +68,14 @@ extension Heap {
         return world.isStopped(by: me.id)
     }
 
+    /// The debug-build check of "world stopped" (CPython's assert(world_stopped)): the calling
+    /// thread is a mutator of this heap whose pause is running. Free in release builds; not for
+    /// the pause's worker threads, which are not mutators.
+    @inline(__always)
+    func assertWorldStopped(_ function: StaticString = #function) {
+        assert(isInsidePause, "heapd: \(function) needs the world stopped by the calling thread")
+    }
+
     /// Stops every other mutator at a safepoint (or in a blocking region), drains the merge queues,
     /// runs `body` with the world quiescent, and resumes everyone. The caller must be a mutator of
     /// this heap; its own state does not matter.

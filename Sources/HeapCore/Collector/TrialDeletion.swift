@@ -145,6 +145,7 @@ extension Heap {
     /// live object's scratch word is reset first, so that a word written 2^31 passes ago cannot
     /// pass for the new epoch either. World stopped.
     func nextEpoch() -> UInt {
+        assertWorldStopped()
         if collectorEpoch == UInt32.max {
             resetScratchWords()
             collectorEpoch = Scratch.firstEpoch
@@ -179,6 +180,7 @@ extension Heap {
     /// (Finalization's hold), taken off its count. World stopped.
     func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil, roots: UnsafeMutableBufferPointer<ObjectRef>? = nil,
                          promotingTo target: UInt8, lessHeld held: Int = 0) -> (unreachable: [ObjectRef], epoch: UInt) {
+        assertWorldStopped()
         let epoch = epoch ?? {
             let fresh = nextEpoch()
             // update_refs
