@@ -51,7 +51,7 @@ extension Allocator {
         else {
             invalidFree(pointer, page: page)
         }
-        if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.currentID {
+        if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.fastFreeID {
             page.pointee.freeLocal(pointer, page: page)
         } else {
             freeRemote(pointer, page: page)
@@ -111,7 +111,7 @@ extension Allocator {
     func deallocateTrusted(_ pointer: UnsafeMutableRawPointer, isSmall: Bool) {
         guard isSmall else { return deallocate(pointer) }
         let page = Arena.page(containing: UInt(bitPattern: pointer))
-        if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.currentID {
+        if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.fastFreeID {
             page.pointee.freeLocal(pointer, page: page)
         } else {
             freeRemote(pointer, page: page)
@@ -120,8 +120,18 @@ extension Allocator {
 
     // MARK: Remote and large frees
 
+    /// Every free that is not the owner's fast one: other threads' frees, and every free of a
+    /// checking allocator (its heaps' fast-free id matches no page).
     @inline(never)
     func freeRemote(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
+        if checksBlocks { return freeChecked(block, page: page) }
+        pushRemote(block, page: page)
+    }
+
+    /// A free by a thread that does not own `page`: its thread-free list, or its owner's delayed
+    /// list when the page is on the owner's full list.
+    @inline(__always)
+    func pushRemote(_ block: UnsafeMutableRawPointer, page: UnsafeMutablePointer<Page>) {
         if page.pointee.pushThreadFreeRemote(block) {
             // The page is on its owner's full list: tell the owner (the delayedFreeing state keeps
             // the owner heap alive until we are done).

@@ -24,6 +24,8 @@ extension Allocator {
     /// abandoned for other heaps to adopt. Blocks stay valid and may be freed from any thread.
     public func detachCurrentThread() {
         let heap = currentHeap(for: "detachCurrentThread")
+        // While the heap is still the thread's: a quarantined block of our own frees locally.
+        releaseQuarantine(of: heap)
         registry.withLock { _ = $0.removeValue(forKey: heap.address) }
         ThreadHeap.uninstall()
         heap.abandonAndDestroy()

@@ -1,15 +1,17 @@
 // Walking the allocated blocks, with the world quiescent (the heap verifier, statistics by type).
 //
 // A carved block of a page in use is allocated unless it is on the page's free, local-free or
-// thread-free list, or on its owner heap's delayed list. Large blocks are always allocated.
+// thread-free list, on its owner heap's delayed list, or in a thread heap's quarantine (checking
+// build). Large blocks are always allocated.
 
 /// What a walk of the heap visits, gathered under the pools' locks: the pages in use (those
-/// whose generation marks meet the walk's, when it has marks), the large blocks, and the blocks
-/// waiting on delayed-free lists (they look allocated in their pages). Valid while the world is
-/// quiescent; a walk may then split `pages` between threads.
+/// whose generation marks meet the walk's, when it has marks), the large blocks, and the freed
+/// blocks that look allocated in their pages (on delayed-free lists, or quarantined). Valid while
+/// the world is quiescent; a walk may then split `pages` between threads.
 struct HeapWalkPlan {
     var pages: [UnsafeMutablePointer<Page>] = []
     var large: [UnsafeMutableRawPointer] = []
+    /// Delayed and quarantined blocks.
     var delayed = Set<UInt>()
     /// At most this many blocks are allocated in `pages` and `large` (blocks carved + large).
     var blockBound = 0
@@ -55,6 +57,7 @@ extension Allocator {
                 plan.delayed.insert(word)
                 word = UInt(bitPattern: block.load(as: UnsafeMutableRawPointer?.self))
             }
+            record.heap.storage.pointee.quarantine.forEach { plan.delayed.insert(UInt(bitPattern: $0)) }
         }
         for pool in pools {
             pool.withLock { state in
@@ -85,8 +88,10 @@ extension Allocator {
     /// Calls `body` with every block of the calling thread's own pages that is not on a free
     /// list, after draining their thread-free lists. Owner only; other threads may keep freeing
     /// into these pages meanwhile, so a block passed to `body` may be one another thread is
-    /// freeing right now: `body` must tell such blocks apart by bytes the allocator never writes
-    /// (a free block's first 16 bytes are the allocator's).
+    /// freeing right now (or one in a quarantine, in the checking build): `body` must tell such
+    /// blocks apart by bytes the allocator never writes (a free block's first 16 bytes are the
+    /// allocator's), or, in the checking build, writes only as the poison 0xDF, with relaxed
+    /// atomic stores (BlockChecking.swift).
     public func forEachBlockOfCurrentThread(_ body: (UnsafeMutableRawPointer) -> Void) {
         let heap = currentHeap(for: "forEachBlockOfCurrentThread")
         heap.forEachPage { page in

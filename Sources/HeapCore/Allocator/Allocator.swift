@@ -14,6 +14,11 @@
 // `deallocate` checks every pointer before it writes: not heapd's, another allocator's, inside a
 // block rather than at its start, or already free — each stops the process with a message that
 // names the pointer, instead of corrupting the heap.
+//
+// With `configuration.checking` set (the checking build, BlockChecking.swift), freed blocks are
+// also poisoned and quarantined, and checked when they are reused; the fast paths are untouched:
+// such an allocator's heaps keep their direct table empty and present a fast-free id that no page
+// carries, so every allocation and free takes a slow path, where the checks are.
 
 import CHeapShim
 import Synchronization
@@ -29,13 +34,17 @@ public struct AllocatorConfiguration: Sendable {
     /// The most memory the allocator may map (arenas and large blocks, in bytes); an allocation
     /// that would need more fails (returns nil). Nil: no limit.
     public var limitBytes: Int?
+    /// The checking build: poison freed blocks, quarantine them, check them on reuse. Nil: off.
+    /// Defaults to what HEAPD_CHECKED_ALLOCATOR says (`AllocatorChecking.fromEnvironment`).
+    public var checking: AllocatorChecking?
 
     public init(topology: any Topology = NumaTopology(), binding: NumaBinding = .bind, releasePolicy: ArenaReleasePolicy = ArenaReleasePolicy(),
-                limitBytes: Int? = nil) {
+                limitBytes: Int? = nil, checking: AllocatorChecking? = AllocatorChecking.fromEnvironment) {
         self.topology = topology
         self.binding = binding
         self.releasePolicy = releasePolicy
         self.limitBytes = limitBytes
+        self.checking = checking
     }
 }
 
@@ -54,6 +63,8 @@ public final class Allocator: @unchecked Sendable {
     let id: UInt64
     /// Random per allocator; a free block's tag is `tagKey ^ page start ^ block address`.
     let tagKey: UInt
+    /// `configuration.checking != nil`, read by the slow paths (freeRemote).
+    let checksBlocks: Bool
     let pools: [ArenaPool]
     /// `pools` again, as unretained references that thread heaps read without touching reference
     /// counts (which every thread would share). Owned by the allocator, freed in deinit.
@@ -77,6 +88,7 @@ public final class Allocator: @unchecked Sendable {
         let id = Allocator.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.id = id
         self.tagKey = UInt.random(in: 1...UInt.max) | 1
+        self.checksBlocks = configuration.checking != nil
         precondition(topology.nodeCount >= 1, "a topology needs at least one node")
         let budget = MemoryBudget(limit: configuration.limitBytes ?? Int.max)
         self.budget = budget

@@ -5,9 +5,9 @@
 // one instant); with the world quiescent it is exact.
 //
 // A block freed by another thread counts as live until its owner drains it (the owner's next slow
-// path, `collect()`, or its detach).
+// path, `collect()`, or its detach). A block in a quarantine (checking build) does not.
 //
-//   liveBytes       Σ used × block size over pages  +  Σ large block sizes
+//   liveBytes       Σ (used - quarantined) × block size over pages  +  Σ large block sizes
 //   committedBytes  Σ pages in use × 64 KiB  +  Σ arenas × 64 KiB (metadata page)  +  Σ large mappings
 //   mappedBytes     Σ arenas × 4 MiB  +  Σ large mappings   (address space; RSS only where touched)
 //   fragmentation   1 - liveBytes / committedBytes
@@ -107,7 +107,9 @@ extension Allocator {
                         node.pagesInUse += 1
                         let sizeClass = Int(page.pointee.sizeClass)
                         node.sizeClasses[sizeClass].pages += 1
-                        node.sizeClasses[sizeClass].liveBlocks += page.pointee.usedCount
+                        // Two relaxed reads: clamped, as a snapshot taken while threads run may
+                        // see a quarantine grow before the block it counts.
+                        node.sizeClasses[sizeClass].liveBlocks += max(0, page.pointee.usedCount - Int(page.pointee.quarantined.load(ordering: .relaxed)))
                         node.sizeClasses[sizeClass].carvedBlocks += Int(page.pointee.capacity.load(ordering: .relaxed))
                     }
                 }

@@ -11,15 +11,19 @@
 //                      <= retainedEmptyArenas; arenaCount == |arenas|
 //   heap queues        each page of queues[c] is owned by the heap, of class c, not isInFull, in
 //                      noDelayed, with consistent prev links; direct[i] == queues[class(i)].first
+//                      (emptyPage in the checking build)
 //   full lists         each page isInFull and in useDelayed, or in noDelayed when blocks of it
 //                      wait on the heap's delayed list (notified; nothing is mid-notification)
 //   abandoned lists    each page abandoned, of the list's class, in `never`, owner abandonedID;
 //                      abandonedCount == Σ list lengths
 //   ownership          owned pages in arenas == pages reachable from attached heaps
 //   every page         used + |free| + |localFree| == capacity <= reserved
-//                      |threadFree| + |delayed blocks of the page| <= used
+//                      |threadFree| + |delayed blocks of the page| + quarantined <= used
 //                      each listed block lies in the page, at a block boundary, below capacity,
 //                      carries its free tag, and is listed once
+//   checking build     quarantined == |the page's blocks in quarantines|; a quarantined block is
+//                      on no list, tagged, and poison elsewhere; a listed block is poison from
+//                      byte 16 on
 //   large blocks       largeCount and largeBytes match the list
 
 extension Allocator {
@@ -31,7 +35,14 @@ extension Allocator {
         // Where each owned page should be, according to the heaps.
         var placedPages: [UInt: String] = [:]
         var delayedPerPage: [UInt: [UnsafeMutableRawPointer]] = [:]
+        var quarantinedPerPage: [UInt: [UnsafeMutableRawPointer]] = [:]
         for heap in heaps {
+            heap.storage.pointee.quarantine.forEach { block in
+                guard regions.isArena(UInt(bitPattern: block)) else {
+                    return problems.append("heap \(heap.id): quarantined block \(block) is not in an arena")
+                }
+                quarantinedPerPage[UInt(bitPattern: Arena.page(containing: UInt(bitPattern: block))), default: []].append(block)
+            }
             var word = heap.storage.pointee.delayedFree.load(ordering: .acquiring)
             var count = 0
             while let block = UnsafeMutableRawPointer(bitPattern: word) {
@@ -79,10 +90,12 @@ extension Allocator {
                             if placedPages[UInt(bitPattern: page)] == nil {
                                 problems.append("\(where_): owned by heap \(page.pointee.ownerID.load(ordering: .relaxed)) but on none of its lists")
                             }
-                            verifyBlocks(page, delayed: delayedPerPage[UInt(bitPattern: page)] ?? [], where: where_, problems: &problems)
+                            verifyBlocks(page, delayed: delayedPerPage[UInt(bitPattern: page)] ?? [],
+                                         quarantined: quarantinedPerPage.removeValue(forKey: UInt(bitPattern: page)) ?? [], where: where_, problems: &problems)
                         case .abandoned:
                             if isFree { problems.append("\(where_): abandoned page marked free") }
-                            verifyBlocks(page, delayed: [], where: where_, problems: &problems)
+                            verifyBlocks(page, delayed: [], quarantined: quarantinedPerPage.removeValue(forKey: UInt(bitPattern: page)) ?? [],
+                                         where: where_, problems: &problems)
                         case .metadata:
                             problems.append("\(where_): data page in the metadata state")
                         }
@@ -131,6 +144,9 @@ extension Allocator {
                 }
             }
         }
+        for (page, blocks) in quarantinedPerPage {
+            problems.append("\(blocks.count) quarantined block(s) in page \(UnsafeRawPointer(bitPattern: page)!), which is not in use by this allocator")
+        }
         if ownedInArenas != placedPages.count {
             problems.append("\(placedPages.count) pages on heap lists, \(ownedInArenas) owned pages in arenas")
         }
@@ -162,7 +178,7 @@ extension Allocator {
             }
             if queue.last != previous { problems.append("\(list): last pointer is wrong") }
             if sizeClass < 32 {
-                let expected = queue.first ?? emptyPage
+                let expected = checksBlocks ? emptyPage : queue.first ?? emptyPage
                 if heap.storage.pointee.direct[sizeClass + 1] != expected || (sizeClass == 0 && heap.storage.pointee.direct[0] != expected) {
                     problems.append("heap \(heap.id): direct entry for class \(sizeClass) is not its queue's first page")
                 }
@@ -186,7 +202,8 @@ extension Allocator {
         if heap.storage.pointee.full.last != previous { problems.append("\(list): last pointer is wrong") }
     }
 
-    private func verifyBlocks(_ page: UnsafeMutablePointer<Page>, delayed: [UnsafeMutableRawPointer], where location: String, problems: inout [String]) {
+    private func verifyBlocks(_ page: UnsafeMutablePointer<Page>, delayed: [UnsafeMutableRawPointer], quarantined: [UnsafeMutableRawPointer],
+                              where location: String, problems: inout [String]) {
         let size = Int(page.pointee.blockSize)
         let capacity = Int(page.pointee.capacity.load(ordering: .relaxed))
         let reserved = Int(page.pointee.reserved)
@@ -211,6 +228,9 @@ extension Allocator {
                 }
                 seen[offset / size] = true
                 if !page.pointee.isTaggedFree(block) { problems.append("\(location): free block \(block) on \(name) lacks its free tag") }
+                if checksBlocks, let changed = BlockPoison.firstChange(in: block, from: 16, size: size) {
+                    problems.append("\(location): free block \(block) on \(name) was written after its free (byte \(changed))")
+                }
                 count += 1
                 cursor = block.load(as: UnsafeMutableRawPointer?.self)
             }
@@ -227,13 +247,32 @@ extension Allocator {
             } else {
                 seen[offset / size] = true
                 delayedCount += 1
+                if checksBlocks, let changed = BlockPoison.firstChange(in: block, from: 16, size: size) {
+                    problems.append("\(location): delayed block \(block) was written after its free (byte \(changed))")
+                }
             }
+        }
+        for block in quarantined {
+            let offset = Int(bitPattern: block) - Int(bitPattern: page.pointee.start)
+            guard offset >= 0, offset < Arena.pageSize, offset % size == 0, offset / size < capacity, !seen[offset / size] else {
+                problems.append("\(location): quarantined block \(block) is not a distinct carved block off every list")
+                continue
+            }
+            seen[offset / size] = true
+            if !page.pointee.isTaggedFree(block) { problems.append("\(location): quarantined block \(block) lacks its free tag") }
+            if let changed = BlockPoison.firstChange(in: block, from: 0, size: 8) ?? BlockPoison.firstChange(in: block, from: 16, size: size) {
+                problems.append("\(location): quarantined block \(block) was written after its free (byte \(changed))")
+            }
+        }
+        let quarantinedCount = Int(page.pointee.quarantined.load(ordering: .relaxed))
+        if quarantinedCount != quarantined.count {
+            problems.append("\(location): quarantined \(quarantinedCount), but \(quarantined.count) of its blocks are in quarantines")
         }
         if used + free + local != capacity {
             problems.append("\(location): used \(used) + free \(free) + localFree \(local) != capacity \(capacity)")
         }
-        if thread + delayedCount > used {
-            problems.append("\(location): threadFree \(thread) + delayed \(delayedCount) > used \(used)")
+        if thread + delayedCount + quarantinedCount > used {
+            problems.append("\(location): threadFree \(thread) + delayed \(delayedCount) + quarantined \(quarantinedCount) > used \(used)")
         }
     }
 }

@@ -12,8 +12,11 @@
 // Counting invariants (the verifier checks them with the world quiescent):
 //
 //   used + |free| + |localFree| == capacity <= reserved
-//   |threadFree| + |delayed blocks of this page| <= used
-//   live blocks held by the program == used - |threadFree| - |delayed blocks of this page|
+//   |threadFree| + |delayed blocks of this page| + quarantined <= used
+//   live blocks held by the program == used - |threadFree| - |delayed blocks of this page| - quarantined
+//
+// `quarantined` counts blocks of the page that sit in some thread heap's quarantine (checking
+// build only, BlockChecking.swift): freed, but still counted in `used` until they leave it.
 //
 // `capacity` counts blocks carved so far: a page is extended 4 KiB at a time rather than threaded
 // whole, so a fresh page touches little memory.
@@ -97,6 +100,9 @@ struct Page: ~Copyable {
 
     // Cold.
     var reserved: UInt32
+    /// Blocks of this page in thread heaps' quarantines (checking build). Any thread that
+    /// quarantines or releases one changes it (relaxed RMW); statistics read it relaxed.
+    let quarantined: Atomic<UInt32>
     /// First byte of the page's blocks; fixed for the arena's life.
     let start: UnsafeMutableRawPointer
     /// Class-queue, full-list or abandoned-list links (owner, or pool lock holder).
@@ -126,6 +132,7 @@ struct Page: ~Copyable {
         generationMarks = 0
         walkPart = 0
         reserved = 0
+        quarantined = Atomic(0)
         self.start = start
         next = nil
         prev = nil
@@ -202,6 +209,7 @@ extension Page {
     /// Returns the page to the free state. Pool lock held; the page holds no blocks.
     mutating func reset() {
         precondition(usedCount == 0, "releasing a page that still holds blocks")
+        precondition(quarantined.load(ordering: .relaxed) == 0, "releasing a page with quarantined blocks")
         free = nil
         localFree = nil
         capacity.store(0, ordering: .relaxed)

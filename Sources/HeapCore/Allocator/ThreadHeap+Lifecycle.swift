@@ -32,18 +32,20 @@ extension ThreadHeap {
             id: makeID(),
             emptyPage: allocator.emptyPage,
             tagKey: allocator.tagKey,
+            checksBlocks: allocator.checksBlocks,
             pools: allocator.poolTable,
             nodeMap: allocator.nodeMap,
             delayedFree: .init(0),
             queues: InlineArray(repeating: PageQueue(first: nil, last: nil)),
-            full: PageQueue(first: nil, last: nil)))
+            full: PageQueue(first: nil, last: nil),
+            quarantine: Quarantine(capacity: allocator.configuration.checking?.quarantineBlocks ?? 0)))
         return ThreadHeap(storage: storage)
     }
 
     /// Makes this heap the calling thread's, and arranges for it to be detached if the thread
-    /// exits still attached.
+    /// exits still attached. A checking heap's fast-free id is 0 (see `fastFreeID`).
     func install() {
-        heapd_set_current_thread_heap(UnsafeMutableRawPointer(storage), id)
+        heapd_set_current_thread_heap(UnsafeMutableRawPointer(storage), storage.pointee.checksBlocks ? 0 : id)
         heapd_register_thread_exit(threadExitHook, UnsafeMutableRawPointer(storage))
     }
 
@@ -53,7 +55,8 @@ extension ThreadHeap {
     }
 
     /// Gives every page back (empty ones to their arenas, the rest abandoned), releases the
-    /// allocator and frees the storage. Owner only; the handle is dead afterwards.
+    /// allocator and frees the storage. Owner only, its quarantine already emptied
+    /// (`Allocator.releaseQuarantine`); the handle is dead afterwards.
     func abandonAndDestroy() {
         forEachPage { $0.pointee.setDelayedState(.never, override: true) }
         processDelayedFrees()
@@ -70,6 +73,7 @@ extension ThreadHeap {
             }
         }
         let opaque = storage.pointee.allocator
+        storage.pointee.quarantine.deallocate()
         storage.deinitialize(count: 1)
         storage.deallocate()
         Unmanaged<Allocator>.fromOpaque(opaque).release()

@@ -9,9 +9,10 @@
 //                  free list is always nil, so the fast path needs no nil test on the page)
 //   queues[c]      pages of class c that may have room, most useful first
 //   full           pages found without room; a remote free into one of them notifies us
+//   quarantine     (checking build) freed blocks not yet reusable; see BlockChecking.swift
 //
 // Invariants (owner's view):
-//   direct[i] == queues[class(i)].first ?? emptyPage
+//   direct[i] == queues[class(i)].first ?? emptyPage     (emptyPage always, in the checking build)
 //   page in queues[c] or full  <=>  page.ownerID == id && page.state == .owned
 //   page.isInFull  <=>  page is on `full`  <=>  page's delayed state is useDelayed/delayedFreeing
 
@@ -33,12 +34,17 @@ struct ThreadHeapStorage: ~Copyable {
     /// reference count (a cache line every thread would write).
     let emptyPage: UnsafeMutablePointer<Page>
     let tagKey: UInt
+    /// The allocator's `checksBlocks`: direct entries stay on emptyPage and allocations are
+    /// checked (the checking build).
+    let checksBlocks: Bool
     let pools: UnsafeMutablePointer<Unmanaged<ArenaPool>>
     let nodeMap: NodeMap
     /// Blocks that other threads freed into pages on our full list (a Treiber stack through word 0).
     let delayedFree: Atomic<UInt>
     var queues: InlineArray<48, PageQueue>
     var full: PageQueue
+    /// Blocks this thread freed that may not be reused yet (checking build; capacity 0 otherwise).
+    var quarantine: Quarantine
 }
 
 /// A handle on a thread heap's storage. Copies are cheap; the storage lives from attach to detach.
@@ -62,9 +68,11 @@ struct ThreadHeap {
         return ThreadHeap(storage: raw.assumingMemoryBound(to: ThreadHeapStorage.self))
     }
 
-    /// The calling thread's heap id, 0 when it is not attached.
+    /// What `deallocate` compares with a page's owner id to take the owner's fast free: the
+    /// calling thread's heap id; 0, which no page in use carries, when the thread is not attached
+    /// or its allocator checks blocks (so that all its frees take the checking slow path).
     @inline(__always)
-    static var currentID: UInt64 { heapd_current_thread_heap_id() }
+    static var fastFreeID: UInt64 { heapd_current_thread_heap_id() }
 
     var id: UInt64 { storage.pointee.id }
     var address: UInt { UInt(bitPattern: storage) }
@@ -107,8 +115,24 @@ extension ThreadHeap {
         processDelayedFrees()
         let sizeClass = SizeClass.index(forSize: byteCount)
         guard let page = findPage(sizeClass) else { return nil }
+        // Out of line, so that the common case saves no registers for it (6 instructions per
+        // call when the check was inline).
+        if storage.pointee.checksBlocks { return Self.popChecked(page) }
         let block = page.pointee.free!
         page.pointee.free = block.load(as: UnsafeMutableRawPointer?.self)
+        page.pointee.setUsed(page.pointee.usedCount &+ 1)
+        block.storeBytes(of: 0, toByteOffset: 8, as: UInt.self)
+        return block
+    }
+
+    /// allocateGeneric's pop in the checking build: the block's poison, tag and link are checked
+    /// first (BlockChecking.swift).
+    @inline(never)
+    private static func popChecked(_ page: UnsafeMutablePointer<Page>) -> UnsafeMutableRawPointer {
+        let block = page.pointee.free!
+        let next = block.load(as: UnsafeMutableRawPointer?.self)
+        BlockPoison.checkReused(block, next: next, page: page)
+        page.pointee.free = next
         page.pointee.setUsed(page.pointee.usedCount &+ 1)
         block.storeBytes(of: 0, toByteOffset: 8, as: UInt.self)
         return block
@@ -122,7 +146,7 @@ extension ThreadHeap {
         while let page = cursor {
             cursor = page.pointee.next
             page.pointee.collect()
-            if page.pointee.free == nil { page.pointee.extend() }
+            if page.pointee.free == nil { extend(page) }
             if page.pointee.free != nil {
                 if storage.pointee.queues[sizeClass].first != page {
                     unlink(page, from: sizeClass)
@@ -136,7 +160,7 @@ extension ThreadHeap {
         let adopted = withPool(forNode: node) { pool -> UnsafeMutablePointer<Page>? in
             while let page = pool.adopt(sizeClass: sizeClass, ownerID: id, ownerHeap: address) {
                 page.pointee.collect()
-                if page.pointee.free == nil { page.pointee.extend() }
+                if page.pointee.free == nil { extend(page) }
                 pushFront(page, to: sizeClass)
                 if page.pointee.free != nil { return page }
                 moveToFull(page)
@@ -148,9 +172,18 @@ extension ThreadHeap {
         guard let page = withPool(forNode: node, { $0.takePage(sizeClass: sizeClass, ownerID: id, ownerHeap: address, key: key) }) else {
             return nil
         }
-        page.pointee.extend()
+        extend(page)
         pushFront(page, to: sizeClass)
         return page
+    }
+
+    /// Carves fresh blocks onto `page`'s free list; the checking build poisons them. Inlined (one
+    /// test per call site) and apart from Page.extend, whose loop would otherwise need more
+    /// registers in every build.
+    @inline(__always)
+    private func extend(_ page: UnsafeMutablePointer<Page>) {
+        page.pointee.extend()
+        if storage.pointee.checksBlocks { BlockPoison.fillCarved(page) }
     }
 
     /// After a local free that emptied the page or hit a page on the full list.
@@ -211,7 +244,8 @@ extension ThreadHeap {
 
 extension ThreadHeap {
     private func updateDirect(_ sizeClass: Int) {
-        guard sizeClass < 32 else { return }
+        // The checking build keeps every direct entry on emptyPage: allocations take the slow path.
+        guard sizeClass < 32, !storage.pointee.checksBlocks else { return }
         let page = storage.pointee.queues[sizeClass].first ?? storage.pointee.emptyPage
         storage.pointee.direct[sizeClass + 1] = page
         if sizeClass == 0 { storage.pointee.direct[0] = page }

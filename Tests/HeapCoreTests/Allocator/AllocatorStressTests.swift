@@ -11,6 +11,9 @@
 // threads plus blocks in inboxes). Every block's signature is checked before it is freed, so an
 // overlap or a reuse of a live block is caught. At the end everything is freed, every arena is
 // released, and the verifier passes on the empty allocator.
+//
+// Half the configurations run the checking build (poison, quarantine, checks on reuse); the other
+// half keep the fast paths under stress. HEAPD_CHECKED_ALLOCATOR=1 checks them all.
 
 @testable import HeapCore
 import Foundation
@@ -41,8 +44,9 @@ struct StressConfiguration: Sendable, CustomStringConvertible {
     var phases: Int
     var operationsPerPhase: Int
     var virtualNodes: Int
+    var checked = false
 
-    var description: String { "seed \(seed), \(threads) threads, \(virtualNodes) node(s)" }
+    var description: String { "seed \(seed), \(threads) threads, \(virtualNodes) node(s)\(checked ? ", checked" : "")" }
 }
 
 private func randomSize(_ random: inout SeededRandom) -> Int {
@@ -56,7 +60,8 @@ private func randomSize(_ random: inout SeededRandom) -> Int {
 
 func runAllocatorStress(_ configuration: StressConfiguration) {
     let topology: any Topology = configuration.virtualNodes > 1 ? SimulatedTopology(virtualNodes: configuration.virtualNodes) : NumaTopology()
-    let allocator = Allocator(configuration: .init(topology: topology, releasePolicy: .init(retainedEmptyArenas: 0)))
+    let allocator = Allocator(configuration: .init(topology: topology, releasePolicy: .init(retainedEmptyArenas: 0),
+                                                   checking: configuration.checked ? AllocatorChecking() : AllocatorChecking.fromEnvironment))
     let threads = configuration.threads
     let inboxes = Locked<[[LiveBlock]]>(Array(repeating: [], count: threads))
     let held = Locked<[Int]>(Array(repeating: 0, count: threads))
@@ -163,9 +168,9 @@ extension Array {
 
     @Test(arguments: [
         StressConfiguration(seed: 1, threads: 2, phases: 6, operationsPerPhase: operations, virtualNodes: 1),
-        StressConfiguration(seed: 2, threads: 4, phases: 6, operationsPerPhase: operations, virtualNodes: 1),
+        StressConfiguration(seed: 2, threads: 4, phases: 6, operationsPerPhase: operations, virtualNodes: 1, checked: true),
         StressConfiguration(seed: 3, threads: 8, phases: 4, operationsPerPhase: operations / 2, virtualNodes: 1),
-        StressConfiguration(seed: 4, threads: 4, phases: 6, operationsPerPhase: operations, virtualNodes: 2),
+        StressConfiguration(seed: 4, threads: 4, phases: 6, operationsPerPhase: operations, virtualNodes: 2, checked: true),
     ])
     func seededStressWithVerifierAfterEveryPhase(_ configuration: StressConfiguration) {
         runAllocatorStress(configuration)

@@ -14,7 +14,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
 
 @Suite struct AllocatorTests {
     @Test func blocksAreAlignedDistinctAndWritable() {
-        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
+        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0), checking: nil))
         onAttachedThread(allocator) {
             var blocks: [(UnsafeMutableRawPointer, Int)] = []
             for size in [0, 1, 8, 16, 17, 32, 100, 256, 511, 512, 513, 1000, 4096, 8192, 8193, 100_000] {
@@ -60,7 +60,8 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
     }
 
     @Test func freedBlocksAreReusedByTheOwner() {
-        let allocator = Allocator()
+        // Immediate reuse is what is tested: no quarantine, whatever HEAPD_CHECKED_ALLOCATOR says.
+        let allocator = Allocator(configuration: .init(checking: nil))
         onAttachedThread(allocator) {
             let first = allocator.allocate(byteCount: 48)!
             allocator.deallocate(first)
@@ -194,7 +195,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
 
     @Test func releasePolicyKeepsTheConfiguredNumberOfEmptyArenas() {
         for retained in [0, 1, 2] {
-            let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: retained)))
+            let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: retained), checking: nil))
             onAttachedThread(allocator) {
                 // 4 arenas' worth of 8 KiB blocks, then free them all.
                 let blocks = (0..<(4 * Arena.dataPageCount * 8)).map { _ in allocator.allocate(byteCount: 8192)! }
@@ -210,7 +211,7 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
     }
 
     @Test func decommittedArenasKeepTheirMappingButNotTheirMemory() {
-        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 1, decommitRetained: true)))
+        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 1, decommitRetained: true), checking: nil))
         onAttachedThread(allocator) {
             let blocks = (0..<(Arena.dataPageCount * 8)).map { _ in allocator.allocate(byteCount: 8192)! }
             for block in blocks { block.initializeMemory(as: UInt8.self, repeating: 1, count: 8192) }

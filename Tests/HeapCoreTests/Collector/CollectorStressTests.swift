@@ -4,6 +4,8 @@
 // configurations, the collector thread collects whenever their counts cross low thresholds. Between phases the
 // verifier runs with every reference the mutators hold as roots; at the end a final collection
 // leaves exactly the objects the model says are alive, and releasing those empties the heap.
+// Some configurations run on the checking allocator (freed blocks poisoned, quarantined and
+// checked on reuse), so that a use after free is caught where it lands.
 
 @testable import HeapCore
 import Foundation
@@ -17,12 +19,14 @@ struct CollectorStressConfiguration: Sendable, CustomStringConvertible {
     var phases: Int
     var operations: Int
     var automatic = false
+    var checked = false
 
-    var description: String { "seed \(seed), \(policy), \(threads) threads\(automatic ? ", automatic" : "")" }
+    var description: String { "seed \(seed), \(policy), \(threads) threads\(automatic ? ", automatic" : "")\(checked ? ", checked" : "")" }
 }
 
 func runCollectorStress(_ configuration: CollectorStressConfiguration) {
     let heap = Heap(policy: configuration.policy,
+                    allocator: AllocatorConfiguration(checking: configuration.checked ? AllocatorChecking() : AllocatorChecking.fromEnvironment),
                     collector: configuration.automatic ? CollectorConfiguration(thresholds: (64, 3, 3), idleInterval: .milliseconds(2)) : .manual)
     let node = heap.types.register(name: "Node", slots: ["a", "b"], payloadBytes: 8)
     let threads = configuration.threads
@@ -113,11 +117,11 @@ func runCollectorStress(_ configuration: CollectorStressConfiguration) {
 
     @Test(arguments: [
         CollectorStressConfiguration(seed: 21, policy: .biased, threads: 2, phases: 4, operations: operations),
-        CollectorStressConfiguration(seed: 22, policy: .biased, threads: 4, phases: 4, operations: operations),
+        CollectorStressConfiguration(seed: 22, policy: .biased, threads: 4, phases: 4, operations: operations, checked: true),
         CollectorStressConfiguration(seed: 23, policy: .atomic, threads: 3, phases: 4, operations: operations),
-        CollectorStressConfiguration(seed: 24, policy: .globalLock, threads: 3, phases: 3, operations: operations),
-        CollectorStressConfiguration(seed: 25, policy: .biased, threads: 3, phases: 4, operations: operations, automatic: true),
-        CollectorStressConfiguration(seed: 26, policy: .atomic, threads: 2, phases: 4, operations: operations, automatic: true),
+        CollectorStressConfiguration(seed: 24, policy: .globalLock, threads: 3, phases: 3, operations: operations, checked: true),
+        CollectorStressConfiguration(seed: 25, policy: .biased, threads: 3, phases: 4, operations: operations, automatic: true, checked: true),
+        CollectorStressConfiguration(seed: 26, policy: .atomic, threads: 2, phases: 4, operations: operations, automatic: true, checked: true),
         CollectorStressConfiguration(seed: 27, policy: .globalLock, threads: 3, phases: 3, operations: operations, automatic: true),
     ])
     func mutatorsMakeCyclicGarbageWhileOneCollects(_ configuration: CollectorStressConfiguration) {

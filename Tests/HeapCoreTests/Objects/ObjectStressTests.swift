@@ -6,7 +6,8 @@
 // a load that returns a node whose signature is wrong means a reader reached reused memory.
 // Between phases the mutators pass a safepoint and park; the coordinator runs the heap verifier
 // with every reference the mutators hold as roots. At the end everything is released, and the
-// allocator holds no block.
+// allocator holds no block. Most configurations run on the checking allocator (freed blocks
+// poisoned, quarantined and checked on reuse), so that a use after free is caught where it lands.
 
 @testable import HeapCore
 import Foundation
@@ -20,8 +21,9 @@ struct ObjectStressConfiguration: Sendable, CustomStringConvertible {
     var phases: Int
     var operations: Int
     var sharedSlots: Int
+    var checked = false
 
-    var description: String { "seed \(seed), \(policy), \(threads) threads" }
+    var description: String { "seed \(seed), \(policy), \(threads) threads\(checked ? ", checked" : "")" }
 }
 
 private func signature(_ serial: UInt64) -> UInt64 { serial &* 0x9E37_79B9_7F4A_7C15 | 1 }
@@ -36,7 +38,9 @@ private func isIntact(_ node: ObjectRef) -> Bool {
 }
 
 func runObjectStress(_ configuration: ObjectStressConfiguration) {
-    let heap = Heap(policy: configuration.policy, collector: .manual)
+    let heap = Heap(policy: configuration.policy,
+                    allocator: AllocatorConfiguration(checking: configuration.checked ? AllocatorChecking() : AllocatorChecking.fromEnvironment),
+                    collector: .manual)
     let node = heap.types.register(name: "Node", slots: ["a", "b"], payloadBytes: 16)
     let table = heap.types.register(name: "Table", isArray: true)
     let threads = configuration.threads
@@ -132,9 +136,9 @@ func runObjectStress(_ configuration: ObjectStressConfiguration) {
 
     @Test(arguments: [
         ObjectStressConfiguration(seed: 11, policy: .biased, threads: 2, phases: 5, operations: operations, sharedSlots: 16),
-        ObjectStressConfiguration(seed: 12, policy: .biased, threads: 4, phases: 5, operations: operations, sharedSlots: 8),
-        ObjectStressConfiguration(seed: 13, policy: .atomic, threads: 4, phases: 5, operations: operations, sharedSlots: 8),
-        ObjectStressConfiguration(seed: 14, policy: .globalLock, threads: 3, phases: 3, operations: operations, sharedSlots: 8),
+        ObjectStressConfiguration(seed: 12, policy: .biased, threads: 4, phases: 5, operations: operations, sharedSlots: 8, checked: true),
+        ObjectStressConfiguration(seed: 13, policy: .atomic, threads: 4, phases: 5, operations: operations, sharedSlots: 8, checked: true),
+        ObjectStressConfiguration(seed: 14, policy: .globalLock, threads: 3, phases: 3, operations: operations, sharedSlots: 8, checked: true),
     ])
     func seededMutatorsShareSlotsAndTheVerifierPassesAfterEveryPhase(_ configuration: ObjectStressConfiguration) {
         runObjectStress(configuration)
