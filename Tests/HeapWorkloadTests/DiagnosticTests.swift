@@ -60,6 +60,8 @@ final class DiagnosticTests: XCTestCase {
         Case(.missingMain, "fn f() { }", "the program has no main block", 0, 0),
         Case(.unknownGCFunction, "main { gc.collekt() }", "unknown gc function 'gc.collekt'", 1, 8),
         Case(.usedBeforeAssignment, "main { print x; x = 1 }", "'x' is used before its first assignment", 1, 14),
+        Case(.tooManyTypes, (0...4096).map { "type T\($0) { }\n" }.joined() + "main { }",
+             "a program declares at most 4096 types, and this one declares 4097; 'T4096' is one too many", 4097, 6),
 
         Case(.functionArity, "fn f(a) { }\nmain { f(1, 2) }", "'f' takes 1 argument, but 2 were given", 2, 8),
         Case(.builtinArity, "main { x = len() }", "'len' takes 1 argument, but 0 were given", 1, 12),

@@ -99,13 +99,18 @@ public final class Heap: @unchecked Sendable {
 
     public init(policy: RefCountPolicyKind = .biased,
                 allocator configuration: AllocatorConfiguration = AllocatorConfiguration(),
+    /// A heap; `typeCapacity` bounds its type registry (TypeRegistry.swift), the weak-reference
+    /// type included.
                 weakCallback: (@Sendable (Mutator, ObjectRef, ObjectRef) -> Void)? = nil,
                 finalizer: (@Sendable (Mutator, ObjectRef) -> Void)? = nil,
-                collector: CollectorConfiguration = CollectorConfiguration()) {
+                collector: CollectorConfiguration = CollectorConfiguration(),
+                typeCapacity: Int = TypeRegistry.maximumTypes) {
         self.policy = policy
         self.allocator = Allocator(configuration: configuration)
-        self.types = TypeRegistry()
-        self.weakReferenceType = types.register(name: "weakref", slots: ["callback"], payloadBytes: 8)
+        self.types = TypeRegistry(capacity: typeCapacity)
+        // In angle brackets, as no type a program declares can be named (a workload's `type
+        // weakref` is a type of its own).
+        self.weakReferenceType = types.register(name: "<weakref>", slots: ["callback"], payloadBytes: 8)
         self.weakCallback = weakCallback
         self.finalizer = finalizer
         self.pauseWorkers = collector.pauseWorkers

@@ -76,12 +76,12 @@ extension Heap {
 
     private func countLiveObjectsByType() -> [String: Int] {
         var counts: [String: Int] = [:]
-        let names = types.all.map(\.name)
+        // By id: ids given back leave holes (TypeRegistry.swift).
+        let names = Dictionary(uniqueKeysWithValues: types.all.map { ($0.type.id, $0.name) })
         allocator.forEachAllocatedBlock { block, _ in
             let object = ObjectRef(block)
             guard object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 else { return }
-            let id = object.typeID
-            counts[id < names.count ? names[id] : "?", default: 0] += 1
+            counts[names[object.typeID] ?? "?", default: 0] += 1
         }
         return counts
     }

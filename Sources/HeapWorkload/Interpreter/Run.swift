@@ -25,7 +25,12 @@ public enum Workload {
     public static func run(_ checked: CheckedProgram, configuration: RunConfiguration = RunConfiguration()) throws(DiagnosticList) -> RunResult {
         let constants = try checked.constants(overrides: configuration.params)
         let program = Compiler.compile(checked, constants: constants)
-        let run = Run(program: program, configuration: configuration)
+        let run: Run
+        do throws(RunError) {
+            run = try Run(program: program, configuration: configuration)
+        } catch {
+            return Run.notStarted(error, program: program, configuration: configuration)
+        }
         return run.execute()
     }
 }
@@ -58,6 +63,7 @@ final class Run: @unchecked Sendable {
     let program: CompiledProgram
     let configuration: RunConfiguration
     let heap: Heap
+    /// The run's types (RunTypes.swift), unpacked for the loop.
     let objectTypes: [ObjectType]
     let arrayType: ObjectType
     let callbackType: ObjectType
@@ -66,11 +72,9 @@ final class Run: @unchecked Sendable {
     let functionTable: UnsafeMutablePointer<FunctionEntry>
     let integerWords: UnsafeMutablePointer<Word>
     let globals: UnsafeMutablePointer<Atomic<UInt>>
-    /// heap type id × slot name → slot index (-1: the type has no such slot); raw, because the
-    /// loop reads it for every `x.s` whose type is not known statically.
-    private let slotTable: UnsafeMutablePointer<Int32>
-    private let slotTableCount: Int
-    private let slotNameCount: Int
+    /// (heap type id, slot name) → slot index, for every `x.s` whose type is not known
+    /// statically (SlotTable.swift: sized by the program's slots, not types × names).
+    private let slotTable: SlotTable
     private let typeNames: [Int: String]
     let stopping = Atomic<Bool>(false)
     private let failure = Locked<RunError?>(nil)
@@ -89,7 +93,9 @@ final class Run: @unchecked Sendable {
     /// The prefix of this run's type names ("" in a heap of its own).
     private let typePrefix: String
 
-    init(program: CompiledProgram, configuration: RunConfiguration) {
+    /// Fails with run.type-limit when the program's types do not fit what is left of the heap's
+    /// type ids (a shared heap's, in practice).
+    init(program: CompiledProgram, configuration: RunConfiguration) throws(RunError) {
         self.program = program
         self.configuration = configuration
         let hooks = Hooks()
@@ -104,25 +110,24 @@ final class Run: @unchecked Sendable {
         // In a shared heap the run's types carry a prefix of their own (SharedHeap.swift).
         let prefix = configuration.sharedHeap?.nextPrefix() ?? ""
         typePrefix = prefix
-        objectTypes = program.types.map { type in
-            heap.types.register(name: prefix + type.name, slots: type.slots, payloadBytes: type.payloadBytes, hasFinalizer: type.finalizer != nil)
+        let types: RunTypes
+        do throws(TypeRegistryError) {
+            if let shared = configuration.sharedHeap {
+                types = try shared.registerTypes(of: program, prefix: prefix)
+            } else {
+                types = try RunTypes.register(program, prefix: prefix, in: heap.types)
+            }
+        } catch {
+            throw RunTypes.limitError(error, program: program, shared: configuration.sharedHeap != nil)
         }
-        arrayType = heap.types.register(name: prefix + "<array>", isArray: true)
-        callbackType = heap.types.register(name: prefix + "<callback>", payloadBytes: 8)
-        boxType = heap.types.register(name: prefix + "<box>", payloadBytes: 8)
+        objectTypes = types.objectTypes
+        arrayType = types.arrayType
+        callbackType = types.callbackType
+        boxType = types.boxType
         var names: [Int: String] = [:]
         for (index, type) in objectTypes.enumerated() { names[type.id] = program.types[index].name }
         typeNames = names
-        let typeCount = heap.types.all.count
-        slotNameCount = program.slotNames.count
-        slotTableCount = max(typeCount * program.slotNames.count, 1)
-        slotTable = .allocate(capacity: slotTableCount)
-        slotTable.initialize(repeating: -1, count: slotTableCount)
-        for (index, type) in objectTypes.enumerated() {
-            for (nameIndex, name) in program.slotNames.enumerated() {
-                if let slot = program.types[index].slots.firstIndex(of: name) { slotTable[type.id * program.slotNames.count + nameIndex] = Int32(slot) }
-            }
-        }
+        slotTable = SlotTable(layouts: program.types, typeIDs: objectTypes.map(\.id), slotNames: program.slotNames)
         functionTable = .allocate(capacity: program.functions.count)
         for (index, function) in program.functions.enumerated() {
             let code = UnsafeMutablePointer<Instruction>.allocate(capacity: function.code.count)
@@ -161,7 +166,6 @@ final class Run: @unchecked Sendable {
         functionTable.deallocate()
         integerWords.deallocate()
         globals.deallocate()
-        slotTable.deallocate()
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -233,7 +237,9 @@ final class Run: @unchecked Sendable {
                 let problems = heap.stopTheWorld { heap.verify(roots: []) }
                 box.withLock { $0.problems = problems }
             } else {
-                configuration.sharedHeap?.forget(ownTypeIDs)
+                // The run's type ids go back to the shared heap once no object carries them
+                // (SharedHeap.swift).
+                configuration.sharedHeap?.retire(ownTypeIDs, as: m)
             }
             heap.detachCurrentThread()
             finished.signal()
@@ -517,9 +523,9 @@ final class Run: @unchecked Sendable {
 
     @inline(__always)
     func slotIndex(of object: ObjectRef, name: Int) throws(Fault) -> Int {
-        let index = object.typeID &* slotNameCount &+ name
-        guard index < slotTableCount, slotTable[index] >= 0 else { throw unknownSlot(object, name) }
-        return Int(slotTable[index])
+        let slot = slotTable.slot(typeID: object.typeID, name: name)
+        guard slot >= 0 else { throw unknownSlot(object, name) }
+        return slot
     }
 
     @inline(never)
@@ -638,4 +644,26 @@ final class Run: @unchecked Sendable {
 /// The heap's hooks reach the run through this box: the heap is made before the run is whole.
 private final class Hooks: @unchecked Sendable {
     weak var run: Run?
+}
+
+extension Run {
+    /// The result of a run that failed before its first operation (run.type-limit): nothing
+    /// ran, nothing was allocated.
+    static func notStarted(_ error: RunError, program: CompiledProgram, configuration: RunConfiguration) -> RunResult {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let generations = [0, 0, 0]
+        return RunResult(
+            file: program.fileName, policy: configuration.policy.rawValue, ok: false, error: error, output: [], wallSeconds: 0,
+            phases: program.phases.map { RunResult.Phase(name: $0, seconds: 0, allocations: 0, runs: 0) },
+            allocations: 0, frees: 0, bytesAllocated: 0, liveAtEnd: 0, leaked: 0, heapProblems: [],
+            collector: RunResult.Collector(
+                collections: generations, collected: generations, uncollectable: generations, automaticCollections: 0,
+                pauseP50Milliseconds: 0, pauseP99Milliseconds: 0, pauseMaxMilliseconds: 0, totalPauseMilliseconds: 0,
+                pauseBuckets: Array(repeating: 0, count: RunResult.pauseBucketBounds.count + 1)),
+            peakRSSBytes: usage.ru_maxrss * 1024, peakHeapBytes: 0, threads: [],
+            expects: program.expects.map {
+                RunResult.Expectation(line: $0.location.line, column: $0.location.column, condition: $0.condition, passed: 0, failed: 0)
+            })
+    }
 }

@@ -25,6 +25,7 @@ public enum RunErrorCode: String, Sendable, Codable, CaseIterable {
     case threadLimit = "run.thread-limit"
     case cancelled = "run.cancelled"
 }
+    case typeLimit = "run.type-limit"
 
 public struct RunError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     public var code: RunErrorCode

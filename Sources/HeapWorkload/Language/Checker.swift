@@ -78,6 +78,7 @@ struct Checker {
 
     private mutating func checkProgram() {
         declareTopLevelNames()
+        checkTypeCount()
         for index in program.types.indices { checkSlots(ofType: index) }
         for index in program.params.indices {
             program.params[index].value = checkConstant(program.params[index].value, paramsBefore: index, "a param's value")
@@ -112,6 +113,15 @@ struct Checker {
                 declarations[entry.name] = entry.declaration
             }
         }
+    }
+
+    /// A program's types share the 65,535 type ids of the heap it runs in (E313 past
+    /// `Program.maximumTypes`, at the first type too many).
+    private mutating func checkTypeCount() {
+        guard program.types.count > Program.maximumTypes else { return }
+        let first = program.types[Program.maximumTypes]
+        report(.tooManyTypes, "a program declares at most \(Program.maximumTypes) types, and this one declares \(program.types.count); '\(first.name)' is one too many",
+               at: first.location)
     }
 
     func location(of declaration: Declaration) -> SourceLocation {

@@ -49,6 +49,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case missingMain = "E310"
     case unknownGCFunction = "E311"
     case usedBeforeAssignment = "E312"
+    case tooManyTypes = "E313"
 
     case functionArity = "E401"
     case builtinArity = "E402"
@@ -102,6 +103,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .missingMain: "no main block"
         case .unknownGCFunction: "a gc.name that is not one of the gc builtins"
         case .usedBeforeAssignment: "a local read before its first assignment"
+        case .tooManyTypes: "more type declarations than a program may have (Program.maximumTypes)"
         case .functionArity: "a call or spawn of a function with the wrong number of arguments"
         case .builtinArity: "a builtin called with the wrong number of arguments"
         case .assignmentToParam: "an assignment to, or del of, a param"

@@ -28,6 +28,11 @@ public struct Program: Sendable, Equatable {
     public var functions: [FunctionDeclaration] = []
     public var main: MainDeclaration?
 
+    /// Most types one program may declare (more is E313). A run registers these and 3 of its
+    /// own in its heap, whose type ids number 65,535: a shared heap has room for 15 runs of the
+    /// largest programs at once.
+    public static let maximumTypes = 4096
+
     public init(fileName: String) {
         self.fileName = fileName
     }
