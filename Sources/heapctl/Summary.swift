@@ -16,6 +16,9 @@ enum Summary {
         lines.append("wall \(format(result.wallSeconds)) s   peak heap \(result.peakHeapBytes >> 20) MiB   peak RSS \(result.peakRSSBytes >> 20) MiB")
         lines.append("objects: \(result.allocations) allocated (\(result.bytesAllocated >> 10) KiB), \(result.frees) freed, \(result.liveAtEnd) alive at the end, \(result.leaked) leaked")
         for problem in result.heapProblems { lines.append("HEAP VERIFIER: \(problem)") }
+        if result.warningCount > 0 {
+            lines.append("warnings: \(result.warningCount) error(s) ignored in finalizers and weak-reference callbacks (see the output)")
+        }
         let c = result.collector
         lines.append("collector: collections \(c.collections.map(String.init).joined(separator: "/")) (automatic \(c.automaticCollections)), collected \(c.collected.reduce(0, +)), pauses p50 \(format(c.pauseP50Milliseconds)) ms p99 \(format(c.pauseP99Milliseconds)) ms max \(format(c.pauseMaxMilliseconds)) ms total \(format(c.totalPauseMilliseconds)) ms")
         for phase in result.phases where phase.runs > 0 {

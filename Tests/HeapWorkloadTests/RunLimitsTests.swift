@@ -70,14 +70,18 @@ final class RunLimitsTests: XCTestCase {
         XCTAssertTrue(error.message.contains("register stack"), error.message)
     }
 
+    /// The call-depth limit holds in a callback too; there it is a warning, as every error
+    /// inside a callback is.
     func testRecursionInAWeakCallbackIsLimitedToo() throws {
-        let error = try failure(of: """
+        let result = try runProgram("""
             type Node { ref }
             fn f(n) { return f(n + 1) }
             fn died(w) { f(0) }
             main { a = new Node; w = weak(a, died); del a; print "after" }
             """) { $0.maxCallDepth = 100 }
-        XCTAssertEqual(error?.code, .recursionLimit)
+        XCTAssertTrue(result.ok)
+        XCTAssertEqual(result.warnings.map(\.code), [.recursionLimit])
+        XCTAssertEqual(result.output.last, "after")
     }
 
     // MARK: Steps and time
@@ -294,42 +298,6 @@ final class RunLimitsTests: XCTestCase {
 
     // MARK: Finalizers
 
-    func testGcCollectInsideAFinalizerIsRefused() throws {
-        let error = try XCTUnwrap(failure(of: """
-            type Node { ref, finalize { gc.collect() } }
-            main { a = new Node; a.ref = a; del a; gc.collect(); print "after" }
-            """))
-        XCTAssertEqual(error.code, .notAllowedInFinalizer)
-        XCTAssertEqual(error.function, "Node.finalize")
-    }
-
-    func testBlockingBuiltinsInsideAFinalizerAreRefused() throws {
-        let finalizers = [
-            "x = recv(ch)",
-            "send(ch, none)",
-            "gc.freeze()",
-            "gc.unfreeze()",
-        ]
-        for body in finalizers {
-            let error = try failure(of: """
-                global ch
-                type Node { ref, finalize { \(body) } }
-                main { ch = channel(4); a = new Node; a.ref = a; del a; gc.collect() }
-                """)
-            XCTAssertEqual(error?.code, .notAllowedInFinalizer, body)
-        }
-    }
-
-    func testJoinInsideAFinalizerIsRefused() throws {
-        let error = try failure(of: """
-            global t
-            fn idle() { }
-            type Node { ref, finalize { join(t) } }
-            main { t = spawn idle(); a = new Node; a.ref = a; del a; gc.collect() }
-            """)
-        XCTAssertEqual(error?.code, .notAllowedInFinalizer)
-    }
-
     func testFinalizerThatMakesMoreGarbageEndsAndLeaksNothing() throws {
         XCTAssertEqual(try output(of: """
             global made = 0
@@ -351,14 +319,18 @@ final class RunLimitsTests: XCTestCase {
     /// bound: each runs inside the release that triggered it, on the thread's native stack, and
     /// the per-invocation call depth starts again at 0 each time. The process dies of a stack
     /// overflow instead of failing with run.recursion-limit.
-    func testNestedWeakCallbacksEndWithARecursionLimit() throws {
+    /// Callbacks that nest without end stop at the nesting limit with a warning (the innermost
+    /// is not run); the native stack is never exhausted and the run goes on.
+    func testNestedWeakCallbacksEndAtTheNestingLimitWithAWarning() throws {
         let child = try runInChildProcess("""
             type Node { ref }
             fn died(w) { a = new Node; v = weak(a, died); del a }
             main { a = new Node; v = weak(a, died); del a; print "after" }
             """, arguments: ["--time-limit", "20"])
         XCTAssertFalse(child.crashed, "heapctl crashed (signal \(child.status))")
-        XCTAssertEqual(child.status, 1, "the run should fail with run.recursion-limit")
+        XCTAssertEqual(child.status, 0)
+        XCTAssertTrue(child.output.contains("run.recursion-limit: weak-reference callbacks and finalizers nested more than"), child.output)
+        XCTAssertTrue(child.output.contains("after"), child.output)
     }
 
     /// print describes a weak reference by describing its referent, recursively: a chain of

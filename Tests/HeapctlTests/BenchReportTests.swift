@@ -18,7 +18,7 @@ private func run(_ combination: BenchCombination, _ repetition: Int, wall: Doubl
          "peakRSSBytes": \(64 << 20), "peakHeapBytes": \(8 << 20),
          "threads": [{"name": "main", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0},
                      {"name": "thread 1", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0}],
-         "expects": []}
+         "expects": [], "warnings": [], "warningCount": 0}
         """
     let result = try! JSONDecoder().decode(RunResult.self, from: Data(json.utf8))
     return BenchRun(combination: combination, repetition: repetition, outcome: error.map { .failed($0) } ?? .finished(result))

@@ -22,9 +22,13 @@
 //             freed as any release frees them, their finalizers and callbacks running with the
 //             world running; then the callbacks found in 3 run.
 //
-// Between the pauses another collection may run (the collector thread's, or a finalizer's
-// gc.collect()). It sees held garbage as referenced from outside and keeps it; pause 2 takes an
-// epoch of its own, so nothing computed in pause 1 is trusted after the world has run.
+// One collection runs at a time, from pause 1 to step 5 (CollectionGate): a thread that asks for
+// another waits, so that when collect() returns, what was garbage when it was called is gone —
+// not held by another thread's collection. The exception is a finalizer or callback that
+// collects: it runs its collection inside the one that called it, on the same thread. That
+// nested collection sees the held garbage as referenced from outside and keeps it; pause 2
+// takes an epoch of its own, so nothing computed in pause 1 is trusted after the world has run.
+// (A finalizer that waits for a thread that is itself waiting to collect never ends: don't.)
 
 import Synchronization
 
@@ -45,6 +49,8 @@ extension Heap {
     /// One collection, with its callbacks and statistics.
     @discardableResult
     func collect(_ generation: Int, by me: Mutator, reason: CollectionReason) -> CollectionResult {
+        collectionGate.enter(as: me)
+        defer { collectionGate.leave(as: me) }
         var result = CollectionResult(generation: generation, reason: reason)
         invokeCollectionCallbacks(.start, result)
         var teardown = Teardown()
@@ -185,4 +191,44 @@ private struct Teardown {
     var held: [ObjectRef] = []
     /// References to drop once the world runs again.
     var released: [ObjectRef] = []
+}
+
+/// One collection at a time. The thread whose collection is running may enter again (a
+/// finalizer or callback that collects); any other waits, in a blocking region so that the
+/// running collection's pauses need not wait for it.
+///
+/// `@unchecked Sendable`: `holder` and `depth` are touched only under `condition`'s mutex.
+final class CollectionGate: @unchecked Sendable {
+    private let condition = MutexCondition()
+    /// The mutator whose collection is running (0: none), and how deeply it has entered.
+    private var holder: UInt32 = 0
+    private var depth = 0
+
+    func enter(as me: Mutator) {
+        if condition.withLock({ take(as: me) }) { return }
+        me.enterBlockingRegion()
+        condition.withLock {
+            while !take(as: me) { condition.wait() }
+        }
+        me.leaveBlockingRegion()
+    }
+
+    /// Takes the gate if it is free or already `me`'s. Mutex held.
+    private func take(as me: Mutator) -> Bool {
+        guard holder == 0 || holder == me.id else { return false }
+        holder = me.id
+        depth += 1
+        return true
+    }
+
+    func leave(as me: Mutator) {
+        condition.withLock {
+            assert(holder == me.id, "heapd: a collection left the gate it did not hold")
+            depth -= 1
+            if depth == 0 {
+                holder = 0
+                condition.broadcast()
+            }
+        }
+    }
 }

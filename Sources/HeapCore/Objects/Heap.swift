@@ -79,6 +79,8 @@ public final class Heap: @unchecked Sendable {
     nonisolated(unsafe) var collectorEpoch: UInt32 = 0
     /// Threads sharing a large walk of the heap in a pause (`CollectorConfiguration.pauseWorkers`).
     let pauseWorkers: Int
+    /// One collection at a time, from its first pause to its last release (Collector/Finalization.swift).
+    let collectionGate = CollectionGate()
     /// The collector's lists, reused between collections (Collector/TrialDeletion.swift).
     let collectorBuffers = CollectorBuffers()
     /// Called, outside every lock, for each weak reference whose referent died and that has a
@@ -97,10 +99,10 @@ public final class Heap: @unchecked Sendable {
     /// Mutator ids are never reused (0 means "no owner").
     private static let nextMutatorID = Atomic<UInt32>(1)
 
-    public init(policy: RefCountPolicyKind = .biased,
-                allocator configuration: AllocatorConfiguration = AllocatorConfiguration(),
     /// A heap; `typeCapacity` bounds its type registry (TypeRegistry.swift), the weak-reference
     /// type included.
+    public init(policy: RefCountPolicyKind = .biased,
+                allocator configuration: AllocatorConfiguration = AllocatorConfiguration(),
                 weakCallback: (@Sendable (Mutator, ObjectRef, ObjectRef) -> Void)? = nil,
                 finalizer: (@Sendable (Mutator, ObjectRef) -> Void)? = nil,
                 collector: CollectorConfiguration = CollectorConfiguration(),

@@ -401,7 +401,8 @@ struct BodyCompiler {
             value = context.constants.params[index]
         default: return nil
         }
-        return abs(value) <= 1 << 29 ? Int32(value) : nil
+        // Not abs(value): it traps on Int64.min (found by the front-end fuzzer).
+        return (-(1 << 29)...(1 << 29)).contains(value) ? Int32(value) : nil
     }
 
     /// The condition as a register holding an integer (an object temporary is turned into its

@@ -28,11 +28,6 @@ extension InterpreterThread {
             guard (0...2).contains(value) else { throw Fault(.badArgument, "\(builtin.rawValue)(\(value)): generations are 0, 1 and 2") }
             return Int(value)
         }
-        func refuseInPause() throws(Fault) {
-            if m.isInsidePause {
-                throw Fault(.notAllowedInFinalizer, "\(builtin.rawValue)() inside a finalizer: the collection that runs it is still going on")
-            }
-        }
 
         switch builtin {
         case .len:
@@ -56,7 +51,6 @@ extension InterpreterThread {
             return try run.addHandle(Channel(capacity: Int(capacity)))
         case .send:
             let word = argument(second)
-            try refuseInPause()
             // The channel takes a reference: the temporary's, moved, or a new one.
             if moving { regs[Int(second)] = Words.none } else if Words.isObject(word) { m.retain(Words.object(word)) }
             // Another thread will hold it: merged now, its receiver frees it without a round trip.
@@ -74,16 +68,13 @@ extension InterpreterThread {
             }
             return Words.none
         case .recv:
-            try refuseInPause()
             return try run.withChannel(argument(first)) { $0.receive(as: m) }
         case .close:
             try run.withChannel(argument(first)) { $0.close() }
             return Words.none
         case .join:
-            try refuseInPause()
             return try run.join(argument(first), from: self)
         case .gcCollect:
-            try refuseInPause()
             let generation = first >= 0 ? try generation(first) : 2
             return Words.int(Int64(heap.collect(generation: generation).collected))!
         case .gcEnable:
@@ -95,11 +86,9 @@ extension InterpreterThread {
         case .gcIsEnabled:
             return Words.bool(heap.isAutomaticCollectionEnabled)
         case .gcFreeze:
-            try refuseInPause()
             heap.freeze()
             return Words.none
         case .gcUnfreeze:
-            try refuseInPause()
             heap.unfreeze()
             return Words.none
         case .gcGetCount:

@@ -44,6 +44,9 @@ struct ThreadCounters {
     var stepsLeft = Int.max
     /// Weak callbacks and finalizers running nested on this thread now.
     var hookDepth = 0
+    /// Hooks to start before the next poll: a hook counts as a call, so that hooks that make
+    /// fewer calls and back-edges than a poll's budget each still reach the run's limits.
+    var hooksBeforePoll = InterpreterThread.pollBudget
     /// `allocations` as last added to the run's running total.
     var reportedAllocations = 0
 }

@@ -78,6 +78,9 @@ final class Run: @unchecked Sendable {
     private let typeNames: [Int: String]
     let stopping = Atomic<Bool>(false)
     private let failure = Locked<RunError?>(nil)
+    /// Errors ignored in finalizers and weak-reference callbacks (the first `maximumWarnings`),
+    /// and how many there were.
+    private let warnings = Locked<(list: [RunError], count: Int)>(([], 0))
     private let handles: HandleTable
     private let output = Locked<[String]>([])
     private let phases: Locked<[RunResult.Phase]>
@@ -217,11 +220,24 @@ final class Run: @unchecked Sendable {
                 heap.unfreeze()
                 heap.setAutomaticCollection(enabled: false)
             }
+            // Cyclic garbage goes first, while every global still holds its value, so that its
+            // finalizers see them all; then the globals' objects, one global at a time, again
+            // until no global holds one (a finalizer that stores `self` in a global makes a chain
+            // of resurrections that takes a pass per link). Bounded: finalizers that keep making
+            // objects end in a leak report, not in a run that never ends.
+            var releasesLeft = Run.maximumEndReleases
             for _ in 0..<Run.endRounds {
                 let threadsBefore = spawned.load(ordering: .relaxed)
-                let released = releaseRunState(as: m)
                 let found = heap.collect().unreachable
                 joinAllThreads(as: m)
+                var released = 0
+                while releasesLeft > 0 {
+                    let pass = releaseRunState(as: m)
+                    guard pass > 0 else { break }
+                    released += pass
+                    releasesLeft -= pass
+                    joinAllThreads(as: m)
+                }
                 if released == 0 && found == 0 && spawned.load(ordering: .relaxed) == threadsBefore { break }
             }
             // From here on nothing may start again.
@@ -229,12 +245,15 @@ final class Run: @unchecked Sendable {
             spawned.store(configuration.maxThreads + 1, ordering: .relaxed)
             // After the last collection: its finalizers ran on interpreters made for the hooks.
             mergeHookInterpreters()
+            let unprinted = warnings.withLock { $0.count - $0.list.count }
+            if unprinted > 0 { print("warning: \(unprinted) more errors ignored in finalizers and weak-reference callbacks") }
             box.withLock { $0.leaked = liveObjectsOfThisRun().values.reduce(0, +) }
-            // The whole-heap verifier, world stopped, with no roots left: every count must be
-            // explained (by nothing) and no freed block reachable. (Not in a shared heap: other
+            // The whole-heap verifier, world stopped, with no roots left but what globals still
+            // hold (only when finalizers kept storing objects there past the end's bound): every
+            // count must be explained and no freed block reachable. (Not in a shared heap: other
             // runs hold roots there.)
             if !shared {
-                let problems = heap.stopTheWorld { heap.verify(roots: []) }
+                let problems = heap.stopTheWorld { heap.verify(roots: objectsInGlobals()) }
                 box.withLock { $0.problems = problems }
             } else {
                 // The run's type ids go back to the shared heap once no object carries them
@@ -441,13 +460,34 @@ final class Run: @unchecked Sendable {
 
     /// Rounds of releasing and collecting at the end of a run (see `execute`).
     static let endRounds = 8
+    /// References to globals' objects and channel contents released at most at the end of a run.
+    static let maximumEndReleases = 1 << 20
 
-    /// Releases globals and channel contents; returns how many references it dropped.
+    /// The objects globals hold now, without a reference of their own (world stopped).
+    private func objectsInGlobals() -> [ObjectRef] {
+        (0..<program.globalNames.count).compactMap { index in
+            let word = globals[index].load(ordering: .relaxed)
+            return Words.isObject(word) ? Words.object(word) : nil
+        }
+    }
+
+    /// Releases the objects that globals hold (a global holding an integer or a handle keeps
+    /// it, for finalizers that run later) and channel contents; returns how many references it
+    /// dropped.
     private func releaseRunState(as m: Mutator) -> Int {
         var released = 0
         for index in 0..<program.globalNames.count {
-            let word = globals[index].exchange(Words.none, ordering: .sequentiallyConsistent)
-            if Words.isObject(word) { m.release(Words.object(word)); released += 1 }
+            var word = globals[index].load(ordering: .sequentiallyConsistent)
+            while Words.isObject(word) {
+                // A finalizer on another thread (a shared heap's collector) may store meanwhile.
+                let (exchanged, original) = globals[index].compareExchange(expected: word, desired: Words.none, ordering: .sequentiallyConsistent)
+                if exchanged {
+                    m.release(Words.object(word))
+                    released += 1
+                    break
+                }
+                word = original
+            }
         }
         for channel in handles.channels {
             for word in channel.drain() where Words.isObject(word) { m.release(Words.object(word)); released += 1 }
@@ -470,11 +510,23 @@ final class Run: @unchecked Sendable {
     /// the one before) beyond this depth fail the run instead of exhausting the native stack.
     static let maximumHookNesting = 48
 
-    /// Runs `body` as one more nested hook on `interpreter`, or fails the run when too deep.
+    /// Runs `body` as one more nested hook on `interpreter`. Not at all once the run is
+    /// stopping; too deep, the hook does not run and a warning says so. Every hook counts as a
+    /// call towards the thread's next poll (limits, cancellation, safepoint).
     private func nestedHook(_ interpreter: InterpreterThread, function: Int, _ body: () -> Void) {
+        if stopping.load(ordering: .relaxed) { return }
+        interpreter.counters.pointee.hooksBeforePoll -= 1
+        if interpreter.counters.pointee.hooksBeforePoll <= 0 {
+            interpreter.counters.pointee.hooksBeforePoll = InterpreterThread.pollBudget
+            do throws(Fault) {
+                try interpreter.poll()
+            } catch {
+                return ignore(interpreter.error(error, function: function, pc: 0), in: function)
+            }
+        }
         guard interpreter.counters.pointee.hookDepth < Run.maximumHookNesting else {
-            return fail(interpreter.error(Fault(.recursionLimit, "weak-reference callbacks and finalizers nested more than \(Run.maximumHookNesting) deep"),
-                                          function: function, pc: 0))
+            return ignore(interpreter.error(Fault(.recursionLimit, "weak-reference callbacks and finalizers nested more than \(Run.maximumHookNesting) deep"),
+                                            function: function, pc: 0), in: function)
         }
         interpreter.counters.pointee.hookDepth += 1
         body()
@@ -496,7 +548,7 @@ final class Run: @unchecked Sendable {
             let result = try interpreter.execute(function, base: base)
             if Words.isObject(result) { m.release(Words.object(result)) }
         } catch {
-            fail(error)
+            ignore(error, in: function)
         }
     }
 
@@ -515,9 +567,31 @@ final class Run: @unchecked Sendable {
             let result = try interpreter.execute(function, base: base)
             if Words.isObject(result) { m.release(Words.object(result)) }
         } catch {
-            fail(error)
+            ignore(error, in: function)
         }
     }
+
+    /// An error inside a finalizer or a weak-reference callback does not fail the run (CPython's
+    /// "Exception ignored in"): the hook's frames are unwound already, the object is freed or
+    /// not as it would have been, and the error becomes a warning — a line of output and an
+    /// entry of the result's `warnings`. Errors that stop the whole run (a limit, a cancellation,
+    /// another thread's failure) still stop it.
+    private func ignore(_ error: RunError, in function: Int) {
+        guard !error.code.stopsTheRun else { return fail(error) }
+        let kept = warnings.withLock { kept -> Bool in
+            kept.count += 1
+            guard kept.list.count < Run.maximumWarnings else { return false }
+            kept.list.append(error)
+            return true
+        }
+        guard kept else { return }
+        let place = "\(program.functions[function].name)" + (error.line > 0 ? " (line \(error.line))" : "")
+        print("warning: error ignored in \(place): \(error.code.rawValue): \(error.message)")
+    }
+
+    /// Warnings kept in a result and printed; later ones are counted only (a line at the end
+    /// says how many).
+    static let maximumWarnings = 100
 
     // MARK: Operations' helpers
 
@@ -637,13 +711,9 @@ final class Run: @unchecked Sendable {
             expects: program.expects.enumerated().map { index, site in
                 RunResult.Expectation(line: site.location.line, column: site.location.column, condition: site.condition,
                                       passed: passes[index], failed: index == failedSite ? 1 : 0)
-            })
+            },
+            warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count })
     }
-}
-
-/// The heap's hooks reach the run through this box: the heap is made before the run is whole.
-private final class Hooks: @unchecked Sendable {
-    weak var run: Run?
 }
 
 extension Run {
@@ -666,4 +736,9 @@ extension Run {
                 RunResult.Expectation(line: $0.location.line, column: $0.location.column, condition: $0.condition, passed: 0, failed: 0)
             })
     }
+}
+
+/// The heap's hooks reach the run through this box: the heap is made before the run is whole.
+private final class Hooks: @unchecked Sendable {
+    weak var run: Run?
 }

@@ -21,11 +21,22 @@ public enum RunErrorCode: String, Sendable, Codable, CaseIterable {
     case stepLimit = "run.step-limit"
     case timeLimit = "run.time-limit"
     case channelClosed = "run.channel-closed"
+    /// No longer raised: finalizers run with the world running, so everything is allowed in
+    /// them. Kept so that the set of codes only grows.
     case notAllowedInFinalizer = "run.not-allowed-in-finalizer"
     case threadLimit = "run.thread-limit"
-    case cancelled = "run.cancelled"
-}
     case typeLimit = "run.type-limit"
+    case cancelled = "run.cancelled"
+
+    /// A limit of the run's or a cancellation: it stops the run even when raised inside a
+    /// finalizer or a weak-reference callback, whose other errors are only warnings.
+    var stopsTheRun: Bool {
+        switch self {
+        case .heapLimit, .stepLimit, .timeLimit, .cancelled: true
+        default: false
+        }
+    }
+}
 
 public struct RunError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     public var code: RunErrorCode

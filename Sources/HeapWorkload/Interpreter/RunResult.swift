@@ -136,4 +136,8 @@ public struct RunResult: Sendable, Codable {
     public var peakHeapBytes: Int
     public var threads: [ThreadReport]
     public var expects: [Expectation]
+    /// Errors raised inside finalizers and weak-reference callbacks, which do not fail the run
+    /// (CPython's "Exception ignored in"); at most the first 100, of `warningCount`.
+    public var warnings: [RunError] = []
+    public var warningCount = 0
 }
