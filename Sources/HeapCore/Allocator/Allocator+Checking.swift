@@ -32,6 +32,7 @@ extension Allocator {
 
     /// Empties `heap`'s quarantine (at detach). The heap must be the calling thread's.
     func releaseQuarantine(of heap: ThreadHeap) {
+        assert(ThreadHeap.current?.id == heap.id, "heapd: releaseQuarantine(of:) is for the calling thread's own heap")
         while let block = heap.storage.pointee.quarantine.removeOldest() {
             releaseQuarantined(block)
         }

@@ -88,6 +88,14 @@ final class ArenaPool: @unchecked Sendable {
         lock.withLock { body(&state) }
     }
 
+    /// The debug-build check of "pool lock held" (Lock.assertHeldByCurrentThread), at the top of
+    /// the functions that rely on it outside `withLock`'s own body: the `…Locked` helpers and
+    /// Page's `format` and `reset`. Nothing in release builds.
+    @inline(__always)
+    func assertLocked(_ function: StaticString = #function) {
+        lock.assertHeldByCurrentThread(function)
+    }
+
     // MARK: Pages
 
     /// A free page formatted for `sizeClass` and owned by `ownerID`; nil when no arena can be mapped.
@@ -114,7 +122,7 @@ final class ArenaPool: @unchecked Sendable {
             arena.pointee.freeMask = mask & ~(UInt64(1) << UInt64(index))
             if arena.pointee.freeMask == 0 { Self.unlinkAvailable(arena, &state) }
             let page = Arena.page(index, of: arena)
-            page.pointee.format(sizeClass: sizeClass, ownerID: ownerID, ownerHeap: ownerHeap, allocatorID: allocatorID, key: key)
+            page.pointee.format(sizeClass: sizeClass, ownerID: ownerID, ownerHeap: ownerHeap, allocatorID: allocatorID, key: key, pool: self)
             return page
         }
     }
@@ -127,9 +135,10 @@ final class ArenaPool: @unchecked Sendable {
     }
 
     private func releasePageLocked(_ page: UnsafeMutablePointer<Page>, _ state: inout State) {
+        assertLocked()
         let arena = Arena.arena(of: page)
         precondition(arena.pointee.node == node, "page returned to the wrong node pool")
-        page.pointee.reset()
+        page.pointee.reset(pool: self)
         arena.pointee.freeMask |= UInt64(1) << UInt64(Arena.pageIndex(of: page))
         if !arena.pointee.isAvailableListed { Self.linkAvailable(arena, &state) }
         guard arena.pointee.freeMask == Arena.dataPagesMask else { return }
@@ -142,6 +151,7 @@ final class ArenaPool: @unchecked Sendable {
     }
 
     private func destroyLocked(_ arena: UnsafeMutablePointer<ArenaHeader>, _ state: inout State) {
+        assertLocked()
         Self.unlinkAvailable(arena, &state)
         if let prev = arena.pointee.prevAll { prev.pointee.nextAll = arena.pointee.nextAll } else { state.allArenas = arena.pointee.nextAll }
         arena.pointee.nextAll?.pointee.prevAll = arena.pointee.prevAll

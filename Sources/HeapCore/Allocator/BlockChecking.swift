@@ -27,7 +27,8 @@
 // Blocks in quarantine stay counted in their page's `used` (so the page is not released under
 // them) and in its `quarantined`; statistics count `used - quarantined` as live, walks skip them.
 // A quarantine belongs to its thread heap: only the owner thread touches it, except the verifier
-// and walks with the world quiescent.
+// and walks with the world quiescent (debug builds check the owner where a quarantine is emptied,
+// and where carved blocks are poisoned and reused ones checked).
 //
 // The poison is stored with relaxed atomic stores: the object layer reads the dead bit of a block
 // another thread may be freeing (Mutator.mergeOwnedObjects), and 0xDF keeps that bit (0x80) set.
@@ -84,6 +85,7 @@ enum BlockPoison {
     /// them) to its capacity. Owner only.
     @inline(never)
     static func fillCarved(_ page: UnsafeMutablePointer<Page>) {
+        page.pointee.assertOwnerThread()
         guard var block = page.pointee.free else { return }
         let size = Int(page.pointee.blockSize)
         let end = page.pointee.start + Int(page.pointee.capacity.load(ordering: .relaxed)) * size
@@ -126,6 +128,7 @@ enum BlockPoison {
     /// Checks a block popped from `page`'s free list with `next` its link: the tag, the poison
     /// after it, and a link that names a carved block of the page. Owner only.
     static func checkReused(_ block: UnsafeMutableRawPointer, next: UnsafeMutableRawPointer?, page: UnsafeMutablePointer<Page>) {
+        page.pointee.assertOwnerThread()
         let size = Int(page.pointee.blockSize)
         checkTag(block, page: page, when: "when it was reused")
         if let offset = firstChange(in: block, from: 16, size: size) {

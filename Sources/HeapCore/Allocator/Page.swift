@@ -32,6 +32,9 @@
 //   owned      a thread heap's class queue or full list    the owner thread
 //   abandoned  its node pool's abandoned list              pool lock holder
 //
+// Debug builds check the last column at the top of the functions that rely on it: the owner by
+// `assertOwnerThread` (the owning heap's thread), the pool lock by ArenaPool.assertLocked.
+//
 // Delayed-free states, in the low two bits of `threadFree` (mimalloc's protocol):
 //
 //   state           meaning                                            set by
@@ -147,6 +150,27 @@ struct Page: ~Copyable {
 // MARK: - Owner operations
 
 extension Page {
+    #if DEBUG
+    /// Whether the calling thread owns the page: it is owned, by a heap attached on this thread.
+    /// Debug builds only.
+    var isOwnedByCurrentThread: Bool {
+        guard state == .owned,
+              let heap = UnsafeMutablePointer<ThreadHeapStorage>(bitPattern: ownerHeap.load(ordering: .relaxed))
+        else { return false }
+        return ThreadHeap(storage: heap).isOwnedByCurrentThread
+    }
+    #endif
+
+    /// The debug-build check of "owner only" (or, with `orAbandoned`, "or the pool lock holder of
+    /// an abandoned page": that lock is the caller's to check). Nothing in release builds.
+    @inline(__always)
+    func assertOwnerThread(_ function: StaticString = #function, orAbandoned: Bool = false) {
+        #if DEBUG
+        assert(isOwnedByCurrentThread || (orAbandoned && state == .abandoned),
+               "heapd: \(function) is for the page's owner thread only")
+        #endif
+    }
+
     @inline(__always)
     func tag(of block: UnsafeMutableRawPointer) -> UInt {
         tagKey ^ UInt(bitPattern: block)
@@ -183,8 +207,10 @@ extension Page {
         }
     }
 
-    /// Prepares a free page to hold `sizeClass` blocks for the heap `ownerID`. Pool lock held.
-    mutating func format(sizeClass: Int, ownerID: UInt64, ownerHeap: UInt, allocatorID: UInt64, key: UInt) {
+    /// Prepares a free page to hold `sizeClass` blocks for the heap `ownerID`. The lock of `pool`,
+    /// the page's node pool, held.
+    mutating func format(sizeClass: Int, ownerID: UInt64, ownerHeap: UInt, allocatorID: UInt64, key: UInt, pool: ArenaPool) {
+        pool.assertLocked()
         precondition(state == .free, "formatting a page that is not free")
         let size = SizeClass.blockSize(ofClass: sizeClass)
         self.sizeClass = UInt8(sizeClass)
@@ -206,8 +232,10 @@ extension Page {
         state = .owned
     }
 
-    /// Returns the page to the free state. Pool lock held; the page holds no blocks.
-    mutating func reset() {
+    /// Returns the page to the free state. The lock of `pool`, the page's node pool, held; the
+    /// page holds no blocks.
+    mutating func reset(pool: ArenaPool) {
+        pool.assertLocked()
         precondition(usedCount == 0, "releasing a page that still holds blocks")
         precondition(quarantined.load(ordering: .relaxed) == 0, "releasing a page with quarantined blocks")
         free = nil
@@ -228,6 +256,7 @@ extension Page {
 
     /// Carves up to 4 KiB of fresh blocks onto `free`. Owner (or pool lock holder) only.
     mutating func extend() {
+        assertOwnerThread(orAbandoned: true)
         let carved = Int(capacity.load(ordering: .relaxed))
         let remaining = Int(reserved) - carved
         guard remaining > 0 else { return }
@@ -249,6 +278,7 @@ extension Page {
     /// Moves `localFree` to `free` when `free` is empty, and drains `threadFree` onto `free`.
     /// Owner (or pool lock holder of an abandoned page) only.
     mutating func collect() {
+        assertOwnerThread(orAbandoned: true)
         if free == nil, let local = localFree {
             free = local
             localFree = nil
@@ -284,6 +314,7 @@ extension Page {
     /// Moves the delayed-free state to `new`, waiting while a remote free is notifying the owner.
     /// Unless `override`, a page in `never` stays there. Owner only.
     func setDelayedState(_ new: DelayedFreeState, override: Bool) {
+        assertOwnerThread()
         var word = threadFree.load(ordering: .relaxed)
         while true {
             let current = DelayedFreeState(rawValue: word & DelayedFreeState.mask)!

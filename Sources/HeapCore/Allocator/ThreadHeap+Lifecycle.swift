@@ -58,6 +58,7 @@ extension ThreadHeap {
     /// allocator and frees the storage. Owner only, its quarantine already emptied
     /// (`Allocator.releaseQuarantine`); the handle is dead afterwards.
     func abandonAndDestroy() {
+        assertOwnerThread()
         forEachPage { $0.pointee.setDelayedState(.never, override: true) }
         processDelayedFrees()
         forEachPage { page in
@@ -82,6 +83,7 @@ extension ThreadHeap {
     /// Drains every remote free, returns every empty page (even a class's last one) to its arena
     /// and takes back pages from the full list that have room. Owner only.
     func collect() {
+        assertOwnerThread()
         processDelayedFrees()
         var empty: [UnsafeMutablePointer<Page>] = []
         forEachPage { page in

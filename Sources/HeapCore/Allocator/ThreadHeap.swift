@@ -2,7 +2,9 @@
 //
 // The storage is owned by the thread it was attached on; only that thread touches it, except for
 // `delayedFree`, an atomic stack of blocks that other threads push (see Page's delayed-free
-// states). The calling thread's heap and id live in C thread-local slots (CHeapShim).
+// states). The calling thread's heap and id live in C thread-local slots (CHeapShim). Debug
+// builds check the rule at the top of the slow paths (`assertOwnerThread`), by the thread id the
+// storage keeps of its owner (the slots are cleared before a detaching heap gives its pages up).
 //
 //   direct[i]      the page that serves requests of (i*16 - 15)...(i*16) bytes, i = 0...32: the
 //                  first page of that class's queue, or the allocator's empty sentinel page (whose
@@ -18,6 +20,9 @@
 
 import CHeapShim
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct PageQueue {
     var first: UnsafeMutablePointer<Page>?
@@ -45,6 +50,11 @@ struct ThreadHeapStorage: ~Copyable {
     var full: PageQueue
     /// Blocks this thread freed that may not be reused yet (checking build; capacity 0 otherwise).
     var quarantine: Quarantine
+    #if DEBUG
+    /// The thread that attached (the storage is made on it), for `assertOwnerThread`. Debug
+    /// builds only; last, so that release builds' layout is the same.
+    let ownerThread = pthread_self()
+    #endif
 }
 
 /// A handle on a thread heap's storage. Copies are cheap; the storage lives from attach to detach.
@@ -73,6 +83,20 @@ struct ThreadHeap {
     /// or its allocator checks blocks (so that all its frees take the checking slow path).
     @inline(__always)
     static var fastFreeID: UInt64 { heapd_current_thread_heap_id() }
+
+    #if DEBUG
+    /// Whether the calling thread owns this heap. Debug builds only.
+    var isOwnedByCurrentThread: Bool { pthread_equal(storage.pointee.ownerThread, pthread_self()) != 0 }
+    #endif
+
+    /// The debug-build check of "owner only": stops unless the calling thread is the one this heap
+    /// was attached on. Nothing in release builds.
+    @inline(__always)
+    func assertOwnerThread(_ function: StaticString = #function) {
+        #if DEBUG
+        assert(isOwnedByCurrentThread, "heapd: \(function) is for the thread heap's owner thread only")
+        #endif
+    }
 
     var id: UInt64 { storage.pointee.id }
     var address: UInt { UInt(bitPattern: storage) }
@@ -112,6 +136,7 @@ extension ThreadHeap {
     /// Any size up to SizeClass.maxSmallSize, when the direct page has no free block.
     @inline(never)
     func allocateGeneric(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+        assertOwnerThread()
         processDelayedFrees()
         let sizeClass = SizeClass.index(forSize: byteCount)
         guard let page = findPage(sizeClass) else { return nil }
@@ -189,6 +214,7 @@ extension ThreadHeap {
     /// After a local free that emptied the page or hit a page on the full list.
     @inline(never)
     func freeLocalSlow(_ page: UnsafeMutablePointer<Page>) {
+        assertOwnerThread()
         if page.pointee.isInFull { moveFromFull(page) }
         let sizeClass = Int(page.pointee.sizeClass)
         let queue = storage.pointee.queues[sizeClass]
@@ -201,6 +227,7 @@ extension ThreadHeap {
 
     /// Frees, as the owner, every block that other threads pushed onto `delayedFree`.
     func processDelayedFrees() {
+        assertOwnerThread()
         guard storage.pointee.delayedFree.load(ordering: .relaxed) != 0 else { return }
         // Acquire pairs with the release CAS in `pushDelayedFreeRemote`.
         var word = storage.pointee.delayedFree.exchange(0, ordering: .acquiring)
@@ -227,6 +254,7 @@ extension ThreadHeap {
     }
 
     func moveFromFull(_ page: UnsafeMutablePointer<Page>) {
+        assertOwnerThread()
         unlinkFromFull(page)
         page.pointee.isInFull = false
         page.pointee.setDelayedState(.noDelayed, override: false)
@@ -235,6 +263,7 @@ extension ThreadHeap {
 
     /// Unlinks an empty page and gives it back to its arena's pool.
     func retire(_ page: UnsafeMutablePointer<Page>) {
+        assertOwnerThread()
         unlink(page, from: Int(page.pointee.sizeClass))
         withPool(forNode: Arena.arena(of: page).pointee.node) { $0.releasePage(page) }
     }

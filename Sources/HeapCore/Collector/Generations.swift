@@ -51,6 +51,7 @@ extension Mutator {
     /// of 30–35 MiB unbounded; without the debt at all, 2,300 collections and twice the time).
     @inline(never)
     func flushYoungDelta(poll: Bool = true) {
+        assertOnOwnThread()
         let counters = storage.pointee.counters
         let delta = storage.pointee.youngDelta
         let count0 = counters.pointee.count0.wrappingAdd(delta, ordering: .relaxed).newValue

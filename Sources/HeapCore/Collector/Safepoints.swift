@@ -50,6 +50,12 @@ final class World: Sendable {
 
     /// Tells every waiter that something changed; the mutex must be held.
     func broadcast() { condition.broadcast() }
+
+    /// The debug-build check of "world mutex held" (MutexCondition.assertHeldByCurrentThread).
+    @inline(__always)
+    func assertLocked(_ function: StaticString = #function) {
+        condition.assertHeldByCurrentThread(function)
+    }
 }
 
 /// How long a pause took, in nanoseconds.
@@ -127,6 +133,7 @@ extension Heap {
 
     /// Waits while the world is stopped, then marks `storage` running. World mutex held.
     func waitForResumeLocked(_ storage: UnsafeMutablePointer<MutatorStorage>) {
+        world.assertLocked()
         while counters.pointee.stopRequested.load(ordering: .relaxed) { world.wait() }
         storage.pointee.worldState = .running
     }
@@ -143,6 +150,7 @@ extension Mutator {
 
     @inline(never)
     private func park() {
+        assertOnOwnThread()
         // The stopper itself polls too (a finalizer that allocates): it does not wait for itself.
         if isInsidePause { return }
         quiescentPoint()
@@ -167,6 +175,7 @@ extension Mutator {
     /// only once a waiting mutator has taken the lock, and queued for it again (a yield at the
     /// switch interval: `leaveBlockingRegion(queuedForGlobalLock: true)` must follow).
     func enterBlockingRegion(handingOverGlobalLock handOver: Bool) {
+        assertOnOwnThread()
         // Only this thread writes its own state, so reading it here needs no lock.
         require(storage.pointee.worldState != .blocked, "heapd: enterBlockingRegion inside a blocking region (they do not nest)")
         if storage.pointee.youngDelta != 0 { flushYoungDelta(poll: false) }
@@ -190,6 +199,7 @@ extension Mutator {
     }
 
     func leaveBlockingRegion(queuedForGlobalLock queued: Bool) {
+        assertOnOwnThread()
         withHeap { heap in
             if storage.pointee.policy == .globalLock { heap.globalLock.acquire(queued: queued) }
             heap.world.withLock { heap.waitForResumeLocked(storage) }

@@ -23,6 +23,7 @@ extension Mutator {
     /// Frees `object`, whose count just reached zero, and everything only it kept alive.
     @usableFromInline @inline(never)
     func deallocate(_ object: ObjectRef) {
+        assertOnOwnThread()
         markDead(object)
         object.header.pointee.scratch = 0
         var worklist = object.bits

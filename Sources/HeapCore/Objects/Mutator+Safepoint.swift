@@ -44,6 +44,7 @@ extension Mutator {
 
     /// Merges every object queued to this mutator (brc.c's _Py_brc_merge_refcounts).
     func processMergeQueue() {
+        assertOnOwnThread()
         for bits in heap.takeMergeQueue(of: id) {
             mergeQueued(ObjectRef(bits: bits)!)
         }
@@ -56,6 +57,7 @@ extension Mutator {
     /// (offset 26) is a byte the allocator never writes, so it is safe to test on a block another
     /// thread is freeing, and ownerID is read only on blocks that are not dead.
     func mergeOwnedObjects() {
+        assertOnOwnThread()
         guard storage.pointee.policy == .biased else { return }
         let me = id
         withAllocator { $0.forEachBlockOfCurrentThread { block in
@@ -70,6 +72,7 @@ extension Mutator {
 
     /// Merges one queued object, dropping the queue's reference; frees it if that was the last.
     func mergeQueued(_ object: ObjectRef) {
+        assertOnOwnThread()
         if BiasedCounting.merge(object, extra: -1) == 0 {
             deallocate(object)
         }

@@ -6,7 +6,8 @@
 // no owner any more: its next non-owner release that would go negative merges it on the spot.
 //
 // Storage is owned by the mutator's thread; other threads touch only `mergePending` (a hint set
-// under the heap's mutator lock) and `quiescentSequence` (QSBR), both atomic.
+// under the heap's mutator lock) and `quiescentSequence` (QSBR), both atomic. Debug builds check
+// the rule at the top of the mutator's slow paths (`assertOnOwnThread`); not on the fast paths.
 
 import CHeapShim
 import Synchronization
@@ -80,6 +81,17 @@ public struct Mutator {
     public static var current: Mutator? {
         guard let raw = heapd_current_mutator() else { return nil }
         return Mutator(storage: raw.assumingMemoryBound(to: MutatorStorage.self))
+    }
+
+    /// Whether the calling thread is this mutator's: its storage is the one in the thread's
+    /// thread-local slot (`current`).
+    var isOnOwnThread: Bool { heapd_current_mutator() == UnsafeMutableRawPointer(storage) }
+
+    /// The debug-build check of "on the mutator's own thread" (as NIOLoopBound's): its storage
+    /// belongs to that thread. An `assert`: nothing in release builds.
+    @inline(__always)
+    func assertOnOwnThread(_ function: StaticString = #function) {
+        assert(isOnOwnThread, "heapd: \(function) must run on the mutator's own thread")
     }
 }
 

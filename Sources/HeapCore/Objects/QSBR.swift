@@ -68,6 +68,7 @@ extension Mutator {
     }
 
     private func sealDeferredBatch() {
+        assertOnOwnThread()
         guard storage.pointee.deferred.pending != 0 else { return }
         // Acquiring-and-releasing: the batch's deaths happen-before any mutator's quiescent
         // point that reads the new sequence.
@@ -80,6 +81,7 @@ extension Mutator {
     /// Marks this mutator quiescent (it holds no pointer obtained without a reference), and frees
     /// the deferred batches that every mutator has now moved past.
     public func quiescentPoint() {
+        assertOnOwnThread()
         let counters = storage.pointee.counters
         // Release pairs with the acquire loads in `minimumQuiescentSequence`.
         storage.pointee.quiescentSequence.store(counters.pointee.writeSequence.load(ordering: .acquiring), ordering: .releasing)
@@ -107,6 +109,7 @@ extension Mutator {
     /// another mutator's quiescent point; the last mutator to leave frees everything. Both happen
     /// under the orphans' lock, so that the last one to leave sees every batch the others left.
     func leaveAndHandOffDeferredFrees() {
+        assertOnOwnThread()
         sealDeferredBatch()
         let mine = storage.pointee.deferred.batches
         storage.pointee.deferred.batches = []

@@ -2,6 +2,8 @@
 // address (pthread objects must not move) — the waiting primitives of the stop-the-world
 // handshake, the global lock, channels and the collector's pause workers. pthread calls, not
 // Synchronization or Dispatch, for the reason Lock.swift gives: ThreadSanitizer sees them.
+// MutexCondition records its holder in debug builds as Lock does (`assertHeldByCurrentThread`);
+// a wait gives the mutex up and takes it back, and so does the record.
 
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +14,7 @@ import Glibc
 public final class MutexCondition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let holder = MutexHolder()
 
     public init() {
         pthread_mutex_init(mutex, nil)
@@ -25,21 +28,55 @@ public final class MutexCondition: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    public func lock() { pthread_mutex_lock(mutex) }
+    public func lock() {
+        holder.willLock()
+        pthread_mutex_lock(mutex)
+        holder.didLock()
+    }
 
-    public func unlock() { pthread_mutex_unlock(mutex) }
+    public func unlock() {
+        holder.willUnlock()
+        pthread_mutex_unlock(mutex)
+    }
 
     public func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        holder.willLock()
         pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        holder.didLock()
+        defer {
+            holder.willUnlock()
+            pthread_mutex_unlock(mutex)
+        }
         return try body()
     }
 
     /// Waits for a change; the mutex must be held.
-    public func wait() { pthread_cond_wait(changed, mutex) }
+    public func wait() {
+        assertHeldByCurrentThread()
+        holder.willUnlock()
+        pthread_cond_wait(changed, mutex)
+        holder.didLock()
+    }
 
     /// Tells every waiter that something changed; the mutex must be held.
-    public func broadcast() { pthread_cond_broadcast(changed) }
+    public func broadcast() {
+        assertHeldByCurrentThread()
+        pthread_cond_broadcast(changed)
+    }
+
+    #if DEBUG
+    /// Whether the calling thread holds the mutex. Debug builds only: for `assert`s and tests.
+    public var isHeldByCurrentThread: Bool { holder.isCurrentThread }
+    #endif
+
+    /// Stops the process unless the calling thread holds the mutex, in debug builds; nothing in
+    /// release builds.
+    @inline(__always)
+    public func assertHeldByCurrentThread(_ function: StaticString = #function, file: StaticString = #fileID, line: UInt = #line) {
+        #if DEBUG
+        assert(holder.isCurrentThread, "heapd: \(function) needs the mutex held by the calling thread", file: file, line: line)
+        #endif
+    }
 }
 
 /// A reusable barrier for `parties` threads.
