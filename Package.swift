@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "HeapService", targets: ["HeapService"]),
         .executable(name: "heapctl", targets: ["heapctl"]),
         .executable(name: "heapd", targets: ["heapd"]),
+        .executable(name: "heapfuzz", targets: ["heapfuzz"]),
     ],
     dependencies: [
         // Pause-time histograms for the collector's statistics (Collector/GCStats.swift).
@@ -63,6 +64,20 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             path: "Sources/heapd"
         ),
+        // The fuzzers (issue 12): seeded workload programs run under every reference-counting
+        // policy with automatic collection on and off, and mutated sources for the front end;
+        // a library so that the tests run bounded campaigns, and `heapfuzz` (scripts/fuzz, CI)
+        // to run them for as long as asked.
+        .target(
+            name: "HeapFuzz",
+            dependencies: ["HeapWorkload", "HeapCore"],
+            path: "Sources/HeapFuzz"
+        ),
+        .executableTarget(
+            name: "heapfuzz",
+            dependencies: ["HeapFuzz", "HeapWorkload", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/heapfuzz"
+        ),
         .testTarget(
             name: "HeapCoreTests",
             dependencies: ["HeapCore", "CHeapShim"],
@@ -78,6 +93,14 @@ let package = Package(
             name: "HeapctlTests",
             dependencies: ["heapctl"],
             path: "Tests/HeapctlTests"
+        ),
+        // Bounded fuzz campaigns, and every reproducer a campaign found (Regressions/*.hw,
+        // read through #filePath), replayed under the six configurations.
+        .testTarget(
+            name: "HeapFuzzTests",
+            dependencies: ["HeapFuzz", "HeapWorkload", "HeapCore"],
+            path: "Tests/HeapFuzzTests",
+            exclude: ["Regressions"]
         ),
         .testTarget(
             name: "HeapWorkloadTests",
