@@ -11,10 +11,11 @@
 // Handshake (CPython's stop-the-world in the free-threaded build, in small):
 //   1. the stopper (itself a mutator) raises `stopRequested` and waits until every other attached
 //      mutator is parked or blocked;
-//   2. it drains every BRC merge queue (merging and freeing on its own thread), then runs the
-//      pause's work with the world quiescent;
-//   3. it lowers the flag and wakes everyone. Attaching, and leaving a blocking region, wait while
-//      the world is stopped.
+//   2. it drains every BRC merge queue (merging on its own thread, keeping each queue's
+//      reference), then runs the pause's work with the world quiescent;
+//   3. it lowers the flag and wakes everyone, then drops the references the queues held: an
+//      object freed by that runs its finalizer with the world running, never inside the pause.
+//      Attaching, and leaving a blocking region, wait while the world is stopped.
 // The safepoint's fast path is one relaxed load of `stopRequested`; everything else is under the
 // mutex. Only one stop runs at a time (`stopper` serialises them).
 
@@ -95,6 +96,18 @@ extension Heap {
         guard let me = Mutator.current, me.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque() else {
             misuse("heapd: stopTheWorld from a thread that is not a mutator of this heap")
         }
+        let (result, drained) = pause(by: me, timing: &timing, body)
+        // The merge queues' references, dropped with the world running and the pause over: an
+        // object that dies of it runs its finalizer and callbacks as any release does.
+        for object in drained { me.release(object) }
+        return result
+    }
+
+    /// The pause itself. The merge queues are drained into `drained` (each object merged, the
+    /// queue's reference now the stopper's), not released here: the last reference's release
+    /// would run program code (finalizers, callbacks) with the world stopped. While the pause
+    /// runs, `pauseHeld` lists them for the verifier.
+    private func pause<R>(by me: Mutator, timing: inout PauseTiming, _ body: () -> R) -> (R, [ObjectRef]) {
         require(world.stopperID.load(ordering: .relaxed) != me.id,
                 "heapd: the world is already stopped by this thread (a collection or stopTheWorld called from inside a pause, e.g. from a finalizer)")
         // Waiting for another stopper to finish counts as parked: that stopper may be waiting for
@@ -118,17 +131,24 @@ extension Heap {
                 world.wait()
             }
         }
+        var drained: [ObjectRef] = []
         for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
-            for bits in takeMergeQueue(of: id) { me.mergeQueued(ObjectRef(bits: bits)!) }
+            for bits in takeMergeQueue(of: id) {
+                let object = ObjectRef(bits: bits)!
+                _ = BiasedCounting.merge(object, extra: 0)
+                drained.append(object)
+            }
         }
+        pauseHeld = drained
         timing.handshakeNanoseconds = monotonicNanoseconds() - start
         let result = body()
+        pauseHeld = []
         world.withLock {
             counters.pointee.stopRequested.store(false, ordering: .sequentiallyConsistent)
             world.broadcast()
         }
         timing.pauseNanoseconds = monotonicNanoseconds() - start
-        return result
+        return (result, drained)
     }
 
     /// Waits while the world is stopped, then marks `storage` running. World mutex held.

@@ -79,6 +79,9 @@ public final class Heap: @unchecked Sendable {
     nonisolated(unsafe) var collectorEpoch: UInt32 = 0
     /// Threads sharing a large walk of the heap in a pause (`CollectorConfiguration.pauseWorkers`).
     let pauseWorkers: Int
+    /// The merge queues' references that the running pause took over (Collector/Safepoints.swift),
+    /// for the verifier. Touched only by the thread that has stopped the world.
+    nonisolated(unsafe) var pauseHeld: [ObjectRef] = []
     /// One collection at a time, from its first pause to its last release (Collector/Finalization.swift).
     let collectionGate = CollectionGate()
     /// The collector's lists, reused between collections (Collector/TrialDeletion.swift).

@@ -7,7 +7,8 @@
 //   no dangling   every slot of a live object, and every root, names a live object (not a free
 //                 block, not a dead object waiting for QSBR)
 //   counts        for every live mortal object: refcount == roots naming it + slots naming it
-//                 + entries for it in merge queues (each holds one pending reference)
+//                 + entries for it in merge queues (each holds one pending reference) + the
+//                 queue references the running pause took over (`pauseHeld`)
 //   weak refs     a weak reference names a live object or nothing
 
 import Synchronization
@@ -47,6 +48,8 @@ extension Heap {
         for queue in mutators.withLock({ $0.values.map(\.mergeQueue) }) {
             for bits in queue { expected[bits, default: 0] += 1 }
         }
+        // Queue references a pause took over, dropped when it ends (Collector/Safepoints.swift).
+        for object in pauseHeld { expected[object.bits, default: 0] += 1 }
         for bits in live {
             let object = ObjectRef(bits: bits)!
             if object.isImmortal { continue }

@@ -135,6 +135,40 @@ func expectEmpty(_ heap: Heap, _ m: Mutator, sourceLocation: SourceLocation = #_
         }
     }
 
+    /// A pause drains every merge queue; an object whose merge there finds its count at zero
+    /// used to be freed inside the pause, its finalizer running with the world stopped — where a
+    /// finalizer that collects trapped ("the world is already stopped by this thread"). Now the
+    /// pause keeps the queue's reference and drops it once the world runs again.
+    @Test func anObjectFreedByThePausesMergeRunsItsFinalizerAfterTheWorldResumes() {
+        let hooks = Hooks()
+        let heap = hooks.heap()
+        let node = heap.types.register(name: "N", slots: ["r"], hasFinalizer: true)
+        let inside = Locked<[Bool]>([])
+        hooks.finalizer.withLock {
+            $0 = { _, _ in
+                inside.withLock { $0.append(heap.isInsidePause) }
+                _ = heap.collect()
+            }
+        }
+        let shared = Locked<ObjectRef?>(nil)
+        withMutator(heap) { m in
+            let object = m.new(node)!
+            m.retain(object)                      // the other thread's reference, counted by the owner
+            shared.withLock { $0 = object }
+            runOnThreads(1) { _ in
+                let other = heap.attachCurrentThread()
+                // Not the owner, and the shared word is 0: queued to the owner.
+                other.release(shared.withLock { $0! })
+                heap.detachCurrentThread()
+            }
+            m.release(object)                     // the owner's: the queue's reference is the last
+            // The collection's pause drains the owner's queue; the merge finds 0.
+            #expect(heap.collect().unreachable == 0)
+            #expect(inside.withLock { $0 } == [false])
+            expectEmpty(heap, m)
+        }
+    }
+
     // MARK: finalizers run by the collector
 
     /// A finalizer that breaks its own cycle used to free the object by counting in the middle of

@@ -130,9 +130,14 @@ import Testing
                 m.release(a)                           // shared was 0: queued to the blocked owner
                 #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.queued)
                 heap.stopTheWorld {
-                    #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0)
+                    // Merged, the queue's reference now the pause's: alive until the world runs
+                    // again (a death inside the pause would run its finalizer there).
+                    #expect(SharedState.state(a.header.pointee.shared.load(ordering: .relaxed)) == SharedState.merged)
+                    #expect(a.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0)
                     #expect(heap.verify(roots: []) == [])
                 }
+                // Dropped as the pause ended.
+                #expect(heap.liveObjectsByType().isEmpty)
                 drained.signal()
             }
             heap.detachCurrentThread()
