@@ -92,7 +92,20 @@ extension Heap {
         clearEmptiedMarks(walk.pages, collecting: generation)
         result.findCandidatesNanoseconds = lap()
         let target = promotionTarget(of: generation)
+        // The merge queues' references this pause holds (Safepoints.swift) are not from outside:
+        // an object whose only reference it was is garbage with what only it reaches, as it
+        // would have been had the queue been merged before the pause.
+        for object in pauseHeld where Scratch.epoch(object.header.pointee.scratch) == walk.epoch {
+            object.header.pointee.scratch &-= 1
+        }
         let (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: walk.epoch, roots: walk.roots?.buffer, promotingTo: target)
+        // Garbage the pause held: the collection takes it over, and the pause's reference goes
+        // (a plain decrement: nothing outside the garbage references it).
+        pauseHeld.removeAll { object in
+            guard isUnreachable(object, epoch: epoch) else { return false }
+            BiasedCounting.dropMergedReference(object)
+            return true
+        }
         result.trialDeletionNanoseconds = lap()
         result.candidates = candidates.count
         result.pagesWalked = walk.pages.count

@@ -142,6 +142,8 @@ extension Heap {
         pauseHeld = drained
         timing.handshakeNanoseconds = monotonicNanoseconds() - start
         let result = body()
+        // A collection may have taken some over as garbage (Finalization.swift).
+        drained = pauseHeld
         pauseHeld = []
         world.withLock {
             counters.pointee.stopRequested.store(false, ordering: .sequentiallyConsistent)

@@ -177,6 +177,14 @@ public enum BiasedCounting: RefCountPolicy {
             expected: 0, desired: SharedState.maybeShared | SharedState.one, ordering: .sequentiallyConsistent).exchanged
     }
 
+    /// Takes one reference off a merged object's shared count without freeing it at zero: for
+    /// the collector, with the world stopped, handing a reference it holds to garbage it frees.
+    static func dropMergedReference(_ object: ObjectRef) {
+        assert(SharedState.state(object.header.pointee.shared.load(ordering: .relaxed)) == SharedState.merged,
+               "heapd: dropMergedReference of an object that is not merged")
+        object.header.pointee.shared.wrappingSubtract(SharedState.one, ordering: .relaxed)
+    }
+
     /// Moves the shared word from the default state to maybeShared, whatever its count, so that
     /// the owner's zero path goes through a CAS that try-retain can race with safely. CPython's
     /// _PyObject_SetMaybeWeakref: queued and merged words are left alone (they already force

@@ -138,7 +138,7 @@ func expectEmpty(_ heap: Heap, _ m: Mutator, sourceLocation: SourceLocation = #_
     /// A pause drains every merge queue; an object whose merge there finds its count at zero
     /// used to be freed inside the pause, its finalizer running with the world stopped — where a
     /// finalizer that collects trapped ("the world is already stopped by this thread"). Now the
-    /// pause keeps the queue's reference and drops it once the world runs again.
+    /// pause keeps the queue's reference (and a collection takes such an object as garbage).
     @Test func anObjectFreedByThePausesMergeRunsItsFinalizerAfterTheWorldResumes() {
         let hooks = Hooks()
         let heap = hooks.heap()
@@ -162,9 +162,40 @@ func expectEmpty(_ heap: Heap, _ m: Mutator, sourceLocation: SourceLocation = #_
                 heap.detachCurrentThread()
             }
             m.release(object)                     // the owner's: the queue's reference is the last
-            // The collection's pause drains the owner's queue; the merge finds 0.
-            #expect(heap.collect().unreachable == 0)
+            // The collection's pause drains the owner's queue; the merge finds the queue's
+            // reference the last, so the collection takes the object as garbage and runs its
+            // finalizer with the world running.
+            #expect(heap.collect().collected == 1)
             #expect(inside.withLock { $0 } == [false])
+            expectEmpty(heap, m)
+        }
+    }
+
+    /// An object whose last reference waits in a merge queue when a collection starts is garbage
+    /// for that collection, with what only it reaches (a cycle here): the pause's hold on the
+    /// queue's reference is not a reference from outside. Before, gc.collect() kept them both
+    /// alive (heapfuzz: `expect deref(w) == none` after gc.collect(), biased, gc on).
+    @Test func anObjectWhoseLastReferenceIsQueuedIsCollectedWithWhatItHolds() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let shared = Locked<ObjectRef?>(nil)
+        withMutator(heap) { m in
+            let holder = m.new(node)!
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.store(consuming: a, into: holder, slot: 0)
+            m.release(b)
+            let weak = m.newWeakReference(to: b)!
+            m.retain(holder)                      // the other thread's reference, counted by the owner
+            shared.withLock { $0 = holder }
+            runOnThreads(1) { _ in
+                let other = heap.attachCurrentThread()
+                other.release(shared.withLock { $0! })   // queued to the owner
+                heap.detachCurrentThread()
+            }
+            m.release(holder)                     // the queue's reference is the last
+            #expect(heap.collect().collected == 3)
+            #expect(m.deref(weak) == nil)
+            m.release(weak)
             expectEmpty(heap, m)
         }
     }
