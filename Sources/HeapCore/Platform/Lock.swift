@@ -89,6 +89,14 @@ public final class Lock: @unchecked Sendable {
         return try body()
     }
 
+    /// Waits on `condition` with this lock, which the caller holds (MutexCondition checks): the
+    /// wait gives the lock up and takes it back, and so does the debug record of the holder.
+    func wait(on condition: UnsafeMutablePointer<pthread_cond_t>) {
+        holder.willUnlock()
+        pthread_cond_wait(condition, mutex)
+        holder.didLock()
+    }
+
     #if DEBUG
     /// Whether the calling thread holds the lock. Debug builds only: for `assert`s and tests.
     public var isHeldByCurrentThread: Bool { holder.isCurrentThread }

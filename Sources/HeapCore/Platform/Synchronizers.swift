@@ -9,53 +9,34 @@
 import Glibc
 #endif
 
-/// A mutex and a condition variable that go together. `@unchecked Sendable`: both are pthread
-/// objects at fixed heap addresses, used only through these methods.
+/// A mutex and a condition variable that go together: a `Lock` (which keeps the debug record of
+/// its holder) and a pthread condition variable. `@unchecked Sendable`: the condition variable is
+/// a pthread object at a fixed heap address, used only through these methods.
 public final class MutexCondition: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let mutex = Lock()
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let holder = MutexHolder()
 
     public init() {
-        pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
     }
 
     deinit {
         pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
         changed.deallocate()
-        mutex.deallocate()
     }
 
-    public func lock() {
-        holder.willLock()
-        pthread_mutex_lock(mutex)
-        holder.didLock()
-    }
+    public func lock() { mutex.lock() }
 
-    public func unlock() {
-        holder.willUnlock()
-        pthread_mutex_unlock(mutex)
-    }
+    public func unlock() { mutex.unlock() }
 
     public func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        holder.willLock()
-        pthread_mutex_lock(mutex)
-        holder.didLock()
-        defer {
-            holder.willUnlock()
-            pthread_mutex_unlock(mutex)
-        }
-        return try body()
+        try mutex.withLock(body)
     }
 
     /// Waits for a change; the mutex must be held.
     public func wait() {
         assertHeldByCurrentThread()
-        holder.willUnlock()
-        pthread_cond_wait(changed, mutex)
-        holder.didLock()
+        mutex.wait(on: changed)
     }
 
     /// Tells every waiter that something changed; the mutex must be held.
@@ -66,7 +47,7 @@ public final class MutexCondition: @unchecked Sendable {
 
     #if DEBUG
     /// Whether the calling thread holds the mutex. Debug builds only: for `assert`s and tests.
-    public var isHeldByCurrentThread: Bool { holder.isCurrentThread }
+    public var isHeldByCurrentThread: Bool { mutex.isHeldByCurrentThread }
     #endif
 
     /// Stops the process unless the calling thread holds the mutex, in debug builds; nothing in
@@ -74,7 +55,7 @@ public final class MutexCondition: @unchecked Sendable {
     @inline(__always)
     public func assertHeldByCurrentThread(_ function: StaticString = #function, file: StaticString = #fileID, line: UInt = #line) {
         #if DEBUG
-        assert(holder.isCurrentThread, "heapd: \(function) needs the mutex held by the calling thread", file: file, line: line)
+        assert(mutex.isHeldByCurrentThread, "heapd: \(function) needs the mutex held by the calling thread", file: file, line: line)
         #endif
     }
 }
