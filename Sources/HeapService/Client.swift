@@ -94,8 +94,32 @@ public final class Client {
 
     /// The default socket path, as heapd chooses it.
     public static func defaultSocketPath() -> String {
-        if getuid() == 0 { return "/run/heapd/heapd.sock" }
-        if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/heapd.sock" }
-        return "/tmp/heapd-\(getuid()).sock"
+        defaultSocketPath(environment: ProcessInfo.processInfo.environment, uid: getuid())
+    }
+
+    static func defaultSocketPath(environment: [String: String], uid: uid_t) -> String {
+        if uid == 0 { return systemSocketPath }
+        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/heapd.sock" }
+        return "/tmp/heapd-\(uid).sock"
+    }
+
+    /// The socket of the heapd that systemd runs (systemd/heapd.socket).
+    public static let systemSocketPath = "/run/heapd/heapd.sock"
+
+    /// Where a client looks for heapd when it is given no socket: $HEAPD_SOCKET when set; else
+    /// the user's own heapd's socket (`defaultSocketPath`) when it exists; else the system one
+    /// when that exists (a user of the heapd group reaching the service); else the user's own,
+    /// so that the error names where heapd would listen.
+    public static func clientSocketPath() -> String {
+        clientSocketPath(environment: ProcessInfo.processInfo.environment, uid: getuid()) {
+            FileManager.default.fileExists(atPath: $0)
+        }
+    }
+
+    static func clientSocketPath(environment: [String: String], uid: uid_t, exists: (String) -> Bool) -> String {
+        if let chosen = environment["HEAPD_SOCKET"], !chosen.isEmpty { return chosen }
+        let own = defaultSocketPath(environment: environment, uid: uid)
+        if !exists(own) && exists(systemSocketPath) { return systemSocketPath }
+        return own
     }
 }

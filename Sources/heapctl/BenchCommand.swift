@@ -47,7 +47,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Heap limit of each run in MiB.")
     var heapLimit: Int = 4096
 
-    @Option(help: "heapd's socket (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
+    @Option(help: ConnectionOptions.socketHelp)
     var socket: String?
 
     @Flag(help: "Run in this process, without a daemon (a library name is looked up in ./workloads).")
@@ -64,7 +64,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let plan = try BenchPlan(threads: threads, rc: rc, gc: gc, repeatCount: repeatCount, params: params)
-        let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file) : try DaemonRunner(file: file, socketPath: socket ?? Client.defaultSocketPath())
+        let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file) : try DaemonRunner(file: file, socketPath: socket ?? Client.clientSocketPath())
         if plan.threads != [nil], !runner.declaresThreads(file: file) {
             fail("\(file) declares no `threads` param, so --threads cannot set it (binary-trees, cycle-churn, larson and shared-refcount declare one)", status: 2)
         }

@@ -6,7 +6,11 @@ import Foundation
 import HeapService
 
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "heapd's socket (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
+    /// The help of every subcommand's --socket (Client.clientSocketPath says how the default
+    /// is found).
+    static let socketHelp = ArgumentHelp("heapd's socket (default: $HEAPD_SOCKET; else $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root, when it exists; else /run/heapd/heapd.sock, the system heapd's, when that exists).")
+
+    @Option(help: ConnectionOptions.socketHelp)
     var socket: String?
 
     @Flag(help: "Print heapd's response as JSON.")
@@ -14,7 +18,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Sends `request` and returns the response (an `error` response exits 1 with its message).
     func ask(_ request: Request) throws -> Response {
-        let path = socket ?? Client.defaultSocketPath()
+        let path = socket ?? Client.clientSocketPath()
         let response: Response
         do {
             let client = try Client(socketPath: path)

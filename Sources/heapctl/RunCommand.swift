@@ -18,7 +18,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run in this process, without a daemon.")
     var embedded = false
 
-    @Option(help: "heapd's socket (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
+    @Option(help: ConnectionOptions.socketHelp)
     var socket: String?
 
     @Argument(help: "The workload file (.hw), or a library workload's name.")
@@ -110,7 +110,7 @@ struct RunCommand: ParsableCommand {
         request.heapLimitMiB = heapLimit
         request.timeLimitSeconds = timeLimit
         request.stream = !json
-        let path = socket ?? Client.defaultSocketPath()
+        let path = socket ?? Client.clientSocketPath()
         do {
             let client = try Client(socketPath: path)
             try client.send(request)

@@ -20,7 +20,7 @@ struct ShellCommand: ParsableCommand {
     func run() throws {
         let name = session ?? "shell-\(ProcessInfo.processInfo.processIdentifier)"
         let interactive = isatty(0) != 0
-        let path = connection.socket ?? Client.defaultSocketPath()
+        let path = connection.socket ?? Client.clientSocketPath()
         let client: Client
         do {
             client = try Client(socketPath: path)

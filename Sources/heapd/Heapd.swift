@@ -12,7 +12,8 @@ import Glibc
 
 @main
 struct Heapd: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "heapd", abstract: "The heapd daemon: runs workloads sent over a Unix socket.")
+    static let configuration = CommandConfiguration(commandName: "heapd", abstract: "The heapd daemon: runs workloads sent over a Unix socket.",
+                                                    version: protocolVersion)
 
     @Option(help: "The configuration file (default: /etc/heapd/heapd.toml when it exists). Settings: docs/protocol.md; HEAPD_* variables override the file, flags override both.")
     var config: String?

@@ -1,0 +1,47 @@
+// heapctl's conventions for finding heapd (issue 16): $HEAPD_SOCKET, the user's own socket, the
+// system socket when the user's is absent; and `--version` on both binaries.
+
+import Foundation
+@testable import HeapService
+import Testing
+
+@Suite struct ClientConventionsTests {
+    private let user: uid_t = 1000
+    private let environment = ["XDG_RUNTIME_DIR": "/run/user/1000"]
+
+    @Test func heapdSocketWinsWhenSet() {
+        var environment = self.environment
+        environment["HEAPD_SOCKET"] = "/tmp/mine.sock"
+        #expect(Client.clientSocketPath(environment: environment, uid: user) { _ in true } == "/tmp/mine.sock")
+    }
+
+    @Test func theUsersOwnSocketWhenItExists() {
+        let path = Client.clientSocketPath(environment: environment, uid: user) { _ in true }
+        #expect(path == "/run/user/1000/heapd.sock")
+    }
+
+    @Test func theSystemSocketWhenTheUsersIsAbsent() {
+        let path = Client.clientSocketPath(environment: environment, uid: user) { $0 == Client.systemSocketPath }
+        #expect(path == "/run/heapd/heapd.sock")
+    }
+
+    @Test func theUsersOwnWhenNeitherExists() {
+        #expect(Client.clientSocketPath(environment: environment, uid: user) { _ in false } == "/run/user/1000/heapd.sock")
+        #expect(Client.clientSocketPath(environment: [:], uid: user) { _ in false } == "/tmp/heapd-1000.sock")
+        #expect(Client.clientSocketPath(environment: [:], uid: 0) { _ in false } == "/run/heapd/heapd.sock")
+    }
+
+    @Test(arguments: ["heapd", "heapctl"])
+    func bothBinariesPrintTheirVersion(_ name: String) throws {
+        let process = Process()
+        process.executableURL = Daemon.binary.deletingLastPathComponent().appendingPathComponent(name)
+        process.arguments = ["--version"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(printed.trimmingCharacters(in: .whitespacesAndNewlines) == protocolVersion)
+    }
+}
