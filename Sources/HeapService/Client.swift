@@ -62,7 +62,9 @@ public final class Client {
         bytes.append(UInt8(ascii: "\n"))
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            // send with MSG_NOSIGNAL, not write: a heapd that has gone away must give an error
+            // here (EPIPE), not a SIGPIPE that kills the client.
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard written > 0 else { throw ClientError.closed }
             offset += written
         }

@@ -39,16 +39,30 @@ struct ShellCommand: ParsableCommand {
             var request = Request(id: .number(1), op: "exec")
             request.session = name
             if piece == ":reset" { request.reset = true } else { request.source = piece }
-            try client.send(request)
-            let response = try client.receive()
+            let response: Response
+            do {
+                try client.send(request)
+                response = try client.receive()
+            } catch let error as ClientError {
+                // heapd went away (stopped, restarted, or it closed the connection): exit 3, as
+                // when no heapd answers at all.
+                FileHandle.standardError.write("heapctl: the connection to heapd at \(path) was lost (\(error))\n".data(using: .utf8)!)
+                throw ExitCode(3)
+            }
             if response.type == "error" {
                 failures += 1
-                print("error [\(response.code ?? "")\(response.detail.map { " " + $0 } ?? "")]: \(response.message ?? "")")
+                say("error [\(response.code ?? "")\(response.detail.map { " " + $0 } ?? "")]: \(response.message ?? "")")
             } else {
-                for output in response.lines ?? [] { print(output) }
+                for output in response.lines ?? [] { say(output) }
             }
         }
         // A script fed to the shell fails if any of its lines did.
         if !interactive && failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Writes a line unbuffered, so that a program driving the shell through a pipe sees each
+    /// answer before it sends the next line.
+    private func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }

@@ -44,4 +44,34 @@ import Testing
         #expect(process.terminationStatus == 0)
         #expect(printed.trimmingCharacters(in: .whitespacesAndNewlines) == protocolVersion)
     }
+
+    /// `heapctl shell` exits 3 (no heapd) when heapd goes away in the middle of a session, not 1
+    /// with a Swift error.
+    @Test func theShellExitsThreeWhenTheConnectionDrops() throws {
+        let daemon = try Daemon()
+        let process = Process()
+        process.executableURL = Daemon.binary.deletingLastPathComponent().appendingPathComponent("heapctl")
+        process.arguments = ["shell", "--socket", daemon.socketPath]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data("print 6 * 7\n".utf8))
+        // The first answer has come back once its line is printed.
+        var printed = Data()
+        while !String(decoding: printed, as: UTF8.self).contains("42") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            printed.append(chunk)
+        }
+        daemon.stop()
+        input.fileHandleForWriting.write(Data("print 1\n".utf8))
+        try input.fileHandleForWriting.close()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(String(decoding: printed, as: UTF8.self).contains("42"))
+        #expect(process.terminationStatus == 3, "stderr: \(message)")
+        #expect(message.contains("connection to heapd"))
+    }
 }
