@@ -113,10 +113,7 @@ extension Heap {
         resetCounts(afterCollecting: generation)
         guard !garbage.isEmpty else { return }
 
-        let isGarbage: (ObjectRef) -> Bool = { self.isUnreachable($0, epoch: epoch) }
-        for object in garbage where object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
-            clearWeakReferences(to: object, mutator: me, callbacks: &teardown.callbacks, isGarbage: isGarbage)
-        }
+        clearWeakReferences(toGarbage: garbage, epoch: epoch, by: me, into: &teardown)
         let finalizable = finalizer != nil && garbage.contains { Heap.hasFinalizerToRun($0) }
         if finalizable || !teardown.callbacks.isEmpty {
             for object in garbage { me.retain(object) }
@@ -156,10 +153,7 @@ extension Heap {
         // but whatever resurrected them may let go before then).
         for object in teardown.held where !isUnreachable(object, epoch: epoch) { teardown.released.append(object) }
         teardown.held = []
-        let isGarbage: (ObjectRef) -> Bool = { self.isUnreachable($0, epoch: epoch) }
-        for object in garbage where object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
-            clearWeakReferences(to: object, mutator: me, callbacks: &teardown.callbacks, isGarbage: isGarbage)
-        }
+        clearWeakReferences(toGarbage: garbage, epoch: epoch, by: me, into: &teardown)
         let middle = monotonicNanoseconds()
         result.finalizationNanoseconds += middle - start
         free(garbage, epoch: epoch, &result, by: me, into: &teardown)
@@ -187,7 +181,17 @@ extension Heap {
         for object in garbage { me.freeCollectedGarbage(object) }
     }
 
-    /// Whether the collector still has to run `object`'s finalizer.
+    /// Clears the weak references to `garbage` (found by the pass of `epoch`), keeping the
+    /// callbacks of those that are not garbage themselves. World stopped.
+    private func clearWeakReferences(toGarbage garbage: [ObjectRef], epoch: UInt, by me: Mutator, into teardown: inout Teardown) {
+        let isGarbage: (ObjectRef) -> Bool = { self.isUnreachable($0, epoch: epoch) }
+        for object in garbage where object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
+            clearWeakReferences(to: object, mutator: me, callbacks: &teardown.callbacks, isGarbage: isGarbage)
+        }
+    }
+
+    /// Whether `object`'s finalizer has still to run (PEP 442: once), by the collector or by
+    /// the release that frees it.
     @inline(__always)
     static func hasFinalizerToRun(_ object: ObjectRef) -> Bool {
         object.header.pointee.flags & ObjectFlags.hasFinalizer != 0

@@ -31,8 +31,7 @@ extension Mutator {
             worklist = dead.header.pointee.scratch
             // A resurrected object leaves the list with a clean scratch word.
             dead.header.pointee.scratch = 0
-            if dead.header.pointee.flags & ObjectFlags.hasFinalizer != 0,
-               dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.finalized == 0, !finalizeOnDeath(dead) {
+            if Heap.hasFinalizerToRun(dead), !finalizeOnDeath(dead) {
                 continue
             }
             if dead.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.hasWeakReferences != 0 {
