@@ -20,8 +20,19 @@
 import CHeapShim
 import Dispatch
 
+/// How a collection finds its garbage (Collector/ConcurrentDetection.swift).
+public enum CollectionMode: String, Sendable, CaseIterable, Equatable {
+    /// Candidates are walked and trial deletion done while mutators run; a short pause then
+    /// re-checks only the tentative garbage (the default).
+    case concurrent
+    /// The whole collection, walk included, runs with the world stopped.
+    case stopTheWorld = "stop-the-world"
+}
+
 /// How a heap's collector runs.
 public struct CollectorConfiguration: Sendable {
+    /// How collections find garbage; the heap's `collectionMode` can change it later.
+    public var mode: CollectionMode
     /// The collector thread collects by itself when counts cross thresholds (Python's default).
     /// When false, only explicit `collect()` calls collect.
     public var automatic: Bool
@@ -36,7 +47,8 @@ public struct CollectorConfiguration: Sendable {
     public var pauseWorkers: Int
 
     public init(automatic: Bool = true, thresholds: (Int, Int, Int) = (700, 10, 10), idleInterval: Duration? = .milliseconds(500),
-                pauseWorkers: Int = min(max(Int(heapd_allowed_cpu_count()), 1), 8)) {
+                pauseWorkers: Int = min(max(Int(heapd_allowed_cpu_count()), 1), 8), mode: CollectionMode = .concurrent) {
+        self.mode = mode
         self.automatic = automatic
         self.thresholds = thresholds
         self.idleInterval = idleInterval

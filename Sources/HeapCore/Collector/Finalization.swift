@@ -51,7 +51,7 @@ extension Heap {
     func collect(_ generation: Int, by me: Mutator, reason: CollectionReason) -> CollectionResult {
         collectionGate.enter(as: me)
         defer { collectionGate.leave(as: me) }
-        var result = CollectionResult(generation: generation, reason: reason)
+        var result = CollectionResult(generation: generation, reason: reason, mode: collectionMode)
         invokeCollectionCallbacks(.start, result)
         var teardown = Teardown()
         var timing = PauseTiming()

@@ -28,6 +28,20 @@ public enum CollectionReason: String, Sendable, Equatable {
 public struct CollectionResult: Sendable, Equatable {
     public var generation: Int
     public var reason: CollectionReason
+    /// How it found its garbage.
+    public var mode: CollectionMode
+    /// The concurrent phase (walk and trial deletion with the world running): 0 when stopped
+    /// the world for all of it.
+    public var concurrentNanoseconds: UInt64
+    /// The concurrent phase's tentative garbage: what the racy view found unreachable.
+    public var tentative: Int
+    /// Of the tentative garbage, what the pause's validation confirmed (`unreachable` for a
+    /// concurrent collection); `tentative - validated` were dropped as live or gone.
+    public var validated: Int
+    public var dropped: Int { tentative - validated }
+    /// CPU time of the collecting thread for this collection (walks, validation, teardown; not
+    /// the finalizers), from CLOCK_THREAD_CPUTIME_ID.
+    public var collectorCPUNanoseconds: UInt64
     /// Tracked objects examined.
     public var candidates: Int
     /// Pages walked to find them (young collections walk only pages marked young).
@@ -56,9 +70,11 @@ public struct CollectionResult: Sendable, Equatable {
     /// Breaking the cycles and freeing.
     public var teardownNanoseconds: UInt64
 
-    init(generation: Int, reason: CollectionReason) {
+    init(generation: Int, reason: CollectionReason, mode: CollectionMode) {
         self.generation = generation
         self.reason = reason
+        self.mode = mode
+        concurrentNanoseconds = 0; tentative = 0; validated = 0; collectorCPUNanoseconds = 0
         candidates = 0; pagesWalked = 0; unreachable = 0; resurrected = 0; finalized = 0; saved = 0
         pauseNanoseconds = 0; handshakeNanoseconds = 0; findCandidatesNanoseconds = 0
         trialDeletionNanoseconds = 0; finalizationNanoseconds = 0; teardownNanoseconds = 0
@@ -76,6 +92,9 @@ public struct CollectorTotals: Sendable {
     public var pauses = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     /// Collections the collector thread ran by itself (threshold or idle).
     public var automaticCollections = 0
+    /// Time spent in concurrent phases, and the collecting threads' CPU time, in all.
+    public var totalConcurrentNanoseconds: UInt64 = 0
+    public var collectorCPUNanoseconds: UInt64 = 0
 
     mutating func record(_ result: CollectionResult) {
         generations[result.generation].collections += 1
@@ -84,6 +103,8 @@ public struct CollectorTotals: Sendable {
         longestPauseNanoseconds = max(longestPauseNanoseconds, result.pauseNanoseconds)
         _ = pauses.record(min(max(result.pauseNanoseconds, 1), pauses.highestTrackableValue))
         if result.reason != .explicit { automaticCollections += 1 }
+        totalConcurrentNanoseconds += result.concurrentNanoseconds
+        collectorCPUNanoseconds += result.collectorCPUNanoseconds
     }
 
     /// The pause at `percentile` (0...100), in nanoseconds; 0 before the first collection.
@@ -100,6 +121,14 @@ public struct GenerationStats: Sendable, Equatable {
     /// Objects found unreachable that could not be freed (none in heapd: finalizers run, and
     /// resurrected objects are alive again, not uncollectable).
     public var uncollectable = 0
+}
+
+/// The calling thread's CPU time in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
+@inline(__always)
+func threadCPUNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
 /// A monotonic clock reading in nanoseconds (CLOCK_MONOTONIC: not moved by clock changes).

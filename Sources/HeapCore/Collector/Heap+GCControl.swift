@@ -35,6 +35,7 @@ struct CollectorState {
     var enabled = true
     var thresholds: (Int, Int, Int)
     var saveAll = false
+    var mode: CollectionMode
     /// Objects saved by save-all mode, each holding one reference.
     var garbage: [ObjectRef] = []
     var callbacks: [(id: Int, body: CollectionCallback)] = []
@@ -104,6 +105,12 @@ extension Heap {
     /// Python's gc.set_debug(gc.DEBUG_SAVEALL): unreachable objects are kept in `garbage`
     /// instead of being freed (weak references to them are still cleared and finalizers still
     /// run, as in CPython).
+    /// How collections find garbage (CollectionMode); a change applies from the next collection.
+    public var collectionMode: CollectionMode {
+        get { collectorState.withLock { $0.mode } }
+        set { collectorState.withLock { $0.mode = newValue } }
+    }
+
     public var saveAllGarbage: Bool {
         get { collectorState.withLock { $0.saveAll } }
         set { collectorState.withLock { $0.saveAll = newValue } }

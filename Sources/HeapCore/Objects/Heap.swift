@@ -120,7 +120,7 @@ public final class Heap: @unchecked Sendable {
         self.finalizer = finalizer
         self.pauseWorkers = collector.pauseWorkers
         counters = .allocate(capacity: 1)
-        let state = CollectorState(automatic: collector.automatic, thresholds: collector.thresholds)
+        let state = CollectorState(automatic: collector.automatic, thresholds: collector.thresholds, mode: collector.mode)
         collectorState = Locked(state)
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
                                              count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
