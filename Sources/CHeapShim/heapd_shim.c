@@ -50,3 +50,26 @@ int heapd_allowed_cpu_count(void) {
     if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
     return CPU_COUNT(&set);
 }
+
+// The concurrent collector's racy accesses (heapd_shim.h says why they are races by design).
+#if defined(__has_attribute) && __has_attribute(disable_sanitizer_instrumentation)
+#define HEAPD_RACY __attribute__((disable_sanitizer_instrumentation, noinline))
+#else
+#define HEAPD_RACY __attribute__((no_sanitize("thread"), noinline))
+#endif
+
+HEAPD_RACY void heapd_racy_copy_words(uint64_t *destination, const void *source, uint64_t words) {
+    const volatile uint64_t *from = (const volatile uint64_t *)source;
+    for (uint64_t i = 0; i < words; i++) destination[i] = from[i];
+}
+
+HEAPD_RACY int heapd_racy_update_byte(void *address, uint8_t mask, uint8_t value, uint8_t unless) {
+    uint8_t *byte = (uint8_t *)address;
+    uint8_t old = __atomic_load_n(byte, __ATOMIC_RELAXED);
+    for (;;) {
+        if (old & unless) return 0;
+        uint8_t updated = (uint8_t)((old & ~mask) | (value & mask));
+        if (updated == old) return 0;
+        if (__atomic_compare_exchange_n(byte, &old, updated, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return 1;
+    }
+}

@@ -5,6 +5,8 @@
 //   shared/SWIFT-ON-THIS-MACHINE.md §3), against 2 ns for pthread_getspecific.
 // - sched_getcpu and thread affinity, which glibc declares only under _GNU_SOURCE.
 // - A compiler barrier for microbenchmarks.
+// - The concurrent collector's racy reads (and its one racy generation update) of memory that
+//   mutators write without synchronising with it.
 #ifndef HEAPD_SHIM_H
 #define HEAPD_SHIM_H
 
@@ -55,6 +57,22 @@ int heapd_pin_current_thread(int cpu);
 
 // Number of CPUs the calling thread may run on (its affinity mask), or -1.
 int heapd_allowed_cpu_count(void);
+
+// The concurrent collector's view of memory mutators are writing (Collector/
+// ConcurrentDetection.swift). These are races by design, as the Linux kernel's data_race(): the
+// collector treats what it reads as a hint and validates it with the world stopped, so a torn or
+// stale value costs a wrong guess, never a wrong free. They are built without ThreadSanitizer's
+// instrumentation (a race TSan would report is the point of them); every other access in heapd
+// stays instrumented. The memory must stay mapped: the caller guarantees it (no arena or large
+// block is unmapped while a concurrent walk runs).
+//
+// Copies `words` 8-byte words from `source` (8-byte aligned) to `destination`, one volatile load
+// each, so that no load is merged, repeated or turned into a memcpy call.
+void heapd_racy_copy_words(uint64_t *destination, const void *source, uint64_t words);
+
+// Replaces the bits of `mask` in the byte at `address` with `value`'s, by a compare-and-swap
+// loop, unless the byte has a bit of `unless` set. Returns whether it changed the byte.
+int heapd_racy_update_byte(void *address, uint8_t mask, uint8_t value, uint8_t unless);
 
 static inline __attribute__((always_inline)) void heapd_compiler_barrier(void) {
     __asm__ __volatile__("" ::: "memory");

@@ -67,7 +67,7 @@ extension Allocator {
                     for index in 1..<Arena.pageCount {
                         let page = Arena.page(index, of: current)
                         guard page.pointee.state == .owned || page.pointee.state == .abandoned else { continue }
-                        if let marks, page.pointee.generationMarks & marks == 0 { continue }
+                        if let marks, page.pointee.generationMarks.load(ordering: .relaxed) & marks == 0 { continue }
                         plan.pages.append(page)
                         plan.blockBound += Int(page.pointee.capacity.load(ordering: .relaxed))
                     }

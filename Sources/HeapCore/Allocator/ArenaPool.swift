@@ -42,6 +42,13 @@ final class ArenaPool: @unchecked Sendable {
         var largeBlocks: UnsafeMutablePointer<LargeBlockHeader>? = nil
         var largeCount = 0
         var largeBytes = 0
+        /// Concurrent walks of the heap running (Allocator+ConcurrentWalk.swift). While there is
+        /// one, no arena is unmapped or decommitted and no large block unmapped: a freed large
+        /// block waits in `deferredLarge`, an empty arena stays until the last walk ends.
+        var walkers = 0
+        var deferredLarge: [UnsafeMutablePointer<LargeBlockHeader>] = []
+        /// An arena emptied while a walk ran (the last walk's end applies the policy).
+        var emptiedDuringWalk = false
     }
 
     let node: Int
@@ -143,6 +150,10 @@ final class ArenaPool: @unchecked Sendable {
         if !arena.pointee.isAvailableListed { Self.linkAvailable(arena, &state) }
         guard arena.pointee.freeMask == Arena.dataPagesMask else { return }
         state.emptyArenas += 1
+        if state.walkers > 0 {
+            state.emptiedDuringWalk = true
+            return
+        }
         if state.emptyArenas > policy.retainedEmptyArenas {
             destroyLocked(arena, &state)
         } else if policy.decommitRetained {
@@ -268,13 +279,49 @@ final class ArenaPool: @unchecked Sendable {
     }
 
     func releaseLarge(_ header: UnsafeMutablePointer<LargeBlockHeader>) {
-        withLock { state in
+        let deferred = withLock { state -> Bool in
             if let prev = header.pointee.prev { prev.pointee.next = header.pointee.next } else { state.largeBlocks = header.pointee.next }
             header.pointee.next?.pointee.prev = header.pointee.prev
             state.largeCount -= 1
             state.largeBytes -= header.pointee.blockSize
+            if state.walkers > 0 { state.deferredLarge.append(header) }
+            return state.walkers > 0
         }
+        if deferred { return }
         budget.release(header.pointee.blockSize)
         LargeObjects.destroy(header)
+    }
+
+    // MARK: Concurrent walks
+
+    /// A concurrent walk starts: nothing is unmapped until it ends.
+    func beginWalk() {
+        withLock { $0.walkers += 1 }
+    }
+
+    /// A concurrent walk ends. The last one unmaps the large blocks freed meanwhile and releases
+    /// the arenas that emptied beyond the policy's retained ones (decommitting those it keeps).
+    func endWalk() {
+        let large = withLock { state -> [UnsafeMutablePointer<LargeBlockHeader>] in
+            state.walkers -= 1
+            guard state.walkers == 0 else { return [] }
+            var arena = state.emptiedDuringWalk ? state.allArenas : nil
+            state.emptiedDuringWalk = false
+            while let current = arena {
+                arena = current.pointee.nextAll
+                guard current.pointee.freeMask == Arena.dataPagesMask else { continue }
+                if state.emptyArenas > policy.retainedEmptyArenas {
+                    destroyLocked(current, &state)
+                } else if policy.decommitRetained {
+                    Arena.decommitDataPages(current)
+                }
+            }
+            defer { state.deferredLarge = [] }
+            return state.deferredLarge
+        }
+        for header in large {
+            budget.release(header.pointee.blockSize)
+            LargeObjects.destroy(header)
+        }
     }
 }

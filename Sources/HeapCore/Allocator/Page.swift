@@ -94,9 +94,11 @@ struct Page: ~Copyable {
     var isInFull: Bool
     var state: PageState
     /// Bit g set: the page may hold objects of the object layer's generation g (the collector
-    /// walks only pages that may hold what it collects). Set by the owner when it allocates,
-    /// rewritten by the collector with the world stopped.
-    var generationMarks: UInt8
+    /// walks only pages that may hold what it collects). Set by the owner when it allocates (a
+    /// relaxed load, and an RMW only when the bit is clear); cleared and set by the collector with
+    /// relaxed RMWs, while mutators run in a concurrent collection (a bit the owner sets after
+    /// the collector cleared it stays set: an RMW loses no other writer's bit).
+    let generationMarks: Atomic<UInt8>
     /// Which worker of the collector's parallel walk owns the page's objects (written with the
     /// world stopped, for that walk only; meaningless outside it).
     var walkPart: UInt8
@@ -132,7 +134,7 @@ struct Page: ~Copyable {
         sizeClass = 0
         isInFull = false
         self.state = state
-        generationMarks = 0
+        generationMarks = Atomic(0)
         walkPart = 0
         reserved = 0
         quarantined = Atomic(0)
@@ -181,6 +183,14 @@ extension Page {
         block.load(fromByteOffset: 8, as: UInt.self) == tag(of: block)
     }
 
+    /// Sets the mark of generation `generation` (an RMW only when it is clear). Any thread.
+    @inline(__always)
+    func markGeneration(_ generation: UInt8) {
+        if generationMarks.load(ordering: .relaxed) & 1 << generation == 0 {
+            generationMarks.bitwiseOr(1 << generation, ordering: .relaxed)
+        }
+    }
+
     @inline(__always)
     var usedCount: Int { Int(used.load(ordering: .relaxed)) }
 
@@ -222,7 +232,7 @@ extension Page {
         free = nil
         localFree = nil
         isInFull = false
-        generationMarks = 0
+        generationMarks.store(0, ordering: .relaxed)
         walkPart = 0
         used.store(0, ordering: .relaxed)
         capacity.store(0, ordering: .relaxed)
@@ -247,7 +257,7 @@ extension Page {
         blockSize = 0
         reciprocal = 0
         isInFull = false
-        generationMarks = 0
+        generationMarks.store(0, ordering: .relaxed)
         walkPart = 0
         next = nil
         prev = nil

@@ -44,7 +44,12 @@ struct CandidateFilter {
 
     @inline(__always)
     func admits(_ object: ObjectRef) -> Bool {
-        object.header.pointee.gcBits.load(ordering: .relaxed) & mask == GCBits.tracked
+        admits(gcBits: object.header.pointee.gcBits.load(ordering: .relaxed))
+    }
+
+    @inline(__always)
+    func admits(gcBits: UInt8) -> Bool {
+        gcBits & mask == GCBits.tracked
     }
 }
 

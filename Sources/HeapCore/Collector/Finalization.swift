@@ -2,7 +2,11 @@
 // finalizers and weak-reference callbacks run while the world runs, as gc_free_threading.c does
 // (so that they may block, send, receive, join threads and collect):
 //
-//   pause 1   find the garbage (CandidateWalk, TrialDeletion); clear the weak references to it,
+//   detect    (concurrent mode only) the walk and trial deletion with the world running, giving
+//             tentative garbage (ConcurrentDetection.swift)
+//   pause 1   find the garbage: stop-the-world mode walks and runs trial deletion here
+//             (CandidateWalk, TrialDeletion); concurrent mode validates the tentative garbage
+//             instead, in time proportional to it. Then clear the weak references to it,
 //             keeping the callbacks of those that are not garbage themselves. If no garbage
 //             object has a finalizer left to run and no callback is due, go straight to 4.
 //             Otherwise take one reference to each garbage object (the collector's hold), so
@@ -49,15 +53,35 @@ extension Heap {
     /// One collection, with its callbacks and statistics.
     @discardableResult
     func collect(_ generation: Int, by me: Mutator, reason: CollectionReason) -> CollectionResult {
+        // Before anything waits: a concurrent collection's walk would wait for this pause to end.
+        require(!world.isStopped(by: me.id),
+                "heapd: the world is already stopped by this thread (a collection or stopTheWorld called from inside a pause, e.g. from a finalizer)")
         collectionGate.enter(as: me)
         defer { collectionGate.leave(as: me) }
         var result = CollectionResult(generation: generation, reason: reason, mode: collectionMode)
         invokeCollectionCallbacks(.start, result)
         var teardown = Teardown()
         var timing = PauseTiming()
-        stopTheWorld(timing: &timing) { findGarbage(&result, by: me, into: &teardown) }
+        var cpu = threadCPUNanoseconds()
+        switch result.mode {
+        case .stopTheWorld:
+            stopTheWorld(timing: &timing) { findGarbage(&result, by: me, into: &teardown) }
+        case .concurrent:
+            // Nothing is unmapped from here until validation is over: the walk's addresses
+            // stay readable for it.
+            allocator.beginConcurrentWalk()
+            let start = monotonicNanoseconds()
+            me.enterBlockingRegion()
+            let outcome = concurrentDetection.detect(in: self, generation: generation)
+            me.leaveBlockingRegion()
+            result.concurrentNanoseconds = monotonicNanoseconds() - start
+            testHooks?.beforeValidation?(outcome.tentative.map { ObjectRef(bits: $0)! })
+            stopTheWorld(timing: &timing) { validateGarbage(outcome, &result, by: me, into: &teardown) }
+            allocator.endConcurrentWalk()
+        }
         result.pauseNanoseconds = timing.pauseNanoseconds
         result.handshakeNanoseconds = timing.handshakeNanoseconds
+        result.collectorCPUNanoseconds = threadCPUNanoseconds() - cpu
         if !teardown.held.isEmpty {
             let start = monotonicNanoseconds()
             me.runWeakCallbacks(teardown.callbacks)
@@ -65,7 +89,9 @@ extension Heap {
             result.finalized = runFinalizers(of: teardown.held, by: me)
             result.finalizationNanoseconds = monotonicNanoseconds() - start
             var second = PauseTiming()
+            cpu = threadCPUNanoseconds()
             stopTheWorld(timing: &second) { freeHeldGarbage(&result, by: me, into: &teardown) }
+            result.collectorCPUNanoseconds += threadCPUNanoseconds() - cpu
             result.pauseNanoseconds += second.pauseNanoseconds
             result.handshakeNanoseconds += second.handshakeNanoseconds
         }
@@ -77,7 +103,7 @@ extension Heap {
         return result
     }
 
-    /// Pause 1 (steps 1 and, when nothing is left to run, 4).
+    /// Pause 1 of a stop-the-world collection (steps 1 and, when nothing is left to run, 4).
     private func findGarbage(_ result: inout CollectionResult, by me: Mutator, into teardown: inout Teardown) {
         let generation = result.generation
         var clock = monotonicNanoseconds()
@@ -92,27 +118,68 @@ extension Heap {
         clearEmptiedMarks(walk.pages, collecting: generation)
         result.findCandidatesNanoseconds = lap()
         let target = promotionTarget(of: generation)
-        // The merge queues' references this pause holds (Safepoints.swift) are not from outside:
-        // an object whose only reference it was is garbage with what only it reaches, as it
-        // would have been had the queue been merged before the pause.
-        for object in pauseHeld where Scratch.epoch(object.header.pointee.scratch) == walk.epoch {
-            object.header.pointee.scratch &-= 1
-        }
+        subtractPauseHeld(inEpoch: walk.epoch)
         let (garbage, epoch) = findUnreachable(in: candidates.buffer, epoch: walk.epoch, roots: walk.roots?.buffer, promotingTo: target)
-        // Garbage the pause held: the collection takes it over, and the pause's reference goes
-        // (a plain decrement: nothing outside the garbage references it).
-        pauseHeld.removeAll { object in
-            guard isUnreachable(object, epoch: epoch) else { return false }
-            BiasedCounting.dropMergedReference(object)
-            return true
-        }
+        takeOverPauseHeld(inEpoch: epoch)
         result.trialDeletionNanoseconds = lap()
         result.candidates = candidates.count
         result.pagesWalked = walk.pages.count
         result.unreachable = garbage.count
         resetCounts(afterCollecting: generation)
-        guard !garbage.isEmpty else { return }
+        startTeardown(of: garbage, epoch: epoch, &result, by: me, into: &teardown, since: clock)
+    }
 
+    /// Pause 1 of a concurrent collection: validation of the tentative garbage (ConcurrentDetection.swift).
+    private func validateGarbage(_ outcome: ConcurrentDetection.Outcome, _ result: inout CollectionResult, by me: Mutator,
+                                 into teardown: inout Teardown) {
+        let start = monotonicNanoseconds()
+        var set = validate(outcome.tentative)
+        let target = promotionTarget(of: result.generation)
+        let (garbage, epoch) = set.withUnsafeMutableBufferPointer {
+            findUnreachable(in: $0, promotingTo: target, lessPauseHeld: true)
+        }
+        takeOverPauseHeld(inEpoch: epoch)
+        result.trialDeletionNanoseconds = monotonicNanoseconds() - start
+        result.candidates = outcome.candidates
+        result.pagesWalked = outcome.pages
+        result.tentative = outcome.tentative.count
+        result.validated = garbage.count
+        result.unreachable = garbage.count
+        resetCounts(afterCollecting: result.generation)
+        startTeardown(of: garbage, epoch: epoch, &result, by: me, into: &teardown, since: monotonicNanoseconds())
+    }
+
+    /// The merge queues' references this pause holds (Safepoints.swift) are not from outside: an
+    /// object whose only reference it was is garbage with what only it reaches, as it would have
+    /// been had the queue been merged before the pause. Takes them off the gc_refs of the pass of
+    /// `epoch` (after update_refs). World stopped.
+    func subtractPauseHeld(inEpoch epoch: UInt) {
+        for object in pauseHeld where Scratch.epoch(object.header.pointee.scratch) == epoch {
+            object.header.pointee.scratch &-= 1
+        }
+    }
+
+    /// Garbage the pause held: the collection takes it over, and the pause's reference goes (a
+    /// plain decrement: nothing outside the garbage references it). World stopped.
+    private func takeOverPauseHeld(inEpoch epoch: UInt) {
+        pauseHeld.removeAll { object in
+            guard isUnreachable(object, epoch: epoch) else { return false }
+            BiasedCounting.dropMergedReference(object)
+            return true
+        }
+    }
+
+    /// The rest of pause 1: clear the weak references to `garbage`, then hold it for the
+    /// finalizers and callbacks, or free it now. `clock` is when the previous phase ended.
+    private func startTeardown(of garbage: [ObjectRef], epoch: UInt, _ result: inout CollectionResult, by me: Mutator,
+                               into teardown: inout Teardown, since clock: UInt64) {
+        var clock = clock
+        func lap() -> UInt64 {
+            let now = monotonicNanoseconds()
+            defer { clock = now }
+            return now - clock
+        }
+        guard !garbage.isEmpty else { return }
         clearWeakReferences(toGarbage: garbage, epoch: epoch, by: me, into: &teardown)
         let finalizable = finalizer != nil && garbage.contains { Heap.hasFinalizerToRun($0) }
         if finalizable || !teardown.callbacks.isEmpty {

@@ -25,7 +25,9 @@ extension Mutator {
     func noteYoungObject(_ block: UnsafeMutableRawPointer, isSmall: Bool) {
         if isSmall {
             let page = Arena.page(containing: UInt(bitPattern: block))
-            page.pointee.generationMarks |= 1
+            if page.pointee.generationMarks.load(ordering: .relaxed) & 1 == 0 {
+                page.pointee.generationMarks.bitwiseOr(1, ordering: .relaxed)
+            }
         }
         storage.pointee.youngDelta &+= 1
         if storage.pointee.youngDelta >= Mutator.youngBatch { flushYoungDelta() }
@@ -106,11 +108,12 @@ extension Heap {
 
     /// Clears, on the pages a collection of `generation` walked, the marks of the generations it
     /// empties (0...g, or 0 and 1 after a full one). Survivors mark their pages again as they are
-    /// promoted (TrialDeletion's `mark`). World stopped, before marking.
+    /// promoted (TrialDeletion's `mark`). Before marking: with the world stopped, or in a
+    /// concurrent collection before the page is read (an object allocated after that marks its
+    /// page again).
     func clearEmptiedMarks(_ pages: [UnsafeMutablePointer<Page>], collecting generation: Int) {
-        assertWorldStopped()
         let cleared = ~UInt8((1 << promotionTarget(of: generation)) - 1)
-        for page in pages { page.pointee.generationMarks &= cleared }
+        for page in pages { page.pointee.generationMarks.bitwiseAnd(cleared, ordering: .relaxed) }
     }
 
     /// The counts after a collection of `generation` (CPython's gc_collect_main): the young

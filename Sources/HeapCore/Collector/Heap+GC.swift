@@ -78,7 +78,7 @@ extension Heap {
                 // its generation: mark the page again, or young collections would not see it.
                 let generation = (bits & GCBits.generationMask) >> GCBits.generationShift
                 if !frozen && generation < 2 && object.isSmall {
-                    Arena.page(containing: object.bits).pointee.generationMarks |= 1 << generation
+                    Arena.page(containing: object.bits).pointee.markGeneration(generation)
                 }
             }
             return changed

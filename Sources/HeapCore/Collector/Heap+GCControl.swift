@@ -35,7 +35,7 @@ struct CollectorState {
     var enabled = true
     var thresholds: (Int, Int, Int)
     var saveAll = false
-    var mode: CollectionMode
+    var mode: CollectionMode = .concurrent
     /// Objects saved by save-all mode, each holding one reference.
     var garbage: [ObjectRef] = []
     var callbacks: [(id: Int, body: CollectionCallback)] = []
@@ -100,17 +100,17 @@ extension Heap {
         if let me = Mutator.current, me.heap === self { me.flushYoungDelta(poll: false) }
     }
 
-    // MARK: save-all mode and garbage
-
-    /// Python's gc.set_debug(gc.DEBUG_SAVEALL): unreachable objects are kept in `garbage`
-    /// instead of being freed (weak references to them are still cleared and finalizers still
-    /// run, as in CPython).
     /// How collections find garbage (CollectionMode); a change applies from the next collection.
     public var collectionMode: CollectionMode {
         get { collectorState.withLock { $0.mode } }
         set { collectorState.withLock { $0.mode = newValue } }
     }
 
+    // MARK: save-all mode and garbage
+
+    /// Python's gc.set_debug(gc.DEBUG_SAVEALL): unreachable objects are kept in `garbage`
+    /// instead of being freed (weak references to them are still cleared and finalizers still
+    /// run, as in CPython).
     public var saveAllGarbage: Bool {
         get { collectorState.withLock { $0.saveAll } }
         set { collectorState.withLock { $0.saveAll = newValue } }

@@ -177,9 +177,10 @@ extension Heap {
     /// and both are done here. `roots`, when given, are the objects of the set with gc_refs > 0
     /// (a shared walk lists them), so that the set need not be scanned for them. `held` is the
     /// number of references to each object of the set that the collector holds itself
-    /// (Finalization's hold), taken off its count. World stopped.
+    /// (Finalization's hold), taken off its count; with `lessPauseHeld`, so are the merge
+    /// queues' references that the pause holds (Finalization's subtractPauseHeld). World stopped.
     func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil, roots: UnsafeMutableBufferPointer<ObjectRef>? = nil,
-                         promotingTo target: UInt8, lessHeld held: Int = 0) -> (unreachable: [ObjectRef], epoch: UInt) {
+                         promotingTo target: UInt8, lessHeld held: Int = 0, lessPauseHeld: Bool = false) -> (unreachable: [ObjectRef], epoch: UInt) {
         assertWorldStopped()
         let epoch = epoch ?? {
             let fresh = nextEpoch()
@@ -191,6 +192,7 @@ extension Heap {
                     referent.header.pointee.scratch &-= 1
                 }
             }
+            if lessPauseHeld { subtractPauseHeld(inEpoch: fresh) }
             return fresh
         }()
         // move_unreachable: mark from the roots; each object is pushed at most once.
@@ -237,8 +239,7 @@ extension Heap {
         if moved != bits { object.header.pointee.gcBits.store(moved, ordering: .relaxed) }
         // Generation 2 needs no page mark: a full collection walks every page.
         if target < 2 && object.isSmall {
-            let page = Arena.page(containing: object.bits)
-            page.pointee.generationMarks |= 1 << target
+            Arena.page(containing: object.bits).pointee.markGeneration(target)
         }
         return true
     }

@@ -86,6 +86,8 @@ public final class Heap: @unchecked Sendable {
     let collectionGate = CollectionGate()
     /// The collector's lists, reused between collections (Collector/TrialDeletion.swift).
     let collectorBuffers = CollectorBuffers()
+    /// The concurrent walk's tables, reused between collections (Collector/ConcurrentDetection.swift).
+    let concurrentDetection = ConcurrentDetection()
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?

@@ -51,6 +51,8 @@ struct ObjectHeader: ~Copyable {
     @usableFromInline let slotCount: UInt32
 
     @usableFromInline static let size = 32
+    /// Where `gcBits` is (the table above), for the concurrent collector's racy update.
+    static let gcBitsOffset = 26
     @usableFromInline static let immortalCount = UInt32.max
 }
 

@@ -11,6 +11,12 @@ final class TestHooks: @unchecked Sendable {
     var dyingWithWeakReferences: ((ObjectRef) -> Void)?
     /// A weak reference whose count reached zero is about to leave the weak table.
     var weakReferenceDying: ((ObjectRef) -> Void)?
+    /// A concurrent collection's walk is about to copy the page whose blocks start at the given
+    /// address, with the world running (Collector/ConcurrentDetection.swift).
+    var beforeConcurrentPageCopy: ((UInt) -> Void)?
+    /// A concurrent collection found its tentative garbage and is about to stop the world to
+    /// validate it; called on the collecting thread with the world running.
+    var beforeValidation: (([ObjectRef]) -> Void)?
 
     init() {}
 }

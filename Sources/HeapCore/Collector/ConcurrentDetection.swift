@@ -1,0 +1,265 @@
+// ConcurrentDetection: finding a collection's tentative garbage while mutators run, for a short
+// pause to validate (DESIGN.md's "concurrent detection + short validation"; Bacon and Rajan,
+// "Concurrent Cycle Collection in Reference Counted Systems", ECOOP 2001).
+//
+// A concurrent collection (Finalization.swift's `collect` runs the phases):
+//
+//   detect     world running; the collecting mutator is in a blocking region, so other pauses
+//              need not wait for it
+//              1. plan: the pages marked for the generation, and the large blocks, listed under
+//                 the pools' locks; the marks of the generations collected are cleared (an
+//                 object allocated after this marks its page again)
+//              2. walk: each page is copied with racy loads under its pool's lock
+//                 (Allocator+ConcurrentWalk.swift); each block of the copy whose header admits it
+//                 (not a free block, tracked, not dead, frozen or immortal, young enough) is a
+//                 candidate with gc_refs := its count, and each of its slots that names a walked
+//                 block is an edge and takes one off that block's gc_refs (update_refs and
+//                 subtract_refs, as CandidateWalk does with the world stopped)
+//              3. mark: from the candidates with gc_refs > 0, through the edges
+//              4. the marked candidates survive: their generation moves up (a racy CAS of the
+//                 generation bits only, never of a dead object's) and their pages are marked;
+//                 the unmarked ones are the tentative garbage
+//   validate   world stopped, merge queues drained (`validate`): each tentative address that
+//              is still a live admissible object of this heap (page in use at the same size, a
+//              block boundary below the carved count, not a free block, not dead) is kept, and
+//              trial deletion runs again over what is kept alone, with exact counts
+//              (TrialDeletion's findUnreachable). What it finds unreachable is the garbage; the
+//              rest survive and move up.
+//   teardown   as in a stop-the-world collection (Finalization.swift).
+//
+// Why validation is sound whatever the walk saw: it takes nothing from the walk but addresses,
+// and checks each against the allocator before reading it. With the world stopped every
+// reference to an object is in its count — slots, mutators' registers, globals, channels,
+// merge queues (the pause's own hold on those is taken off) — so a set in which each object's
+// count equals the references from the set's own slots has no reference from outside, and
+// nothing outside it can reach it: it is garbage, however it was chosen. What the walk gets wrong
+// costs time, not safety: a tentative object that is live is dropped by validation (and counted
+// as dropped), and garbage the walk missed is found by a later collection.
+//
+// The walk's own memory safety: it reads only page copies and the large blocks it listed, which
+// stay mapped until it ends (Allocator+ConcurrentWalk.swift), and never beyond a block. A slot's
+// value is never followed: it is resolved to a block index through the walk's own tables (arena
+// base → page views, large address → index), so a stale or torn value finds nothing, or a block
+// that is then checked like any other. It writes no object header but survivors' generation bits.
+//
+// Objects allocated after the walk began are candidates only if their page is copied after they
+// were made; they are referenced from the mutator that made them, so they are roots, not garbage.
+
+import CHeapShim
+import Synchronization
+
+/// The detection phase's tables, reused from one concurrent collection to the next. Touched only
+/// by the thread that holds the collection gate.
+final class ConcurrentDetection: @unchecked Sendable {
+    /// Page views walked, and the first block index of each.
+    private var views: [ConcurrentPageView] = []
+    private var firstIndex: [Int] = []
+    /// Arena base → offset in `viewOfPage` of the arena's `Arena.pageCount` entries (a view's
+    /// number, or -1 for a page not walked).
+    private var arenaOffset: [UInt: Int] = [:]
+    private var viewOfPage: [Int32] = []
+    /// Large block address → block index (after every page's blocks).
+    private var largeIndex: [UInt: Int] = [:]
+    /// Per block index: gc_refs (count less references from walked blocks' slots), and the
+    /// candidate's ordinal (-1: not a candidate).
+    private var refs: [Int32] = []
+    private var ordinal: [Int32] = []
+    /// Per candidate, in walk order: its address, where its edges start in `edges`, whether
+    /// marking reached it, and the generation bits the walk saw.
+    private var addresses: [UInt] = []
+    private var edgeStart: [Int32] = []
+    private var edges: [Int32] = []
+    /// One page's copy.
+    private let pageCopy = UnsafeMutableRawPointer.allocate(byteCount: Arena.pageSize, alignment: 16)
+
+    deinit { pageCopy.deallocate() }
+
+    /// What a detection found.
+    struct Outcome {
+        /// The tentative garbage's addresses.
+        var tentative: [UInt] = []
+        var candidates = 0
+        var pages = 0
+    }
+
+    /// Steps 1–4 for a collection of `generation` (top of the file). World running; the caller
+    /// holds the collection gate and has begun a concurrent walk of `heap.allocator`.
+    func detect(in heap: Heap, generation: Int) -> Outcome {
+        let plan = heap.allocator.concurrentWalkPlan(inPagesMarked: heap.pageMarks(collecting: generation))
+        heap.clearEmptiedMarks(plan.pages.map(\.page), collecting: generation)
+        index(plan)
+        let filter = CandidateFilter(collecting: generation)
+        let policy = heap.policy
+        for (number, view) in views.enumerated() {
+            heap.testHooks?.beforeConcurrentPageCopy?(view.start)
+            let carved = heap.allocator.copyBlocks(of: view, to: pageCopy)
+            let tagKey = view.page.pointee.tagKey
+            for block in 0..<carved {
+                let copy = pageCopy + block * view.blockSize
+                let address = view.start + UInt(block * view.blockSize)
+                // A free block carries its tag in word 1 (Page.swift): nothing to read.
+                if copy.load(fromByteOffset: 8, as: UInt.self) == tagKey ^ address { continue }
+                visit(copy, address: address, index: firstIndex[number] + block, limit: view.blockSize, filter: filter, policy: policy)
+            }
+        }
+        var header = [UInt64](repeating: 0, count: ObjectHeader.size / 8)
+        var largeCopy: [UInt64] = []
+        for (number, (block, size)) in plan.large.enumerated() {
+            header.withUnsafeMutableBufferPointer { heapd_racy_copy_words($0.baseAddress!, block, UInt64($0.count)) }
+            let slots = min(Int(header[3] >> 32), (size - ObjectHeader.size) / 8)
+            largeCopy = [UInt64](repeating: 0, count: ObjectHeader.size / 8 + slots)
+            largeCopy.withUnsafeMutableBufferPointer { heapd_racy_copy_words($0.baseAddress!, block, UInt64($0.count)) }
+            largeCopy.withUnsafeMutableBytes { copy in
+                visit(copy.baseAddress!, address: UInt(bitPattern: block), index: firstIndex[views.count] + number,
+                      limit: copy.count, filter: filter, policy: policy)
+            }
+        }
+        edgeStart.append(Int32(edges.count))
+        return Outcome(tentative: markAndPromote(in: heap, target: heap.promotionTarget(of: generation)),
+                       candidates: addresses.count, pages: views.count)
+    }
+
+    /// Numbers every block of the plan and fills the lookup tables.
+    private func index(_ plan: ConcurrentWalkPlan) {
+        views = plan.pages
+        firstIndex.removeAll(keepingCapacity: true)
+        arenaOffset.removeAll(keepingCapacity: true)
+        viewOfPage.removeAll(keepingCapacity: true)
+        largeIndex.removeAll(keepingCapacity: true)
+        var next = 0
+        for (number, view) in views.enumerated() {
+            firstIndex.append(next)
+            next += view.reserved
+            let arena = view.start & ~UInt(Arena.size - 1)
+            let offset = arenaOffset[arena] ?? {
+                let offset = viewOfPage.count
+                viewOfPage.append(contentsOf: repeatElement(-1, count: Arena.pageCount))
+                arenaOffset[arena] = offset
+                return offset
+            }()
+            viewOfPage[offset + Int((view.start - arena) >> UInt(Arena.pageShift))] = Int32(number)
+        }
+        firstIndex.append(next)
+        for (number, large) in plan.large.enumerated() { largeIndex[UInt(bitPattern: large.block)] = next + number }
+        next += plan.large.count
+        refs.removeAll(keepingCapacity: true)
+        refs.append(contentsOf: repeatElement(0, count: next))
+        ordinal.removeAll(keepingCapacity: true)
+        ordinal.append(contentsOf: repeatElement(-1, count: next))
+        addresses.removeAll(keepingCapacity: true)
+        edgeStart.removeAll(keepingCapacity: true)
+        edges.removeAll(keepingCapacity: true)
+    }
+
+    /// The block index of the walked block at `address`, or -1 (not a walked block, or not a
+    /// block boundary). Reads only the walk's tables.
+    @inline(__always)
+    private func blockIndex(of address: UInt) -> Int {
+        let arena = address & ~UInt(Arena.size - 1)
+        if let offset = arenaOffset[arena] {
+            let view = Int(viewOfPage[offset + Int((address - arena) >> UInt(Arena.pageShift))])
+            guard view >= 0 else { return -1 }
+            let start = views[view].start
+            guard address >= start else { return -1 }
+            let offsetInPage = address - start
+            let block = Int((UInt64(offsetInPage) &* UInt64(views[view].reciprocal)) >> 32)
+            guard block < views[view].reserved, UInt(block * views[view].blockSize) == offsetInPage else { return -1 }
+            return firstIndex[view] + block
+        }
+        return largeIndex.isEmpty ? -1 : largeIndex[address] ?? -1
+    }
+
+    /// Step 2 for one block's copy at `copy` (at most `limit` bytes of it are the block's).
+    @inline(__always)
+    private func visit(_ copy: UnsafeMutableRawPointer, address: UInt, index: Int, limit: Int, filter: CandidateFilter, policy: RefCountPolicyKind) {
+        let word3 = copy.load(fromByteOffset: 24, as: UInt64.self)
+        guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)) else { return }
+        let slots = Int(word3 >> 32)
+        guard ObjectHeader.size + slots * 8 <= limit else { return }
+        let local = copy.load(fromByteOffset: 4, as: UInt32.self)
+        let shared = copy.load(fromByteOffset: 8, as: Int.self)
+        let count = switch policy {
+        // A queued object's owner has yet to merge the queue's reference, which the pause will
+        // hold and not count (Finalization's subtractPauseHeld): not one from outside either.
+        case .biased: Int(local) + SharedState.count(shared) - (SharedState.state(shared) == SharedState.queued ? 1 : 0)
+        case .atomic: shared
+        case .globalLock: Int(local)
+        }
+        ordinal[index] = Int32(addresses.count)
+        addresses.append(address)
+        edgeStart.append(Int32(edges.count))
+        refs[index] &+= Int32(truncatingIfNeeded: count)
+        for slot in 0..<slots {
+            let value = copy.load(fromByteOffset: ObjectHeader.size + slot * 8, as: UInt.self)
+            guard value != 0 else { continue }
+            let target = blockIndex(of: value)
+            guard target >= 0 else { continue }
+            refs[target] &-= 1
+            edges.append(Int32(target))
+        }
+    }
+
+    /// Steps 3 and 4: marks from the roots, promotes what it reached, returns the rest.
+    private func markAndPromote(in heap: Heap, target: UInt8) -> [UInt] {
+        var reached = [Bool](repeating: false, count: addresses.count)
+        var stack: [Int32] = []
+        for (index, candidate) in ordinal.enumerated() where candidate >= 0 && refs[index] > 0 && !reached[Int(candidate)] {
+            reached[Int(candidate)] = true
+            stack.append(candidate)
+            while let next = stack.popLast() {
+                for edge in Int(edgeStart[Int(next)])..<Int(edgeStart[Int(next) + 1]) {
+                    let referent = ordinal[Int(edges[edge])]
+                    guard referent >= 0, !reached[Int(referent)] else { continue }
+                    reached[Int(referent)] = true
+                    stack.append(referent)
+                }
+            }
+        }
+        var tentative: [UInt] = []
+        for (candidate, address) in addresses.enumerated() {
+            guard reached[candidate] else {
+                tentative.append(address)
+                continue
+            }
+            // The generation bits only, and never a dead object's: a block reused meanwhile gets
+            // an older generation at worst, which costs it a young collection's look.
+            let bits = UnsafeMutableRawPointer(bitPattern: address)! + ObjectHeader.gcBitsOffset
+            if heapd_racy_update_byte(bits, GCBits.generationMask, target << GCBits.generationShift, GCBits.dead) != 0,
+               target < 2, largeIndex[address] == nil {
+                Arena.page(containing: address).pointee.markGeneration(target)
+            }
+        }
+        return tentative
+    }
+}
+
+extension Heap {
+    /// Validation (top of the file): the tentative addresses that are live admissible objects of
+    /// this heap now. World stopped, before the walk ends.
+    func validate(_ tentative: [UInt]) -> [ObjectRef] {
+        assertWorldStopped()
+        let filter = CandidateFilter(collecting: 2)
+        return tentative.compactMap { address -> ObjectRef? in
+            switch allocator.regions.kind(of: address) {
+            case .arena:
+                let page = Arena.page(containing: address)
+                guard page.pointee.state == .owned || page.pointee.state == .abandoned,
+                      page.pointee.allocatorID == allocator.id else { return nil }
+                let start = UInt(bitPattern: page.pointee.start)
+                guard address >= start else { return nil }
+                let offset = address - start
+                let block = Int((UInt64(offset) &* UInt64(page.pointee.reciprocal)) >> 32)
+                guard block < Int(page.pointee.capacity.load(ordering: .relaxed)),
+                      UInt(block * Int(page.pointee.blockSize)) == offset,
+                      !page.pointee.isTaggedFree(UnsafeMutableRawPointer(bitPattern: address)!) else { return nil }
+            case .largeStart:
+                // A large block stays mapped until the walk ends; one freed meanwhile is dead.
+                break
+            case .none, .largeContinuation:
+                return nil
+            }
+            let object = ObjectRef(bits: address)!
+            return filter.admits(object) ? object : nil
+        }
+    }
+}

@@ -1,0 +1,205 @@
+// Concurrent collection (issue 13): the walk runs with the world running, so what it finds is
+// only tentative; validation, with the world stopped, must keep everything a mutator can still
+// reach. Each test parks the collection at a test hook (TestHooks.swift) while another mutator
+// makes tentative garbage reachable again.
+
+@testable import HeapCore
+import Foundation
+import Synchronization
+import Testing
+
+/// How a test's second mutator makes tentative garbage reachable again.
+enum Rescue: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// Stored into a slot of a live object (a global).
+    case global
+    /// Held in the mutator's own variable (a register) across the validation.
+    case register
+    /// Handed to another thread, as a channel hands a reference over.
+    case handOff
+
+    var testDescription: String { rawValue }
+}
+
+/// What the two threads of a test share.
+private final class Scene: Sendable {
+    let weak = Locked<ObjectRef?>(nil)
+    let global = Locked<ObjectRef?>(nil)
+    /// A reference in flight between the threads (the channel of `.handOff`).
+    let inFlight = Locked<ObjectRef?>(nil)
+    let tentative = Locked<[ObjectRef]>([])
+    let act = DispatchSemaphore(value: 0), acted = DispatchSemaphore(value: 0)
+    let collected = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+    /// The hooks act in the first collection only.
+    let armed = Atomic<Bool>(true)
+}
+
+/// Waits for `semaphore` in a blocking region, so that a pause need not wait for this thread.
+private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
+    m.enterBlockingRegion()
+    semaphore.wait()
+    m.leaveBlockingRegion()
+}
+
+@Suite struct ConcurrentDetectionTests {
+    /// A cycle reachable only through a weak reference is tentative garbage; before validation a
+    /// second mutator dereferences it and keeps it (in a global, in its own variable, or handed
+    /// to the collecting thread). Validation drops it: nothing is freed.
+    @Test(arguments: RefCountPolicyKind.allCases, Rescue.allCases)
+    func tentativeGarbageMadeReachableBeforeValidationSurvives(_ policy: RefCountPolicyKind, _ rescue: Rescue) {
+        let heap = Heap(policy: policy, collector: .manual)
+        #expect(heap.collectionMode == .concurrent)
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let scene = Scene()
+        let hooks = TestHooks()
+        hooks.beforeValidation = { tentative in
+            guard scene.armed.exchange(false, ordering: .relaxed) else { return }
+            scene.tentative.withLock { $0 = tentative }
+            scene.act.signal()
+            wait(scene.acted, as: Mutator.current!)      // (global-lock: lets the other thread run)
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                let global = m.new(node)!
+                let (a, b) = makeTwoObjectCycle(m, node)
+                let weak = m.newWeakReference(to: a)!
+                m.release(a)
+                m.release(b)
+                scene.weak.withLock { $0 = weak }
+                scene.global.withLock { $0 = global }
+                let result = heap.collect()
+                let tentative = scene.tentative.withLock { $0 }
+                #expect(tentative.contains(a) && tentative.contains(b), "the walk saw the cycle as garbage")
+                #expect(result.tentative >= 2 && result.dropped >= 2)
+                #expect(result.collected == 0)
+                let rescued = scene.inFlight.withLock { $0.take() }
+                #expect((rescued != nil) == (rescue == .handOff))
+                let again = m.deref(weak)
+                #expect(again == a)
+                #expect(m.load(a, slot: 0).map { r in defer { m.release(r) }; return r } == b)
+                scene.collected.signal()
+                wait(scene.released, as: m)
+                if let again { m.release(again) }
+                if let rescued { m.release(rescued) }
+                m.release(global)
+                m.release(weak)
+                #expect(heap.collect().collected == 2)
+                expectEmpty(heap, m)
+            } else {
+                wait(scene.act, as: m)
+                let a = m.deref(scene.weak.withLock { $0! })
+                var held: ObjectRef?
+                switch rescue {
+                case .global: m.store(consuming: a, into: scene.global.withLock { $0! }, slot: 0)
+                case .register: held = a
+                case .handOff: scene.inFlight.withLock { $0 = a }
+                }
+                scene.acted.signal()
+                wait(scene.collected, as: m)
+                if let held { m.release(held) }
+                if rescue == .global { m.store(nil, into: scene.global.withLock { $0! }, slot: 0) }
+                scene.released.signal()
+            }
+        }
+    }
+
+    /// The walk copies pages one at a time, so it can see a slot's old value and a count's new
+    /// one: here it copies the page of H (a garbage self-cycle that still holds the cycle A ⇄ B)
+    /// and then, before it copies A's page, a mutator takes A out of H into its own variable. The
+    /// walk counts H → A against A's count as well as B → A, and takes A and B for garbage;
+    /// validation recounts with the world stopped and keeps them. H alone is freed.
+    @Test(arguments: RefCountPolicyKind.allCases)
+    func aStaleSlotSeenByTheWalkDoesNotFreeWhatItNoLongerHolds(_ policy: RefCountPolicyKind) {
+        let heap = Heap(policy: policy, collector: .manual)
+        let node = heap.types.register(name: "N", slots: ["r"])
+        // Another size class, so another page.
+        let holderType = heap.types.register(name: "H", slots: ["me", "held"], payloadBytes: 256)
+        let scene = Scene()
+        let cycle = Locked<(a: UInt, b: UInt, holder: UInt)>((0, 0, 0))
+        let copied = Locked<[UInt]>([])
+        let hooks = TestHooks()
+        hooks.beforeConcurrentPageCopy = { start in
+            let (a, _, holder) = cycle.withLock { $0 }
+            let pageOf = { (address: UInt) in address & ~UInt(Arena.pageSize - 1) }
+            let order = copied.withLock { $0.append(start); return $0 }
+            if pageOf(a) == pageOf(start) && order.contains(pageOf(holder)) && scene.armed.exchange(false, ordering: .relaxed) {
+                scene.act.signal()
+                scene.acted.wait()
+            }
+        }
+        hooks.beforeValidation = { tentative in
+            scene.tentative.withLock { if $0.isEmpty { $0 = tentative } }
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                let holder = m.new(holderType)!
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.store(holder, into: holder, slot: 0)
+                m.store(consuming: a, into: holder, slot: 1)
+                m.release(b)
+                let weak = m.newWeakReference(to: holder)!
+                m.release(holder)
+                scene.weak.withLock { $0 = weak }
+                cycle.withLock { $0 = (a.bits, b.bits, holder.bits) }
+                let result = heap.collect()
+                let pageOf = { (address: UInt) in address & ~UInt(Arena.pageSize - 1) }
+                let order = copied.withLock { $0 }
+                try? #require(order.firstIndex(of: pageOf(holder.bits))! < order.firstIndex(of: pageOf(a.bits))!,
+                              "the holder's page must be copied first for this interleaving")
+                let tentative = scene.tentative.withLock { $0 }
+                #expect(tentative.contains(a) && tentative.contains(b) && tentative.contains(holder))
+                #expect(result.collected == 1)
+                #expect(result.dropped == 2)
+                #expect(m.deref(weak) == nil)
+                scene.collected.signal()
+                wait(scene.released, as: m)
+                m.release(weak)
+                #expect(heap.collect().collected == 2)
+                expectEmpty(heap, m)
+            } else {
+                wait(scene.act, as: m)
+                let holder = m.deref(scene.weak.withLock { $0! })!
+                let a = m.load(holder, slot: 1)!
+                m.store(nil, into: holder, slot: 1)
+                m.release(holder)
+                scene.acted.signal()
+                wait(scene.collected, as: m)
+                m.release(a)
+                scene.released.signal()
+            }
+        }
+    }
+
+    /// Switching modes changes how the next collection runs, and both find the same garbage.
+    @Test(arguments: RefCountPolicyKind.allCases)
+    func bothModesFindTheSameGarbage(_ policy: RefCountPolicyKind) {
+        let heap = Heap(policy: policy, collector: .manual)
+        let node = heap.types.register(name: "N", slots: ["r"])
+        withMutator(heap) { m in
+            for mode in [CollectionMode.stopTheWorld, .concurrent, .stopTheWorld] {
+                heap.collectionMode = mode
+                let keeper = m.new(node)!
+                for _ in 0..<100 {
+                    let (a, b) = makeTwoObjectCycle(m, node)
+                    m.release(a)
+                    m.release(b)
+                }
+                let (c, d) = makeTwoObjectCycle(m, node)
+                m.store(consuming: c, into: keeper, slot: 0)
+                m.release(d)
+                let result = heap.collect()
+                #expect(result.mode == mode)
+                #expect(result.collected == 200)
+                #expect(mode == .concurrent ? result.validated == 200 && result.tentative == 200 : result.tentative == 0)
+                m.release(keeper)
+                #expect(heap.collect().collected == 2)
+            }
+            expectEmpty(heap, m)
+        }
+    }
+}
