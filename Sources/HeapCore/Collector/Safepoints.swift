@@ -24,7 +24,8 @@
 //      (`World.handshakeSpin`), and only then waits on the condition;
 //   2. a mutator whose safepoint sees the flag marks itself parked under the mutex (waking the
 //      stopper if it was the last one running), spins on the flag (`World.resumeSpin`), then
-//      takes the mutex, waits on the condition while the flag is up, and marks itself running;
+//      takes the mutex, waits on the condition while the flag is up, marks itself running and
+//      records the pause it saw (`mutatorPauses`);
 //   3. the stopper drains every BRC merge queue (merging on its own thread, keeping each queue's
 //      reference), then runs the pause's work with the world quiescent;
 //   4. it lowers the flag under the mutex and wakes everyone, then drops the references the
@@ -46,6 +47,7 @@
 // safepoint's fast path is still one relaxed load of `stopRequested`. Only one stop runs at a
 // time (`stopper` serialises them).
 
+import Histogram
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -57,8 +59,8 @@ enum MutatorWorldState: UInt8 {
     case blocked
 }
 
-/// The mutex and condition variable of the handshake, the count of running mutators, and who
-/// holds the pause.
+/// The mutex and condition variable of the handshake, the count of running mutators, who holds
+/// the pause, and the pauses mutators saw.
 final class World: Sendable {
     /// The longest spin of either side of the handshake before it waits on the condition: some
     /// futex round trips' worth, and short beside a collection's pause (a young one takes some
@@ -85,6 +87,9 @@ final class World: Sendable {
     /// only under the mutex, by releasing read-modify-writes (`Heap.setWorldStateLocked`); read
     /// under the mutex, or by the spinning stopper with an acquiring load.
     let runningCount = Atomic<Int>(0)
+    /// One entry per park: the pause the parked mutator saw, in nanoseconds. Under the mutex.
+    /// `nonisolated(unsafe)`: the mutex, not the type system, guards it.
+    private nonisolated(unsafe) var mutatorPauseHistogram = CollectorTotals.nanosecondHistogram()
 
     /// Whether mutator `id` is the one whose pause is running.
     func isStopped(by id: UInt32) -> Bool { stopperID.load(ordering: .relaxed) == id }
@@ -102,11 +107,20 @@ final class World: Sendable {
     func assertLocked(_ function: StaticString = #function) {
         condition.assertHeldByCurrentThread(function)
     }
+
+    /// Records a pause a mutator saw; the mutex must be held.
+    func recordMutatorPauseLocked(_ nanoseconds: UInt64) {
+        assertLocked()
+        _ = mutatorPauseHistogram.record(min(max(nanoseconds, 1), mutatorPauseHistogram.highestTrackableValue))
+    }
+
+    /// A copy of the pauses mutators saw (`CollectorTotals.mutatorPauses`).
+    var mutatorPauses: Histogram<UInt64> { withLock { mutatorPauseHistogram } }
 }
 
 /// How long a pause took, in nanoseconds.
 struct PauseTiming {
-    /// Until every other mutator had parked and the merge queues were drained.
+    /// The time to safepoint: until every other mutator was parked or blocked.
     var handshakeNanoseconds: UInt64 = 0
     /// The whole pause.
     var pauseNanoseconds: UInt64 = 0
@@ -172,6 +186,7 @@ extension Heap {
             counters.pointee.stopRequested.store(true, ordering: .sequentiallyConsistent)
         }
         waitUntilOthersStop(me)
+        timing.handshakeNanoseconds = monotonicNanoseconds() - start
         var drained: [ObjectRef] = []
         for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
             for bits in takeMergeQueue(of: id) {
@@ -181,7 +196,6 @@ extension Heap {
             }
         }
         pauseHeld = drained
-        timing.handshakeNanoseconds = monotonicNanoseconds() - start
         let result = body()
         // A collection may have taken some over as garbage (Finalization.swift).
         drained = pauseHeld
@@ -264,12 +278,16 @@ extension Mutator {
         if isInsidePause { return }
         quiescentPoint()
         withHeap { heap in
+            let parkedAt = monotonicNanoseconds()
             heap.world.withLock { heap.setWorldStateLocked(storage, to: .parked) }
             let counters = storage.pointee.counters
             // Relaxed: a lowered flag seen here only sends this thread to the mutex, where
             // `waitForResumeLocked` reads the flag again (and orders what the pause wrote).
             _ = heap.world.resumeSpin.spin { !counters.pointee.stopRequested.load(ordering: .relaxed) }
-            heap.world.withLock { heap.waitForResumeLocked(storage) }
+            heap.world.withLock {
+                heap.waitForResumeLocked(storage)
+                heap.world.recordMutatorPauseLocked(monotonicNanoseconds() - parkedAt)
+            }
         }
     }
 
