@@ -4,7 +4,7 @@
 //   static inline accessors compile to a single `mov %fs:...` in Swift callers (0.3 ns, measured in
 //   shared/SWIFT-ON-THIS-MACHINE.md §3), against 2 ns for pthread_getspecific.
 // - sched_getcpu and thread affinity, which glibc declares only under _GNU_SOURCE.
-// - A compiler barrier for microbenchmarks.
+// - A compiler barrier for microbenchmarks, and the CPU's spin-wait hint.
 // - The concurrent collector's racy reads (and its one racy generation update) of memory that
 //   mutators write without synchronising with it.
 #ifndef HEAPD_SHIM_H
@@ -76,6 +76,20 @@ int heapd_racy_update_byte(void *address, uint8_t mask, uint8_t value, uint8_t u
 
 static inline __attribute__((always_inline)) void heapd_compiler_barrier(void) {
     __asm__ __volatile__("" ::: "memory");
+}
+
+// The spin-wait hint (x86 `pause`, Arm `yield`): tells the core that this is a busy-wait loop, so
+// that it lets a sibling hyperthread run and, on x86, leaves the loop without a pipeline flush
+// when the awaited store arrives. About 21 ns on the project's Zen 2 machines. For the
+// stop-the-world handshake's bounded spins (Collector/Safepoints.swift).
+static inline __attribute__((always_inline)) void heapd_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
 }
 
 #endif

@@ -3,11 +3,18 @@
 //   CollectionResult   one collection: generation, why it ran, what it examined and found, its
 //                      pause and the time of each phase (all in nanoseconds)
 //   CollectorTotals    since the heap was made: collections and collected per generation, total
-//                      and longest pause, and an HdrHistogram of pauses (3 significant digits,
-//                      1 ns to 1 min) for p50/p99/max
+//                      and longest pause, and HdrHistograms (3 significant digits, 1 ns to 1 min)
+//                      for p50/p99/max of three times:
+//                        pauses           each collection's pause, as the stopper measured it
+//                        timeToSafepoint  each collection's handshake: stop requested → every
+//                                         other mutator parked or blocked
+//                        mutatorPauses    each park at a safepoint, as the parked mutator
+//                                         measured it (any pause: collections and stopTheWorld)
 //
 // Written by the thread that ran the collection, after the world resumed, under the heap's
-// `collectorState` lock; read by anyone through `Heap.collectorTotals`.
+// `collectorState` lock; read by anyone through `Heap.collectorTotals`. `mutatorPauses` is the
+// exception: each mutator records its own under the world's mutex, where it already is when it
+// resumes (Safepoints.swift), and `Heap.collectorTotals` copies it in.
 
 import Histogram
 #if canImport(Glibc)
@@ -59,7 +66,8 @@ public struct CollectionResult: Sendable, Equatable {
     public var saved: Int
     /// The whole pause: from raising the stop flag to resuming the world.
     public var pauseNanoseconds: UInt64
-    /// Of the pause: waiting for every mutator to park (and draining merge queues).
+    /// Of the pause: the time to safepoint, from raising the stop flag until every other mutator
+    /// was parked or blocked (the pauses' together, when a collection paused twice).
     public var handshakeNanoseconds: UInt64
     /// Walking pages for candidates.
     public var findCandidatesNanoseconds: UInt64
@@ -89,7 +97,15 @@ public struct CollectorTotals: Sendable {
     public var totalPauseNanoseconds: UInt64 = 0
     public var longestPauseNanoseconds: UInt64 = 0
     /// Pauses in nanoseconds.
-    public var pauses = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    public var pauses = CollectorTotals.nanosecondHistogram()
+    /// Times to safepoint (`CollectionResult.handshakeNanoseconds`) in nanoseconds, one per
+    /// collection.
+    public var timeToSafepoint = CollectorTotals.nanosecondHistogram()
+    /// The pauses mutators saw, in nanoseconds: one per park at a safepoint, from the moment the
+    /// mutator parked to the moment it ran again, measured by the mutator itself — in
+    /// collections and in `stopTheWorld` alike. A mutator in a blocking region sees no pause and
+    /// records none (nor does one that waits to attach or to leave a blocking region).
+    public var mutatorPauses = CollectorTotals.nanosecondHistogram()
     /// Collections the collector thread ran by itself (threshold or idle).
     public var automaticCollections = 0
     /// Time spent in concurrent phases, and the collecting threads' CPU time, in all.
@@ -102,6 +118,7 @@ public struct CollectorTotals: Sendable {
         totalPauseNanoseconds += result.pauseNanoseconds
         longestPauseNanoseconds = max(longestPauseNanoseconds, result.pauseNanoseconds)
         _ = pauses.record(min(max(result.pauseNanoseconds, 1), pauses.highestTrackableValue))
+        _ = timeToSafepoint.record(min(max(result.handshakeNanoseconds, 1), timeToSafepoint.highestTrackableValue))
         if result.reason != .explicit { automaticCollections += 1 }
         totalConcurrentNanoseconds += result.concurrentNanoseconds
         collectorCPUNanoseconds += result.collectorCPUNanoseconds
@@ -110,6 +127,22 @@ public struct CollectorTotals: Sendable {
     /// The pause at `percentile` (0...100), in nanoseconds; 0 before the first collection.
     public func pause(atPercentile percentile: Double) -> UInt64 {
         pauses.totalCount == 0 ? 0 : pauses.valueAtPercentile(percentile)
+    }
+
+    /// The time to safepoint at `percentile` (0...100), in nanoseconds; 0 before the first
+    /// collection.
+    public func timeToSafepoint(atPercentile percentile: Double) -> UInt64 {
+        timeToSafepoint.totalCount == 0 ? 0 : timeToSafepoint.valueAtPercentile(percentile)
+    }
+
+    /// The pause a mutator saw at `percentile` (0...100), in nanoseconds; 0 before the first park.
+    public func mutatorPause(atPercentile percentile: Double) -> UInt64 {
+        mutatorPauses.totalCount == 0 ? 0 : mutatorPauses.valueAtPercentile(percentile)
+    }
+
+    /// An empty histogram of nanoseconds: 1 ns to 1 min, 3 significant digits.
+    static func nanosecondHistogram() -> Histogram<UInt64> {
+        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     }
 }
 

@@ -156,9 +156,12 @@ extension Heap {
 
     // MARK: statistics
 
-    /// Totals since the heap was made: per generation, pauses (with a histogram).
+    /// Totals since the heap was made: per generation, pauses, times to safepoint and the pauses
+    /// mutators saw (with histograms).
     public var collectorTotals: CollectorTotals {
-        collectorState.withLock { $0.totals }
+        var totals = collectorState.withLock { $0.totals }
+        totals.mutatorPauses = world.mutatorPauses
+        return totals
     }
 
     /// Python's gc.get_stats(), per generation.

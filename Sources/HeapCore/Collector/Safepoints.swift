@@ -1,24 +1,53 @@
 // Safepoints and stop-the-world: how one mutator gets every other one to hold still.
 //
-// Mutator states (in MutatorStorage.worldState, changed only under `World.mutex`):
+// Mutator states (in MutatorStorage.worldState, changed only under `World`'s mutex, through
+// `setWorldStateLocked`, which keeps the count of running mutators):
+//
+//   World.runningCount == |{m in the mutator table : m.worldState == .running}|
+//
+// (checked at every change in debug builds). Every change to `running` happens with the stop flag
+// read down under the mutex, and the flag changes only under the mutex.
 //
 //   state     meaning                                             enters on
-//   running   runs heap code; must reach a safepoint to stop      attach; leaving a blocking region
-//   parked    waits at a safepoint until the world resumes        safepoint() while a stop is requested
+//   running   runs heap code; must reach a safepoint to stop      attach; leaving a blocking region;
+//                                                                 resuming from a park (each with the
+//                                                                 flag down, read under the mutex)
+//   parked    stopped at a safepoint until the world resumes      safepoint() while a stop is
+//                                                                 requested
 //   blocked   in a blocking region (a channel wait, idle): it     enterBlockingRegion(); yielding the
-//             touches no object, so it counts as parked           global lock
+//             touches no object, so it counts as parked           global lock; detach (just before
+//                                                                 leaving the table)
 //
 // Handshake (CPython's stop-the-world in the free-threaded build, in small):
-//   1. the stopper (itself a mutator) raises `stopRequested` and waits until every other attached
-//      mutator is parked or blocked;
-//   2. it drains every BRC merge queue (merging on its own thread, keeping each queue's
+//   1. the stopper (itself a mutator, running) raises `stopRequested` under the mutex, then waits
+//      until it is the only running mutator (`runningCount == 1`): it spins on the count
+//      (`World.handshakeSpin`), and only then waits on the condition;
+//   2. a mutator whose safepoint sees the flag marks itself parked under the mutex (waking the
+//      stopper if it was the last one running), spins on the flag (`World.resumeSpin`), then
+//      takes the mutex, waits on the condition while the flag is up, marks itself running and
+//      records the pause it saw (`mutatorPauses`);
+//   3. the stopper drains every BRC merge queue (merging on its own thread, keeping each queue's
 //      reference), then runs the pause's work with the world quiescent;
-//   3. it lowers the flag and wakes everyone, then drops the references the queues held: an
-//      object freed by that runs its finalizer with the world running, never inside the pause.
-//      Attaching, and leaving a blocking region, wait while the world is stopped.
-// The safepoint's fast path is one relaxed load of `stopRequested`; everything else is under the
-// mutex. Only one stop runs at a time (`stopper` serialises them).
+//   4. it lowers the flag under the mutex and wakes everyone, then drops the references the
+//      queues held: an object freed by that runs its finalizer with the world running, never
+//      inside the pause. Attaching, and leaving a blocking region, wait while the world is stopped.
+// Why the spins are safe: once the flag is up, no mutator becomes running until the stopper lowers
+// it (every way to `running` reads the flag under the mutex), so `runningCount` only falls, and a
+// 1 the stopper reads outside the mutex stays 1 for the whole pause. A parked mutator's spin only
+// decides when to take the mutex; whether it may run is decided there.
+// Orderings: `runningCount` changes only by read-modify-writes, all releasing, so they form one
+// release sequence and the stopper's acquiring load that reads 1 synchronises with the decrement
+// of every mutator that parked or blocked — their heap writes happen before the pause's. The
+// other direction goes through the mutex: a resuming mutator reads the lowered flag under it.
+//
+// The spins exist because a futex sleep and wake-up costs microseconds to tens of microseconds,
+// and up to a scheduler tick (4 ms) on a 2-CPU machine that another process keeps busy, on both
+// sides of the handshake. They pay only when the thread awaited runs on another CPU, so their
+// budgets adapt between 2 and 20 µs (AdaptiveSpin, Platform/Synchronizers.swift). The
+// safepoint's fast path is still one relaxed load of `stopRequested`. Only one stop runs at a
+// time (`stopper` serialises them).
 
+import Histogram
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -30,8 +59,22 @@ enum MutatorWorldState: UInt8 {
     case blocked
 }
 
-/// The mutex and condition variable of the handshake, and who holds the pause.
+/// The mutex and condition variable of the handshake, the count of running mutators, who holds
+/// the pause, and the pauses mutators saw.
 final class World: Sendable {
+    /// The longest spin of either side of the handshake before it waits on the condition: some
+    /// futex round trips' worth, and short beside a collection's pause (a young one takes some
+    /// hundreds of microseconds). The shortest: a few polls, so that a spin that no longer pays
+    /// costs almost nothing and can still find out that it pays again.
+    static let maximumSpinNanoseconds: UInt64 = 20_000
+    static let minimumSpinNanoseconds: UInt64 = 2_000
+
+    /// The stopper's spin, waiting for the others to park.
+    let handshakeSpin = AdaptiveSpin(minimumNanoseconds: minimumSpinNanoseconds, maximumNanoseconds: maximumSpinNanoseconds)
+    /// A parked mutator's spin, waiting for the world to resume (shared by the heap's mutators:
+    /// whether it pays depends on the pauses' length, the same for all of them).
+    let resumeSpin = AdaptiveSpin(minimumNanoseconds: minimumSpinNanoseconds, maximumNanoseconds: maximumSpinNanoseconds)
+
     private let condition = MutexCondition()
     /// Serialises stoppers. A mutator waiting for it is in a blocking region, so two mutators
     /// asking for a pause at once cannot wait for each other.
@@ -40,6 +83,13 @@ final class World: Sendable {
     /// instead of deadlocking. Written by the stopper, read relaxed by anyone (a thread only ever
     /// compares it with its own id, which only it can have written).
     let stopperID = Atomic<UInt32>(0)
+    /// Attached mutators whose state is `running` (the equation at the top of the file). Changed
+    /// only under the mutex, by releasing read-modify-writes (`Heap.setWorldStateLocked`); read
+    /// under the mutex, or by the spinning stopper with an acquiring load.
+    let runningCount = Atomic<Int>(0)
+    /// One entry per park: the pause the parked mutator saw, in nanoseconds. Under the mutex.
+    /// `nonisolated(unsafe)`: the mutex, not the type system, guards it.
+    private nonisolated(unsafe) var mutatorPauseHistogram = CollectorTotals.nanosecondHistogram()
 
     /// Whether mutator `id` is the one whose pause is running.
     func isStopped(by id: UInt32) -> Bool { stopperID.load(ordering: .relaxed) == id }
@@ -57,11 +107,20 @@ final class World: Sendable {
     func assertLocked(_ function: StaticString = #function) {
         condition.assertHeldByCurrentThread(function)
     }
+
+    /// Records a pause a mutator saw; the mutex must be held.
+    func recordMutatorPauseLocked(_ nanoseconds: UInt64) {
+        assertLocked()
+        _ = mutatorPauseHistogram.record(min(max(nanoseconds, 1), mutatorPauseHistogram.highestTrackableValue))
+    }
+
+    /// A copy of the pauses mutators saw (`CollectorTotals.mutatorPauses`).
+    var mutatorPauses: Histogram<UInt64> { withLock { mutatorPauseHistogram } }
 }
 
 /// How long a pause took, in nanoseconds.
 struct PauseTiming {
-    /// Until every other mutator had parked and the merge queues were drained.
+    /// The time to safepoint: until every other mutator was parked or blocked.
     var handshakeNanoseconds: UInt64 = 0
     /// The whole pause.
     var pauseNanoseconds: UInt64 = 0
@@ -125,12 +184,9 @@ extension Heap {
             // Sequentially consistent: a mutator that attaches or leaves a blocking region
             // checks the flag under the same mutex; safepoints read it relaxed and then lock.
             counters.pointee.stopRequested.store(true, ordering: .sequentiallyConsistent)
-            while mutators.withLock({ table in
-                table.values.contains { $0.storage != me.storage && $0.storage.pointee.worldState == .running }
-            }) {
-                world.wait()
-            }
         }
+        waitUntilOthersStop(me)
+        timing.handshakeNanoseconds = monotonicNanoseconds() - start
         var drained: [ObjectRef] = []
         for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
             for bits in takeMergeQueue(of: id) {
@@ -140,7 +196,6 @@ extension Heap {
             }
         }
         pauseHeld = drained
-        timing.handshakeNanoseconds = monotonicNanoseconds() - start
         let result = body()
         // A collection may have taken some over as garbage (Finalization.swift).
         drained = pauseHeld
@@ -153,11 +208,57 @@ extension Heap {
         return (result, drained)
     }
 
+    /// Returns once every attached mutator but `me` (the stopper, running) is parked or blocked:
+    /// spins on the count of running mutators first, then waits on the condition.
+    private func waitUntilOthersStop(_ me: Mutator) {
+        assert(me.storage.pointee.worldState == .running, "heapd: a stopper that is not running")
+        // Acquiring: pairs with the releasing read-modify-writes of `setWorldStateLocked` (one
+        // release sequence), so the heap writes of every mutator that parked or blocked happen
+        // before the pause's work, as they would through the mutex.
+        if world.handshakeSpin.spin(until: { world.runningCount.load(ordering: .acquiring) == 1 }) { return }
+        world.withLock {
+            // Relaxed: under the mutex, which every change of the count holds.
+            while world.runningCount.load(ordering: .relaxed) != 1 { world.wait() }
+        }
+    }
+
+    /// Moves `storage` to `state`, keeping `World.runningCount`; wakes a waiting stopper when the
+    /// count falls to 1 (the stopper alone runs). World mutex held; `storage` is in the mutator
+    /// table (attach inserts it before it runs; detach blocks it before it leaves).
+    func setWorldStateLocked(_ storage: UnsafeMutablePointer<MutatorStorage>, to state: MutatorWorldState) {
+        world.assertLocked()
+        let wasRunning = storage.pointee.worldState == .running
+        storage.pointee.worldState = state
+        // Releasing, every change: pairs with the stopper's acquiring load in `waitUntilOthersStop`.
+        if wasRunning && state != .running {
+            if world.runningCount.wrappingSubtract(1, ordering: .releasing).newValue == 1 { world.broadcast() }
+        } else if !wasRunning && state == .running {
+            world.runningCount.wrappingAdd(1, ordering: .releasing)
+        }
+        assertRunningCountLocked()
+    }
+
+    /// The debug-build check of the equation at the top of the file. World mutex held.
+    @inline(__always)
+    func assertRunningCountLocked(_ function: StaticString = #function) {
+        #if DEBUG
+        let running = mutators.withLock { table in table.values.count { $0.storage.pointee.worldState == .running } }
+        assert(world.runningCount.load(ordering: .relaxed) == running,
+               "heapd: \(function): runningCount \(world.runningCount.load(ordering: .relaxed)) but \(running) mutators running")
+        #endif
+    }
+
+    /// Waits while the world is stopped. World mutex held.
+    func waitWhileStoppedLocked() {
+        world.assertLocked()
+        while counters.pointee.stopRequested.load(ordering: .relaxed) { world.wait() }
+    }
+
     /// Waits while the world is stopped, then marks `storage` running. World mutex held.
     func waitForResumeLocked(_ storage: UnsafeMutablePointer<MutatorStorage>) {
         world.assertLocked()
-        while counters.pointee.stopRequested.load(ordering: .relaxed) { world.wait() }
-        storage.pointee.worldState = .running
+        waitWhileStoppedLocked()
+        setWorldStateLocked(storage, to: .running)
     }
 }
 
@@ -177,10 +278,15 @@ extension Mutator {
         if isInsidePause { return }
         quiescentPoint()
         withHeap { heap in
+            let parkedAt = monotonicNanoseconds()
+            heap.world.withLock { heap.setWorldStateLocked(storage, to: .parked) }
+            let counters = storage.pointee.counters
+            // Relaxed: a lowered flag seen here only sends this thread to the mutex, where
+            // `waitForResumeLocked` reads the flag again (and orders what the pause wrote).
+            _ = heap.world.resumeSpin.spin { !counters.pointee.stopRequested.load(ordering: .relaxed) }
             heap.world.withLock {
-                storage.pointee.worldState = .parked
-                heap.world.broadcast()
                 heap.waitForResumeLocked(storage)
+                heap.world.recordMutatorPauseLocked(monotonicNanoseconds() - parkedAt)
             }
         }
     }
@@ -204,10 +310,7 @@ extension Mutator {
         quiescentPoint()
         goOfflineForReclamation()
         withHeap { heap in
-            heap.world.withLock {
-                storage.pointee.worldState = .blocked
-                heap.world.broadcast()
-            }
+            heap.world.withLock { heap.setWorldStateLocked(storage, to: .blocked) }
             if storage.pointee.policy == .globalLock {
                 if handOver { heap.globalLock.releaseQueueing() } else { heap.globalLock.release() }
             }

@@ -165,12 +165,14 @@ public final class Heap: @unchecked Sendable {
             quiescentSequence: Atomic(counters.pointee.writeSequence.load(ordering: .acquiring)),
             deferred: DeferredFrees(),
             switchCountdown: Mutator.switchInterval,
-            worldState: .running,
+            worldState: .blocked,
             youngDelta: 0))
-        // A thread that attaches while the world is stopped waits for it to resume.
+        // A thread that attaches while the world is stopped waits for it to resume; it is counted
+        // running once it is in the table (Collector/Safepoints.swift).
         world.withLock {
-            waitForResumeLocked(storage)
+            waitWhileStoppedLocked()
             mutators.withLock { $0[id] = MutatorRecord(storage: storage) }
+            setWorldStateLocked(storage, to: .running)
         }
         // Sequentially consistent: pairs with the load in `freeBlock` (see QSBR.swift).
         counters.pointee.attachedCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
@@ -202,8 +204,10 @@ public final class Heap: @unchecked Sendable {
         heapd_set_current_mutator(nil, 0)
         allocator.detachCurrentThread()
         world.withLock {
+            // Blocked first, so that it leaves the running count (waking a stopper that waits
+            // for it) while it is still in the table.
+            setWorldStateLocked(storage, to: .blocked)
             mutators.withLock { _ = $0.removeValue(forKey: mutator.id) }
-            world.broadcast()   // a stopper may be waiting for this mutator
         }
         if policy == .globalLock { globalLock.release() }
         storage.deinitialize(count: 1)

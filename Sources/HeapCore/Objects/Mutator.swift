@@ -30,7 +30,8 @@ struct MutatorStorage: ~Copyable {
     var deferred: DeferredFrees
     /// Safepoint polls until the global-lock policy hands the lock to another mutator.
     var switchCountdown: Int
-    /// Running, parked or blocked (Collector/Safepoints.swift). Under `Heap.world`'s mutex.
+    /// Running, parked or blocked (Collector/Safepoints.swift). Changed under `Heap.world`'s mutex,
+    /// through `Heap.setWorldStateLocked` (which keeps the count of running mutators).
     var worldState: MutatorWorldState
     /// Tracked objects made minus generation-0 objects freed, not yet added to the heap's
     /// generation-0 count (batched, as CPython batches; Collector/Generations.swift).
