@@ -97,7 +97,7 @@ func automaticHeap(thresholds: (Int, Int, Int), idle: Duration? = nil,
     /// the oldest generation over its threshold, generation 2 only when the objects promoted into
     /// it since that full collection are at least a quarter of its survivors.
     @Test func dueGenerationFollowsCPythonsRules() {
-        var state = CollectorState(automatic: true, thresholds: (700, 10, 10))
+        var state = CollectorState(automatic: true, thresholds: (700, 10, 10), mode: .concurrent)
         #expect(state.dueGeneration(700, 0, 0) == nil)
         #expect(state.dueGeneration(701, 0, 0) == 0)
         #expect(state.dueGeneration(701, 11, 0) == 1)
