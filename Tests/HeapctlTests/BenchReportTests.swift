@@ -7,20 +7,8 @@ import Testing
 import HeapWorkload
 
 /// A run that ended well (or failed, with `error`), with `operations` spread over two threads.
-/// RunResult has no public initializer: it is decoded, as heapctl gets it from heapd.
 private func run(_ combination: BenchCombination, _ repetition: Int, wall: Double, operations: Int = 1000, collections: [Int] = [3, 1, 0], error: String? = nil) -> BenchRun {
-    let json = """
-        {"file": "t.hw", "policy": "\(combination.policy)", "ok": true, "output": [], "wallSeconds": \(wall), "phases": [],
-         "allocations": 0, "frees": 0, "bytesAllocated": 0, "liveAtEnd": 0, "leaked": 0, "heapProblems": [],
-         "collector": {"collections": \(collections), "collected": [0, 0, 0], "uncollectable": [0, 0, 0], "automaticCollections": 0,
-                       "pauseP50Milliseconds": 0, "pauseP99Milliseconds": 0, "pauseMaxMilliseconds": 0, "totalPauseMilliseconds": 0,
-                       "pauseBuckets": [0, 0, 0, 0, 0, 0, 0]},
-         "peakRSSBytes": \(64 << 20), "peakHeapBytes": \(8 << 20),
-         "threads": [{"name": "main", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0},
-                     {"name": "thread 1", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0}],
-         "expects": [], "warnings": [], "warningCount": 0}
-        """
-    let result = try! JSONDecoder().decode(RunResult.self, from: Data(json.utf8))
+    let result = decodedResult(policy: combination.policy, wall: wall, operations: operations, collections: collections)
     return BenchRun(combination: combination, repetition: repetition, outcome: error.map { .failed($0) } ?? .finished(result))
 }
 
