@@ -60,7 +60,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "heapd",
-            dependencies: ["HeapService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["HeapService", "HeapCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             path: "Sources/heapd"
         ),

@@ -1,6 +1,7 @@
 // Protocol: heapd's requests and responses — newline-delimited JSON, one object per line.
 //
-//   request   {"id": 1, "op": "run", "source": "...", "params": {"depth": 10}, "rc": "atomic", "stream": true}
+//   request   {"id": 1, "op": "run", "source": "...", "params": {"depth": 10}, "rc": "atomic",
+//              "collector": "stop-the-world", "stream": true}
 //   responses {"id": 1, "type": "output", "line": "..."}        (streamed runs only)
 //             {"id": 1, "type": "progress", "progress": {...}}  (streamed runs, about every 250 ms)
 //             {"id": 1, "type": "phase", "phase": "churn", "seconds": 0.3}, {"id": 1, "type": "gc", "collection": {...}}
@@ -44,6 +45,9 @@ public struct Request: Codable, Sendable {
     public var params: [String: Int64]?
     /// `biased`, `atomic` or `global-lock`.
     public var rc: String?
+    /// `run`: how collections find garbage, `concurrent` or `stop-the-world` (CollectionMode);
+    /// `gc` with action `collector`: the shared heap's new mode.
+    public var collector: String?
     public var seed: UInt64?
     public var heapLimitMiB: Int?
     public var timeLimitSeconds: Double?
@@ -64,8 +68,9 @@ public struct Request: Codable, Sendable {
     public var limit: Int?
     /// `run`: `fresh` (default: a heap of its own) or `shared` (the daemon's long-lived heap).
     public var heap: String?
-    /// `gc`: `collect`, `enable`, `disable`, `threshold`, `freeze`, `unfreeze` or `status`, on the
-    /// shared heap; `generation` for collect, `thresholds` for threshold.
+    /// `gc`: `collect`, `enable`, `disable`, `threshold`, `collector`, `freeze`, `unfreeze` or
+    /// `status`, on the shared heap; `generation` for collect, `thresholds` for threshold,
+    /// `collector` for collector.
     public var action: String?
     public var generation: Int?
     public var thresholds: [Int]?
@@ -143,14 +148,24 @@ public struct Response: Codable, Sendable {
 public struct CollectionEvent: Codable, Sendable, Equatable {
     public var generation: Int
     public var reason: String
+    /// `concurrent` or `stop-the-world`.
+    public var mode: String
     public var candidates: Int
     public var collected: Int
     public var pauseMilliseconds: Double
+    /// The concurrent phase (0 for stop-the-world), and the garbage it found tentatively, the
+    /// pause validated and dropped (dropped = tentative - validated).
+    public var concurrentMilliseconds: Double
+    public var tentative: Int
+    public var validated: Int
+    public var dropped: Int
 }
 
 /// The shared heap's collector (`gc` responses).
 public struct SharedHeapStatus: Codable, Sendable, Equatable {
     public var enabled: Bool
+    /// `concurrent` or `stop-the-world`.
+    public var collector: String
     public var count: [Int]
     public var thresholds: [Int]
     public var collections: [Int]

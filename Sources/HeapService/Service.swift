@@ -41,17 +41,21 @@ public struct ServiceConfiguration: Sendable {
     /// Threads that share a large collection's walk of a run's heap (nil: the CPUs, at most 8;
     /// CollectorConfiguration.pauseWorkers).
     public var pauseWorkers: Int?
+    /// How collections find garbage in runs that name no mode and in the shared heap (nil:
+    /// concurrent).
+    public var collectionMode: CollectionMode?
 
     public init() {}
 
     /// The collector of every run's heap and of the shared heap: the defaults, with the
-    /// thresholds and pause workers set here.
+    /// thresholds, pause workers and mode set here.
     var collector: CollectorConfiguration {
         var collector = CollectorConfiguration()
         if let thresholds {
             collector.thresholds = (thresholds[0], thresholds.count > 1 ? thresholds[1] : 10, thresholds.count > 2 ? thresholds[2] : 10)
         }
         if let pauseWorkers { collector.pauseWorkers = pauseWorkers }
+        if let collectionMode { collector.mode = collectionMode }
         return collector
     }
 }
@@ -145,6 +149,7 @@ public final class Service: @unchecked Sendable {
                 "thresholds": (configuration.thresholds ?? [700, 10, 10]).map(String.init).joined(separator: ", "),
                 "numa_nodes": configuration.numaNodes.map(String.init) ?? "machine",
                 "pause_workers": String(configuration.pauseWorkers ?? CollectorConfiguration().pauseWorkers),
+                "collector": configuration.collector.mode.rawValue,
                 "pin_threads": "\(configuration.pinThreads)",
                 "journal": journal?.path ?? "",
             ]
@@ -260,6 +265,12 @@ public final class Service: @unchecked Sendable {
             }
             runConfiguration.policy = policy
         }
+        if let name = request.collector {
+            guard let mode = CollectionMode(rawValue: name) else {
+                return fail(reply, id, "bad_request", "collector must be concurrent or stop-the-world, not '\(name)'")
+            }
+            runConfiguration.collector.mode = mode
+        }
         switch request.heap ?? "fresh" {
         case "fresh": break
         case "shared": runConfiguration.sharedHeap = sharedHeap
@@ -270,7 +281,12 @@ public final class Service: @unchecked Sendable {
             guard threads >= 1 && threads <= 256 else { return fail(reply, id, "bad_request", "threads is 1 to 256, not \(threads)") }
             runConfiguration.params["threads"] = Int64(threads)
         }
-        if request.gc == false { runConfiguration.collector = .manual }
+        if request.gc == false {
+            // No collector thread, in the mode asked for.
+            let mode = runConfiguration.collector.mode
+            runConfiguration.collector = .manual
+            runConfiguration.collector.mode = mode
+        }
         runConfiguration.seed = request.seed ?? 1
         runConfiguration.heapLimitBytes = (request.heapLimitMiB ?? configuration.defaultHeapLimitMiB) << 20
         runConfiguration.timeLimit = .milliseconds(Int((request.timeLimitSeconds ?? configuration.defaultTimeLimitSeconds) * 1000))
@@ -291,8 +307,11 @@ public final class Service: @unchecked Sendable {
             }
             runConfiguration.collected = { result in
                 var event = Response(id: id, type: "gc")
-                event.collection = CollectionEvent(generation: result.generation, reason: result.reason.rawValue, candidates: result.candidates,
-                                                   collected: result.collected, pauseMilliseconds: Double(result.pauseNanoseconds) / 1e6)
+                event.collection = CollectionEvent(generation: result.generation, reason: result.reason.rawValue, mode: result.mode.rawValue,
+                                                   candidates: result.candidates, collected: result.collected,
+                                                   pauseMilliseconds: Double(result.pauseNanoseconds) / 1e6,
+                                                   concurrentMilliseconds: Double(result.concurrentNanoseconds) / 1e6,
+                                                   tentative: result.tentative, validated: result.validated, dropped: result.dropped)
                 reply(event)
             }
         }
@@ -391,8 +410,8 @@ public final class Service: @unchecked Sendable {
     private func gc(_ request: Request, reply: @escaping @Sendable (Response) -> Void) {
         let id = request.id
         let action = request.action ?? "status"
-        guard ["collect", "enable", "disable", "threshold", "freeze", "unfreeze", "status"].contains(action) else {
-            return fail(reply, id, "bad_request", "gc action is collect, enable, disable, threshold, freeze, unfreeze or status, not '\(action)'")
+        guard ["collect", "enable", "disable", "threshold", "collector", "freeze", "unfreeze", "status"].contains(action) else {
+            return fail(reply, id, "bad_request", "gc action is collect, enable, disable, threshold, collector, freeze, unfreeze or status, not '\(action)'")
         }
         if let generation = request.generation, !(0...2).contains(generation) {
             return fail(reply, id, "bad_request", "generations are 0, 1 and 2")
@@ -401,6 +420,10 @@ public final class Service: @unchecked Sendable {
             guard let thresholds = request.thresholds, (1...3).contains(thresholds.count), thresholds.allSatisfy({ $0 >= 0 }) else {
                 return fail(reply, id, "bad_request", "threshold needs thresholds: one to three integers of 0 or more")
             }
+        }
+        let mode = request.collector.flatMap(CollectionMode.init(rawValue:))
+        if action == "collector" && mode == nil {
+            return fail(reply, id, "bad_request", "collector needs collector: concurrent or stop-the-world, not '\(request.collector ?? "")'")
         }
         let heap = sharedHeap.heap
         // On a thread of the pool: collecting and freezing stop the world, as a mutator of the heap.
@@ -414,12 +437,14 @@ public final class Service: @unchecked Sendable {
             case "threshold":
                 let values = request.thresholds!
                 heap.setThresholds(values[0], values.count > 1 ? values[1] : nil, values.count > 2 ? values[2] : nil)
+            case "collector": heap.collectionMode = mode!
             case "freeze": moved = heap.freeze()
             case "unfreeze": moved = heap.unfreeze()
             default: break
             }
             let count = heap.count, thresholds = heap.thresholds
-            let status = SharedHeapStatus(enabled: heap.isAutomaticCollectionEnabled, count: [count.0, count.1, count.2],
+            let status = SharedHeapStatus(enabled: heap.isAutomaticCollectionEnabled, collector: heap.collectionMode.rawValue,
+                                          count: [count.0, count.1, count.2],
                                           thresholds: [thresholds.0, thresholds.1, thresholds.2],
                                           collections: heap.generationStats.map(\.collections), frozen: heap.freezeCount,
                                           mappedBytes: heap.allocator.mappedBytes, collected: collected, moved: moved)

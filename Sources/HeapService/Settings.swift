@@ -21,6 +21,8 @@
 //   numa_nodes          HEAPD_NUMA_NODES          simulate this many NUMA nodes in each run's heap
 //   pin_threads         HEAPD_PIN_THREADS         pin each run's threads to CPUs (true / false)
 //   pause_workers       HEAPD_PAUSE_WORKERS       threads sharing a large collection's heap walk
+//   collector           HEAPD_COLLECTOR           collection mode of runs and the shared heap:
+//                                                 concurrent, stop-the-world
 
 import Foundation
 
@@ -39,6 +41,7 @@ public struct Settings: Sendable, Equatable {
     public var numaNodes: Int?
     public var pinThreads: Bool?
     public var pauseWorkers: Int?
+    public var collector: String?
 
     public init() {}
 
@@ -60,7 +63,7 @@ public struct Settings: Sendable, Equatable {
         ("state_directory", "HEAPD_STATE_DIRECTORY"), ("allow_group", "HEAPD_ALLOW_GROUP"),
         ("heap_limit_mib", "HEAPD_HEAP_LIMIT_MIB"), ("time_limit_seconds", "HEAPD_TIME_LIMIT_SECONDS"),
         ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"), ("pin_threads", "HEAPD_PIN_THREADS"),
-        ("pause_workers", "HEAPD_PAUSE_WORKERS"),
+        ("pause_workers", "HEAPD_PAUSE_WORKERS"), ("collector", "HEAPD_COLLECTOR"),
     ]
 
     /// Reads a configuration file's text (`name` names it in errors).
@@ -106,6 +109,7 @@ public struct Settings: Sendable, Equatable {
         merged.numaNodes = later.numaNodes ?? numaNodes
         merged.pinThreads = later.pinThreads ?? pinThreads
         merged.pauseWorkers = later.pauseWorkers ?? pauseWorkers
+        merged.collector = later.collector ?? collector
         return merged
     }
 
@@ -141,6 +145,12 @@ public struct Settings: Sendable, Equatable {
                 throw Problem(source: source, message: "rc is biased, atomic or global-lock, not \(policy)")
             }
             rc = policy
+        case "collector":
+            let mode = try string()
+            guard ["concurrent", "stop-the-world"].contains(mode) else {
+                throw Problem(source: source, message: "collector is concurrent or stop-the-world, not \(mode)")
+            }
+            collector = mode
         case "thresholds":
             let inner = value.trimmingCharacters(in: .whitespaces)
             guard inner.hasPrefix("["), inner.hasSuffix("]") else { throw Problem(source: source, message: "thresholds is an array like [700, 10, 10]") }

@@ -1,12 +1,12 @@
 // heapctl bench: runs one workload over every combination of thread count, reference-counting
-// policy and automatic collection on/off, several times each, and reports per combination the
-// median wall time, its spread, the median throughput and the collections (or every run as JSON,
-// CSV, and an SVG chart of throughput against threads).
+// policy, automatic collection on/off and collection mode, several times each, and reports per
+// combination the median wall time, its spread, the median throughput and the collections (or
+// every run as JSON, CSV, and an SVG chart of throughput against threads).
 //
 // Order: repeats are interleaved — every combination once, then every combination again — so a
 // burst of machine noise lands on all combinations alike instead of on one of them.
 //
-//   runs = |threads| × |rc| × |gc| × repeat      (each one `exclusive` in heapd: nothing beside it)
+//   runs = |threads| × |rc| × |gc| × |collector| × repeat   (each one `exclusive` in heapd)
 //
 // Exit status: 0 every run ended well, 1 a run failed (the table says which), 2 the program or
 // the command line is wrong, 3 no daemon could be reached.
@@ -20,7 +20,7 @@ import HeapWorkload
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run a workload over threads × rc × gc and compare.",
+        abstract: "Run a workload over threads × rc × gc × collector and compare.",
         discussion: "FILE is a path to a .hw file or a library workload's name, as for `heapctl run`. Every run is exclusive in heapd (it waits until no other run is running). Without --threads the program's own `threads` (if any) is used.")
 
     @Argument(help: "The workload file (.hw), or a library workload's name.")
@@ -34,6 +34,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Automatic collection to try, comma-separated: on, off.")
     var gc: String = "on"
+
+    @Option(help: "Collection modes to try, comma-separated: concurrent, stop-the-world.")
+    var collector: String = "concurrent"
 
     @Option(name: .customLong("repeat"), help: "Runs of each combination.")
     var repeatCount: Int = 3
@@ -63,7 +66,7 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let plan = try BenchPlan(threads: threads, rc: rc, gc: gc, repeatCount: repeatCount, params: params)
+        let plan = try BenchPlan(threads: threads, rc: rc, gc: gc, collector: collector, repeatCount: repeatCount, params: params)
         let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file) : try DaemonRunner(file: file, socketPath: socket ?? Client.clientSocketPath())
         if plan.threads != [nil], !runner.declaresThreads(file: file) {
             fail("\(file) declares no `threads` param, so --threads cannot set it (binary-trees, cycle-churn, larson and shared-refcount declare one)", status: 2)
@@ -75,6 +78,7 @@ struct BenchCommand: ParsableCommand {
                 if let count = combination.threads { configuration.params["threads"] = Int64(count) }
                 configuration.policy = RefCountPolicyKind(rawValue: combination.policy)!
                 if !combination.gc { configuration.collector = .manual }
+                configuration.collector.mode = CollectionMode(rawValue: combination.collector)!
                 let outcome = try runner.run(configuration, gc: combination.gc)
                 runs.append(BenchRun(combination: combination, repetition: repetition, outcome: outcome))
                 if !json {
@@ -119,8 +123,10 @@ struct BenchCombination: Hashable, Codable, Sendable {
     var threads: Int?
     var policy: String
     var gc: Bool
+    /// The collection mode: `concurrent` or `stop-the-world`.
+    var collector: String
 
-    var label: String { "threads=\(threads.map(String.init) ?? "default") rc=\(policy) gc=\(gc ? "on" : "off")" }
+    var label: String { "threads=\(threads.map(String.init) ?? "default") rc=\(policy) gc=\(gc ? "on" : "off") collector=\(collector)" }
 }
 
 /// The parsed command line: the axes of the sweep and the fixed params.
@@ -128,10 +134,11 @@ struct BenchPlan {
     var threads: [Int?]
     var policies: [String]
     var gcSettings: [Bool]
+    var collectors: [String]
     var repeatCount: Int
     var params: [String: Int64]
 
-    init(threads: String?, rc: String, gc: String, repeatCount: Int, params: [String]) throws {
+    init(threads: String?, rc: String, gc: String, collector: String, repeatCount: Int, params: [String]) throws {
         func items(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if let threads {
             self.threads = try items(threads).map { item in
@@ -152,16 +159,26 @@ struct BenchPlan {
             default: throw ValidationError("--gc takes on and off, not '\(item)'")
             }
         }
-        guard !self.threads.isEmpty, !policies.isEmpty, !gcSettings.isEmpty else { throw ValidationError("--threads, --rc and --gc need at least one value each") }
+        collectors = try items(collector).map { item in
+            guard CollectionMode(rawValue: item) != nil else { throw ValidationError("--collector takes concurrent and stop-the-world, not '\(item)'") }
+            return item
+        }
+        guard !self.threads.isEmpty, !policies.isEmpty, !gcSettings.isEmpty, !collectors.isEmpty else {
+            throw ValidationError("--threads, --rc, --gc and --collector need at least one value each")
+        }
         guard repeatCount > 0 else { throw ValidationError("--repeat must be at least 1") }
         self.repeatCount = repeatCount
         self.params = try ParamOverrides.parse(params)
         guard self.params["threads"] == nil else { throw ValidationError("set threads with --threads, not --param") }
     }
 
-    /// Every combination, threads outermost, then policy, then gc (the table's order).
+    /// Every combination, threads outermost, then policy, then gc, then collector (the table's order).
     var combinations: [BenchCombination] {
-        threads.flatMap { count in policies.flatMap { policy in gcSettings.map { BenchCombination(threads: count, policy: policy, gc: $0) } } }
+        threads.flatMap { count in
+            policies.flatMap { policy in
+                gcSettings.flatMap { gc in collectors.map { BenchCombination(threads: count, policy: policy, gc: gc, collector: $0) } }
+            }
+        }
     }
 
     func baseConfiguration(seed: UInt64, heapLimitMiB: Int) -> RunConfiguration {
@@ -270,6 +287,7 @@ final class DaemonRunner: BenchRunner {
         }
         request.params = configuration.params
         request.rc = configuration.policy.rawValue
+        request.collector = configuration.collector.mode.rawValue
         request.seed = configuration.seed
         request.heapLimitMiB = configuration.heapLimitBytes.map { $0 >> 20 }
         request.gc = gc

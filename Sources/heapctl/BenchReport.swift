@@ -108,8 +108,8 @@ enum BenchReport {
 
     /// The table: a header, one line per row, then one line per failed run.
     static func table(_ rows: [BenchRow], showsPeakRSS: Bool) -> String {
-        var header = ["threads", "rc", "gc", "wall s (median)", "min–max", "M ops/s (median)", "collections", "ok"]
-        if showsPeakRSS { header.insert("peak RSS MiB", at: 7) }
+        var header = ["threads", "rc", "gc", "collector", "wall s (median)", "min–max", "M ops/s (median)", "collections", "ok"]
+        if showsPeakRSS { header.insert("peak RSS MiB", at: 8) }
         var lines = [header]
         for row in rows {
             let good = row.runs - row.failures.count
@@ -118,20 +118,21 @@ enum BenchReport {
                 row.combination.threads.map(String.init) ?? "default",
                 row.combination.policy,
                 row.combination.gc ? "on" : "off",
+                row.combination.collector,
                 row.wall.map { seconds($0.median) } ?? "-",
                 row.wall.map { "\(seconds($0.minimum))–\(seconds($0.maximum))" } ?? "-",
                 row.throughput.map { String(format: "%.3f", $0.median / 1e6) } ?? "-",
                 row.collections.map { count($0.median) } ?? "-",
                 ok,
             ]
-            if showsPeakRSS { cells.insert(row.peakRSS.map { String(Int($0.median) >> 20) } ?? "-", at: 7) }
+            if showsPeakRSS { cells.insert(row.peakRSS.map { String(Int($0.median) >> 20) } ?? "-", at: 8) }
             lines.append(cells)
         }
         let widths = header.indices.map { column in lines.map { $0[column].count }.max()! }
         var text = lines.map { cells in
             cells.enumerated().map { column, cell in
                 let padding = String(repeating: " ", count: widths[column] - cell.count)
-                return column < 3 ? cell + padding : padding + cell
+                return column < 4 ? cell + padding : padding + cell
             }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
         for row in rows {
@@ -142,13 +143,14 @@ enum BenchReport {
 
     /// One line per run, after a header.
     static func csv(_ runs: [BenchRun]) -> String {
-        var text = "threads,rc,gc,repeat,wall_seconds,ops_per_second,collections,ok\n"
+        var text = "threads,rc,gc,collector,repeat,wall_seconds,ops_per_second,collections,ok\n"
         for run in runs {
             let combination = run.combination
             text += [
                 combination.threads.map(String.init) ?? "",
                 combination.policy,
                 combination.gc ? "on" : "off",
+                combination.collector,
                 String(run.repetition),
                 String(format: "%.6f", run.wallSeconds),
                 String(format: "%.1f", run.operationsPerSecond),
@@ -160,17 +162,22 @@ enum BenchReport {
     }
 
     /// The SVG chart: median throughput (M ops/s) against threads, one line per policy (and
-    /// per gc setting when the plan has both).
+    /// per gc setting and per collection mode when the plan has more than one).
     static func chart(_ rows: [BenchRow], plan: BenchPlan, file: String) -> String {
         let labels = plan.threads.map { $0.map(String.init) ?? "default" }
         var series: [Chart.Series] = []
         for policy in plan.policies {
             for gc in plan.gcSettings {
-                let name = plan.gcSettings.count > 1 ? "\(policy), gc \(gc ? "on" : "off")" : policy
-                let values = plan.threads.map { count in
-                    rows.first { $0.combination == BenchCombination(threads: count, policy: policy, gc: gc) }?.throughput.map { $0.median / 1e6 }
+                for collector in plan.collectors {
+                    var name = policy
+                    if plan.gcSettings.count > 1 { name += ", gc \(gc ? "on" : "off")" }
+                    if plan.collectors.count > 1 { name += ", \(collector)" }
+                    let values = plan.threads.map { count in
+                        rows.first { $0.combination == BenchCombination(threads: count, policy: policy, gc: gc, collector: collector) }?
+                            .throughput.map { $0.median / 1e6 }
+                    }
+                    series.append(Chart.Series(name: name, values: values))
                 }
-                series.append(Chart.Series(name: name, values: values))
             }
         }
         let title = "\(URL(fileURLWithPath: file).lastPathComponent): throughput against threads (median of \(plan.repeatCount))"

@@ -33,6 +33,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Reference counting: biased, atomic or global-lock.")
     var rc: String = "biased"
 
+    @Option(help: "How collections find garbage: concurrent or stop-the-world (default: concurrent; through heapd, its `collector` setting).")
+    var collector: CollectionMode?
+
     @Option(help: "Seed of rand().")
     var seed: UInt64 = 1
 
@@ -60,6 +63,7 @@ struct RunCommand: ParsableCommand {
         configuration.seed = seed
         configuration.heapLimitBytes = heapLimit << 20
         configuration.pinThreads = pin
+        if let collector { configuration.collector.mode = collector }
         if let pauseWorkers {
             guard (1...256).contains(pauseWorkers) else { throw ValidationError("--pause-workers is 1 to 256, not \(pauseWorkers)") }
             configuration.collector.pauseWorkers = pauseWorkers
@@ -106,6 +110,7 @@ struct RunCommand: ParsableCommand {
         }
         request.params = params
         request.rc = policy.rawValue
+        request.collector = collector?.rawValue
         request.seed = seed
         request.heapLimitMiB = heapLimit
         request.timeLimitSeconds = timeLimit
@@ -158,3 +163,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 }
+
+/// `--collector concurrent|stop-the-world`: a mode by its raw value, and ArgumentParser's error
+/// listing both for any other.
+extension CollectionMode: ExpressibleByArgument {}

@@ -20,7 +20,10 @@ enum Summary {
             lines.append("warnings: \(result.warningCount) error(s) ignored in finalizers and weak-reference callbacks (see the output)")
         }
         let c = result.collector
-        lines.append("collector: collections \(c.collections.map(String.init).joined(separator: "/")) (automatic \(c.automaticCollections)), collected \(c.collected.reduce(0, +)), pauses p50 \(format(c.pauseP50Milliseconds)) ms p99 \(format(c.pauseP99Milliseconds)) ms max \(format(c.pauseMaxMilliseconds)) ms total \(format(c.totalPauseMilliseconds)) ms")
+        lines.append("collector (\(c.mode)): collections \(c.collections.map(String.init).joined(separator: "/")) (automatic \(c.automaticCollections)), collected \(c.collected.reduce(0, +)), pauses p50 \(format(c.pauseP50Milliseconds)) ms p99 \(format(c.pauseP99Milliseconds)) ms max \(format(c.pauseMaxMilliseconds)) ms total \(format(c.totalPauseMilliseconds)) ms, CPU \(format(c.collectorCPUMilliseconds)) ms")
+        if c.mode == "concurrent" {
+            lines.append("concurrent phases: \(format(c.totalConcurrentMilliseconds)) ms, tentative \(c.tentative), validated \(c.validated), dropped \(c.dropped)")
+        }
         for phase in result.phases where phase.runs > 0 {
             lines.append("phase \(phase.name): \(format(phase.seconds)) s, \(phase.allocations) objects")
         }

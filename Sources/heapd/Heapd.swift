@@ -4,6 +4,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import HeapCore
 import HeapService
 import Logging
 #if canImport(Glibc)
@@ -73,6 +74,7 @@ struct Heapd: ParsableCommand {
         configuration.thresholds = settings.thresholds
         configuration.numaNodes = settings.numaNodes
         configuration.pauseWorkers = settings.pauseWorkers
+        configuration.collectionMode = settings.collector.flatMap(CollectionMode.init(rawValue:))
         configuration.pinThreads = settings.pinThreads ?? false
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup

@@ -137,6 +137,7 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
             (runRequest("main { x = 1 / 0 }"), "run_error"),
             (runRequest("main { }") { $0.workload = "binary-trees" }, "bad_request"),
             (runRequest("main { }") { $0.rc = "optimistic" }, "bad_request"),
+            (runRequest("main { }") { $0.collector = "incremental" }, "bad_request"),
             (runRequest("main { }") { $0.source = nil; $0.workload = "../etc/passwd" }, "bad_request"),
         ]
         for (request, code) in cases {
@@ -553,6 +554,16 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let client = try daemon.connect()
         let config = try #require(try ask(client, #"{"id": 1, "op": "config"}"#).config)
         #expect(config["pause_workers"] == "3")
+    }
+
+    @Test func theCollectorSettingReachesRunsAndTheSharedHeap() throws {
+        let daemon = try Daemon(environment: ["HEAPD_COLLECTOR": "stop-the-world"])
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        #expect(try #require(try ask(client, #"{"id": 1, "op": "config"}"#).config)["collector"] == "stop-the-world")
+        #expect(try ask(client, #"{"id": 2, "op": "gc", "action": "status"}"#).gc?.collector == "stop-the-world")
+        #expect(try runEvents(client, runRequest("main { }")).last.result?.collector.mode == "stop-the-world")
+        #expect(try runEvents(client, runRequest("main { }") { $0.collector = "concurrent" }).last.result?.collector.mode == "concurrent")
     }
 
     @Test func anExclusiveRunWaitsUntilTheOthersHaveEnded() throws {

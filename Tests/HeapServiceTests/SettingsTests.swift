@@ -18,6 +18,7 @@ import Testing
             allow_group = "heap#users"
             pin_threads = true
             pause_workers = 3
+            collector = "stop-the-world"
             """, name: "heapd.toml")
         #expect(settings.socket == "/run/heapd/h.sock")
         #expect(settings.workers == 4)
@@ -30,6 +31,7 @@ import Testing
         #expect(settings.workloads == nil)
         #expect(settings.pinThreads == true)
         #expect(settings.pauseWorkers == 3)
+        #expect(settings.collector == "stop-the-world")
     }
 
     @Test func mistakesAreErrorsThatNameTheLine() {
@@ -40,6 +42,8 @@ import Testing
             ("\n\nrc = \"optimistic\"", "heapd.toml:3: rc is biased, atomic or global-lock"),
             ("thresholds = 700", "heapd.toml:1: thresholds is an array"),
             ("pause_workers = 0", "heapd.toml:1: pause_workers is an integer from 1 to 256"),
+            ("collector = \"incremental\"", "heapd.toml:1: collector is concurrent or stop-the-world, not incremental"),
+            ("collector = concurrent", "heapd.toml:1: collector is a string"),
             ("just words", "heapd.toml:1: expected key = value"),
         ]
         for (text, prefix) in cases {
@@ -54,13 +58,14 @@ import Testing
 
     @Test func environmentOverridesTheFileAndFlagsOverrideBoth() throws {
         let file = try Settings.parse(file: "workers = 2\nrc = \"biased\"\nsocket = \"/a\"", name: "f")
-        let environment = try Settings.parse(environment: ["HEAPD_WORKERS": "3", "HEAPD_RC": "global-lock", "PATH": "/bin"])
+        let environment = try Settings.parse(environment: ["HEAPD_WORKERS": "3", "HEAPD_RC": "global-lock", "HEAPD_COLLECTOR": "stop-the-world", "PATH": "/bin"])
         var flags = Settings()
         flags.workers = 8
         let merged = file.overridden(by: environment).overridden(by: flags)
         #expect(merged.workers == 8)
         #expect(merged.rc == "global-lock")
         #expect(merged.socket == "/a")
+        #expect(merged.collector == "stop-the-world")
         #expect(throws: Settings.Problem.self) { try Settings.parse(environment: ["HEAPD_WORKERS": "0"]) }
     }
 }

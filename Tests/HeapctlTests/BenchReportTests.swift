@@ -7,28 +7,16 @@ import Testing
 import HeapWorkload
 
 /// A run that ended well (or failed, with `error`), with `operations` spread over two threads.
-/// RunResult has no public initializer: it is decoded, as heapctl gets it from heapd.
 private func run(_ combination: BenchCombination, _ repetition: Int, wall: Double, operations: Int = 1000, collections: [Int] = [3, 1, 0], error: String? = nil) -> BenchRun {
-    let json = """
-        {"file": "t.hw", "policy": "\(combination.policy)", "ok": true, "output": [], "wallSeconds": \(wall), "phases": [],
-         "allocations": 0, "frees": 0, "bytesAllocated": 0, "liveAtEnd": 0, "leaked": 0, "heapProblems": [],
-         "collector": {"collections": \(collections), "collected": [0, 0, 0], "uncollectable": [0, 0, 0], "automaticCollections": 0,
-                       "pauseP50Milliseconds": 0, "pauseP99Milliseconds": 0, "pauseMaxMilliseconds": 0, "totalPauseMilliseconds": 0,
-                       "pauseBuckets": [0, 0, 0, 0, 0, 0, 0]},
-         "peakRSSBytes": \(64 << 20), "peakHeapBytes": \(8 << 20),
-         "threads": [{"name": "main", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0},
-                     {"name": "thread 1", "operations": \(operations / 2), "seconds": \(wall), "operationsPerSecond": 0}],
-         "expects": [], "warnings": [], "warningCount": 0}
-        """
-    let result = try! JSONDecoder().decode(RunResult.self, from: Data(json.utf8))
+    let result = decodedResult(policy: combination.policy, wall: wall, operations: operations, collections: collections, mode: combination.collector)
     return BenchRun(combination: combination, repetition: repetition, outcome: error.map { .failed($0) } ?? .finished(result))
 }
 
 /// A spread's three values, for comparisons.
 private func values(_ spread: Spread?) -> [Double]? { spread.map { [$0.minimum, $0.median, $0.maximum] } }
 
-private let one = BenchCombination(threads: 1, policy: "biased", gc: true)
-private let two = BenchCombination(threads: 2, policy: "biased", gc: true)
+private let one = BenchCombination(threads: 1, policy: "biased", gc: true, collector: "concurrent")
+private let two = BenchCombination(threads: 2, policy: "biased", gc: true, collector: "concurrent")
 
 @Test func spreadOfOddAndEvenCounts() {
     #expect(values(Spread([3, 1, 2])) == [1, 2, 3])
@@ -58,7 +46,8 @@ private let two = BenchCombination(threads: 2, policy: "biased", gc: true)
     #expect(lines.count == 4)
     #expect(lines[1].contains("2.000") && lines[1].contains("1.000–3.000") && lines[1].hasSuffix("3/3"))
     #expect(lines[2].hasSuffix("1/2 FAILED"))
-    #expect(lines[3] == "FAILED threads=2 rc=biased gc=on #2: time_limit: too slow")
+    #expect(lines[0].hasPrefix("threads  rc      gc  collector   wall s (median)"))
+    #expect(lines[3] == "FAILED threads=2 rc=biased gc=on collector=concurrent #2: time_limit: too slow")
     #expect(!table.contains("RSS"))
     #expect(BenchReport.table(rows, showsPeakRSS: true).contains("peak RSS MiB"))
 }
@@ -66,15 +55,15 @@ private let two = BenchCombination(threads: 2, policy: "biased", gc: true)
 @Test func csvHasOneLinePerRun() {
     let csv = BenchReport.csv([run(one, 1, wall: 0.5), run(two, 1, wall: 0, error: "busy: full")])
     #expect(csv == """
-        threads,rc,gc,repeat,wall_seconds,ops_per_second,collections,ok
-        1,biased,on,1,0.500000,2000.0,4,true
-        2,biased,on,1,0.000000,0.0,0,false
+        threads,rc,gc,collector,repeat,wall_seconds,ops_per_second,collections,ok
+        1,biased,on,concurrent,1,0.500000,2000.0,4,true
+        2,biased,on,concurrent,1,0.000000,0.0,0,false
 
         """)
 }
 
 @Test func chartHasOnePolylinePerSeriesWithOnePointPerValue() throws {
-    let plan = try BenchPlan(threads: "1,2,4", rc: "biased,atomic", gc: "on,off", repeatCount: 1, params: [])
+    let plan = try BenchPlan(threads: "1,2,4", rc: "biased,atomic", gc: "on,off", collector: "concurrent", repeatCount: 1, params: [])
     var runs: [BenchRun] = []
     for combination in plan.combinations where !(combination.policy == "atomic" && combination.threads == 4) {
         runs.append(run(combination, 1, wall: Double(combination.threads!)))
@@ -91,6 +80,17 @@ private let two = BenchCombination(threads: 2, policy: "biased", gc: true)
     #expect(svg.contains("a&amp;b.hw"))
     #expect(svg.contains(">atomic, gc off</text>"))
     #expect(svg.contains(">threads</text>"))
+}
+
+@Test func chartNamesTheCollectorInItsSeriesWhenThePlanHasBoth() throws {
+    let plan = try BenchPlan(threads: "1,2", rc: "biased", gc: "on", collector: "concurrent,stop-the-world", repeatCount: 1, params: [])
+    let runs = plan.combinations.map { run($0, 1, wall: Double($0.threads!)) }
+    let svg = BenchReport.chart(BenchReport.rows(runs, order: plan.combinations), plan: plan, file: "t.hw")
+    #expect(svg.components(separatedBy: "<polyline").count - 1 == 2)
+    #expect(svg.contains(">biased, concurrent</text>"))
+    #expect(svg.contains(">biased, stop-the-world</text>"))
+    let table = BenchReport.table(BenchReport.rows(runs, order: plan.combinations), showsPeakRSS: false)
+    #expect(table.split(separator: "\n").dropFirst().map { $0.split(separator: " ")[3] } == ["concurrent", "stop-the-world", "concurrent", "stop-the-world"])
 }
 
 @Test func axisStepsAreRound() {

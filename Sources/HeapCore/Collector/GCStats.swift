@@ -111,6 +111,11 @@ public struct CollectorTotals: Sendable {
     /// Time spent in concurrent phases, and the collecting threads' CPU time, in all.
     public var totalConcurrentNanoseconds: UInt64 = 0
     public var collectorCPUNanoseconds: UInt64 = 0
+    /// Tentative and validated garbage summed over the collections:
+    /// dropped = tentative - validated.
+    public var tentative = 0
+    public var validated = 0
+    public var dropped: Int { tentative - validated }
 
     mutating func record(_ result: CollectionResult) {
         generations[result.generation].collections += 1
@@ -122,6 +127,8 @@ public struct CollectorTotals: Sendable {
         if result.reason != .explicit { automaticCollections += 1 }
         totalConcurrentNanoseconds += result.concurrentNanoseconds
         collectorCPUNanoseconds += result.collectorCPUNanoseconds
+        tentative += result.tentative
+        validated += result.validated
     }
 
     /// The pause at `percentile` (0...100), in nanoseconds; 0 before the first collection.

@@ -1,7 +1,8 @@
 // Run: one execution of a compiled workload — its heap, globals, handles (channels, threads),
 // output, statistics — and the whole life of it:
 //
-//   1. a Heap of the chosen policy, with the run's heap limit, and the program's types
+//   1. a Heap of the chosen policy and collector mode, with the run's heap limit, and the
+//      program's types
 //   2. main runs on a thread of its own (attached as a mutator); `spawn` adds threads
 //   3. a failure (first one wins) stops every thread at its next poll and closes every channel,
 //      so that nobody stays blocked; a time limit does the same from a timer
@@ -697,6 +698,7 @@ final class Run: @unchecked Sendable {
             allocations: objects, frees: max(objects - live, 0), bytesAllocated: bytes, liveAtEnd: live, leaked: leaked,
             heapProblems: problems,
             collector: RunResult.Collector(
+                mode: heap.collectionMode.rawValue,
                 collections: totals.generations.map(\.collections), collected: totals.generations.map(\.collected),
                 uncollectable: totals.generations.map(\.uncollectable), automaticCollections: totals.automaticCollections,
                 pauseP50Milliseconds: Double(totals.pause(atPercentile: 50)) / 1e6,
@@ -704,7 +706,10 @@ final class Run: @unchecked Sendable {
                 pauseMaxMilliseconds: Double(totals.longestPauseNanoseconds) / 1e6,
                 totalPauseMilliseconds: Double(totals.totalPauseNanoseconds) / 1e6,
                 pauseBuckets: RunResult.pauseBucketBounds.map { Int(totals.pauses.totalCount == 0 ? 0 : totals.pauses.count(within: 0...$0)) }
-                    + [Int(totals.pauses.totalCount)]),
+                    + [Int(totals.pauses.totalCount)],
+                totalConcurrentMilliseconds: Double(totals.totalConcurrentNanoseconds) / 1e6,
+                collectorCPUMilliseconds: Double(totals.collectorCPUNanoseconds) / 1e6,
+                tentative: totals.tentative, validated: totals.validated, dropped: totals.dropped),
             peakRSSBytes: usage.ru_maxrss * 1024,
             peakHeapBytes: heap.allocator.peakMappedBytes,
             threads: threadReports.withLock { $0 },
@@ -728,9 +733,11 @@ extension Run {
             phases: program.phases.map { RunResult.Phase(name: $0, seconds: 0, allocations: 0, runs: 0) },
             allocations: 0, frees: 0, bytesAllocated: 0, liveAtEnd: 0, leaked: 0, heapProblems: [],
             collector: RunResult.Collector(
+                mode: (configuration.sharedHeap?.heap.collectionMode ?? configuration.collector.mode).rawValue,
                 collections: generations, collected: generations, uncollectable: generations, automaticCollections: 0,
                 pauseP50Milliseconds: 0, pauseP99Milliseconds: 0, pauseMaxMilliseconds: 0, totalPauseMilliseconds: 0,
-                pauseBuckets: Array(repeating: 0, count: RunResult.pauseBucketBounds.count + 1)),
+                pauseBuckets: Array(repeating: 0, count: RunResult.pauseBucketBounds.count + 1),
+                totalConcurrentMilliseconds: 0, collectorCPUMilliseconds: 0, tentative: 0, validated: 0, dropped: 0),
             peakRSSBytes: usage.ru_maxrss * 1024, peakHeapBytes: 0, threads: [],
             expects: program.expects.map {
                 RunResult.Expectation(line: $0.location.line, column: $0.location.column, condition: $0.condition, passed: 0, failed: 0)

@@ -24,6 +24,8 @@ public struct RunConfiguration: Sendable {
     public var maxThreads = 256
     public var maxChannels = 1 << 16
     public var maxArrayLength = 1 << 26
+    /// The run's heap's collector: thresholds, pause workers, and `mode` (concurrent, the
+    /// default, or stop-the-world).
     public var collector = CollectorConfiguration()
     /// Split the machine's CPUs into this many virtual NUMA nodes for the run's heap (nil: the
     /// real topology).
@@ -94,6 +96,9 @@ public struct RunResult: Sendable, Codable {
     }
 
     public struct Collector: Sendable, Codable, Equatable {
+        /// How the heap's collections found their garbage: `concurrent` or `stop-the-world`
+        /// (CollectionMode).
+        public var mode: String
         public var collections: [Int]
         public var collected: [Int]
         public var uncollectable: [Int]
@@ -105,6 +110,15 @@ public struct RunResult: Sendable, Codable {
         /// Pauses counted by upper bound (`pauseBucketBounds`, nanoseconds; the last is +Inf),
         /// cumulative as Prometheus histograms are.
         public var pauseBuckets: [Int]
+        /// Time in concurrent phases (walk and trial deletion with the world running), summed.
+        public var totalConcurrentMilliseconds: Double
+        /// CPU time of the collecting threads, summed over the collections.
+        public var collectorCPUMilliseconds: Double
+        /// Garbage the concurrent phases found tentatively, what the pauses validated of it, and
+        /// what they dropped as live or gone: dropped = tentative - validated.
+        public var tentative: Int
+        public var validated: Int
+        public var dropped: Int
     }
 
     /// Upper bounds of `Collector.pauseBuckets` in nanoseconds: 10 µs to 1 s by decades.
