@@ -44,6 +44,13 @@
 //
 // Objects allocated after the walk began are candidates only if their page is copied after they
 // were made; they are referenced from the mutator that made them, so they are roots, not garbage.
+//
+// Pacing: mutators that allocate faster than the walk examines could grow the heap without bound
+// while it runs (its garbage is freed only after it). So while a walk runs, a mutator whose
+// batched young count takes count0 past `stallAbove` — count0 at the walk's start plus the
+// larger of 64 young thresholds and the live objects of the last full collection, letting the
+// heap at most about double — waits in a blocking region until the walk ends. The wait is a
+// pause that mutator sees, and is recorded as one (`mutatorPauses`).
 
 import CHeapShim
 import Synchronization
@@ -142,10 +149,8 @@ final class ConcurrentDetection: @unchecked Sendable {
         firstIndex.append(next)
         for (number, large) in plan.large.enumerated() { largeIndex[UInt(bitPattern: large.block)] = next + number }
         next += plan.large.count
-        refs.removeAll(keepingCapacity: true)
-        refs.append(contentsOf: repeatElement(0, count: next))
-        ordinal.removeAll(keepingCapacity: true)
-        ordinal.append(contentsOf: repeatElement(-1, count: next))
+        refs = [Int32](repeating: 0, count: next)
+        ordinal = [Int32](repeating: -1, count: next)
         addresses.removeAll(keepingCapacity: true)
         edgeStart.removeAll(keepingCapacity: true)
         edges.removeAll(keepingCapacity: true)
@@ -230,6 +235,42 @@ final class ConcurrentDetection: @unchecked Sendable {
             }
         }
         return tentative
+    }
+}
+
+extension Heap {
+    /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
+    /// count0 past the budget wait.
+    func beginPacing() {
+        let budget = collectorState.withLock { max(64 * $0.youngThreshold, $0.longLivedTotal) }
+        let count0 = counters.pointee.count0.load(ordering: .relaxed)
+        counters.pointee.stallAbove.store(count0 > Int.max - budget ? Int.max : count0 + budget, ordering: .relaxed)
+    }
+
+    /// The walk is over: waiting mutators go on.
+    func endPacing() {
+        walkPacing.withLock {
+            counters.pointee.stallAbove.store(Int.max, ordering: .relaxed)
+            walkPacing.broadcast()
+        }
+    }
+}
+
+extension Mutator {
+    /// Waits, in a blocking region, until the running concurrent walk ends (pacing, top of the
+    /// file). Records the wait as a pause this mutator saw.
+    @inline(never)
+    func waitForConcurrentWalk() {
+        let start = monotonicNanoseconds()
+        enterBlockingRegion()
+        withHeap { heap in
+            heap.walkPacing.withLock {
+                // Relaxed: written under this mutex by `endPacing`.
+                while heap.counters.pointee.stallAbove.load(ordering: .relaxed) != Int.max { heap.walkPacing.wait() }
+            }
+        }
+        leaveBlockingRegion()
+        withHeap { heap in heap.world.withLock { heap.world.recordMutatorPauseLocked(monotonicNanoseconds() - start) } }
     }
 }
 

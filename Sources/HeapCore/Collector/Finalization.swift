@@ -72,7 +72,9 @@ extension Heap {
             allocator.beginConcurrentWalk()
             let start = monotonicNanoseconds()
             me.enterBlockingRegion()
+            beginPacing()
             let outcome = concurrentDetection.detect(in: self, generation: generation)
+            endPacing()
             me.leaveBlockingRegion()
             result.concurrentNanoseconds = monotonicNanoseconds() - start
             testHooks?.beforeValidation?(outcome.tentative.map { ObjectRef(bits: $0)! })

@@ -64,7 +64,10 @@ extension Mutator {
         } else if delta < 0, threshold <= Int.max / Mutator.youngDebtFactor, count0 < -Mutator.youngDebtFactor * threshold {
             limitYoungDebt(to: -Mutator.youngDebtFactor * threshold)
         }
-        if poll { pollStopRequest() }
+        if poll {
+            if count0 > counters.pointee.stallAbove.load(ordering: .relaxed) { waitForConcurrentWalk() }
+            pollStopRequest()
+        }
     }
 
     static let youngDebtFactor = 16

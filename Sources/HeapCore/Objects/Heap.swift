@@ -37,6 +37,9 @@ struct HeapCounters: ~Copyable {
     let signalThreshold: Atomic<Int>
     /// A collection has been asked for and the collector has not yet looked: no need to ask again.
     let collectionRequested: Atomic<Bool>
+    /// count0 above this, while a concurrent walk runs, makes an allocating mutator wait for the
+    /// walk to end (Collector/ConcurrentDetection.swift's pacing); Int.max when no walk runs.
+    let stallAbove: Atomic<Int>
 }
 
 struct MutatorRecord {
@@ -86,8 +89,10 @@ public final class Heap: @unchecked Sendable {
     let collectionGate = CollectionGate()
     /// The collector's lists, reused between collections (Collector/TrialDeletion.swift).
     let collectorBuffers = CollectorBuffers()
-    /// The concurrent walk's tables, reused between collections (Collector/ConcurrentDetection.swift).
+    /// The concurrent walk's tables, reused between collections, and where mutators that
+    /// outpace it wait (Collector/ConcurrentDetection.swift).
     let concurrentDetection = ConcurrentDetection()
+    let walkPacing = MutexCondition()
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
@@ -126,7 +131,8 @@ public final class Heap: @unchecked Sendable {
         collectorState = Locked(state)
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
                                              count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
-                                             signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false)))
+                                             signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false),
+                                             stallAbove: Atomic(Int.max)))
         if collector.automatic {
             collectorThread = CollectorThread(heap: self, idleInterval: collector.idleInterval)
         }

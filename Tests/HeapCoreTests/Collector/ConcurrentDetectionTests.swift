@@ -5,6 +5,9 @@
 
 @testable import HeapCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 
@@ -199,6 +202,55 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
                 m.release(keeper)
                 #expect(heap.collect().collected == 2)
             }
+            expectEmpty(heap, m)
+        }
+    }
+    /// Pacing: a mutator that makes garbage nonstop while the walk is held up stops once it has
+    /// made its budget (64 young thresholds here), waits for the walk to end, and records that
+    /// wait as a pause it saw; then it goes on.
+    @Test func aMutatorThatOutpacesTheWalkWaitsForIt() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let made = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        let start = DispatchSemaphore(value: 0)
+        let armed = Atomic<Bool>(true)
+        let budget = 64 * heap.thresholds.0
+        let hooks = TestHooks()
+        hooks.beforeConcurrentPageCopy = { _ in
+            guard armed.exchange(false, ordering: .relaxed) else { return }
+            start.signal()
+            // Hold the walk until the other mutator has stopped making objects (or, without
+            // pacing, has made four budgets' worth: the expectation below then fails).
+            var last = -1
+            while made.load(ordering: .relaxed) != last && made.load(ordering: .relaxed) < 2 * budget {
+                last = made.load(ordering: .relaxed)
+                usleep(50_000)
+            }
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                let live = m.new(node)!                  // a page for the walk to copy
+                heap.collect()
+                #expect(made.load(ordering: .relaxed) * 2 <= budget + 2 * Mutator.youngBatch, "stopped within its budget")
+                stop.store(true, ordering: .relaxed)
+                m.release(live)
+            } else {
+                wait(start, as: m)
+                while !stop.load(ordering: .relaxed) {
+                    let (a, b) = makeTwoObjectCycle(m, node)
+                    m.release(a)
+                    m.release(b)
+                    made.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(heap.collectorTotals.mutatorPauses.totalCount >= 1)
+        withMutator(heap) { m in
+            heap.collect()
             expectEmpty(heap, m)
         }
     }

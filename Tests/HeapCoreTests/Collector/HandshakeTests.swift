@@ -10,10 +10,13 @@ import Testing
 
 @Suite struct HandshakeTests {
     static let collections = 30
+    /// The handshake is the same in both modes; stop-the-world keeps the counts of parks exact
+    /// (a concurrent walk's pacing may make a poller wait, which records a pause of its own).
+    static let manualStopTheWorld = CollectorConfiguration(automatic: false, idleInterval: nil, mode: .stopTheWorld)
 
     /// The running count (Safepoints.swift) follows attach, blocking regions and detach.
     @Test func theRunningCountFollowsAttachBlockingRegionsAndDetach() {
-        let heap = Heap(collector: .manual)
+        let heap = Heap(collector: HandshakeTests.manualStopTheWorld)
         #expect(heap.world.runningCount.load(ordering: .relaxed) == 0)
         withMutator(heap) { m in
             #expect(heap.world.runningCount.load(ordering: .relaxed) == 1)
@@ -33,7 +36,7 @@ import Testing
     /// each collection parks each poller exactly once.
     @Test(arguments: [(RefCountPolicyKind.biased, 1), (.biased, 3), (.atomic, 2)])
     func eachCollectionRecordsOneTimeToSafepointAndEachParkOnePause(_ policy: RefCountPolicyKind, pollers: Int) {
-        let heap = Heap(policy: policy, collector: .manual)
+        let heap = Heap(policy: policy, collector: HandshakeTests.manualStopTheWorld)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let progress = Locked<[Int]>(Array(repeating: 0, count: pollers))
         let done = Atomic<Bool>(false)
@@ -68,7 +71,7 @@ import Testing
     /// A mutator in a blocking region for all the collections counts as parked and sees no pause:
     /// only the poller's parks are recorded.
     @Test func aBlockedMutatorRecordsNoPause() {
-        let heap = Heap(collector: .manual)
+        let heap = Heap(collector: HandshakeTests.manualStopTheWorld)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let progress = Locked<[Int]>([0])
         let done = Atomic<Bool>(false)
@@ -104,7 +107,7 @@ import Testing
     /// With no other mutator running there is nobody to park: a time to safepoint per collection,
     /// no mutator pause.
     @Test func aLoneCollectorRecordsTimesToSafepointAndNoMutatorPause() {
-        let heap = Heap(collector: .manual)
+        let heap = Heap(collector: HandshakeTests.manualStopTheWorld)
         withMutator(heap) { _ in
             for _ in 0..<HandshakeTests.collections { heap.collect() }
         }
@@ -119,7 +122,7 @@ import Testing
     /// mutator meet through the condition variable. `stopTheWorld` pauses count as mutator pauses
     /// but, not being collections, record no time to safepoint.
     @Test func spinsThatRunOutFallBackToTheConditionAndCountTheSame() {
-        let heap = Heap(collector: .manual)
+        let heap = Heap(collector: HandshakeTests.manualStopTheWorld)
         let node = heap.types.register(name: "Node", slots: ["ref"])
         let longerThanASpin = UInt32(World.maximumSpinNanoseconds / 1000 * 4)
         let progress = Locked<[Int]>([0])
