@@ -153,6 +153,8 @@ public struct CollectionEvent: Codable, Sendable, Equatable {
     public var candidates: Int
     public var collected: Int
     public var pauseMilliseconds: Double
+    /// Of the pause, the time to safepoint (until every mutator had stopped).
+    public var safepointMilliseconds: Double
     /// The concurrent phase (0 for stop-the-world), and the garbage it found tentatively, the
     /// pause validated and dropped (dropped = tentative - validated).
     public var concurrentMilliseconds: Double

@@ -310,6 +310,7 @@ public final class Service: @unchecked Sendable {
                 event.collection = CollectionEvent(generation: result.generation, reason: result.reason.rawValue, mode: result.mode.rawValue,
                                                    candidates: result.candidates, collected: result.collected,
                                                    pauseMilliseconds: Double(result.pauseNanoseconds) / 1e6,
+                                                   safepointMilliseconds: Double(result.handshakeNanoseconds) / 1e6,
                                                    concurrentMilliseconds: Double(result.concurrentNanoseconds) / 1e6,
                                                    tentative: result.tentative, validated: result.validated, dropped: result.dropped)
                 reply(event)

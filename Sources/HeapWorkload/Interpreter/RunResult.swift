@@ -119,6 +119,14 @@ public struct RunResult: Sendable, Codable {
         public var tentative: Int
         public var validated: Int
         public var dropped: Int
+        /// Time to safepoint (a pause's request until every mutator had stopped), per pause.
+        public var safepointP50Milliseconds: Double
+        public var safepointP99Milliseconds: Double
+        public var safepointMaxMilliseconds: Double
+        /// The pause each mutator saw, from parking at a safepoint to running again.
+        public var mutatorPauseP50Milliseconds: Double
+        public var mutatorPauseP99Milliseconds: Double
+        public var mutatorPauseMaxMilliseconds: Double
     }
 
     /// Upper bounds of `Collector.pauseBuckets` in nanoseconds: 10 µs to 1 s by decades.
