@@ -8,8 +8,9 @@
 //             (CandidateWalk, TrialDeletion); concurrent mode validates the tentative garbage
 //             instead, in time proportional to it. Then clear the weak references to it,
 //             keeping the callbacks of those that are not garbage themselves. If no garbage
-//             object has a finalizer left to run and no callback is due, go straight to 4.
-//             Otherwise take one reference to each garbage object (the collector's hold), so
+//             object has a finalizer left to run and no callback is due, go straight to 4 (a
+//             concurrent collection marks the garbage dead and does 4 just after the pause:
+//             nothing can reach it, and heap walks skip dead objects). Otherwise take one reference to each garbage object (the collector's hold), so
 //             that nothing frees it by counting while the world runs — not even a finalizer that
 //             clears the slot holding its own cycle.
 //   running   2. the weak-reference callbacks, then each finalizer once (marked `finalized`,
@@ -83,6 +84,12 @@ extension Heap {
         }
         result.pauseNanoseconds = timing.pauseNanoseconds
         result.handshakeNanoseconds = timing.handshakeNanoseconds
+        if !teardown.unreachable.isEmpty {
+            let start = monotonicNanoseconds()
+            free(teardown.unreachable, epoch: teardown.unreachableEpoch, &result, by: me, into: &teardown)
+            teardown.unreachable = []
+            result.teardownNanoseconds = monotonicNanoseconds() - start
+        }
         result.collectorCPUNanoseconds = threadCPUNanoseconds() - cpu
         if !teardown.held.isEmpty {
             let start = monotonicNanoseconds()
@@ -190,6 +197,17 @@ extension Heap {
             result.finalizationNanoseconds = lap()
             return
         }
+        if result.mode == .concurrent && !collectorState.withLock({ $0.saveAll }) {
+            // Freed once the world runs again (collect): nothing can reach it, and marked dead
+            // it is skipped by whatever walks the heap meanwhile (referrers, freeze).
+            for object in garbage {
+                let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+                object.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
+            }
+            teardown.unreachable = garbage
+            teardown.unreachableEpoch = epoch
+            return
+        }
         free(garbage, epoch: epoch, &result, by: me, into: &teardown)
         result.teardownNanoseconds = lap()
     }
@@ -230,7 +248,8 @@ extension Heap {
     }
 
     /// Step 4: frees `garbage` (or, in save-all mode, keeps it in `garbage` with a reference
-    /// each). World stopped; `epoch` is the pass that found it.
+    /// each). World stopped, or (concurrent mode, nothing to finalize) just after the pause that
+    /// found it and marked it dead, the gate still held; `epoch` is the pass that found it.
     private func free(_ garbage: [ObjectRef], epoch: UInt, _ result: inout CollectionResult, by me: Mutator, into teardown: inout Teardown) {
         if collectorState.withLock({ $0.saveAll }) {
             for object in garbage { me.retain(object) }
@@ -277,6 +296,10 @@ private struct Teardown {
     var held: [ObjectRef] = []
     /// References to drop once the world runs again.
     var released: [ObjectRef] = []
+    /// Garbage with nothing to finalize that a concurrent collection frees once the world runs
+    /// again, and the pass that found it.
+    var unreachable: [ObjectRef] = []
+    var unreachableEpoch: UInt = 0
 }
 
 /// One collection at a time. The thread whose collection is running may enter again (a
@@ -305,6 +328,11 @@ final class CollectionGate: @unchecked Sendable {
         holder = me.id
         depth += 1
         return true
+    }
+
+    /// Whether `me`'s collection holds the gate.
+    func isHeld(by me: Mutator) -> Bool {
+        condition.withLock { holder == me.id }
     }
 
     func leave(as me: Mutator) {

@@ -80,7 +80,8 @@ extension Mutator {
     /// to the allocator: no mutator is inside a load now (loads never span a safepoint), so none
     /// can be holding its address without a reference, and QSBR has nothing to wait for.
     func freeCollectedGarbage(_ object: ObjectRef) {
-        assert(isInsidePause, "heapd: freeCollectedGarbage needs the world stopped by this mutator")
+        assert(isInsidePause || heap.collectionGate.isHeld(by: self),
+               "heapd: freeCollectedGarbage needs the world stopped by this mutator, or its collection running")
         if object.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
             heap.forgetWeakReference(object)
         }
