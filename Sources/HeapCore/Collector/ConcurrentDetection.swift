@@ -48,7 +48,7 @@
 // Pacing: mutators that allocate faster than the walk examines could grow the heap without bound
 // while it runs (its garbage is freed only after it). So while a walk runs, a mutator whose
 // batched young count takes count0 past `stallAbove` — count0 at the walk's start plus the
-// larger of 64 young thresholds and the live objects of the last full collection, letting the
+// larger of 256 young thresholds and the live objects of the last full collection, letting the
 // heap at most about double — waits in a blocking region until the walk ends. The wait is a
 // pause that mutator sees, and is recorded as one (`mutatorPauses`).
 
@@ -67,10 +67,18 @@ final class ConcurrentDetection: @unchecked Sendable {
 
     deinit { pageCopy.deallocate() }
 
+    /// Objects validated in one pause at most, unless one component of the tentative garbage is
+    /// larger (a component is never split: a cycle cut in two would be kept alive by its other
+    /// half). Validation and teardown cost some tens of nanoseconds an object.
+    static let pauseBudget = 4096
+
     /// What a detection found.
     struct Outcome {
-        /// The tentative garbage's addresses.
+        /// The tentative garbage's addresses, component by component.
         var tentative: [UInt] = []
+        /// Ranges of `tentative`, each validated in a pause of its own: whole components (by the
+        /// walk's edges), at most `pauseBudget` objects unless one component is larger.
+        var batches: [Range<Int>] = []
         var candidates = 0
         var pages = 0
     }
@@ -112,8 +120,8 @@ final class ConcurrentDetection: @unchecked Sendable {
             }
         }
         tables.edgeStart.append(Int32(tables.edges.count))
-        return Outcome(tentative: tables.markAndPromote(target: heap.promotionTarget(of: generation)),
-                       candidates: tables.addresses.count, pages: plan.pages.count)
+        let (tentative, batches) = tables.markAndPromote(target: heap.promotionTarget(of: generation))
+        return Outcome(tentative: tentative, batches: batches, candidates: tables.addresses.count, pages: plan.pages.count)
     }
 }
 
@@ -223,8 +231,9 @@ private struct Tables {
         }
     }
 
-    /// Steps 3 and 4: marks from the roots, promotes what it reached, returns the rest.
-    mutating func markAndPromote(target: UInt8) -> [UInt] {
+    /// Steps 3 and 4: marks from the roots, promotes what it reached, returns the rest, component
+    /// by component, and its batches (`Outcome`).
+    mutating func markAndPromote(target: UInt8) -> ([UInt], [Range<Int>]) {
         var reached = [Bool](repeating: false, count: addresses.count)
         var stack: [Int32] = []
         for index in ordinal.indices where ordinal[index] >= 0 && refs[index] > 0 && !reached[Int(ordinal[index])] {
@@ -239,10 +248,10 @@ private struct Tables {
                 }
             }
         }
-        var tentative: [UInt] = []
+        var unreached: [Int32] = []
         for (candidate, address) in addresses.enumerated() {
             guard reached[candidate] else {
-                tentative.append(address)
+                unreached.append(Int32(candidate))
                 continue
             }
             // The generation bits only, and never a dead object's: a block reused meanwhile gets
@@ -253,7 +262,51 @@ private struct Tables {
                 Arena.page(containing: address).pointee.markGeneration(target)
             }
         }
-        return tentative
+        return batches(of: unreached, reached: reached)
+    }
+
+    /// The unreached candidates' addresses grouped by component (union-find over the edges
+    /// between them), and batches of whole components of at most `pauseBudget` objects.
+    private func batches(of unreached: [Int32], reached: [Bool]) -> ([UInt], [Range<Int>]) {
+        var parent = [Int32](repeating: -1, count: addresses.count)
+        for candidate in unreached { parent[Int(candidate)] = candidate }
+        func root(_ x: Int32) -> Int32 {
+            var x = x
+            while parent[Int(x)] != x {
+                parent[Int(x)] = parent[Int(parent[Int(x)])]
+                x = parent[Int(x)]
+            }
+            return x
+        }
+        for candidate in unreached {
+            for edge in Int(edgeStart[Int(candidate)])..<Int(edgeStart[Int(candidate) + 1]) {
+                let referent = ordinal[Int(edges[edge])]
+                guard referent >= 0, !reached[Int(referent)] else { continue }
+                let (a, b) = (root(candidate), root(referent))
+                if a != b { parent[Int(max(a, b))] = min(a, b) }
+            }
+        }
+        var members: [Int32: [UInt]] = [:]
+        var order: [Int32] = []
+        for candidate in unreached {
+            let component = root(candidate)
+            if members[component] == nil { order.append(component) }
+            members[component, default: []].append(addresses[Int(candidate)])
+        }
+        var tentative: [UInt] = []
+        tentative.reserveCapacity(unreached.count)
+        var batches: [Range<Int>] = []
+        var batchStart = 0
+        for component in order {
+            let objects = members[component]!
+            if tentative.count > batchStart && tentative.count - batchStart + objects.count > ConcurrentDetection.pauseBudget {
+                batches.append(batchStart..<tentative.count)
+                batchStart = tentative.count
+            }
+            tentative.append(contentsOf: objects)
+        }
+        if tentative.count > batchStart { batches.append(batchStart..<tentative.count) }
+        return (tentative, batches)
     }
 }
 
@@ -261,7 +314,7 @@ extension Heap {
     /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
     /// count0 past the budget wait.
     func beginPacing() {
-        let budget = collectorState.withLock { max(64 * $0.youngThreshold, $0.longLivedTotal) }
+        let budget = collectorState.withLock { max(256 * $0.youngThreshold, $0.longLivedTotal) }
         let count0 = counters.pointee.count0.load(ordering: .relaxed)
         counters.pointee.stallAbove.store(count0 > Int.max - budget ? Int.max : count0 + budget, ordering: .relaxed)
     }
@@ -296,7 +349,7 @@ extension Mutator {
 extension Heap {
     /// Validation (top of the file): the tentative addresses that are live admissible objects of
     /// this heap now. World stopped, before the walk ends.
-    func validate(_ tentative: [UInt]) -> [ObjectRef] {
+    func validate(_ tentative: ArraySlice<UInt>) -> [ObjectRef] {
         assertWorldStopped()
         let filter = CandidateFilter(collecting: 2)
         return tentative.compactMap { address -> ObjectRef? in

@@ -79,14 +79,28 @@ extension Heap {
             me.leaveBlockingRegion()
             result.concurrentNanoseconds = monotonicNanoseconds() - start
             testHooks?.beforeValidation?(outcome.tentative.map { ObjectRef(bits: $0)! })
-            stopTheWorld(timing: &timing) { validateGarbage(outcome, &result, by: me, into: &teardown) }
+            result.candidates = outcome.candidates
+            result.pagesWalked = outcome.pages
+            result.tentative = outcome.tentative.count
+            // One pause per batch; the first also when there is nothing to validate (the counts
+            // restart in it).
+            for (number, batch) in (outcome.batches.isEmpty ? [0..<0] : outcome.batches).enumerated() {
+                var each = PauseTiming()
+                stopTheWorld(timing: &each) {
+                    validateGarbage(outcome.tentative[batch], first: number == 0, &result, by: me, into: &teardown)
+                }
+                timing.handshakeNanoseconds += each.handshakeNanoseconds
+                timing.pauseNanoseconds += each.pauseNanoseconds
+                result.pauses.append(each.pauseNanoseconds)
+            }
             allocator.endConcurrentWalk()
         }
+        if result.pauses.isEmpty { result.pauses.append(timing.pauseNanoseconds) }
         result.pauseNanoseconds = timing.pauseNanoseconds
         result.handshakeNanoseconds = timing.handshakeNanoseconds
         if !teardown.unreachable.isEmpty {
             let start = monotonicNanoseconds()
-            free(teardown.unreachable, epoch: teardown.unreachableEpoch, &result, by: me, into: &teardown)
+            for batch in teardown.unreachable { free(batch.garbage, epoch: batch.epoch, &result, by: me, into: &teardown) }
             teardown.unreachable = []
             result.teardownNanoseconds = monotonicNanoseconds() - start
         }
@@ -101,6 +115,7 @@ extension Heap {
             cpu = threadCPUNanoseconds()
             stopTheWorld(timing: &second) { freeHeldGarbage(&result, by: me, into: &teardown) }
             result.collectorCPUNanoseconds += threadCPUNanoseconds() - cpu
+            result.pauses.append(second.pauseNanoseconds)
             result.pauseNanoseconds += second.pauseNanoseconds
             result.handshakeNanoseconds += second.handshakeNanoseconds
         }
@@ -138,23 +153,22 @@ extension Heap {
         startTeardown(of: garbage, epoch: epoch, &result, by: me, into: &teardown, since: clock)
     }
 
-    /// Pause 1 of a concurrent collection: validation of the tentative garbage (ConcurrentDetection.swift).
-    private func validateGarbage(_ outcome: ConcurrentDetection.Outcome, _ result: inout CollectionResult, by me: Mutator,
+    /// Pause 1 of a concurrent collection, once per batch of the tentative garbage: its
+    /// validation (ConcurrentDetection.swift) and the start of its teardown. The counts restart
+    /// in the `first` one.
+    private func validateGarbage(_ batch: ArraySlice<UInt>, first: Bool, _ result: inout CollectionResult, by me: Mutator,
                                  into teardown: inout Teardown) {
         let start = monotonicNanoseconds()
-        var set = validate(outcome.tentative)
+        var set = validate(batch)
         let target = promotionTarget(of: result.generation)
         let (garbage, epoch) = set.withUnsafeMutableBufferPointer {
             findUnreachable(in: $0, promotingTo: target, lessPauseHeld: true)
         }
         takeOverPauseHeld(inEpoch: epoch)
-        result.trialDeletionNanoseconds = monotonicNanoseconds() - start
-        result.candidates = outcome.candidates
-        result.pagesWalked = outcome.pages
-        result.tentative = outcome.tentative.count
-        result.validated = garbage.count
-        result.unreachable = garbage.count
-        resetCounts(afterCollecting: result.generation)
+        result.trialDeletionNanoseconds += monotonicNanoseconds() - start
+        result.validated += garbage.count
+        result.unreachable += garbage.count
+        if first { resetCounts(afterCollecting: result.generation) }
         startTeardown(of: garbage, epoch: epoch, &result, by: me, into: &teardown, since: monotonicNanoseconds())
     }
 
@@ -193,8 +207,8 @@ extension Heap {
         let finalizable = finalizer != nil && garbage.contains { Heap.hasFinalizerToRun($0) }
         if finalizable || !teardown.callbacks.isEmpty {
             for object in garbage { me.retain(object) }
-            teardown.held = garbage
-            result.finalizationNanoseconds = lap()
+            teardown.held += garbage
+            result.finalizationNanoseconds += lap()
             return
         }
         if result.mode == .concurrent && !collectorState.withLock({ $0.saveAll }) {
@@ -204,8 +218,7 @@ extension Heap {
                 let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
                 object.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
             }
-            teardown.unreachable = garbage
-            teardown.unreachableEpoch = epoch
+            teardown.unreachable.append((garbage, epoch))
             return
         }
         free(garbage, epoch: epoch, &result, by: me, into: &teardown)
@@ -297,9 +310,8 @@ private struct Teardown {
     /// References to drop once the world runs again.
     var released: [ObjectRef] = []
     /// Garbage with nothing to finalize that a concurrent collection frees once the world runs
-    /// again, and the pass that found it.
-    var unreachable: [ObjectRef] = []
-    var unreachableEpoch: UInt = 0
+    /// again, each batch with the pass that found it.
+    var unreachable: [(garbage: [ObjectRef], epoch: UInt)] = []
 }
 
 /// One collection at a time. The thread whose collection is running may enter again (a

@@ -64,8 +64,12 @@ public struct CollectionResult: Sendable, Equatable {
     public var finalized: Int
     /// Of the unreachable objects, those kept in `Heap.garbage` (save-all mode) instead of freed.
     public var saved: Int
-    /// The whole pause: from raising the stop flag to resuming the world.
+    /// The whole pause: from raising the stop flag to resuming the world (the sum of them, when
+    /// the collection paused more than once).
     public var pauseNanoseconds: UInt64
+    /// Each pause of the collection, in order: a concurrent collection pauses once per batch of
+    /// its tentative garbage, and any collection once more when finalizers ran.
+    public var pauses: [UInt64] = []
     /// Of the pause: the time to safepoint, from raising the stop flag until every other mutator
     /// was parked or blocked (the pauses' together, when a collection paused twice).
     public var handshakeNanoseconds: UInt64
@@ -96,7 +100,7 @@ public struct CollectorTotals: Sendable {
     public var collections: Int { generations.reduce(0) { $0 + $1.collections } }
     public var totalPauseNanoseconds: UInt64 = 0
     public var longestPauseNanoseconds: UInt64 = 0
-    /// Pauses in nanoseconds.
+    /// Each pause (`CollectionResult.pauses`), in nanoseconds.
     public var pauses = CollectorTotals.nanosecondHistogram()
     /// Times to safepoint (`CollectionResult.handshakeNanoseconds`) in nanoseconds, one per
     /// collection.
@@ -121,8 +125,10 @@ public struct CollectorTotals: Sendable {
         generations[result.generation].collections += 1
         generations[result.generation].collected += result.collected
         totalPauseNanoseconds += result.pauseNanoseconds
-        longestPauseNanoseconds = max(longestPauseNanoseconds, result.pauseNanoseconds)
-        _ = pauses.record(min(max(result.pauseNanoseconds, 1), pauses.highestTrackableValue))
+        for pause in result.pauses.isEmpty ? [result.pauseNanoseconds] : result.pauses {
+            longestPauseNanoseconds = max(longestPauseNanoseconds, pause)
+            _ = pauses.record(min(max(pause, 1), pauses.highestTrackableValue))
+        }
         _ = timeToSafepoint.record(min(max(result.handshakeNanoseconds, 1), timeToSafepoint.highestTrackableValue))
         if result.reason != .explicit { automaticCollections += 1 }
         totalConcurrentNanoseconds += result.concurrentNanoseconds

@@ -206,7 +206,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
         }
     }
     /// Pacing: a mutator that makes garbage nonstop while the walk is held up stops once it has
-    /// made its budget (64 young thresholds here), waits for the walk to end, and records that
+    /// made its budget (256 young thresholds here), waits for the walk to end, and records that
     /// wait as a pause it saw; then it goes on.
     @Test func aMutatorThatOutpacesTheWalkWaitsForIt() {
         let heap = Heap(collector: .manual)
@@ -215,7 +215,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
         let stop = Atomic<Bool>(false)
         let start = DispatchSemaphore(value: 0)
         let armed = Atomic<Bool>(true)
-        let budget = 64 * heap.thresholds.0
+        let budget = 256 * heap.thresholds.0
         let hooks = TestHooks()
         hooks.beforeConcurrentPageCopy = { _ in
             guard armed.exchange(false, ordering: .relaxed) else { return }
@@ -251,6 +251,40 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
         #expect(heap.collectorTotals.mutatorPauses.totalCount >= 1)
         withMutator(heap) { m in
             heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+    /// Tentative garbage larger than a pause's budget is validated in several pauses, whole
+    /// components each: many small cycles take several pauses, one cycle larger than the budget
+    /// takes one of its own, and everything is collected either way.
+    @Test func tentativeGarbageIsValidatedInBatchesOfWholeComponents() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let budget = ConcurrentDetection.pauseBudget
+        withMutator(heap) { m in
+            for _ in 0..<budget {                       // 2 × budget objects in 2-object cycles
+                let (a, b) = makeTwoObjectCycle(m, node)
+                m.release(a)
+                m.release(b)
+            }
+            let small = heap.collect()
+            #expect(small.collected == 2 * budget)
+            #expect(small.pauses.count >= 2)
+            #expect(small.pauses.reduce(0, +) == small.pauseNanoseconds)
+            let first = m.new(node)!                    // one ring of budget + 1 objects
+            var last = first
+            for _ in 0..<budget {
+                let next = m.new(node)!
+                m.store(next, into: last, slot: 0)
+                if last != first { m.release(last) }
+                last = next
+            }
+            m.store(first, into: last, slot: 0)
+            m.release(last)
+            m.release(first)
+            let ring = heap.collect()
+            #expect(ring.collected == budget + 1)
+            #expect(ring.pauses.count == 1)
             expectEmpty(heap, m)
         }
     }
