@@ -83,13 +83,17 @@ final class ConcurrentDetection: @unchecked Sendable {
         var pages = 0
     }
 
-    /// Steps 1–4 for a collection of `generation` (top of the file). World running; the caller
-    /// holds the collection gate and has begun a concurrent walk of `heap.allocator`.
-    func detect(in heap: Heap, generation: Int) -> Outcome {
+    /// A walk of at most this many pages (64 KiB each) and no large block runs in the pause
+    /// instead: its pause is shorter than the concurrent path's, which adds a second look at
+    /// every garbage object (validation), and its cost per object is a third.
+    static let pausePages = 16
+
+    /// Steps 2–4 for a collection of `generation` over `plan` (top of the file). World running;
+    /// the caller holds the collection gate and has begun a concurrent walk of `heap.allocator`.
+    func detect(in heap: Heap, generation: Int, plan: ConcurrentWalkPlan) -> Outcome {
         var tables = Tables()
         swap(&tables, &self.tables)
         defer { swap(&tables, &self.tables) }
-        let plan = heap.allocator.concurrentWalkPlan(inPagesMarked: heap.pageMarks(collecting: generation))
         heap.clearEmptiedMarks(plan.pages.map(\.page), collecting: generation)
         tables.index(plan)
         let filter = CandidateFilter(collecting: generation)
@@ -286,26 +290,39 @@ private struct Tables {
                 if a != b { parent[Int(max(a, b))] = min(a, b) }
             }
         }
-        var members: [Int32: [UInt]] = [:]
+        // A counting sort of the unreached by component (no allocation per component): sizes,
+        // then each component's first slot in `tentative`, in order of first appearance.
+        var size = [Int32](repeating: 0, count: addresses.count)
         var order: [Int32] = []
         for candidate in unreached {
             let component = root(candidate)
-            if members[component] == nil { order.append(component) }
-            members[component, default: []].append(addresses[Int(candidate)])
+            if size[Int(component)] == 0 { order.append(component) }
+            size[Int(component)] += 1
         }
-        var tentative: [UInt] = []
-        tentative.reserveCapacity(unreached.count)
+        var slot = [Int32](repeating: 0, count: addresses.count)
+        var next: Int32 = 0
+        for component in order {
+            slot[Int(component)] = next
+            next += size[Int(component)]
+        }
+        var tentative = [UInt](repeating: 0, count: unreached.count)
+        for candidate in unreached {
+            let component = Int(root(candidate))
+            tentative[Int(slot[component])] = addresses[Int(candidate)]
+            slot[component] += 1
+        }
         var batches: [Range<Int>] = []
         var batchStart = 0
+        var end = 0
         for component in order {
-            let objects = members[component]!
-            if tentative.count > batchStart && tentative.count - batchStart + objects.count > ConcurrentDetection.pauseBudget {
-                batches.append(batchStart..<tentative.count)
-                batchStart = tentative.count
+            let count = Int(size[Int(component)])
+            if end > batchStart && end - batchStart + count > ConcurrentDetection.pauseBudget {
+                batches.append(batchStart..<end)
+                batchStart = end
             }
-            tentative.append(contentsOf: objects)
+            end += count
         }
-        if tentative.count > batchStart { batches.append(batchStart..<tentative.count) }
+        if end > batchStart { batches.append(batchStart..<end) }
         return (tentative, batches)
     }
 }

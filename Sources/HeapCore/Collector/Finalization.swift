@@ -64,17 +64,26 @@ extension Heap {
         var teardown = Teardown()
         var timing = PauseTiming()
         var cpu = threadCPUNanoseconds()
-        switch result.mode {
-        case .stopTheWorld:
-            stopTheWorld(timing: &timing) { findGarbage(&result, by: me, into: &teardown) }
-        case .concurrent:
-            // Nothing is unmapped from here until validation is over: the walk's addresses
-            // stay readable for it.
+        // Nothing is unmapped from here until validation is over: the walk's addresses stay
+        // readable for it. A small walk runs in the pause (ConcurrentDetection.pausePages).
+        var plan: ConcurrentWalkPlan?
+        if result.mode == .concurrent {
             allocator.beginConcurrentWalk()
+            plan = allocator.concurrentWalkPlan(inPagesMarked: pageMarks(collecting: generation))
+            if plan!.pages.count <= pauseWalkPages && plan!.large.isEmpty {
+                allocator.endConcurrentWalk()
+                plan = nil
+                result.mode = .stopTheWorld
+            }
+        }
+        switch plan {
+        case nil:
+            stopTheWorld(timing: &timing) { findGarbage(&result, by: me, into: &teardown) }
+        case let plan?:
             let start = monotonicNanoseconds()
             me.enterBlockingRegion()
             beginPacing()
-            let outcome = concurrentDetection.detect(in: self, generation: generation)
+            let outcome = concurrentDetection.detect(in: self, generation: generation, plan: plan)
             endPacing()
             me.leaveBlockingRegion()
             result.concurrentNanoseconds = monotonicNanoseconds() - start

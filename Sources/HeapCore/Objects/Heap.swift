@@ -92,6 +92,10 @@ public final class Heap: @unchecked Sendable {
     /// The concurrent walk's tables, reused between collections, and where mutators that
     /// outpace it wait (Collector/ConcurrentDetection.swift).
     let concurrentDetection = ConcurrentDetection()
+    /// A concurrent collection's walk of at most this many pages runs in the pause
+    /// (ConcurrentDetection.pausePages); tests set -1 to take the concurrent path every time.
+    /// Set before the heap is shared with other threads.
+    nonisolated(unsafe) var pauseWalkPages = ConcurrentDetection.pausePages
     let walkPacing = MutexCondition()
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).

@@ -137,6 +137,7 @@ final class ConcurrentStressRun: Sendable {
                         allocator: AllocatorConfiguration(checking: configuration.checked ? AllocatorChecking() : AllocatorChecking.fromEnvironment),
                         collector: configuration.automatic
                             ? CollectorConfiguration(thresholds: (16, 2, 2), idleInterval: .milliseconds(2)) : .manual)
+        heap.pauseWalkPages = -1                  // the concurrent path, however small the heap
         node = heap.types.register(name: "Node", slots: ["a", "b"], payloadBytes: 8)
         let table = heap.types.register(name: "Globals", isArray: true)
         let made = Locked<ObjectRef?>(nil)

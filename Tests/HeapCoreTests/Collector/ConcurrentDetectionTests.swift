@@ -50,6 +50,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
     @Test(arguments: RefCountPolicyKind.allCases, Rescue.allCases)
     func tentativeGarbageMadeReachableBeforeValidationSurvives(_ policy: RefCountPolicyKind, _ rescue: Rescue) {
         let heap = Heap(policy: policy, collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
         #expect(heap.collectionMode == .concurrent)
         let node = heap.types.register(name: "N", slots: ["r"])
         let scene = Scene()
@@ -116,6 +117,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
     @Test(arguments: RefCountPolicyKind.allCases)
     func aStaleSlotSeenByTheWalkDoesNotFreeWhatItNoLongerHolds(_ policy: RefCountPolicyKind) {
         let heap = Heap(policy: policy, collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
         let node = heap.types.register(name: "N", slots: ["r"])
         // Another size class, so another page.
         let holderType = heap.types.register(name: "H", slots: ["me", "held"], payloadBytes: 256)
@@ -182,6 +184,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
     @Test(arguments: RefCountPolicyKind.allCases)
     func bothModesFindTheSameGarbage(_ policy: RefCountPolicyKind) {
         let heap = Heap(policy: policy, collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
         let node = heap.types.register(name: "N", slots: ["r"])
         withMutator(heap) { m in
             for mode in [CollectionMode.stopTheWorld, .concurrent, .stopTheWorld] {
@@ -210,6 +213,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
     /// wait as a pause it saw; then it goes on.
     @Test func aMutatorThatOutpacesTheWalkWaitsForIt() {
         let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
         let node = heap.types.register(name: "N", slots: ["r"])
         let made = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)
@@ -259,6 +263,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
     /// takes one of its own, and everything is collected either way.
     @Test func tentativeGarbageIsValidatedInBatchesOfWholeComponents() {
         let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
         let node = heap.types.register(name: "N", slots: ["r"])
         let budget = ConcurrentDetection.pauseBudget
         withMutator(heap) { m in
@@ -285,6 +290,30 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
             let ring = heap.collect()
             #expect(ring.collected == budget + 1)
             #expect(ring.pauses.count == 1)
+            expectEmpty(heap, m)
+        }
+    }
+    /// A concurrent heap's collection whose walk is small (a few pages) runs it in the pause and
+    /// says so; a larger one walks concurrently.
+    @Test func aSmallWalkRunsInThePause() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "N", slots: ["r"], payloadBytes: 16)
+        withMutator(heap) { m in
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.release(a)
+            m.release(b)
+            let small = heap.collect()
+            #expect(small.mode == .stopTheWorld && small.collected == 2 && small.tentative == 0)
+            // More than the pause takes: a large array, and more pages of 64-byte objects.
+            let keep = m.newArray(heap.types.register(name: "Keep", isArray: true), count: 1024 * (ConcurrentDetection.pausePages + 1))!
+            for index in 0..<keep.slotCount { m.store(consuming: m.new(node)!, into: keep, slot: index) }
+            let (c, d) = makeTwoObjectCycle(m, node)
+            m.release(c)
+            m.release(d)
+            let large = heap.collect()
+            #expect(large.mode == .concurrent && large.collected == 2 && large.validated == 2)
+            m.release(keep)
+            heap.collect()
             expectEmpty(heap, m)
         }
     }
