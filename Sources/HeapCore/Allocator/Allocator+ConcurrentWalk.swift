@@ -50,26 +50,12 @@ extension Allocator {
     /// blocks. Between `beginConcurrentWalk` and `endConcurrentWalk`.
     func concurrentWalkPlan(inPagesMarked marks: UInt8?) -> ConcurrentWalkPlan {
         var plan = ConcurrentWalkPlan()
-        for (index, pool) in pools.enumerated() {
-            pool.withLock { state in
-                var arena = state.allArenas
-                while let current = arena {
-                    arena = current.pointee.nextAll
-                    for pageIndex in 1..<Arena.pageCount {
-                        let page = Arena.page(pageIndex, of: current)
-                        guard page.pointee.state == .owned || page.pointee.state == .abandoned else { continue }
-                        if let marks, page.pointee.generationMarks.load(ordering: .relaxed) & marks == 0 { continue }
-                        plan.pages.append(ConcurrentPageView(page: page, start: UInt(bitPattern: page.pointee.start),
-                                                             blockSize: Int(page.pointee.blockSize), reciprocal: page.pointee.reciprocal,
-                                                             reserved: Int(page.pointee.reserved), pool: index))
-                    }
-                }
-                var large = state.largeBlocks
-                while let header = large {
-                    plan.large.append((LargeObjects.block(of: header), header.pointee.blockSize))
-                    large = header.pointee.next
-                }
-            }
+        forEachPageInUse(inPagesMarked: marks) { page, pool in
+            plan.pages.append(ConcurrentPageView(page: page, start: UInt(bitPattern: page.pointee.start),
+                                                 blockSize: Int(page.pointee.blockSize), reciprocal: page.pointee.reciprocal,
+                                                 reserved: Int(page.pointee.reserved), pool: pool))
+        } large: { header in
+            plan.large.append((LargeObjects.block(of: header), header.pointee.blockSize))
         }
         return plan
     }

@@ -59,25 +59,11 @@ extension Allocator {
             }
             record.heap.storage.pointee.quarantine.forEach { plan.delayed.insert(UInt(bitPattern: $0)) }
         }
-        for pool in pools {
-            pool.withLock { state in
-                var arena = state.allArenas
-                while let current = arena {
-                    arena = current.pointee.nextAll
-                    for index in 1..<Arena.pageCount {
-                        let page = Arena.page(index, of: current)
-                        guard page.pointee.state == .owned || page.pointee.state == .abandoned else { continue }
-                        if let marks, page.pointee.generationMarks.load(ordering: .relaxed) & marks == 0 { continue }
-                        plan.pages.append(page)
-                        plan.blockBound += Int(page.pointee.capacity.load(ordering: .relaxed))
-                    }
-                }
-                var large = state.largeBlocks
-                while let header = large {
-                    plan.large.append(LargeObjects.block(of: header))
-                    large = header.pointee.next
-                }
-            }
+        forEachPageInUse(inPagesMarked: marks) { page, _ in
+            plan.pages.append(page)
+            plan.blockBound += Int(page.pointee.capacity.load(ordering: .relaxed))
+        } large: { header in
+            plan.large.append(LargeObjects.block(of: header))
         }
         plan.blockBound += plan.large.count
         return plan
@@ -85,6 +71,32 @@ extension Allocator {
 }
 
 extension Allocator {
+    /// Calls `page` with every page in use (owned or abandoned) whose generation marks meet
+    /// `marks` (every one when nil) and the index of its pool, and `large` with every large
+    /// block's header, each under its pool's lock.
+    func forEachPageInUse(inPagesMarked marks: UInt8?, _ page: (UnsafeMutablePointer<Page>, Int) -> Void,
+                          large: (UnsafeMutablePointer<LargeBlockHeader>) -> Void) {
+        for (index, pool) in pools.enumerated() {
+            pool.withLock { state in
+                var arena = state.allArenas
+                while let current = arena {
+                    arena = current.pointee.nextAll
+                    for pageIndex in 1..<Arena.pageCount {
+                        let candidate = Arena.page(pageIndex, of: current)
+                        guard candidate.pointee.state == .owned || candidate.pointee.state == .abandoned else { continue }
+                        if let marks, candidate.pointee.generationMarks.load(ordering: .relaxed) & marks == 0 { continue }
+                        page(candidate, index)
+                    }
+                }
+                var header = state.largeBlocks
+                while let current = header {
+                    large(current)
+                    header = current.pointee.next
+                }
+            }
+        }
+    }
+
     /// Calls `body` with every block of the calling thread's own pages that is not on a free
     /// list, after draining their thread-free lists. Owner only; other threads may keep freeing
     /// into these pages meanwhile, so a block passed to `body` may be one another thread is
