@@ -15,7 +15,10 @@
 //      reading its header (QSBR.swift)
 //
 // Steps 1 and 2 run program code, which reaches safepoints: objects on the worklist wait there
-// marked dead, with their slots still holding their referents.
+// marked dead, with their slots still holding their referents. So does the loop itself, every
+// `pollInterval` objects (a stop request only: a pause need not wait for a cascade that frees a
+// million-node tree to end; nothing else runs there, and a collection skips dead objects and
+// counts their slots' references as from outside).
 
 import Synchronization
 
@@ -27,7 +30,10 @@ extension Mutator {
         markDead(object)
         object.header.pointee.scratch = 0
         var worklist = object.bits
+        var freed = 0
         while let dead = ObjectRef(bits: worklist) {
+            freed &+= 1
+            if freed & (Mutator.pollInterval - 1) == 0 { pollStopRequest() }
             worklist = dead.header.pointee.scratch
             // A resurrected object leaves the list with a clean scratch word.
             dead.header.pointee.scratch = 0
@@ -57,6 +63,9 @@ extension Mutator {
             freeBlock(dead)
         }
     }
+
+    /// A deallocation cascade polls for a stop request every this many objects (a power of 2).
+    static let pollInterval = 1024
 
     /// Sets the dead bit (a load and a store, not an RMW: nothing else writes the bits of an
     /// object that nothing references).

@@ -3,6 +3,10 @@
 // and the answers where heapd's finalization now follows CPython 3.13.
 
 @testable import HeapCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 
@@ -411,5 +415,53 @@ func expectEmpty(_ heap: Heap, _ m: Mutator, sourceLocation: SourceLocation = #_
             list.append(object)
             list.append(object)
         }
+    }
+    /// A pause does not wait for a deallocation cascade to end: the thread freeing a long list
+    /// polls for a stop request every `Mutator.pollInterval` objects, and parks there with the
+    /// rest of the list still to free. Here a finalizer at the head of the list waits until
+    /// another thread has asked for a pause; the pause then finds most of the list alive, and
+    /// everything is freed once it ends.
+    @Test func aPauseDoesNotWaitForAFreeingCascade() {
+        let hooks = Hooks()
+        let heap = hooks.heap()
+        let node = heap.types.register(name: "N", slots: ["next"])
+        let marker = heap.types.register(name: "Marker", slots: ["next"], hasFinalizer: true)
+        let length = 16 * Mutator.pollInterval
+        let asked = DispatchSemaphore(value: 0)
+        hooks.finalizer.withLock { $0 = { _, _ in
+            asked.signal()
+            while !heap.counters.pointee.stopRequested.load(ordering: .relaxed) { sched_yield() }
+        } }
+        let waiting = Locked<Int>(-1)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                let head = m.new(marker)!
+                var last = head
+                for _ in 0..<length {
+                    let next = m.new(node)!
+                    m.store(next, into: last, slot: 0)
+                    if last != head { m.release(last) }
+                    last = next
+                }
+                m.release(last)
+                m.release(head)                   // the cascade: the marker's finalizer first
+            } else {
+                m.enterBlockingRegion()
+                asked.wait()
+                m.leaveBlockingRegion()
+                heap.stopTheWorld {
+                    var alive = 0
+                    heap.allocator.forEachAllocatedBlock { block, _ in
+                        let object = ObjectRef(block)
+                        if object.typeID == node.id, object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 { alive += 1 }
+                    }
+                    waiting.withLock { $0 = alive }
+                }
+            }
+        }
+        #expect(waiting.withLock { $0 } > length - 2 * Mutator.pollInterval)
+        withMutator(heap) { m in expectEmpty(heap, m) }
     }
 }
