@@ -276,7 +276,10 @@ extension Mutator {
         assertOnOwnThread()
         // The stopper itself polls too (a finalizer that allocates): it does not wait for itself.
         if isInsidePause { return }
-        quiescentPoint()
+        // Quiescent, but the blocks it may now free wait until the pause is over: freeing a
+        // tree's worth of them here (milliseconds) would hold the pause up.
+        announceQuiescence()
+        defer { quiescentPoint() }
         withHeap { heap in
             let parkedAt = monotonicNanoseconds()
             heap.world.withLock { heap.setWorldStateLocked(storage, to: .parked) }

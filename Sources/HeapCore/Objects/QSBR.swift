@@ -82,9 +82,8 @@ extension Mutator {
     /// the deferred batches that every mutator has now moved past.
     public func quiescentPoint() {
         assertOnOwnThread()
+        announceQuiescence()
         let counters = storage.pointee.counters
-        // Release pairs with the acquire loads in `minimumQuiescentSequence`.
-        storage.pointee.quiescentSequence.store(counters.pointee.writeSequence.load(ordering: .acquiring), ordering: .releasing)
         if storage.pointee.deferred.isEmpty && counters.pointee.orphanBatchCount.load(ordering: .relaxed) == 0 { return }
         let heap = self.heap
         sealDeferredBatch()
@@ -95,6 +94,16 @@ extension Mutator {
         }
         storage.pointee.deferred.batches = kept
         for batch in heap.takeOrphanBatches(upTo: safe) { freeChain(batch.head) }
+    }
+
+    /// The first half of a quiescent point: this mutator holds no pointer it loaded before now,
+    /// said to the others; what it may free in consequence is left for a later quiescent point.
+    @inline(__always)
+    func announceQuiescence() {
+        assertOnOwnThread()
+        let counters = storage.pointee.counters
+        // Release pairs with the acquire loads in `minimumQuiescentSequence`.
+        storage.pointee.quiescentSequence.store(counters.pointee.writeSequence.load(ordering: .acquiring), ordering: .releasing)
     }
 
     private func freeChain(_ head: UInt) {
