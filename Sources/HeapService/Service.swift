@@ -63,6 +63,11 @@ public struct ServiceConfiguration: Sendable {
 /// `@unchecked Sendable`: mutable state is behind `stats` and `slots` (locks); the queue and
 /// the semaphore are thread-safe.
 public final class Service: @unchecked Sendable {
+    /// What a run's limits may be, in a request or a setting: heap limits in MiB, and time limits
+    /// in seconds (a year). Anything outside is refused before a conversion could trap on it.
+    public static let heapLimitRange = 1...(1 << 24)
+    public static let maximumTimeLimitSeconds = 31_536_000.0
+
     public let configuration: ServiceConfiguration
     private let stats = Locked(ServiceStats())
     private let runQueue = DispatchQueue(label: "heapd.runs", attributes: .concurrent)
@@ -288,6 +293,13 @@ public final class Service: @unchecked Sendable {
             runConfiguration.collector.mode = mode
         }
         runConfiguration.seed = request.seed ?? 1
+        // Checked before any conversion: a negative, huge or non-finite value would trap in one.
+        if let mebibytes = request.heapLimitMiB, !Service.heapLimitRange.contains(mebibytes) {
+            return fail(reply, id, "bad_request", "heapLimitMiB is \(Service.heapLimitRange.lowerBound) to \(Service.heapLimitRange.upperBound), not \(mebibytes)")
+        }
+        if let seconds = request.timeLimitSeconds, !(seconds > 0 && seconds <= Service.maximumTimeLimitSeconds) {
+            return fail(reply, id, "bad_request", "timeLimitSeconds is above 0 and at most \(Int(Service.maximumTimeLimitSeconds)), not \(seconds)")
+        }
         runConfiguration.heapLimitBytes = (request.heapLimitMiB ?? configuration.defaultHeapLimitMiB) << 20
         runConfiguration.timeLimit = .milliseconds(Int((request.timeLimitSeconds ?? configuration.defaultTimeLimitSeconds) * 1000))
         if request.stream == true {

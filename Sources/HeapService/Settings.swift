@@ -135,9 +135,11 @@ public struct Settings: Sendable, Equatable {
         case "workloads": workloads = try string()
         case "state_directory": stateDirectory = try string()
         case "allow_group": allowGroup = try string()
-        case "heap_limit_mib": heapLimitMiB = try integer(1...(1 << 24))
+        case "heap_limit_mib": heapLimitMiB = try integer(Service.heapLimitRange)
         case "time_limit_seconds":
-            guard let seconds = Double(value), seconds > 0 else { throw Problem(source: source, message: "time_limit_seconds is a positive number, not \(value)") }
+            guard let seconds = Double(value), seconds > 0, seconds <= Service.maximumTimeLimitSeconds else {
+                throw Problem(source: source, message: "time_limit_seconds is above 0 and at most \(Int(Service.maximumTimeLimitSeconds)), not \(value)")
+            }
             timeLimitSeconds = seconds
         case "rc":
             let policy = try string()

@@ -151,6 +151,34 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(try ask(client, #"{"id": 9, "op": "ping"}"#).type == "pong")
     }
 
+    /// Issue 14's first report: a negative time limit killed heapd (SIGILL) with every run in
+    /// flight. Out-of-range limits are bad requests naming the field, and heapd keeps serving.
+    @Test func limitsOutOfRangeAreBadRequestsAndHeapdKeepsServing() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let cases: [(String, String)] = [
+            (#"{"id": 1, "op": "run", "workload": "binary-trees", "timeLimitSeconds": -1}"#, "timeLimitSeconds"),
+            (#"{"id": 2, "op": "run", "workload": "binary-trees", "timeLimitSeconds": 0}"#, "timeLimitSeconds"),
+            (#"{"id": 3, "op": "run", "workload": "binary-trees", "timeLimitSeconds": 1e300}"#, "timeLimitSeconds"),
+            (#"{"id": 4, "op": "run", "workload": "binary-trees", "heapLimitMiB": -1}"#, "heapLimitMiB"),
+            (#"{"id": 5, "op": "run", "workload": "binary-trees", "heapLimitMiB": 0}"#, "heapLimitMiB"),
+            (#"{"id": 6, "op": "run", "workload": "binary-trees", "heapLimitMiB": 9223372036854775807}"#, "heapLimitMiB"),
+        ]
+        for (line, field) in cases {
+            let answer = try ask(client, line)
+            #expect(answer.type == "error" && answer.code == "bad_request", "\(line)")
+            #expect(answer.message?.contains(field) == true, "\(answer.message ?? "")")
+        }
+        #expect(try ask(client, #"{"id": 7, "op": "ping"}"#).type == "pong")
+        var request = Request(id: .number(8), op: "run")
+        request.workload = "binary-trees"
+        request.params = ["depth": 6]
+        request.timeLimitSeconds = 60
+        let (_, trees) = try runEvents(client, request)
+        #expect(trees.result?.output.last == "long lived tree of depth 6 check: 127")
+    }
+
     @Test func twoClientsRunAtOnce() throws {
         let daemon = try Daemon()
         defer { daemon.stop() }

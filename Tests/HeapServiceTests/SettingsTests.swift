@@ -68,4 +68,15 @@ import Testing
         #expect(merged.collector == "stop-the-world")
         #expect(throws: Settings.Problem.self) { try Settings.parse(environment: ["HEAPD_WORKERS": "0"]) }
     }
+
+    /// A time limit every run would trap converting (issue 14) is refused where it is read.
+    @Test func limitsThatCannotBeConvertedAreRefused() {
+        for value in ["-1", "0", "inf", "nan", "1e300"] {
+            #expect(throws: Settings.Problem.self, "\(value)") { try Settings.parse(environment: ["HEAPD_TIME_LIMIT_SECONDS": value]) }
+        }
+        for value in ["0", "-5", "\(1 << 30)"] {
+            #expect(throws: Settings.Problem.self, "\(value)") { try Settings.parse(environment: ["HEAPD_HEAP_LIMIT_MIB": value]) }
+        }
+        #expect((try? Settings.parse(environment: ["HEAPD_TIME_LIMIT_SECONDS": "2.5"]))?.timeLimitSeconds == 2.5)
+    }
 }
