@@ -331,7 +331,11 @@ extension Heap {
     /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
     /// count0 past the budget wait.
     func beginPacing() {
-        let budget = collectorState.withLock { max(256 * $0.youngThreshold, $0.longLivedTotal) }
+        // Saturating: a threshold may be as large as a program or a client sets it.
+        let budget = collectorState.withLock { state in
+            let (thresholds, overflow) = state.youngThreshold.multipliedReportingOverflow(by: 256)
+            return max(overflow ? Int.max : thresholds, state.longLivedTotal)
+        }
         let count0 = counters.pointee.count0.load(ordering: .relaxed)
         counters.pointee.stallAbove.store(count0 > Int.max - budget ? Int.max : count0 + budget, ordering: .relaxed)
     }

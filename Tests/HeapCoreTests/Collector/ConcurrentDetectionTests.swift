@@ -318,4 +318,19 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
             expectEmpty(heap, m)
         }
     }
+    /// Pacing's budget saturates: a young threshold near Int.max (gc.set_threshold takes any
+    /// count) must not overflow when the walk starts.
+    @Test func aHugeThresholdDoesNotOverflowThePacingBudget() {
+        let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
+        let node = heap.types.register(name: "N", slots: ["r"])
+        heap.setThresholds(Int.max / 2, 10, 10)
+        withMutator(heap) { m in
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.release(a)
+            m.release(b)
+            #expect(heap.collect().collected == 2)
+            expectEmpty(heap, m)
+        }
+    }
 }
