@@ -38,7 +38,6 @@ private func run(_ configure: (inout RunConfiguration) -> Void = { _ in }) throw
         #expect(collector.mode == mode.rawValue)
         #expect(collector.dropped == collector.tentative - collector.validated)
         #expect(collector.validated <= collector.tentative)
-        #expect(collector.collectorCPUMilliseconds >= 0)
         if mode == .stopTheWorld { #expect(collector.totalConcurrentMilliseconds == 0) }
     }
 

@@ -69,11 +69,12 @@ extension Heap {
         var plan: ConcurrentWalkPlan?
         if result.mode == .concurrent {
             allocator.beginConcurrentWalk()
-            plan = allocator.concurrentWalkPlan(inPagesMarked: pageMarks(collecting: generation))
-            if plan!.pages.count <= pauseWalkPages && plan!.large.isEmpty {
+            let listed = allocator.concurrentWalkPlan(inPagesMarked: pageMarks(collecting: generation))
+            if listed.pages.count <= pauseWalkPages && listed.large.isEmpty {
                 allocator.endConcurrentWalk()
-                plan = nil
                 result.mode = .stopTheWorld
+            } else {
+                plan = listed
             }
         }
         switch plan {
@@ -223,10 +224,7 @@ extension Heap {
         if result.mode == .concurrent && !collectorState.withLock({ $0.saveAll }) {
             // Freed once the world runs again (collect): nothing can reach it, and marked dead
             // it is skipped by whatever walks the heap meanwhile (referrers, freeze).
-            for object in garbage {
-                let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-                object.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
-            }
+            for object in garbage { me.markDead(object) }
             teardown.unreachable.append((garbage, epoch))
             return
         }

@@ -24,10 +24,7 @@ extension Mutator {
     @inline(__always)
     func noteYoungObject(_ block: UnsafeMutableRawPointer, isSmall: Bool) {
         if isSmall {
-            let page = Arena.page(containing: UInt(bitPattern: block))
-            if page.pointee.generationMarks.load(ordering: .relaxed) & 1 == 0 {
-                page.pointee.generationMarks.bitwiseOr(1, ordering: .relaxed)
-            }
+            Arena.page(containing: UInt(bitPattern: block)).pointee.markGeneration(0)
         }
         storage.pointee.youngDelta &+= 1
         if storage.pointee.youngDelta >= Mutator.youngBatch { flushYoungDelta() }

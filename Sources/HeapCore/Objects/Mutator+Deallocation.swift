@@ -70,7 +70,7 @@ extension Mutator {
     /// Sets the dead bit (a load and a store, not an RMW: nothing else writes the bits of an
     /// object that nothing references).
     @inline(__always)
-    private func markDead(_ object: ObjectRef) {
+    func markDead(_ object: ObjectRef) {
         let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
         object.header.pointee.gcBits.store(bits | GCBits.dead, ordering: .relaxed)
     }
