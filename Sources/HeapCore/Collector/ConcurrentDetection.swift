@@ -46,11 +46,19 @@
 // were made; they are referenced from the mutator that made them, so they are roots, not garbage.
 //
 // Pacing: mutators that allocate faster than the walk examines could grow the heap without bound
-// while it runs (its garbage is freed only after it). So while a walk runs, a mutator whose
-// batched young count takes count0 past `stallAbove` — count0 at the walk's start plus the
-// larger of 256 young thresholds and the live objects of the last full collection, letting the
-// heap at most about double — waits in a blocking region until the walk ends. The wait is a
-// pause that mutator sees, and is recorded as one (`mutatorPauses`).
+// while it runs (its garbage is freed only after it). So while a walk runs, the mutators may
+// allocate a budget — the larger of 256 young thresholds and the live objects of the last full
+// collection — and then one object more for each block the walk has examined:
+//
+//   a mutator waits while   count0 − stallAbove > walked
+//                           stallAbove = count0 at the walk's start + budget
+//                           walked     = blocks examined so far (the walk adds each page's)
+//
+// so the heap grows during a walk by at most the budget plus the generation walked, and a
+// mutator that outpaces the walk goes on as soon as the walk has made room, a page later, instead
+// of waiting for its end. The walk wakes the waiters after each page it adds (`pacingWaiters`
+// says whether there are any). Each wait, in a blocking region, is a pause that mutator sees and
+// is recorded as one (`mutatorPauses`).
 
 import CHeapShim
 import Synchronization
@@ -110,6 +118,7 @@ final class ConcurrentDetection: @unchecked Sendable {
                 if copy.load(fromByteOffset: 8, as: UInt.self) == tagKey ^ address { continue }
                 tables.visit(copy, address: address, index: first + block, limit: view.blockSize, filter: filter, policy: policy)
             }
+            heap.pace(walked: carved)
         }
         var header = [UInt64](repeating: 0, count: ObjectHeader.size / 8)
         let largeBase = tables.firstIndex[plan.pages.count]
@@ -123,6 +132,7 @@ final class ConcurrentDetection: @unchecked Sendable {
                              limit: bytes.count, filter: filter, policy: policy)
             }
         }
+        heap.pace(walked: plan.large.count)
         tables.edgeStart.append(Int32(tables.edges.count))
         let (tentative, batches) = tables.markAndPromote(target: heap.promotionTarget(of: generation))
         return Outcome(tentative: tentative, batches: batches, candidates: tables.addresses.count, pages: plan.pages.count)
@@ -337,7 +347,20 @@ extension Heap {
             return max(overflow ? Int.max : thresholds, state.longLivedTotal)
         }
         let count0 = counters.pointee.count0.load(ordering: .relaxed)
+        counters.pointee.walked.store(0, ordering: .relaxed)
         counters.pointee.stallAbove.store(count0 > Int.max - budget ? Int.max : count0 + budget, ordering: .relaxed)
+    }
+
+    /// The walk has examined `blocks` more: as many more objects may be made, and the mutators
+    /// waiting for room are woken.
+    func pace(walked blocks: Int) {
+        // Sequentially consistent, as the load after it: with a waiter's increment of
+        // `pacingWaiters` and its load of `walked` (`Mutator.waitForConcurrentWalk`), one of the
+        // two sides sees the other's store — the waiter the new count, or this the waiter.
+        counters.pointee.walked.wrappingAdd(blocks, ordering: .sequentiallyConsistent)
+        if counters.pointee.pacingWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+            walkPacing.withLock { walkPacing.broadcast() }
+        }
     }
 
     /// The walk is over: waiting mutators go on.
@@ -347,19 +370,31 @@ extension Heap {
             walkPacing.broadcast()
         }
     }
+
+    /// Whether an allocating mutator must wait for the walk (pacing, top of the file).
+    func outpacesWalk() -> Bool {
+        let stallAbove = counters.pointee.stallAbove.load(ordering: .relaxed)
+        guard stallAbove != Int.max else { return false }
+        let (excess, overflow) = counters.pointee.count0.load(ordering: .relaxed).subtractingReportingOverflow(stallAbove)
+        return overflow || excess > counters.pointee.walked.load(ordering: .sequentiallyConsistent)
+    }
 }
 
 extension Mutator {
-    /// Waits, in a blocking region, until the running concurrent walk ends (pacing, top of the
-    /// file). Records the wait as a pause this mutator saw.
+    /// Waits, in a blocking region, until the running concurrent walk has made room or has
+    /// ended (pacing, top of the file). Records the wait as a pause this mutator saw.
     @inline(never)
     func waitForConcurrentWalk() {
+        guard withHeap({ $0.outpacesWalk() }) else { return }
         let start = monotonicNanoseconds()
         enterBlockingRegion()
         withHeap { heap in
             heap.walkPacing.withLock {
-                // Relaxed: written under this mutex by `endPacing`.
-                while heap.counters.pointee.stallAbove.load(ordering: .relaxed) != Int.max { heap.walkPacing.wait() }
+                // Sequentially consistent: pairs with `pace` (its comment). `stallAbove` is
+                // lowered to Int.max under this mutex by `endPacing`.
+                heap.counters.pointee.pacingWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                while heap.outpacesWalk() { heap.walkPacing.wait() }
+                heap.counters.pointee.pacingWaiters.wrappingSubtract(1, ordering: .relaxed)
             }
         }
         leaveBlockingRegion()

@@ -5,7 +5,8 @@
 //   CollectorTotals    since the heap was made: collections and collected per generation, total
 //                      and longest pause, and HdrHistograms (3 significant digits, 1 ns to 1 min)
 //                      for p50/p99/max of three times:
-//                        pauses           each collection's pause, as the stopper measured it
+//                        pauses           each pause of a collection, as the stopper measured it:
+//                                         every other mutator parked → stop flag lowered
 //                        timeToSafepoint  each collection's handshake: stop requested → every
 //                                         other mutator parked or blocked
 //                        mutatorPauses    each park at a safepoint, as the parked mutator
@@ -64,14 +65,16 @@ public struct CollectionResult: Sendable, Equatable {
     public var finalized: Int
     /// Of the unreachable objects, those kept in `Heap.garbage` (save-all mode) instead of freed.
     public var saved: Int
-    /// The whole pause: from raising the stop flag to resuming the world (the sum of them, when
-    /// the collection paused more than once).
+    /// The pause: from the moment every other mutator was parked or blocked to the moment the
+    /// stop flag was lowered (the sum of them, when the collection paused more than once). The
+    /// time to safepoint before it is `handshakeNanoseconds`: while it runs the world is not yet
+    /// stopped, and a mutator still on its way to a safepoint is running or waiting for a CPU.
     public var pauseNanoseconds: UInt64
     /// Each pause of the collection, in order: a concurrent collection pauses once per batch of
     /// its tentative garbage, and any collection once more when finalizers ran.
     public var pauses: [UInt64] = []
-    /// Of the pause: the time to safepoint, from raising the stop flag until every other mutator
-    /// was parked or blocked (the pauses' together, when a collection paused twice).
+    /// The time to safepoint before the pause: from raising the stop flag until every other
+    /// mutator was parked or blocked (the pauses' together, when a collection paused twice).
     public var handshakeNanoseconds: UInt64
     /// Walking pages for candidates.
     public var findCandidatesNanoseconds: UInt64

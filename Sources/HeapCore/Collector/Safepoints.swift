@@ -120,9 +120,10 @@ final class World: Sendable {
 
 /// How long a pause took, in nanoseconds.
 struct PauseTiming {
-    /// The time to safepoint: until every other mutator was parked or blocked.
+    /// The time to safepoint: from raising the stop flag until every other mutator was parked
+    /// or blocked.
     var handshakeNanoseconds: UInt64 = 0
-    /// The whole pause.
+    /// The pause itself: from then until the flag is lowered.
     var pauseNanoseconds: UInt64 = 0
 }
 
@@ -186,7 +187,8 @@ extension Heap {
             counters.pointee.stopRequested.store(true, ordering: .sequentiallyConsistent)
         }
         waitUntilOthersStop(me)
-        timing.handshakeNanoseconds = monotonicNanoseconds() - start
+        let stopped = monotonicNanoseconds()
+        timing.handshakeNanoseconds = stopped - start
         var drained: [ObjectRef] = []
         for (id, queue) in mutators.withLock({ table in table.map { ($0.key, $0.value.mergeQueue) } }) where !queue.isEmpty {
             for bits in takeMergeQueue(of: id) {
@@ -202,9 +204,11 @@ extension Heap {
         pauseHeld = []
         world.withLock {
             counters.pointee.stopRequested.store(false, ordering: .sequentiallyConsistent)
+            // The world runs from here: a stopper descheduled on its way out of the mutex (the
+            // broadcast's wakee may take its CPU) holds nobody up.
+            timing.pauseNanoseconds = monotonicNanoseconds() - stopped
             world.broadcast()
         }
-        timing.pauseNanoseconds = monotonicNanoseconds() - start
         return (result, drained)
     }
 

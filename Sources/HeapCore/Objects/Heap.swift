@@ -37,9 +37,13 @@ struct HeapCounters: ~Copyable {
     let signalThreshold: Atomic<Int>
     /// A collection has been asked for and the collector has not yet looked: no need to ask again.
     let collectionRequested: Atomic<Bool>
-    /// count0 above this, while a concurrent walk runs, makes an allocating mutator wait for the
-    /// walk to end (Collector/ConcurrentDetection.swift's pacing); Int.max when no walk runs.
+    /// Pacing (Collector/ConcurrentDetection.swift): while a concurrent walk runs, an allocating
+    /// mutator waits while count0 is more than `walked` above `stallAbove` (Int.max when no walk
+    /// runs); `walked` counts the blocks the walk has examined, and `pacingWaiters` the mutators
+    /// waiting for it to grow.
     let stallAbove: Atomic<Int>
+    let walked: Atomic<Int>
+    let pacingWaiters: Atomic<Int>
 }
 
 struct MutatorRecord {
@@ -136,7 +140,7 @@ public final class Heap: @unchecked Sendable {
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
                                              count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
                                              signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false),
-                                             stallAbove: Atomic(Int.max)))
+                                             stallAbove: Atomic(Int.max), walked: Atomic(0), pacingWaiters: Atomic(0)))
         if collector.automatic {
             collectorThread = CollectorThread(heap: self, idleInterval: collector.idleInterval)
         }

@@ -208,9 +208,66 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
             expectEmpty(heap, m)
         }
     }
+    /// Pacing's room grows with the walk: held up before its second page, the walk has examined
+    /// the first, so a mutator making garbage nonstop goes past its budget by that page's blocks
+    /// at most, then waits — not for the walk's end, for its next page.
+    @Test func theWalksProgressMakesRoomForAMutator() {
+        let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let made = Atomic<Int>(0), madeWhileHeld = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        let start = DispatchSemaphore(value: 0)
+        let pagesCopied = Atomic<Int>(0)
+        let budget = 256 * heap.thresholds.0
+        let hooks = TestHooks()
+        hooks.beforeConcurrentPageCopy = { _ in
+            switch pagesCopied.add(1, ordering: .relaxed).newValue {
+            case 1: start.signal()
+            case 2:
+                var last = -1
+                while made.load(ordering: .relaxed) != last && made.load(ordering: .relaxed) < 2 * budget {
+                    last = made.load(ordering: .relaxed)
+                    usleep(50_000)
+                }
+                madeWhileHeld.store(last, ordering: .relaxed)
+            default: break
+            }
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                // Three pages' worth of live objects, so that the walk has a second page.
+                let blocksPerPage = Arena.pageSize / ObjectHeader.size
+                var live: [ObjectRef] = []
+                for _ in 0..<(3 * blocksPerPage) { live.append(m.new(node)!) }
+                heap.collect()
+                let held = madeWhileHeld.load(ordering: .relaxed) * 2
+                #expect(held > budget + 2 * Mutator.youngBatch, "room made by the first page")
+                #expect(held <= budget + blocksPerPage + 2 * Mutator.youngBatch, "no more than the page's blocks")
+                stop.store(true, ordering: .relaxed)
+                for object in live { m.release(object) }
+            } else {
+                wait(start, as: m)
+                while !stop.load(ordering: .relaxed) {
+                    let (a, b) = makeTwoObjectCycle(m, node)
+                    m.release(a)
+                    m.release(b)
+                    made.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+
     /// Pacing: a mutator that makes garbage nonstop while the walk is held up stops once it has
-    /// made its budget (256 young thresholds here), waits for the walk to end, and records that
-    /// wait as a pause it saw; then it goes on.
+    /// made its budget (256 young thresholds here; the walk, held before its first page, has
+    /// made no room), waits, and records that wait as a pause it saw; then it goes on.
     @Test func aMutatorThatOutpacesTheWalkWaitsForIt() {
         let heap = Heap(collector: .manual)
         heap.pauseWalkPages = -1              // the concurrent path, however small the heap
