@@ -10,7 +10,8 @@
 //
 // Error codes are stable (docs/protocol.md lists them): bad_json, unknown_op, request_too_large,
 // bad_request, parse_error, check_error, expect_failed, heap_limit, time_limit, cancelled,
-// run_error (any other run-time error; `detail` has the run's own code), busy, internal.
+// run_error (any other run-time error; `detail` has the run's own code), busy, not_recorded,
+// internal.
 
 import HeapWorkload
 
@@ -113,6 +114,11 @@ public struct Response: Codable, Sendable {
     public var history: [JournalEntry]?
     /// The run's number in the journal (results and run errors).
     public var run: Int?
+    /// Results and run errors: whether the run's `finished` line is in the journal (false: its
+    /// write or fsync failed, `journalError` says how; the run is recorded as interrupted at
+    /// heapd's next start). Absent without a journal.
+    public var recorded: Bool?
+    public var journalError: String?
     /// `progress` events of streamed runs (about every 250 ms).
     public var progress: RunProgress?
     /// `phase` events: the phase that ended and its time.

@@ -157,6 +157,8 @@ public final class Service: @unchecked Sendable {
                 "collector": configuration.collector.mode.rawValue,
                 "pin_threads": "\(configuration.pinThreads)",
                 "journal": journal?.path ?? "",
+                "journal_max_bytes": journal.map { "\($0.limits.maxBytes)" } ?? "",
+                "journal_segments": journal.map { "\($0.limits.segments)" } ?? "",
             ]
             reply(response)
         case "exec":
@@ -182,8 +184,12 @@ public final class Service: @unchecked Sendable {
                 }
             }
         case "history":
+            // From the journal's memory: the file is never read again.
+            let kept = journal?.limits.historyEntries ?? JournalLimits().historyEntries
+            let limit = request.limit ?? 20
+            guard (1...kept).contains(limit) else { return fail(reply, request.id, "bad_request", "limit is 1 to \(kept), not \(limit)") }
             var response = Response(id: request.id, type: "history")
-            response.history = journal?.history(limit: max(request.limit ?? 20, 0)) ?? []
+            response.history = journal?.history(limit: limit) ?? []
             reply(response)
         case "shutdown":
             guard privileged else { return fail(reply, request.id, "forbidden", "only the daemon's own user or root may shut it down") }
@@ -340,6 +346,14 @@ public final class Service: @unchecked Sendable {
             admitted.wrappingSubtract(1, ordering: .relaxed)
             return fail(reply, id, "busy", "\(configuration.workers) runs are running and \(configuration.queueLimit) waiting; try again later")
         }
+        // A run the journal cannot record is not run.
+        let runNumber: Int?
+        do throws(JournalError) {
+            runNumber = try journal?.start(file: fileName, policy: runConfiguration.policy.rawValue, params: runConfiguration.params)
+        } catch {
+            admitted.wrappingSubtract(1, ordering: .relaxed)
+            return fail(reply, id, "not_recorded", "the run was not started: \(error)")
+        }
         let cancellation = RunCancellation()
         runConfiguration.cancellation = cancellation
         // A detached run is not the connection's: it goes on if the client leaves.
@@ -355,7 +369,6 @@ public final class Service: @unchecked Sendable {
             reply(event)
         }
         stats.withLock { $0.runsStarted += 1 }
-        let runNumber = journal?.start(file: fileName, policy: runConfiguration.policy.rawValue, params: runConfiguration.params)
         let runConfigurationReady = runConfiguration
         let exclusive = request.exclusive == true
         runQueue.async { [self] in
@@ -395,7 +408,16 @@ public final class Service: @unchecked Sendable {
             }
             // On disk before the client hears of it, and before the worker slots go back: a run
             // waiting for them (an exclusive one) is journalled as finishing after this one.
-            if runNumber != nil { journal?.finish(entry) }
+            if let journal, let runNumber {
+                do throws(JournalError) {
+                    try journal.finish(entry)
+                    response.recorded = true
+                } catch {
+                    response.recorded = false
+                    response.journalError = error.description
+                    logger.error("run \(runNumber) was not recorded: \(error)")
+                }
+            }
             for _ in 0..<slots { workerSlots.signal() }
             logger.info("run \(runNumber ?? 0) \(fileName) \(entry.policy ?? "") \(entry.ok == true ? "ok" : entry.code ?? "failed") \(String(format: "%.3f", entry.wallSeconds ?? 0)) s")
             response.run = runNumber

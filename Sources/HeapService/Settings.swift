@@ -13,6 +13,9 @@
 //   max_request_bytes   HEAPD_MAX_REQUEST_BYTES   longest request line
 //   workloads           HEAPD_WORKLOADS           library directory
 //   state_directory     HEAPD_STATE_DIRECTORY     where the journal lives
+//   journal_max_bytes   HEAPD_JOURNAL_MAX_BYTES   the journal's active file is rotated past this
+//                                                 size (4096 to 2^40; 8 MiB)
+//   journal_segments    HEAPD_JOURNAL_SEGMENTS    rotated journal files kept (1 to 1000; 4)
 //   allow_group         HEAPD_ALLOW_GROUP         a group whose members may connect
 //   heap_limit_mib      HEAPD_HEAP_LIMIT_MIB      default heap limit of a run
 //   time_limit_seconds  HEAPD_TIME_LIMIT_SECONDS  default time limit of a run
@@ -33,6 +36,8 @@ public struct Settings: Sendable, Equatable {
     public var maxRequestBytes: Int?
     public var workloads: String?
     public var stateDirectory: String?
+    public var journalMaxBytes: Int?
+    public var journalSegments: Int?
     public var allowGroup: String?
     public var heapLimitMiB: Int?
     public var timeLimitSeconds: Double?
@@ -60,7 +65,8 @@ public struct Settings: Sendable, Equatable {
     static let keys: [(file: String, environment: String)] = [
         ("socket", "HEAPD_SOCKET"), ("workers", "HEAPD_WORKERS"), ("queue_limit", "HEAPD_QUEUE_LIMIT"),
         ("max_request_bytes", "HEAPD_MAX_REQUEST_BYTES"), ("workloads", "HEAPD_WORKLOADS"),
-        ("state_directory", "HEAPD_STATE_DIRECTORY"), ("allow_group", "HEAPD_ALLOW_GROUP"),
+        ("state_directory", "HEAPD_STATE_DIRECTORY"), ("journal_max_bytes", "HEAPD_JOURNAL_MAX_BYTES"),
+        ("journal_segments", "HEAPD_JOURNAL_SEGMENTS"), ("allow_group", "HEAPD_ALLOW_GROUP"),
         ("heap_limit_mib", "HEAPD_HEAP_LIMIT_MIB"), ("time_limit_seconds", "HEAPD_TIME_LIMIT_SECONDS"),
         ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"), ("pin_threads", "HEAPD_PIN_THREADS"),
         ("pause_workers", "HEAPD_PAUSE_WORKERS"), ("collector", "HEAPD_COLLECTOR"),
@@ -101,6 +107,8 @@ public struct Settings: Sendable, Equatable {
         merged.maxRequestBytes = later.maxRequestBytes ?? maxRequestBytes
         merged.workloads = later.workloads ?? workloads
         merged.stateDirectory = later.stateDirectory ?? stateDirectory
+        merged.journalMaxBytes = later.journalMaxBytes ?? journalMaxBytes
+        merged.journalSegments = later.journalSegments ?? journalSegments
         merged.allowGroup = later.allowGroup ?? allowGroup
         merged.heapLimitMiB = later.heapLimitMiB ?? heapLimitMiB
         merged.timeLimitSeconds = later.timeLimitSeconds ?? timeLimitSeconds
@@ -134,6 +142,8 @@ public struct Settings: Sendable, Equatable {
         case "max_request_bytes": maxRequestBytes = try integer(64...(1 << 30))
         case "workloads": workloads = try string()
         case "state_directory": stateDirectory = try string()
+        case "journal_max_bytes": journalMaxBytes = try integer(4096...(1 << 40))
+        case "journal_segments": journalSegments = try integer(1...1000)
         case "allow_group": allowGroup = try string()
         case "heap_limit_mib": heapLimitMiB = try integer(Service.heapLimitRange)
         case "time_limit_seconds":

@@ -80,9 +80,21 @@ struct Heapd: ParsableCommand {
         let allowGroup = settings.allowGroup
         let stateDirectory = settings.stateDirectory
         let stop = DispatchSemaphore(value: 0)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "heapd")
+        // A file-size limit (RLIMIT_FSIZE) makes a journal write fail with EFBIG, which is
+        // reported to the client, instead of killing heapd with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
+        var journalLimits = JournalLimits()
+        if let maxBytes = settings.journalMaxBytes { journalLimits.maxBytes = maxBytes }
+        if let segments = settings.journalSegments { journalLimits.segments = segments }
         let journal: Journal
         do {
-            journal = try Journal(directory: stateDirectory ?? Heapd.defaultStateDirectory())
+            journal = try Journal(directory: stateDirectory ?? Heapd.defaultStateDirectory(), limits: journalLimits, logger: logger)
         } catch {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
@@ -90,12 +102,6 @@ struct Heapd: ParsableCommand {
         if journal.interruptedAtStart > 0 {
             FileHandle.standardError.write("heapd: \(journal.interruptedAtStart) run(s) cut short by the last stop recorded as interrupted\n".data(using: .utf8)!)
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
-        let logger = Logger(label: "heapd")
         let service = Service(configuration: configuration, journal: journal, logger: logger, onShutdown: { stop.signal() })
         // Before the socket exists: a SIGTERM that comes as soon as clients can connect is not lost.
         signal(SIGTERM, SIG_IGN)
