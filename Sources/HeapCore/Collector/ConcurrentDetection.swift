@@ -42,23 +42,34 @@
 // base → page views, large address → index), so a stale or torn value finds nothing, or a block
 // that is then checked like any other. It writes no object header but survivors' generation bits.
 //
-// Objects allocated after the walk began are candidates only if their page is copied after they
-// were made; they are referenced from the mutator that made them, so they are roots, not garbage.
+// Objects allocated after the walk began are not candidates: from before the plan is listed
+// until the walk ends, mutators start each new object's scratch word (which the walk does not
+// otherwise use) with the walk's stamp, and the walk leaves out a block whose copy carries it.
+// Such an object is referenced from the mutator that made it, a root; left out, its slots take
+// nothing off the candidates' gc_refs, which only keeps more of them alive. The stamp,
+// 2^48 + the walk's number, is neither an address (below 2^47: the dealloc worklist's and QSBR's
+// links) nor a trial-deletion epoch word (2^63 and above), nor 0. A mutator that sees the stamp
+// late makes a candidate, as before stamps: the walk's size, not its soundness, depends on it.
 //
-// Pacing: mutators that allocate faster than the walk examines could grow the heap without bound
-// while it runs (its garbage is freed only after it). So while a walk runs, the mutators may
-// allocate a budget — the larger of 256 young thresholds and the live objects of the last full
-// collection — and then one object more for each block the walk has examined:
+// Pacing: mutators that allocate faster than the collector examines could grow the heap without
+// bound while a collection runs (its garbage is freed only after its last pause), and each
+// collection would walk what the mutators made during the one before — more each time. So from
+// the walk's start until its garbage is freed, the mutators may allocate a budget — the larger
+// of 16 young thresholds and the live objects of the last full collection — and then room made
+// as the collection progresses: one object for every 4 blocks the walk examines, and one for
+// every 2 garbage objects a pause confirms:
 //
-//   a mutator waits while   count0 − stallAbove > walked
-//                           stallAbove = count0 at the walk's start + budget
-//                           walked     = blocks examined so far (the walk adds each page's)
+//   a mutator waits while   count0 − stallAbove > room
+//                           stallAbove = count0 at the start + budget (again from the restarted
+//                                        count after the first validation pause)
+//                           room       = `HeapCounters.room`: what the walk and the pauses have made so far
 //
-// so the heap grows during a walk by at most the budget plus the generation walked, and a
-// mutator that outpaces the walk goes on as soon as the walk has made room, a page later, instead
-// of waiting for its end. The walk wakes the waiters after each page it adds (`pacingWaiters`
-// says whether there are any). Each wait, in a blocking region, is a pause that mutator sees and
-// is recorded as one (`mutatorPauses`).
+// A collection of W objects thus lets the mutators make at most 2 budgets + W/4 + W/2 before the
+// next: walks settle at a size set by the budget (about 8 of them) instead of growing. A mutator
+// that outpaces the collector goes on as soon as room is made, a page or a pause later, instead
+// of waiting for the end. Room-making wakes the waiters (`pacingWaiters` says whether there are
+// any). Each wait, in a blocking region, is a pause that mutator sees and is recorded as one
+// (`mutatorPauses`); the collecting mutator never waits for its own collection.
 
 import CHeapShim
 import Synchronization
@@ -70,6 +81,9 @@ import Synchronization
 final class ConcurrentDetection: @unchecked Sendable {
     /// Kept between collections, so that their memory is reused.
     private var tables = Tables()
+    /// Walks begun, for their stamps; the running walk's stamp.
+    private var walks: UInt = 0
+    private(set) var stamp: UInt = 0
     /// One page's copy; owned here, freed in deinit.
     private let pageCopy = UnsafeMutableRawPointer.allocate(byteCount: Arena.pageSize, alignment: 16)
 
@@ -91,10 +105,23 @@ final class ConcurrentDetection: @unchecked Sendable {
         var pages = 0
     }
 
+    /// Pacing (top of the file): the budget in young thresholds, and the blocks walked and the
+    /// garbage objects confirmed that make room for one object each.
+    static let budgetThresholds = 16
+    static let blocksPerRoom = 4
+    static let garbagePerRoom = 2
+
     /// A walk of at most this many pages (64 KiB each) and no large block runs in the pause
     /// instead: its pause is shorter than the concurrent path's, which adds a second look at
     /// every garbage object (validation), and its cost per object is a third.
     static let pausePages = 16
+
+    /// The next walk's allocation stamp (top of the file), now the running one's.
+    func nextStamp() -> UInt {
+        walks &+= 1
+        stamp = 1 << 48 | (walks & 0xFFFF_FFFF)
+        return stamp
+    }
 
     /// Steps 2–4 for a collection of `generation` over `plan` (top of the file). World running;
     /// the caller holds the collection gate and has begun a concurrent walk of `heap.allocator`.
@@ -104,6 +131,7 @@ final class ConcurrentDetection: @unchecked Sendable {
         defer { swap(&tables, &self.tables) }
         heap.clearEmptiedMarks(plan.pages.map(\.page), collecting: generation)
         tables.index(plan)
+        tables.stamp = stamp
         let filter = CandidateFilter(collecting: generation)
         let policy = heap.policy
         for (number, view) in plan.pages.enumerated() {
@@ -118,7 +146,7 @@ final class ConcurrentDetection: @unchecked Sendable {
                 if copy.load(fromByteOffset: 8, as: UInt.self) == tagKey ^ address { continue }
                 tables.visit(copy, address: address, index: first + block, limit: view.blockSize, filter: filter, policy: policy)
             }
-            heap.pace(walked: carved)
+            heap.makeRoom(carved / ConcurrentDetection.blocksPerRoom)
         }
         var header = [UInt64](repeating: 0, count: ObjectHeader.size / 8)
         let largeBase = tables.firstIndex[plan.pages.count]
@@ -132,7 +160,7 @@ final class ConcurrentDetection: @unchecked Sendable {
                              limit: bytes.count, filter: filter, policy: policy)
             }
         }
-        heap.pace(walked: plan.large.count)
+        heap.makeRoom(plan.large.count / ConcurrentDetection.blocksPerRoom)
         tables.edgeStart.append(Int32(tables.edges.count))
         let (tentative, batches) = tables.markAndPromote(target: heap.promotionTarget(of: generation))
         return Outcome(tentative: tentative, batches: batches, candidates: tables.addresses.count, pages: plan.pages.count)
@@ -162,6 +190,9 @@ private struct Tables {
     var addresses: [UInt] = []
     var edgeStart: [Int32] = []
     var edges: [Int32] = []
+    /// The walk's allocation stamp: a block whose scratch word holds it was made after the walk
+    /// began.
+    var stamp: UInt = 0
 
     /// Numbers every block of the plan and fills the lookup tables.
     mutating func index(_ plan: ConcurrentWalkPlan) {
@@ -219,7 +250,8 @@ private struct Tables {
     @inline(__always)
     mutating func visit(_ copy: UnsafeMutableRawPointer, address: UInt, index: Int, limit: Int, filter: CandidateFilter, policy: RefCountPolicyKind) {
         let word3 = copy.load(fromByteOffset: 24, as: UInt64.self)
-        guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)) else { return }
+        guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)),
+              copy.load(fromByteOffset: 16, as: UInt.self) != stamp else { return }
         let slots = Int(word3 >> 32)
         guard ObjectHeader.size + slots * 8 <= limit else { return }
         let local = copy.load(fromByteOffset: 4, as: UInt32.self)
@@ -338,26 +370,37 @@ private struct Tables {
 }
 
 extension Heap {
+    /// Makes `stamp` (or 0: none) what every mutator's new objects start their scratch word with
+    /// (top of the file). Any thread; the collection gate held.
+    func stampAllocations(_ stamp: UInt) {
+        allocationStamp.store(stamp, ordering: .relaxed)
+        mutators.withLock { table in
+            for record in table.values { record.storage.pointee.allocationStamp.store(stamp, ordering: .relaxed) }
+        }
+    }
+
     /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
-    /// count0 past the budget wait.
-    func beginPacing() {
+    /// count0 past the budget and the room made wait. `rebasing`: again, once the counts have
+    /// restarted (in a collection's first validation pause); waiters look again.
+    func beginPacing(rebasing: Bool = false) {
         // Saturating: a threshold may be as large as a program or a client sets it.
         let budget = collectorState.withLock { state in
-            let (thresholds, overflow) = state.youngThreshold.multipliedReportingOverflow(by: 256)
+            let (thresholds, overflow) = state.youngThreshold.multipliedReportingOverflow(by: ConcurrentDetection.budgetThresholds)
             return max(overflow ? Int.max : thresholds, state.longLivedTotal)
         }
         let count0 = counters.pointee.count0.load(ordering: .relaxed)
-        counters.pointee.walked.store(0, ordering: .relaxed)
+        counters.pointee.room.store(0, ordering: .relaxed)
         counters.pointee.stallAbove.store(count0 > Int.max - budget ? Int.max : count0 + budget, ordering: .relaxed)
+        if rebasing { walkPacing.withLock { walkPacing.broadcast() } }
     }
 
-    /// The walk has examined `blocks` more: as many more objects may be made, and the mutators
-    /// waiting for room are woken.
-    func pace(walked blocks: Int) {
+    /// The collection has progressed: `objects` more may be made, and the mutators waiting for
+    /// room are woken.
+    func makeRoom(_ objects: Int) {
         // Sequentially consistent, as the load after it: with a waiter's increment of
-        // `pacingWaiters` and its load of `walked` (`Mutator.waitForConcurrentWalk`), one of the
-        // two sides sees the other's store — the waiter the new count, or this the waiter.
-        counters.pointee.walked.wrappingAdd(blocks, ordering: .sequentiallyConsistent)
+        // `pacingWaiters` and its load of `room` (`Mutator.waitForConcurrentWalk`), one of the
+        // two sides sees the other's store — the waiter the new room, or this the waiter.
+        counters.pointee.room.wrappingAdd(objects, ordering: .sequentiallyConsistent)
         if counters.pointee.pacingWaiters.load(ordering: .sequentiallyConsistent) > 0 {
             walkPacing.withLock { walkPacing.broadcast() }
         }
@@ -376,21 +419,23 @@ extension Heap {
         let stallAbove = counters.pointee.stallAbove.load(ordering: .relaxed)
         guard stallAbove != Int.max else { return false }
         let (excess, overflow) = counters.pointee.count0.load(ordering: .relaxed).subtractingReportingOverflow(stallAbove)
-        return overflow || excess > counters.pointee.walked.load(ordering: .sequentiallyConsistent)
+        return overflow || excess > counters.pointee.room.load(ordering: .sequentiallyConsistent)
     }
 }
 
 extension Mutator {
-    /// Waits, in a blocking region, until the running concurrent walk has made room or has
-    /// ended (pacing, top of the file). Records the wait as a pause this mutator saw.
+    /// Waits, in a blocking region, until the running concurrent collection has made room or
+    /// its pacing has ended (top of the file). Records the wait as a pause this mutator saw.
     @inline(never)
     func waitForConcurrentWalk() {
-        guard withHeap({ $0.outpacesWalk() }) else { return }
+        // The collecting mutator never waits for its own collection (it does not allocate while
+        // it walks, but it frees, and a finalizer of a nested collection may allocate).
+        guard withHeap({ $0.outpacesWalk() && !$0.collectionGate.isHeld(by: self) }) else { return }
         let start = monotonicNanoseconds()
         enterBlockingRegion()
         withHeap { heap in
             heap.walkPacing.withLock {
-                // Sequentially consistent: pairs with `pace` (its comment). `stallAbove` is
+                // Sequentially consistent: pairs with `makeRoom` (its comment). `stallAbove` is
                 // lowered to Int.max under this mutex by `endPacing`.
                 heap.counters.pointee.pacingWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
                 while heap.outpacesWalk() { heap.walkPacing.wait() }

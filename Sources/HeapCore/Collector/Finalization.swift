@@ -69,8 +69,10 @@ extension Heap {
         var plan: ConcurrentWalkPlan?
         if result.mode == .concurrent {
             allocator.beginConcurrentWalk()
+            stampAllocations(concurrentDetection.nextStamp())
             let listed = allocator.concurrentWalkPlan(inPagesMarked: pageMarks(collecting: generation))
             if listed.pages.count <= pauseWalkPages && listed.large.isEmpty {
+                stampAllocations(0)
                 allocator.endConcurrentWalk()
                 result.mode = .stopTheWorld
             } else {
@@ -85,7 +87,7 @@ extension Heap {
             me.enterBlockingRegion()
             beginPacing()
             let outcome = concurrentDetection.detect(in: self, generation: generation, plan: plan)
-            endPacing()
+            stampAllocations(0)
             me.leaveBlockingRegion()
             result.concurrentNanoseconds = monotonicNanoseconds() - start
             testHooks?.beforeValidation?(outcome.tentative.map { ObjectRef(bits: $0)! })
@@ -96,9 +98,14 @@ extension Heap {
             // restart in it).
             for (number, batch) in (outcome.batches.isEmpty ? [0..<0] : outcome.batches).enumerated() {
                 var each = PauseTiming()
+                let validated = result.validated
                 stopTheWorld(timing: &each) {
                     validateGarbage(outcome.tentative[batch], first: number == 0, &result, by: me, into: &teardown)
                 }
+                // The counts restarted in the first pause: so does pacing's budget. Garbage
+                // confirmed makes room (freed just after the last pause).
+                if number == 0 { beginPacing(rebasing: true) }
+                makeRoom((result.validated - validated) / ConcurrentDetection.garbagePerRoom)
                 timing.handshakeNanoseconds += each.handshakeNanoseconds
                 timing.pauseNanoseconds += each.pauseNanoseconds
                 result.pauses.append(each.pauseNanoseconds)
@@ -114,6 +121,9 @@ extension Heap {
             teardown.unreachable = []
             result.teardownNanoseconds = monotonicNanoseconds() - start
         }
+        // Pacing lasts until the garbage is freed, and ends before program code runs
+        // (finalizers, callbacks), which may allocate.
+        if plan != nil { endPacing() }
         result.collectorCPUNanoseconds = threadCPUNanoseconds() - cpu
         if !teardown.held.isEmpty {
             let start = monotonicNanoseconds()

@@ -37,12 +37,12 @@ struct HeapCounters: ~Copyable {
     let signalThreshold: Atomic<Int>
     /// A collection has been asked for and the collector has not yet looked: no need to ask again.
     let collectionRequested: Atomic<Bool>
-    /// Pacing (Collector/ConcurrentDetection.swift): while a concurrent walk runs, an allocating
-    /// mutator waits while count0 is more than `walked` above `stallAbove` (Int.max when no walk
-    /// runs); `walked` counts the blocks the walk has examined, and `pacingWaiters` the mutators
-    /// waiting for it to grow.
+    /// Pacing (Collector/ConcurrentDetection.swift): while a concurrent collection runs, an
+    /// allocating mutator waits while count0 is more than `room` above `stallAbove` (Int.max
+    /// when none runs); `room` grows as the collection progresses, and `pacingWaiters` counts the
+    /// mutators waiting for it to.
     let stallAbove: Atomic<Int>
-    let walked: Atomic<Int>
+    let room: Atomic<Int>
     let pacingWaiters: Atomic<Int>
 }
 
@@ -101,6 +101,9 @@ public final class Heap: @unchecked Sendable {
     /// Set before the heap is shared with other threads.
     nonisolated(unsafe) var pauseWalkPages = ConcurrentDetection.pausePages
     let walkPacing = MutexCondition()
+    /// The running concurrent walk's allocation stamp (0 when none runs), for mutators that
+    /// attach while it runs (`MutatorStorage.allocationStamp`).
+    let allocationStamp = Atomic<UInt>(0)
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
@@ -140,7 +143,7 @@ public final class Heap: @unchecked Sendable {
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
                                              count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
                                              signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false),
-                                             stallAbove: Atomic(Int.max), walked: Atomic(0), pacingWaiters: Atomic(0)))
+                                             stallAbove: Atomic(Int.max), room: Atomic(0), pacingWaiters: Atomic(0)))
         if collector.automatic {
             collectorThread = CollectorThread(heap: self, idleInterval: collector.idleInterval)
         }
@@ -180,7 +183,8 @@ public final class Heap: @unchecked Sendable {
             deferred: DeferredFrees(),
             switchCountdown: Mutator.switchInterval,
             worldState: .blocked,
-            youngDelta: 0))
+            youngDelta: 0,
+            allocationStamp: Atomic(allocationStamp.load(ordering: .relaxed))))
         // A thread that attaches while the world is stopped waits for it to resume; it is counted
         // running once it is in the table (Collector/Safepoints.swift).
         world.withLock {
