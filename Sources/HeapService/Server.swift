@@ -129,38 +129,6 @@ struct LineDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Who may connect (SO_PEERCRED): the daemon's own user and root always; members of
-/// `allowedGroup` too, but not for `shutdown`.
-public struct PeerAccess: Sendable {
-    public var allowedGroup: gid_t?
-
-    public init(allowedGroup: gid_t? = nil) { self.allowedGroup = allowedGroup }
-
-    public enum Level: Sendable { case owner, member, refused }
-
-    func level(uid: uid_t, gid: gid_t) -> Level {
-        if uid == 0 || uid == getuid() { return .owner }
-        guard let group = allowedGroup else { return .refused }
-        if gid == group { return .member }
-        // Supplementary membership, as the group file lists it.
-        guard let entry = getgrgid(group), let name = getpwuid(uid)?.pointee.pw_name else { return .refused }
-        var member = entry.pointee.gr_mem
-        while let current = member?.pointee {
-            if strcmp(current, name) == 0 { return .member }
-            member = member! + 1
-        }
-        return .refused
-    }
-}
-
-/// Linux's `struct ucred` (SO_PEERCRED), which Glibc's Swift module does not show (it needs
-/// _GNU_SOURCE): pid, uid, gid, in that order.
-struct PeerCredentials: Sendable {
-    var pid: pid_t = 0
-    var uid: uid_t = 0
-    var gid: gid_t = 0
-}
-
 /// Hands lines to the service and writes its responses back. `@unchecked Sendable`: `level` is
 /// touched only on the channel's event loop.
 final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
@@ -168,8 +136,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     let service: Service
     let access: PeerAccess
     let runs = ConnectionRuns()
-    /// The peer's access, learnt when the connection becomes active (event loop only).
+    /// The peer's access and user, learnt when the connection becomes active (event loop only).
     private var level: PeerAccess.Level?
+    private var peerUser: uid_t = 0
     /// Lines that arrived before the peer's credentials did (event loop only).
     private var pending: [RequestLine] = []
 
@@ -185,7 +154,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             let channel = context.channel
             credentials.whenComplete { [self] result in
                 switch result {
-                case .success(let peer): level = access.level(uid: peer.uid, gid: peer.gid)
+                case .success(let peer):
+                    level = access.level(of: PeerIdentity(credentials: peer))
+                    peerUser = peer.uid
                 case .failure: level = .refused
                 }
                 let waiting = pending
@@ -222,7 +193,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         switch line {
-        case .text(let text): service.handle(line: text, cancellations: runs, privileged: level == .owner, reply: reply)
+        case .text(let text): service.handle(line: text, cancellations: runs, caller: Caller(uid: peerUser, isOwner: level == .owner), reply: reply)
         case .tooLong: service.refuseOversizedLine(reply: reply)
         }
     }

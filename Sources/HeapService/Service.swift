@@ -7,6 +7,7 @@
 //   cancellation  every run of a connection carries a RunCancellation; `cancelAll` (the
 //               connection closed) stops them at their next poll, and their heaps are released
 //               as every run's are
+//   access      members of the allowed group are held to what Access.swift allows
 //
 // Every failure is an `error` response with a stable code; nothing throws out of `handle`.
 
@@ -103,10 +104,10 @@ public final class Service: @unchecked Sendable {
 
     public var statistics: ServiceStats { stats.withLock { $0 } }
 
-    /// Handles one request line; `reply` is called once per response, from any thread. Runs go
-    /// to the pool and are registered with `cancellations` (the connection's), so that a client
-    /// that goes away stops them.
-    public func handle(line: String, cancellations: ConnectionRuns, privileged: Bool = true, reply: @escaping @Sendable (Response) -> Void) {
+    /// Handles one request line of `caller`; `reply` is called once per response, from any
+    /// thread. Runs go to the pool and are registered with `cancellations` (the connection's), so
+    /// that a client that goes away stops them.
+    public func handle(line: String, cancellations: ConnectionRuns, caller: Caller = .daemonUser, reply: @escaping @Sendable (Response) -> Void) {
         stats.withLock { $0.requests += 1 }
         let request: Request
         do {
@@ -114,6 +115,7 @@ public final class Service: @unchecked Sendable {
         } catch {
             return fail(reply, nil, "bad_json", "the request is not a JSON object with an op: \(error)")
         }
+        if !caller.isOwner, let reason = memberRestriction(request) { return fail(reply, request.id, "forbidden", reason) }
         switch request.op {
         case "ping":
             reply(Response(id: request.id, type: "pong"))
@@ -144,7 +146,6 @@ public final class Service: @unchecked Sendable {
             response.workloads = libraryWorkloads()
             reply(response)
         case "config":
-            guard privileged else { return fail(reply, request.id, "forbidden", "only the daemon's own user or root may read its configuration") }
             var response = Response(id: request.id, type: "config")
             response.config = [
                 "workers": "\(configuration.workers)", "queue_limit": "\(configuration.queueLimit)",
@@ -192,7 +193,6 @@ public final class Service: @unchecked Sendable {
             response.history = journal?.history(limit: limit) ?? []
             reply(response)
         case "shutdown":
-            guard privileged else { return fail(reply, request.id, "forbidden", "only the daemon's own user or root may shut it down") }
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
