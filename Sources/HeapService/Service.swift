@@ -4,6 +4,7 @@
 //   admission   at most `workers` runs execute at once and `queueLimit` more wait; beyond that a
 //               run is refused with `busy` (the client may retry); an `exclusive` run waits for
 //               every worker slot and holds them all while it runs
+//               (`exec` pieces too: Service+Exec.swift)
 //   cancellation  every run of a connection carries a RunCancellation; `cancelAll` (the
 //               connection closed) stops them at their next poll, and their heaps are released
 //               as every run's are
@@ -70,18 +71,19 @@ public final class Service: @unchecked Sendable {
     public static let maximumTimeLimitSeconds = 31_536_000.0
 
     public let configuration: ServiceConfiguration
-    private let stats = Locked(ServiceStats())
-    private let runQueue = DispatchQueue(label: "heapd.runs", attributes: .concurrent)
-    private let workerSlots: DispatchSemaphore
-    private let admitted = Atomic<Int>(0)
+    let stats = Locked(ServiceStats())
+    let runQueue = DispatchQueue(label: "heapd.runs", attributes: .concurrent)
+    let workerSlots: DispatchSemaphore
+    /// Runs and execs admitted and not yet ended: at most `workers + queueLimit`.
+    let admitted = Atomic<Int>(0)
     private let exclusiveEntry = Lock()
     /// Every run admitted and not yet answered, for `stopRuns`.
-    private let active = ConnectionRuns()
+    let active = ConnectionRuns()
     /// Totals of the runs that ended, and the heap bytes of those running (by ticket), for metrics.
     private let totals = Locked(RunTotals())
     private let runningHeapBytes = Locked<[Int: Int]>([:])
     /// The shell's sessions (`exec`).
-    private let sessions = SessionStore()
+    let sessions: SessionStore
     /// The long-lived heap that `"heap": "shared"` runs join and `gc` acts on.
     public let sharedHeap: SharedHeap
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
@@ -89,12 +91,13 @@ public final class Service: @unchecked Sendable {
     /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
     public let journal: Journal?
     /// One line per run and per error.
-    private let logger: Logger
+    let logger: Logger
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), journal: Journal? = nil,
                 logger: Logger = Logger(label: "heapd", factory: { _ in SwiftLogNoOpLogHandler() }),
-                onShutdown: @escaping @Sendable () -> Void = {}) {
+                sessionLimits: SessionLimits = SessionLimits(), onShutdown: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
+        sessions = SessionStore(limits: sessionLimits)
         self.journal = journal
         self.logger = logger
         self.onShutdown = onShutdown
@@ -163,27 +166,7 @@ public final class Service: @unchecked Sendable {
             ]
             reply(response)
         case "exec":
-            guard let name = request.session, !name.isEmpty else { return fail(reply, request.id, "bad_request", "exec needs a session name") }
-            if request.reset == true {
-                _ = sessions.reset(name)
-                return reply(Response(id: request.id, type: "exec"))
-            }
-            guard let piece = request.source else { return fail(reply, request.id, "bad_request", "exec needs the source of one declaration or statement") }
-            let id = request.id
-            // Off the event loop: a piece may run for a while.
-            runQueue.async { [self] in
-                switch sessions.exec(piece, in: name, timeLimitSeconds: min(configuration.defaultTimeLimitSeconds, 30)) {
-                case .success(let lines):
-                    var response = Response(id: id, type: "exec")
-                    response.lines = lines
-                    reply(response)
-                case .failure(let failure):
-                    var response = failure.response
-                    response.id = id
-                    stats.withLock { $0.errors += 1 }
-                    reply(response)
-                }
-            }
+            exec(request, caller: caller, cancellations: cancellations, reply: reply)
         case "history":
             // From the journal's memory: the file is never read again.
             let kept = journal?.limits.historyEntries ?? JournalLimits().historyEntries
@@ -239,7 +222,7 @@ public final class Service: @unchecked Sendable {
         fail(reply, nil, "request_too_large", "a request line is limited to \(configuration.maxRequestBytes) bytes")
     }
 
-    private func fail(_ reply: (Response) -> Void, _ id: RequestID?, _ code: String, _ message: String) {
+    func fail(_ reply: (Response) -> Void, _ id: RequestID?, _ code: String, _ message: String) {
         stats.withLock { $0.errors += 1 }
         logger.notice("error \(code): \(message.prefix { $0 != "\n" })")
         reply(.error(id, code, message))
@@ -492,7 +475,7 @@ public final class Service: @unchecked Sendable {
 
     /// One worker slot, or all of them for an exclusive run (exclusive runs take theirs one
     /// at a time, under a lock, so that two of them cannot each hold half the pool).
-    private func takeWorkerSlots(exclusive: Bool) -> Int {
+    func takeWorkerSlots(exclusive: Bool) -> Int {
         guard exclusive else {
             workerSlots.wait()
             return 1
@@ -511,7 +494,7 @@ public final class Service: @unchecked Sendable {
         }
     }
 
-    private static func parse(_ source: String, fileName: String) -> Result<CheckedProgram, DiagnosticList> {
+    static func parse(_ source: String, fileName: String) -> Result<CheckedProgram, DiagnosticList> {
         do throws(DiagnosticList) {
             return .success(try Program.parse(source: source, fileName: fileName))
         } catch {
@@ -519,7 +502,7 @@ public final class Service: @unchecked Sendable {
         }
     }
 
-    private static func execute(_ checked: CheckedProgram, _ configuration: RunConfiguration) -> Result<RunResult, DiagnosticList> {
+    static func execute(_ checked: CheckedProgram, _ configuration: RunConfiguration) -> Result<RunResult, DiagnosticList> {
         do throws(DiagnosticList) {
             return .success(try Workload.run(checked, configuration: configuration))
         } catch {
