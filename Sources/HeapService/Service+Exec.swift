@@ -29,6 +29,7 @@ extension Service {
             _ = sessions.reset(key)
             return reply(Response(id: id, type: "exec"))
         }
+        guard !isDraining else { return refuseWhileDraining(reply, id) }
         guard let text = request.source else { return fail(reply, id, "bad_request", "exec needs the source of one declaration or statement") }
         let piece: ExecPiece
         switch sessions.begin(text, in: key) {

@@ -7,7 +7,9 @@
 //               (`exec` pieces too: Service+Exec.swift)
 //   cancellation  every run of a connection carries a RunCancellation; `cancelAll` (the
 //               connection closed) stops them at their next poll, and their heaps are released
-//               as every run's are
+//               as every run's are; a run registered after it is cancelled at once
+//   draining    once the daemon is stopping (`shutdown`, `stopRuns`), new runs and execs are
+//               refused with `shutting_down`, on every connection
 //   access      members of the allowed group are held to what Access.swift allows
 //
 // Every failure is an `error` response with a stable code; nothing throws out of `handle`.
@@ -79,6 +81,8 @@ public final class Service: @unchecked Sendable {
     private let exclusiveEntry = Lock()
     /// Every run admitted and not yet answered, for `stopRuns`.
     let active = ConnectionRuns()
+    /// The daemon is stopping: no new runs or execs.
+    private let draining = Atomic<Bool>(false)
     /// Totals of the runs that ended, and the heap bytes of those running (by ticket), for metrics.
     private let totals = Locked(RunTotals())
     private let runningHeapBytes = Locked<[Int: Int]>([:])
@@ -131,6 +135,7 @@ public final class Service: @unchecked Sendable {
             response.stats = statistics
             reply(response)
         case "run":
+            guard !isDraining else { return refuseWhileDraining(reply, request.id) }
             run(request, cancellations: cancellations, reply: reply)
         case "cancel":
             guard let target = request.target else { return fail(reply, request.id, "bad_request", "cancel needs the target id of a run") }
@@ -176,6 +181,8 @@ public final class Service: @unchecked Sendable {
             response.history = journal?.history(limit: limit) ?? []
             reply(response)
         case "shutdown":
+            // Before the answer: a run sent after `shutdown`, on any connection, is refused.
+            draining.store(true, ordering: .sequentiallyConsistent)
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
@@ -204,9 +211,14 @@ public final class Service: @unchecked Sendable {
                             sharedHeapNodes: nodes, sharedHeapGenerations: generations)
     }
 
-    /// The daemon is stopping: cancels every run and waits up to `grace` for them to end (each
-    /// writes its journal line and answers its client). True when they all did.
+    /// The daemon is stopping: refuses new runs and execs from now on (`shutting_down`), cancels
+    /// every run and waits up to `grace` for them to end (each writes its journal line and
+    /// answers its client). True when they all did.
     public func stopRuns(grace: Duration) -> Bool {
+        // Sequentially consistent, with the load in `isDraining`: a run that passed that check
+        // before this store is registered in `active` and cancelled by cancelAll, or registered
+        // after it and cancelled as it is added.
+        draining.store(true, ordering: .sequentiallyConsistent)
         active.cancelAll()
         let deadline = ContinuousClock.now + grace
         while active.count > 0 {
@@ -214,6 +226,13 @@ public final class Service: @unchecked Sendable {
             usleep(10_000)
         }
         return true
+    }
+
+    /// Whether the daemon is stopping (no new runs or execs).
+    var isDraining: Bool { draining.load(ordering: .sequentiallyConsistent) }
+
+    func refuseWhileDraining(_ reply: (Response) -> Void, _ id: RequestID?) {
+        fail(reply, id, "shutting_down", "heapd is stopping and takes no new runs; send it again once heapd is back")
     }
 
     /// Answers a line longer than the limit.
@@ -512,33 +531,48 @@ public final class Service: @unchecked Sendable {
 }
 
 /// The runs a connection started, so that they stop when it closes, or when it asks (`cancel`).
+/// Once `cancelAll` has been called the set is closed: a run added later is cancelled as it is
+/// added (its request was still being handled when the connection went away).
 public final class ConnectionRuns: Sendable {
-    private let runs = Locked<[Int: (id: RequestID?, cancellation: RunCancellation)]>([:])
+    private struct Runs {
+        var byTicket: [Int: (id: RequestID?, cancellation: RunCancellation)] = [:]
+        var closed = false
+    }
+    private let runs = Locked(Runs())
     private let next = Atomic<Int>(0)
 
     public init() {}
 
     func add(_ cancellation: RunCancellation, id: RequestID?) -> Int {
         let ticket = next.wrappingAdd(1, ordering: .relaxed).newValue
-        runs.withLock { $0[ticket] = (id, cancellation) }
+        let closed = runs.withLock { runs in
+            runs.byTicket[ticket] = (id, cancellation)
+            return runs.closed
+        }
+        if closed { cancellation.cancel() }
         return ticket
     }
 
     func remove(_ ticket: Int) {
-        _ = runs.withLock { $0.removeValue(forKey: ticket) }
+        _ = runs.withLock { $0.byTicket.removeValue(forKey: ticket) }
     }
 
     /// Cancels the running run whose request had id `id`; false when there is none.
     func cancel(_ id: RequestID) -> Bool {
-        let matching = runs.withLock { $0.values.filter { $0.id == id }.map(\.cancellation) }
+        let matching = runs.withLock { $0.byTicket.values.filter { $0.id == id }.map(\.cancellation) }
         for cancellation in matching { cancellation.cancel() }
         return !matching.isEmpty
     }
 
-    /// The client went away: every run it started stops at its next poll.
+    /// The client went away (or the daemon is stopping): every run it started stops at its next
+    /// poll, and so does every run added from now on.
     public func cancelAll() {
-        for run in runs.withLock({ Array($0.values) }) { run.cancellation.cancel() }
+        let running = runs.withLock { runs in
+            runs.closed = true
+            return Array(runs.byTicket.values)
+        }
+        for run in running { run.cancellation.cancel() }
     }
 
-    public var count: Int { runs.withLock { $0.count } }
+    public var count: Int { runs.withLock { $0.byTicket.count } }
 }

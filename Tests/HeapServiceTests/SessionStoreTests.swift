@@ -1,7 +1,7 @@
 // Exec sessions, in process: the store keyed by (uid, name) with two made-up users, its limits
 // (piece bytes, source bytes, pieces, name length, sessions per user and in all), a session busy
 // while a piece runs, and a reset in the middle of a piece; then the service's `exec` as two
-// users with the same session name.
+// users with the same session name, and a piece cancelled by its connection closing.
 
 import Foundation
 import HeapCore
@@ -155,6 +155,17 @@ import Testing
         #expect(try handled(service, reset, as: second).type == "exec")
         #expect(try exec(service, "print a", as: first).lines == ["40"])
         #expect(try exec(service, "print a", as: second).code == "check_error")
+    }
+
+    @Test func aPieceOfAConnectionThatClosedIsCancelled() throws {
+        let service = Service()
+        let connection = ConnectionRuns()
+        connection.cancelAll()                 // the client has gone while its request was handled
+        let response = try exec(service, "while 1 { }", as: .daemonUser, on: connection)
+        #expect(response.code == "cancelled")
+        #expect(service.statistics.runsFailed == 1)
+        #expect(service.statistics.runsRunning == 0)
+        #expect(try exec(service, "print 1", as: .daemonUser).lines == ["1"])
     }
 }
 
