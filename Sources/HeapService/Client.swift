@@ -102,7 +102,13 @@ public final class Client {
     static func defaultSocketPath(environment: [String: String], uid: uid_t) -> String {
         if uid == 0 { return systemSocketPath }
         if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/heapd.sock" }
-        return "/tmp/heapd-\(uid).sock"
+        return privateSocketDirectory(uid: uid) + "/heapd.sock"
+    }
+
+    /// Where a user's heapd puts its socket when there is no XDG_RUNTIME_DIR: a directory only
+    /// that user may enter (heapd makes it, or refuses one that is not: SocketFile).
+    public static func privateSocketDirectory(uid: uid_t) -> String {
+        "/tmp/heapd-\(uid)"
     }
 
     /// The socket of the heapd that systemd runs (systemd/heapd.socket).

@@ -2,7 +2,7 @@
 // written back as lines, from whatever thread produced them (a Channel is thread-safe).
 //
 //   socket file   created by bind; a stale file (nobody listening) is replaced, a live daemon on
-//                 the same path is refused; mode 0660 after binding
+//                 the same path is refused; mode 0660 and the allowed group after binding
 //   lines         split on "\n"; a line longer than the limit is answered with
 //                 request_too_large and skipped up to its end, and the connection stays usable
 //   close         a client that goes away cancels the runs it started
@@ -54,8 +54,8 @@ public final class Server: Sendable {
             if let descriptor {
                 channel = try bootstrap.withBoundSocket(descriptor).wait()
             } else {
-                channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
-                chmod(path, 0o660)
+                // Created 0600, then opened to the allowed group (SocketFile.swift).
+                channel = try SocketFile.bind(path, group: access.allowedGroup) { try bootstrap.bind(unixDomainSocketPath: path).wait() }
             }
         } catch {
             try? group.syncShutdownGracefully()
