@@ -129,16 +129,17 @@ struct LineDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Hands lines to the service and writes its responses back. `@unchecked Sendable`: `level` is
-/// touched only on the channel's event loop.
+/// Hands lines to the service and writes its responses back. `@unchecked Sendable`: `level` and
+/// `caller` are touched only on the channel's event loop.
 final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = RequestLine
     let service: Service
     let access: PeerAccess
     let runs = ConnectionRuns()
-    /// The peer's access and user, learnt when the connection becomes active (event loop only).
+    /// The peer's access, learnt when the connection becomes active, and who it is when it is let
+    /// in (event loop only).
     private var level: PeerAccess.Level?
-    private var peerUser: uid_t = 0
+    private var caller: Caller?
     /// Lines that arrived before the peer's credentials did (event loop only).
     private var pending: [RequestLine] = []
 
@@ -155,8 +156,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             credentials.whenComplete { [self] result in
                 switch result {
                 case .success(let peer):
-                    level = access.level(of: PeerIdentity(credentials: peer))
-                    peerUser = peer.uid
+                    let peerLevel = access.level(of: PeerIdentity(credentials: peer))
+                    level = peerLevel
+                    if peerLevel != .refused { caller = Caller(uid: peer.uid, isOwner: peerLevel == .owner) }
                 case .failure: level = .refused
                 }
                 let waiting = pending
@@ -183,7 +185,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             json.append(UInt8(ascii: "\n"))
             channel.writeAndFlush(channel.allocator.buffer(bytes: json), promise: nil)
         }
-        guard let level, level != .refused else {
+        guard let caller else {
             var refusal = Response(id: nil, type: "error")
             refusal.code = "forbidden"
             refusal.message = "this user may not use heapd (ask for the daemon's --allow-group)"
@@ -193,7 +195,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         switch line {
-        case .text(let text): service.handle(line: text, cancellations: runs, caller: Caller(uid: peerUser, isOwner: level == .owner), reply: reply)
+        case .text(let text): service.handle(line: text, cancellations: runs, caller: caller, reply: reply)
         case .tooLong: service.refuseOversizedLine(reply: reply)
         }
     }
