@@ -10,6 +10,9 @@ public enum ClientError: Error, CustomStringConvertible {
     case noDaemon(String, Int32)
     case closed
     case timedOut
+    /// The process serving the path runs as this user (nil: it could not be told), which the
+    /// client does not trust with its programs.
+    case untrustedServer(String, uid_t?)
 
     public var description: String {
         switch self {
@@ -17,6 +20,8 @@ public enum ClientError: Error, CustomStringConvertible {
             "cannot reach heapd at \(path) (\(String(cString: strerror(code)))); start it with `heapd --socket \(path)` (or `swift run heapd`), or run with --embedded"
         case .closed: "heapd closed the connection"
         case .timedOut: "heapd did not answer in time"
+        case .untrustedServer(let path, let uid):
+            "the process serving \(path) runs as \(uid.map { "uid \($0)\(getpwuid($0).map { " (" + String(cString: $0.pointee.pw_name) + ")" } ?? "")" } ?? "an unknown user"), not as root, you or the system heapd's user; nothing was sent to it"
         }
     }
 }
@@ -54,6 +59,16 @@ public final class Client {
 
     deinit {
         Glibc.close(descriptor)
+    }
+
+    /// Who serves the other end (SO_PEERCRED): the process that called listen(2) on the socket —
+    /// heapd, or systemd (root) when it made the socket for heapd. Nil when it cannot be told.
+    public func serverCredentials() -> PeerCredentials? {
+        var credentials = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0,
+              length == socklen_t(MemoryLayout<PeerCredentials>.size) else { return nil }
+        return credentials
     }
 
     /// Sends one line (a newline is added).
@@ -102,7 +117,13 @@ public final class Client {
     static func defaultSocketPath(environment: [String: String], uid: uid_t) -> String {
         if uid == 0 { return systemSocketPath }
         if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/heapd.sock" }
-        return "/tmp/heapd-\(uid).sock"
+        return privateSocketDirectory(uid: uid) + "/heapd.sock"
+    }
+
+    /// Where a user's heapd puts its socket when there is no XDG_RUNTIME_DIR: a directory only
+    /// that user may enter (heapd makes it, or refuses one that is not: SocketFile).
+    public static func privateSocketDirectory(uid: uid_t) -> String {
+        "/tmp/heapd-\(uid)"
     }
 
     /// The socket of the heapd that systemd runs (systemd/heapd.socket).

@@ -2,7 +2,7 @@
 // written back as lines, from whatever thread produced them (a Channel is thread-safe).
 //
 //   socket file   created by bind; a stale file (nobody listening) is replaced, a live daemon on
-//                 the same path is refused; mode 0660 after binding
+//                 the same path is refused; mode 0660 and the allowed group after binding
 //   lines         split on "\n"; a line longer than the limit is answered with
 //                 request_too_large and skipped up to its end, and the connection stays usable
 //   close         a client that goes away cancels the runs it started
@@ -54,8 +54,8 @@ public final class Server: Sendable {
             if let descriptor {
                 channel = try bootstrap.withBoundSocket(descriptor).wait()
             } else {
-                channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
-                chmod(path, 0o660)
+                // Created 0600, then opened to the allowed group (SocketFile.swift).
+                channel = try SocketFile.bind(path, group: access.allowedGroup) { try bootstrap.bind(unixDomainSocketPath: path).wait() }
             }
         } catch {
             try? group.syncShutdownGracefully()
@@ -129,47 +129,17 @@ struct LineDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Who may connect (SO_PEERCRED): the daemon's own user and root always; members of
-/// `allowedGroup` too, but not for `shutdown`.
-public struct PeerAccess: Sendable {
-    public var allowedGroup: gid_t?
-
-    public init(allowedGroup: gid_t? = nil) { self.allowedGroup = allowedGroup }
-
-    public enum Level: Sendable { case owner, member, refused }
-
-    func level(uid: uid_t, gid: gid_t) -> Level {
-        if uid == 0 || uid == getuid() { return .owner }
-        guard let group = allowedGroup else { return .refused }
-        if gid == group { return .member }
-        // Supplementary membership, as the group file lists it.
-        guard let entry = getgrgid(group), let name = getpwuid(uid)?.pointee.pw_name else { return .refused }
-        var member = entry.pointee.gr_mem
-        while let current = member?.pointee {
-            if strcmp(current, name) == 0 { return .member }
-            member = member! + 1
-        }
-        return .refused
-    }
-}
-
-/// Linux's `struct ucred` (SO_PEERCRED), which Glibc's Swift module does not show (it needs
-/// _GNU_SOURCE): pid, uid, gid, in that order.
-struct PeerCredentials: Sendable {
-    var pid: pid_t = 0
-    var uid: uid_t = 0
-    var gid: gid_t = 0
-}
-
-/// Hands lines to the service and writes its responses back. `@unchecked Sendable`: `level` is
-/// touched only on the channel's event loop.
+/// Hands lines to the service and writes its responses back. `@unchecked Sendable`: `level` and
+/// `caller` are touched only on the channel's event loop.
 final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = RequestLine
     let service: Service
     let access: PeerAccess
     let runs = ConnectionRuns()
-    /// The peer's access, learnt when the connection becomes active (event loop only).
+    /// The peer's access, learnt when the connection becomes active, and who it is when it is let
+    /// in (event loop only).
     private var level: PeerAccess.Level?
+    private var caller: Caller?
     /// Lines that arrived before the peer's credentials did (event loop only).
     private var pending: [RequestLine] = []
 
@@ -185,7 +155,10 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             let channel = context.channel
             credentials.whenComplete { [self] result in
                 switch result {
-                case .success(let peer): level = access.level(uid: peer.uid, gid: peer.gid)
+                case .success(let peer):
+                    let peerLevel = access.level(of: PeerIdentity(credentials: peer))
+                    level = peerLevel
+                    if peerLevel != .refused { caller = Caller(uid: peer.uid, isOwner: peerLevel == .owner) }
                 case .failure: level = .refused
                 }
                 let waiting = pending
@@ -212,7 +185,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             json.append(UInt8(ascii: "\n"))
             channel.writeAndFlush(channel.allocator.buffer(bytes: json), promise: nil)
         }
-        guard let level, level != .refused else {
+        guard let caller else {
             var refusal = Response(id: nil, type: "error")
             refusal.code = "forbidden"
             refusal.message = "this user may not use heapd (ask for the daemon's --allow-group)"
@@ -222,7 +195,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         switch line {
-        case .text(let text): service.handle(line: text, cancellations: runs, privileged: level == .owner, reply: reply)
+        case .text(let text): service.handle(line: text, cancellations: runs, caller: caller, reply: reply)
         case .tooLong: service.refuseOversizedLine(reply: reply)
         }
     }

@@ -4,9 +4,13 @@
 //   admission   at most `workers` runs execute at once and `queueLimit` more wait; beyond that a
 //               run is refused with `busy` (the client may retry); an `exclusive` run waits for
 //               every worker slot and holds them all while it runs
+//               (`exec` pieces too: Service+Exec.swift)
 //   cancellation  every run of a connection carries a RunCancellation; `cancelAll` (the
 //               connection closed) stops them at their next poll, and their heaps are released
-//               as every run's are
+//               as every run's are; a run registered after it is cancelled at once
+//   draining    once the daemon is stopping (`shutdown`, `stopRuns`), new runs and execs are
+//               refused with `shutting_down`, on every connection
+//   access      members of the allowed group are held to what Access.swift allows
 //
 // Every failure is an `error` response with a stable code; nothing throws out of `handle`.
 
@@ -69,18 +73,21 @@ public final class Service: @unchecked Sendable {
     public static let maximumTimeLimitSeconds = 31_536_000.0
 
     public let configuration: ServiceConfiguration
-    private let stats = Locked(ServiceStats())
-    private let runQueue = DispatchQueue(label: "heapd.runs", attributes: .concurrent)
-    private let workerSlots: DispatchSemaphore
-    private let admitted = Atomic<Int>(0)
+    let stats = Locked(ServiceStats())
+    let runQueue = DispatchQueue(label: "heapd.runs", attributes: .concurrent)
+    let workerSlots: DispatchSemaphore
+    /// Runs and execs admitted and not yet ended: at most `workers + queueLimit`.
+    let admitted = Atomic<Int>(0)
     private let exclusiveEntry = Lock()
     /// Every run admitted and not yet answered, for `stopRuns`.
-    private let active = ConnectionRuns()
+    let active = ConnectionRuns()
+    /// The daemon is stopping: no new runs or execs.
+    private let draining = Atomic<Bool>(false)
     /// Totals of the runs that ended, and the heap bytes of those running (by ticket), for metrics.
     private let totals = Locked(RunTotals())
     private let runningHeapBytes = Locked<[Int: Int]>([:])
     /// The shell's sessions (`exec`).
-    private let sessions = SessionStore()
+    let sessions: SessionStore
     /// The long-lived heap that `"heap": "shared"` runs join and `gc` acts on.
     public let sharedHeap: SharedHeap
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
@@ -88,12 +95,13 @@ public final class Service: @unchecked Sendable {
     /// Where finished runs are recorded (nil: nowhere, for tests of the protocol alone).
     public let journal: Journal?
     /// One line per run and per error.
-    private let logger: Logger
+    let logger: Logger
 
     public init(configuration: ServiceConfiguration = ServiceConfiguration(), journal: Journal? = nil,
                 logger: Logger = Logger(label: "heapd", factory: { _ in SwiftLogNoOpLogHandler() }),
-                onShutdown: @escaping @Sendable () -> Void = {}) {
+                sessionLimits: SessionLimits = SessionLimits(), onShutdown: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
+        sessions = SessionStore(limits: sessionLimits)
         self.journal = journal
         self.logger = logger
         self.onShutdown = onShutdown
@@ -103,10 +111,10 @@ public final class Service: @unchecked Sendable {
 
     public var statistics: ServiceStats { stats.withLock { $0 } }
 
-    /// Handles one request line; `reply` is called once per response, from any thread. Runs go
-    /// to the pool and are registered with `cancellations` (the connection's), so that a client
-    /// that goes away stops them.
-    public func handle(line: String, cancellations: ConnectionRuns, privileged: Bool = true, reply: @escaping @Sendable (Response) -> Void) {
+    /// Handles one request line of `caller`; `reply` is called once per response, from any
+    /// thread. Runs go to the pool and are registered with `cancellations` (the connection's), so
+    /// that a client that goes away stops them.
+    public func handle(line: String, cancellations: ConnectionRuns, caller: Caller = .daemonUser, reply: @escaping @Sendable (Response) -> Void) {
         stats.withLock { $0.requests += 1 }
         let request: Request
         do {
@@ -114,6 +122,7 @@ public final class Service: @unchecked Sendable {
         } catch {
             return fail(reply, nil, "bad_json", "the request is not a JSON object with an op: \(error)")
         }
+        if !caller.isOwner, let reason = memberRestriction(request) { return fail(reply, request.id, "forbidden", reason) }
         switch request.op {
         case "ping":
             reply(Response(id: request.id, type: "pong"))
@@ -126,6 +135,7 @@ public final class Service: @unchecked Sendable {
             response.stats = statistics
             reply(response)
         case "run":
+            guard !isDraining else { return refuseWhileDraining(reply, request.id) }
             run(request, cancellations: cancellations, reply: reply)
         case "cancel":
             guard let target = request.target else { return fail(reply, request.id, "bad_request", "cancel needs the target id of a run") }
@@ -144,7 +154,6 @@ public final class Service: @unchecked Sendable {
             response.workloads = libraryWorkloads()
             reply(response)
         case "config":
-            guard privileged else { return fail(reply, request.id, "forbidden", "only the daemon's own user or root may read its configuration") }
             var response = Response(id: request.id, type: "config")
             response.config = [
                 "workers": "\(configuration.workers)", "queue_limit": "\(configuration.queueLimit)",
@@ -162,27 +171,7 @@ public final class Service: @unchecked Sendable {
             ]
             reply(response)
         case "exec":
-            guard let name = request.session, !name.isEmpty else { return fail(reply, request.id, "bad_request", "exec needs a session name") }
-            if request.reset == true {
-                _ = sessions.reset(name)
-                return reply(Response(id: request.id, type: "exec"))
-            }
-            guard let piece = request.source else { return fail(reply, request.id, "bad_request", "exec needs the source of one declaration or statement") }
-            let id = request.id
-            // Off the event loop: a piece may run for a while.
-            runQueue.async { [self] in
-                switch sessions.exec(piece, in: name, timeLimitSeconds: min(configuration.defaultTimeLimitSeconds, 30)) {
-                case .success(let lines):
-                    var response = Response(id: id, type: "exec")
-                    response.lines = lines
-                    reply(response)
-                case .failure(let failure):
-                    var response = failure.response
-                    response.id = id
-                    stats.withLock { $0.errors += 1 }
-                    reply(response)
-                }
-            }
+            exec(request, caller: caller, cancellations: cancellations, reply: reply)
         case "history":
             // From the journal's memory: the file is never read again.
             let kept = journal?.limits.historyEntries ?? JournalLimits().historyEntries
@@ -192,7 +181,8 @@ public final class Service: @unchecked Sendable {
             response.history = journal?.history(limit: limit) ?? []
             reply(response)
         case "shutdown":
-            guard privileged else { return fail(reply, request.id, "forbidden", "only the daemon's own user or root may shut it down") }
+            // Before the answer: a run sent after `shutdown`, on any connection, is refused.
+            draining.store(true, ordering: .sequentiallyConsistent)
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
@@ -221,9 +211,14 @@ public final class Service: @unchecked Sendable {
                             sharedHeapNodes: nodes, sharedHeapGenerations: generations)
     }
 
-    /// The daemon is stopping: cancels every run and waits up to `grace` for them to end (each
-    /// writes its journal line and answers its client). True when they all did.
+    /// The daemon is stopping: refuses new runs and execs from now on (`shutting_down`), cancels
+    /// every run and waits up to `grace` for them to end (each writes its journal line and
+    /// answers its client). True when they all did.
     public func stopRuns(grace: Duration) -> Bool {
+        // Sequentially consistent, with the load in `isDraining`: a run that passed that check
+        // before this store is registered in `active` and cancelled by cancelAll, or registered
+        // after it and cancelled as it is added.
+        draining.store(true, ordering: .sequentiallyConsistent)
         active.cancelAll()
         let deadline = ContinuousClock.now + grace
         while active.count > 0 {
@@ -233,13 +228,20 @@ public final class Service: @unchecked Sendable {
         return true
     }
 
+    /// Whether the daemon is stopping (no new runs or execs).
+    var isDraining: Bool { draining.load(ordering: .sequentiallyConsistent) }
+
+    func refuseWhileDraining(_ reply: (Response) -> Void, _ id: RequestID?) {
+        fail(reply, id, "shutting_down", "heapd is stopping and takes no new runs; send it again once heapd is back")
+    }
+
     /// Answers a line longer than the limit.
     public func refuseOversizedLine(reply: @Sendable (Response) -> Void) {
         stats.withLock { $0.requests += 1 }
         fail(reply, nil, "request_too_large", "a request line is limited to \(configuration.maxRequestBytes) bytes")
     }
 
-    private func fail(_ reply: (Response) -> Void, _ id: RequestID?, _ code: String, _ message: String) {
+    func fail(_ reply: (Response) -> Void, _ id: RequestID?, _ code: String, _ message: String) {
         stats.withLock { $0.errors += 1 }
         logger.notice("error \(code): \(message.prefix { $0 != "\n" })")
         reply(.error(id, code, message))
@@ -492,7 +494,7 @@ public final class Service: @unchecked Sendable {
 
     /// One worker slot, or all of them for an exclusive run (exclusive runs take theirs one
     /// at a time, under a lock, so that two of them cannot each hold half the pool).
-    private func takeWorkerSlots(exclusive: Bool) -> Int {
+    func takeWorkerSlots(exclusive: Bool) -> Int {
         guard exclusive else {
             workerSlots.wait()
             return 1
@@ -511,7 +513,7 @@ public final class Service: @unchecked Sendable {
         }
     }
 
-    private static func parse(_ source: String, fileName: String) -> Result<CheckedProgram, DiagnosticList> {
+    static func parse(_ source: String, fileName: String) -> Result<CheckedProgram, DiagnosticList> {
         do throws(DiagnosticList) {
             return .success(try Program.parse(source: source, fileName: fileName))
         } catch {
@@ -519,7 +521,7 @@ public final class Service: @unchecked Sendable {
         }
     }
 
-    private static func execute(_ checked: CheckedProgram, _ configuration: RunConfiguration) -> Result<RunResult, DiagnosticList> {
+    static func execute(_ checked: CheckedProgram, _ configuration: RunConfiguration) -> Result<RunResult, DiagnosticList> {
         do throws(DiagnosticList) {
             return .success(try Workload.run(checked, configuration: configuration))
         } catch {
@@ -529,33 +531,48 @@ public final class Service: @unchecked Sendable {
 }
 
 /// The runs a connection started, so that they stop when it closes, or when it asks (`cancel`).
+/// Once `cancelAll` has been called the set is closed: a run added later is cancelled as it is
+/// added (its request was still being handled when the connection went away).
 public final class ConnectionRuns: Sendable {
-    private let runs = Locked<[Int: (id: RequestID?, cancellation: RunCancellation)]>([:])
+    private struct Runs {
+        var byTicket: [Int: (id: RequestID?, cancellation: RunCancellation)] = [:]
+        var closed = false
+    }
+    private let runs = Locked(Runs())
     private let next = Atomic<Int>(0)
 
     public init() {}
 
     func add(_ cancellation: RunCancellation, id: RequestID?) -> Int {
         let ticket = next.wrappingAdd(1, ordering: .relaxed).newValue
-        runs.withLock { $0[ticket] = (id, cancellation) }
+        let closed = runs.withLock { runs in
+            runs.byTicket[ticket] = (id, cancellation)
+            return runs.closed
+        }
+        if closed { cancellation.cancel() }
         return ticket
     }
 
     func remove(_ ticket: Int) {
-        _ = runs.withLock { $0.removeValue(forKey: ticket) }
+        _ = runs.withLock { $0.byTicket.removeValue(forKey: ticket) }
     }
 
     /// Cancels the running run whose request had id `id`; false when there is none.
     func cancel(_ id: RequestID) -> Bool {
-        let matching = runs.withLock { $0.values.filter { $0.id == id }.map(\.cancellation) }
+        let matching = runs.withLock { $0.byTicket.values.filter { $0.id == id }.map(\.cancellation) }
         for cancellation in matching { cancellation.cancel() }
         return !matching.isEmpty
     }
 
-    /// The client went away: every run it started stops at its next poll.
+    /// The client went away (or the daemon is stopping): every run it started stops at its next
+    /// poll, and so does every run added from now on.
     public func cancelAll() {
-        for run in runs.withLock({ Array($0.values) }) { run.cancellation.cancel() }
+        let running = runs.withLock { runs in
+            runs.closed = true
+            return Array(runs.byTicket.values)
+        }
+        for run in running { run.cancellation.cancel() }
     }
 
-    public var count: Int { runs.withLock { $0.count } }
+    public var count: Int { runs.withLock { $0.byTicket.count } }
 }

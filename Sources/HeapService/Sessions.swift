@@ -9,83 +9,194 @@
 // this language are deterministic for a given seed, so replaying is indistinguishable from
 // keeping the heap — and no heap outlives a request.
 //
-//   limits   64 sessions (the least recently used one is dropped), 1,000 pieces each
+// A session belongs to a user: it is keyed by (uid, name), so another user's `exec` or `reset`
+// of the same name reaches a session of its own. This file keeps the sessions; running a piece
+// (admission, journal, cancellation) is Service+Exec.swift's.
+//
+//   states   idle --begin--> running --commit (the piece ran well)--> idle
+//                                    --abandon (it failed)---------> idle, or gone when it was new
+//            `reset` forgets a session in any state; a piece that was running then is not kept
+//   limits   SessionLimits: pieces and the source they add up to, name length, sessions per user
+//            (the user's least recently used idle one is dropped for a new one) and in all (the
+//            least recently used session idle for `idleEvictionSeconds` is dropped; else `busy`)
+//   threads  every method may be called from any thread; the table is behind one lock, held
+//            only to look and change, never across a run
 
 import Foundation
 import HeapCore
-import HeapWorkload
+import Synchronization
+
+/// How much the sessions may hold.
+public struct SessionLimits: Sendable {
+    /// Bytes of one piece.
+    public var pieceBytes = 64 << 10
+    /// Bytes of all of a session's pieces together.
+    public var sourceBytes = 1 << 20
+    /// Pieces of one session.
+    public var pieces = 1000
+    /// Bytes of a session's name.
+    public var nameBytes = 128
+    /// Sessions of one user.
+    public var sessionsPerUser = 16
+    /// Sessions of all users.
+    public var sessions = 64
+    /// How long a session must have been idle before another user's new session may push it out.
+    public var idleEvictionSeconds = 600.0
+
+    public init() {}
+}
 
 /// A piece's failure: the error response to send.
 struct ExecFailure: Error {
     var response: Response
 }
 
+/// A session: its owner and name.
+struct SessionKey: Hashable, Sendable {
+    var uid: uid_t
+    var name: String
+}
+
 struct Session {
     var declarations: [String] = []
     var statements: [String] = []
+    /// Bytes of the pieces kept.
+    var sourceBytes = 0
     /// Output lines the kept pieces printed.
     var printed = 0
     var lastUsed = Date()
+    /// The piece running now, by its number (nil: idle).
+    var running: Int?
+
+    var pieceCount: Int { declarations.count + statements.count }
+
+    /// The program of the kept pieces.
+    var source: String {
+        declarations.joined(separator: "\n") + "\nmain {\n" + statements.joined(separator: "\n") + "\n}\n"
+    }
 }
 
-/// `@unchecked Sendable`: `sessions` is locked; one exec at a time per session (the lock is held
-/// across its run: a shell types one line at a time).
-final class SessionStore: @unchecked Sendable {
-    static let maximumSessions = 64
-    static let maximumPieces = 1000
-    private let sessions = Locked<[String: Session]>([:])
-    private let execLock = Lock()
+/// A piece on its way: the program with it added, and what to keep if it runs well.
+struct ExecPiece: Sendable {
+    var key: SessionKey
+    var number: Int
+    var source: String
+    /// Output lines the session printed before this piece.
+    var printedBefore: Int
+    fileprivate var declarations: [String]
+    fileprivate var statements: [String]
+    fileprivate var sourceBytes: Int
+}
 
-    /// Runs `piece` in session `name`; the new output lines, or the response to send as an error.
-    func exec(_ piece: String, in name: String, timeLimitSeconds: Double) -> Result<[String], ExecFailure> {
-        execLock.withLock {
-            var session = sessions.withLock { $0[name] } ?? Session()
-            guard session.declarations.count + session.statements.count < SessionStore.maximumPieces else {
-                return .failure(ExecFailure(response: .error(nil, "bad_request", "session \(name) has \(SessionStore.maximumPieces) pieces; start another")))
+final class SessionStore: Sendable {
+    let limits: SessionLimits
+    private let sessions = Locked<[SessionKey: Session]>([:])
+    private let nextPiece = Atomic<Int>(0)
+
+    init(limits: SessionLimits = SessionLimits()) {
+        self.limits = limits
+    }
+
+    /// Marks session `key` running `piece` (creating the session if need be) and returns the
+    /// program to run, or the error to answer.
+    func begin(_ piece: String, in key: SessionKey) -> Result<ExecPiece, ExecFailure> {
+        let name = key.name
+        guard name.utf8.count <= limits.nameBytes else {
+            return .failure(ExecFailure(response: .error(nil, "bad_request", "a session's name is at most \(limits.nameBytes) bytes")))
+        }
+        let trimmed = piece.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.utf8.count <= limits.pieceBytes else {
+            return .failure(ExecFailure(response: .error(nil, "bad_request", "a piece is at most \(limits.pieceBytes) bytes, not \(trimmed.utf8.count); send a run for a whole program")))
+        }
+        // Relaxed: only unique, it orders nothing.
+        let number = nextPiece.wrappingAdd(1, ordering: .relaxed).newValue
+        return sessions.withLock { table -> Result<ExecPiece, ExecFailure> in
+            var session: Session
+            if let existing = table[key] {
+                session = existing
+            } else {
+                if let refusal = makeRoom(for: key, in: &table) { return .failure(refusal) }
+                session = Session()
             }
-            let trimmed = piece.trimmingCharacters(in: .whitespacesAndNewlines)
-            let isDeclaration = ["type ", "fn ", "global ", "param "].contains { trimmed.hasPrefix($0) }
+            guard session.running == nil else {
+                return .failure(ExecFailure(response: .error(nil, "busy", "session \(name) is running a piece; send the next once it has answered")))
+            }
+            guard session.pieceCount < limits.pieces else {
+                return .failure(ExecFailure(response: .error(nil, "bad_request", "session \(name) has \(limits.pieces) pieces; reset it or start another")))
+            }
+            guard session.sourceBytes + trimmed.utf8.count <= limits.sourceBytes else {
+                return .failure(ExecFailure(response: .error(nil, "bad_request", "session \(name) would hold more than \(limits.sourceBytes) bytes of source; reset it or start another")))
+            }
             var candidate = session
+            let isDeclaration = ["type ", "fn ", "global ", "param "].contains { trimmed.hasPrefix($0) }
             if isDeclaration { candidate.declarations.append(trimmed) } else { candidate.statements.append(trimmed) }
-            let source = candidate.declarations.joined(separator: "\n") + "\nmain {\n" + candidate.statements.joined(separator: "\n") + "\n}\n"
-            let checked: CheckedProgram
-            do throws(DiagnosticList) {
-                checked = try Program.parse(source: source, fileName: name)
-            } catch {
-                let syntax = error.diagnostics.contains { $0.code.rawValue.hasPrefix("E1") || $0.code.rawValue.hasPrefix("E2") }
-                return .failure(ExecFailure(response: .error(nil, syntax ? "parse_error" : "check_error", error.diagnostics.map(\.message).joined(separator: "\n"))))
-            }
-            var configuration = RunConfiguration()
-            configuration.collector = .manual
-            configuration.timeLimit = .milliseconds(Int(timeLimitSeconds * 1000))
-            configuration.heapLimitBytes = 256 << 20
-            let result: RunResult
-            do throws(DiagnosticList) {
-                result = try Workload.run(checked, configuration: configuration)
-            } catch {
-                return .failure(ExecFailure(response: .error(nil, "bad_request", error.rendered())))
-            }
-            if let error = result.error {
-                var response = Response.error(nil, Service.code(for: error.code), error.message)
-                if Service.code(for: error.code) == "run_error" { response.detail = error.code.rawValue }
-                return .failure(ExecFailure(response: response))
-            }
-            let lines = Array(result.output.dropFirst(session.printed))
-            candidate.printed = result.output.count
-            candidate.lastUsed = Date()
-            session = candidate
-            sessions.withLock { table in
-                table[name] = session
-                if table.count > SessionStore.maximumSessions, let oldest = table.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
-                    table.removeValue(forKey: oldest)
-                }
-            }
-            return .success(lines)
+            session.running = number
+            session.lastUsed = Date()
+            table[key] = session
+            return .success(ExecPiece(key: key, number: number, source: candidate.source, printedBefore: session.printed,
+                                      declarations: candidate.declarations, statements: candidate.statements,
+                                      sourceBytes: session.sourceBytes + trimmed.utf8.count))
         }
     }
 
-    /// Forgets session `name`; false when there was none.
-    func reset(_ name: String) -> Bool {
-        sessions.withLock { $0.removeValue(forKey: name) != nil }
+    /// `piece` ran well and printed `printedTotal` lines in all: the session keeps it. Nothing
+    /// happens when the session was reset meanwhile.
+    func commit(_ piece: ExecPiece, printedTotal: Int) {
+        sessions.withLock { table in
+            guard var session = table[piece.key], session.running == piece.number else { return }
+            session.declarations = piece.declarations
+            session.statements = piece.statements
+            session.sourceBytes = piece.sourceBytes
+            session.printed = printedTotal
+            session.running = nil
+            session.lastUsed = Date()
+            table[piece.key] = session
+        }
+    }
+
+    /// `piece` failed (or was never run): the session is as it was, and a session that this
+    /// piece would have begun is gone.
+    func abandon(_ piece: ExecPiece) {
+        sessions.withLock { table in
+            guard var session = table[piece.key], session.running == piece.number else { return }
+            if session.pieceCount == 0 {
+                table.removeValue(forKey: piece.key)
+            } else {
+                session.running = nil
+                table[piece.key] = session
+            }
+        }
+    }
+
+    /// Forgets session `key`; false when there was none.
+    func reset(_ key: SessionKey) -> Bool {
+        sessions.withLock { $0.removeValue(forKey: key) != nil }
+    }
+
+    /// The names of user `uid`'s sessions.
+    func names(of uid: uid_t) -> Set<String> {
+        sessions.withLock { Set($0.keys.filter { $0.uid == uid }.map(\.name)) }
+    }
+
+    /// Room for a new session of `key`'s user: drops that user's least recently used idle session
+    /// when the user has the most allowed, and the least recently used session idle for long
+    /// enough when all users together have. The refusal when there is none to drop. Lock held.
+    private func makeRoom(for key: SessionKey, in table: inout [SessionKey: Session]) -> ExecFailure? {
+        let own = table.filter { $0.key.uid == key.uid }
+        if own.count >= limits.sessionsPerUser {
+            guard let oldest = own.filter({ $0.value.running == nil }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
+                return ExecFailure(response: .error(nil, "busy", "this user's \(limits.sessionsPerUser) sessions are all running a piece"))
+            }
+            table.removeValue(forKey: oldest.key)
+        }
+        if table.count >= limits.sessions {
+            let idleSince = Date().addingTimeInterval(-limits.idleEvictionSeconds)
+            guard let oldest = table.filter({ $0.value.running == nil && $0.value.lastUsed <= idleSince })
+                .min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
+                return ExecFailure(response: .error(nil, "busy", "heapd holds \(limits.sessions) sessions, all in use; reset one or try again later"))
+            }
+            table.removeValue(forKey: oldest.key)
+        }
+        return nil
     }
 }

@@ -264,7 +264,7 @@ final class DaemonRunner: BenchRunner {
         self.file = file
         source = workloadSource(file, library: nil)
         do {
-            client = try Client(socketPath: socketPath)
+            client = try ServerCheck.connect(socketPath)
         } catch {
             fail("\(error)", status: 3)
         }

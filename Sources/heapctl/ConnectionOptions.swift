@@ -21,7 +21,7 @@ struct ConnectionOptions: ParsableArguments {
         let path = socket ?? Client.clientSocketPath()
         let response: Response
         do {
-            let client = try Client(socketPath: path)
+            let client = try ServerCheck.connect(path)
             try client.send(request)
             response = try client.receive()
         } catch let error as ClientError {

@@ -117,7 +117,7 @@ struct RunCommand: ParsableCommand {
         request.stream = !json
         let path = socket ?? Client.clientSocketPath()
         do {
-            let client = try Client(socketPath: path)
+            let client = try ServerCheck.connect(path)
             try client.send(request)
             while true {
                 let response = try client.receive()

@@ -23,7 +23,7 @@ struct ShellCommand: ParsableCommand {
         let path = connection.socket ?? Client.clientSocketPath()
         let client: Client
         do {
-            client = try Client(socketPath: path)
+            client = try ServerCheck.connect(path)
         } catch let error as ClientError {
             FileHandle.standardError.write("heapctl: \(error)\n".data(using: .utf8)!)
             throw ExitCode(3)

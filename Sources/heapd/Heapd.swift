@@ -1,5 +1,13 @@
 // heapd: the daemon. Serves the protocol of docs/protocol.md on a Unix socket until SIGTERM,
 // SIGINT or a `shutdown` request.
+//
+//   signals   SIGTERM, SIGINT: stop (drain: no new runs, the running ones cancelled and
+//             journalled, exit 0); SIGHUP: ignored and logged (settings are read only at start:
+//             restart heapd to change them; a heapd started from a terminal outlives it);
+//             SIGXFSZ: ignored (a journal write past the file-size limit fails instead)
+//   socket    the one systemd passed (fd 3), or PATH bound here: mode 0660, group allow_group;
+//             without --socket and XDG_RUNTIME_DIR a user's heapd binds
+//             /tmp/heapd-UID/heapd.sock, in a directory only that user may enter
 
 import ArgumentParser
 import Dispatch
@@ -19,7 +27,7 @@ struct Heapd: ParsableCommand {
     @Option(help: "The configuration file (default: /etc/heapd/heapd.toml when it exists). Settings: docs/protocol.md; HEAPD_* variables override the file, flags override both.")
     var config: String?
 
-    @Option(help: "The socket path (default: $XDG_RUNTIME_DIR/heapd.sock, or /run/heapd/heapd.sock as root).")
+    @Option(help: "The socket path (default: $XDG_RUNTIME_DIR/heapd.sock, /run/heapd/heapd.sock as root, else /tmp/heapd-UID/heapd.sock in a private directory).")
     var socket: String?
 
     @Option(help: "Runs executing at once (default 2).")
@@ -112,6 +120,14 @@ struct Heapd: ParsableCommand {
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         interrupt.setEventHandler { @Sendable in stop.signal() }
         interrupt.resume()
+        // A hangup would kill heapd by default (a terminal closing); settings are read only at
+        // start, so there is nothing to reload.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { @Sendable in
+            logger.notice("SIGHUP ignored: heapd reads its settings only at start; restart it to apply new ones")
+        }
+        hangup.resume()
         let server: Server
         do {
             var access = PeerAccess()
@@ -123,8 +139,15 @@ struct Heapd: ParsableCommand {
                 access.allowedGroup = group.pointee.gr_gid
             }
             let activated = Systemd.takeListeningSocket()
+            let privateDirectory = Client.privateSocketDirectory(uid: getuid())
+            if activated == nil && settings.socket == nil && path == privateDirectory + "/heapd.sock" {
+                try SocketFile.makePrivateDirectory(privateDirectory)
+            }
             server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access)
         } catch let error as ServerError {
+            FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(1)
+        } catch let error as SocketFileError {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
         }

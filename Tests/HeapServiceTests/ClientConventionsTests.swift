@@ -27,7 +27,7 @@ import Testing
 
     @Test func theUsersOwnWhenNeitherExists() {
         #expect(Client.clientSocketPath(environment: environment, uid: user) { _ in false } == "/run/user/1000/heapd.sock")
-        #expect(Client.clientSocketPath(environment: [:], uid: user) { _ in false } == "/tmp/heapd-1000.sock")
+        #expect(Client.clientSocketPath(environment: [:], uid: user) { _ in false } == "/tmp/heapd-1000/heapd.sock")
         #expect(Client.clientSocketPath(environment: [:], uid: 0) { _ in false } == "/run/heapd/heapd.sock")
     }
 

@@ -1,0 +1,128 @@
+// Access, in process: the level of every kind of peer (root, the daemon's user, a member by its
+// primary or a supplementary group, anyone else, with and without an allowed group), the groups
+// read from a /proc/<pid>/status text and refused when its ids are not the peer's, and what a
+// member may not ask of the service — answered `forbidden`, while the same request from the owner
+// goes through.
+
+import Foundation
+import HeapCore
+@testable import HeapService
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends one request of `caller` that has one answer and waits for it.
+func handled(_ service: Service, _ request: Request, as caller: Caller = .daemonUser, on connection: ConnectionRuns = ConnectionRuns()) throws -> Response {
+    let line = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
+    let answered = DispatchSemaphore(value: 0)
+    let response = Locked<Response?>(nil)
+    service.handle(line: line, cancellations: connection, caller: caller) { reply in
+        response.withLock { $0 = reply }
+        answered.signal()
+    }
+    #expect(answered.wait(timeout: .now() + 60) == .success, "no answer to \(request.op)")
+    return try #require(response.withLock { $0 })
+}
+
+@Suite struct AccessTests {
+    private let daemonUser: uid_t = 1000
+    private let allowed: gid_t = 2000
+
+    @Test func rootAndTheDaemonsUserAreOwnersWhateverTheirGroups() {
+        for access in [PeerAccess(allowedGroup: nil, daemonUser: daemonUser), PeerAccess(allowedGroup: allowed, daemonUser: daemonUser)] {
+            #expect(access.level(of: PeerIdentity(uid: 0, gid: 0)) == .owner)
+            #expect(access.level(of: PeerIdentity(uid: daemonUser, gid: 1000)) == .owner)
+            #expect(access.level(of: PeerIdentity(uid: daemonUser, gid: 5, groups: [allowed])) == .owner)
+        }
+    }
+
+    @Test func aMemberByItsPrimaryOrASupplementaryGroup() {
+        let access = PeerAccess(allowedGroup: allowed, daemonUser: daemonUser)
+        #expect(access.level(of: PeerIdentity(uid: 1001, gid: allowed)) == .member)
+        #expect(access.level(of: PeerIdentity(uid: 1001, gid: 1001, groups: [27, allowed, 3000])) == .member)
+    }
+
+    @Test func everyoneElseIsRefused() {
+        let access = PeerAccess(allowedGroup: allowed, daemonUser: daemonUser)
+        #expect(access.level(of: PeerIdentity(uid: 1001, gid: 1001)) == .refused)
+        #expect(access.level(of: PeerIdentity(uid: 1001, gid: 1001, groups: [27, 3000])) == .refused)
+        // Without an allowed group, no group lets anyone in.
+        let closed = PeerAccess(allowedGroup: nil, daemonUser: daemonUser)
+        #expect(closed.level(of: PeerIdentity(uid: 1001, gid: allowed, groups: [allowed])) == .refused)
+        #expect(closed.level(of: PeerIdentity(uid: 65534, gid: 65534)) == .refused)
+    }
+
+    @Test func theGroupsAreTheProcessesOwnWhenItsIdsAreThePeers() {
+        let status = "Name:\tpython3\nUmask:\t0022\nUid:\t1001\t1001\t1001\t1001\nGid:\t1001\t1001\t1001\t1001\nFDSize:\t64\nGroups:\t27 2000 3000 \nNStgid:\t4242\n"
+        #expect(PeerIdentity.groups(status: status, uid: 1001, gid: 1001) == [27, 2000, 3000])
+        #expect(PeerIdentity.groups(status: "Uid:\t5\t5\t5\t5\nGid:\t6\t6\t6\t6\nGroups:\t\n", uid: 5, gid: 6) == [])
+        // The pid now belongs to someone else: no groups are taken from it.
+        #expect(PeerIdentity.groups(status: status, uid: 1002, gid: 1001) == nil)
+        #expect(PeerIdentity.groups(status: status, uid: 1001, gid: 1002) == nil)
+        // The effective ids count (SO_PEERCRED's), not the real ones.
+        let setuid = "Uid:\t1001\t0\t0\t0\nGid:\t1001\t1001\t1001\t1001\nGroups:\t2000\n"
+        #expect(PeerIdentity.groups(status: setuid, uid: 0, gid: 1001) == [2000])
+        #expect(PeerIdentity.groups(status: setuid, uid: 1001, gid: 1001) == nil)
+    }
+
+    @Test func aMemberIsHeldToTheDefaultsAndTheOwnerIsNot() throws {
+        var configuration = ServiceConfiguration()
+        configuration.defaultHeapLimitMiB = 64
+        configuration.defaultTimeLimitSeconds = 20
+        let service = Service(configuration: configuration)
+        let member = Caller(uid: 1001, isOwner: false)
+        func run(_ configure: (inout Request) -> Void) -> Request {
+            var request = Request(id: .number(1), op: "run")
+            request.source = "main { print 1 }"
+            configure(&request)
+            return request
+        }
+        let refused: [(Request, String)] = [
+            (run { $0.heapLimitMiB = 65 }, "heapLimitMiB of at most 64"),
+            (run { $0.timeLimitSeconds = 20.5 }, "timeLimitSeconds of at most 20"),
+            (run { $0.detach = true }, "detached"),
+            (run { $0.exclusive = true }, "exclusive"),
+            (Request(id: .number(2), op: "shutdown"), "shut it down"),
+            (Request(id: .number(3), op: "config"), "configuration"),
+        ]
+        for (request, reason) in refused {
+            let response = try handled(service, request, as: member)
+            #expect(response.code == "forbidden", "\(request.op)")
+            #expect(response.message?.contains(reason) == true, "\(response.message ?? "")")
+            #expect(response.id == request.id)
+        }
+        // Within the defaults a member runs; the owner may go past them.
+        #expect(try handled(service, run { $0.heapLimitMiB = 64; $0.timeLimitSeconds = 20 }, as: member).result?.output == ["1"])
+        #expect(try handled(service, run { _ in }, as: member).result?.ok == true)
+        #expect(try handled(service, run { $0.heapLimitMiB = 128; $0.timeLimitSeconds = 60; $0.exclusive = true }).result?.ok == true)
+        #expect(try handled(service, Request(id: .number(4), op: "config")).type == "config")
+    }
+
+    @Test func aMemberMayReadAndCollectTheSharedHeapButNotChangeItsCollector() throws {
+        let service = Service()
+        let member = Caller(uid: 1001, isOwner: false)
+        func gc(_ action: String?, _ configure: (inout Request) -> Void = { _ in }) -> Request {
+            var request = Request(id: .number(1), op: "gc")
+            request.action = action
+            configure(&request)
+            return request
+        }
+        #expect(try handled(service, gc(nil), as: member).gc?.enabled == true)
+        #expect(try handled(service, gc("status"), as: member).type == "gc")
+        #expect(try handled(service, gc("collect"), as: member).gc?.collected != nil)
+        let changes = [gc("disable"), gc("enable"), gc("threshold") { $0.thresholds = [5] }, gc("collector") { $0.collector = "stop-the-world" },
+                       gc("freeze"), gc("unfreeze")]
+        for request in changes {
+            let response = try handled(service, request, as: member)
+            #expect(response.code == "forbidden", "\(request.action ?? "")")
+            #expect(response.message?.contains("'\(request.action!)'") == true)
+        }
+        // Nothing changed; the owner may change it.
+        let status = try #require(try handled(service, gc("status")).gc)
+        #expect(status.enabled && status.thresholds == [700, 10, 10] && status.collector == "concurrent" && status.frozen == 0)
+        #expect(try handled(service, gc("threshold") { $0.thresholds = [5] }).gc?.thresholds == [5, 10, 10])
+        // A bad action is a bad request for everyone.
+        #expect(try handled(service, gc("sweep"), as: member).code == "bad_request")
+    }
+}
