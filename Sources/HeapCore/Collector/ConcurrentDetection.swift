@@ -42,14 +42,8 @@
 // base → page views, large address → index), so a stale or torn value finds nothing, or a block
 // that is then checked like any other. It writes no object header but survivors' generation bits.
 //
-// Objects allocated after the walk began are not candidates: from before the plan is listed
-// until the walk ends, mutators start each new object's scratch word (which the walk does not
-// otherwise use) with the walk's stamp, and the walk leaves out a block whose copy carries it.
-// Such an object is referenced from the mutator that made it, a root; left out, its slots take
-// nothing off the candidates' gc_refs, which only keeps more of them alive. The stamp,
-// 2^48 + the walk's number, is neither an address (below 2^47: the dealloc worklist's and QSBR's
-// links) nor a trial-deletion epoch word (2^63 and above), nor 0. A mutator that sees the stamp
-// late makes a candidate, as before stamps: the walk's size, not its soundness, depends on it.
+// Objects allocated after the walk began are candidates only if their page is copied after they
+// were made; they are referenced from the mutator that made them, so they are roots, not garbage.
 //
 // Pacing: mutators that allocate faster than the collector examines could grow the heap without
 // bound while a collection runs (its garbage is freed only after its last pause), and each
@@ -81,13 +75,13 @@ import Synchronization
 final class ConcurrentDetection: @unchecked Sendable {
     /// Kept between collections, so that their memory is reused.
     private var tables = Tables()
-    /// Walks begun, for their stamps; the running walk's stamp.
-    private var walks: UInt = 0
-    private(set) var stamp: UInt = 0
     /// One page's copy; owned here, freed in deinit.
     private let pageCopy = UnsafeMutableRawPointer.allocate(byteCount: Arena.pageSize, alignment: 16)
 
-    deinit { pageCopy.deallocate() }
+    deinit {
+        pageCopy.deallocate()
+        tables.deallocate()
+    }
 
     /// Objects validated in one pause at most, unless one component of the tentative garbage is
     /// larger (a component is never split: a cycle cut in two would be kept alive by its other
@@ -116,13 +110,6 @@ final class ConcurrentDetection: @unchecked Sendable {
     /// every garbage object (validation), and its cost per object is a third.
     static let pausePages = 16
 
-    /// The next walk's allocation stamp (top of the file), now the running one's.
-    func nextStamp() -> UInt {
-        walks &+= 1
-        stamp = 1 << 48 | (walks & 0xFFFF_FFFF)
-        return stamp
-    }
-
     /// Steps 2–4 for a collection of `generation` over `plan` (top of the file). World running;
     /// the caller holds the collection gate and has begun a concurrent walk of `heap.allocator`.
     func detect(in heap: Heap, generation: Int, plan: ConcurrentWalkPlan) -> Outcome {
@@ -131,7 +118,6 @@ final class ConcurrentDetection: @unchecked Sendable {
         defer { swap(&tables, &self.tables) }
         heap.clearEmptiedMarks(plan.pages.map(\.page), collecting: generation)
         tables.index(plan)
-        tables.stamp = stamp
         let filter = CandidateFilter(collecting: generation)
         let policy = heap.policy
         for (number, view) in plan.pages.enumerated() {
@@ -184,15 +170,21 @@ private struct Tables {
     var largeIndex: [UInt: Int] = [:]
     /// Per block index: gc_refs (count less references from walked blocks' slots), and the
     /// candidate's ordinal (-1: not a candidate).
-    var refs: [Int32] = []
-    var ordinal: [Int32] = []
+    var refs = RawList<Int32>()
+    var ordinal = RawList<Int32>()
     /// Per candidate, in walk order: its address, and where its edges start in `edges`.
-    var addresses: [UInt] = []
-    var edgeStart: [Int32] = []
-    var edges: [Int32] = []
-    /// The walk's allocation stamp: a block whose scratch word holds it was made after the walk
-    /// began.
-    var stamp: UInt = 0
+    var addresses = RawList<UInt>()
+    var edgeStart = RawList<Int32>()
+    var edges = RawList<Int32>()
+    /// Marking's and batching's working lists (`markAndPromote`, `batches`): per candidate,
+    /// reached, union-find parent, component size and next slot; the marking stack; the
+    /// unreached candidates.
+    var reached = RawList<Bool>()
+    var parent = RawList<Int32>()
+    var size = RawList<Int32>()
+    var slot = RawList<Int32>()
+    var stack = RawList<Int32>()
+    var unreached = RawList<Int32>()
 
     /// Numbers every block of the plan and fills the lookup tables.
     mutating func index(_ plan: ConcurrentWalkPlan) {
@@ -219,11 +211,17 @@ private struct Tables {
         firstIndex.append(next)
         for (number, large) in plan.large.enumerated() { largeIndex[UInt(bitPattern: large.block)] = next + number }
         next += plan.large.count
-        refs = [Int32](repeating: 0, count: next)
-        ordinal = [Int32](repeating: -1, count: next)
-        addresses.removeAll(keepingCapacity: true)
-        edgeStart.removeAll(keepingCapacity: true)
-        edges.removeAll(keepingCapacity: true)
+        refs.resize(to: next, filling: 0)
+        ordinal.resize(to: next, filling: -1)
+        addresses.removeAll()
+        edgeStart.removeAll()
+        edges.removeAll()
+    }
+
+    /// Frees the lists' memory (the owner's deinit).
+    func deallocate() {
+        refs.deallocate(); ordinal.deallocate(); addresses.deallocate(); edgeStart.deallocate(); edges.deallocate()
+        reached.deallocate(); parent.deallocate(); size.deallocate(); slot.deallocate(); stack.deallocate(); unreached.deallocate()
     }
 
     /// The block index of the walked block at `address`, or -1 (not a walked block, or not a
@@ -250,8 +248,7 @@ private struct Tables {
     @inline(__always)
     mutating func visit(_ copy: UnsafeMutableRawPointer, address: UInt, index: Int, limit: Int, filter: CandidateFilter, policy: RefCountPolicyKind) {
         let word3 = copy.load(fromByteOffset: 24, as: UInt64.self)
-        guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)),
-              copy.load(fromByteOffset: 16, as: UInt.self) != stamp else { return }
+        guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)) else { return }
         let slots = Int(word3 >> 32)
         guard ObjectHeader.size + slots * 8 <= limit else { return }
         let local = copy.load(fromByteOffset: 4, as: UInt32.self)
@@ -280,11 +277,13 @@ private struct Tables {
     /// Steps 3 and 4: marks from the roots, promotes what it reached, returns the rest, component
     /// by component, and its batches (`Outcome`).
     mutating func markAndPromote(target: UInt8) -> ([UInt], [Range<Int>]) {
-        var reached = [Bool](repeating: false, count: addresses.count)
-        var stack: [Int32] = []
-        for index in ordinal.indices where ordinal[index] >= 0 && refs[index] > 0 && !reached[Int(ordinal[index])] {
-            reached[Int(ordinal[index])] = true
-            stack.append(ordinal[index])
+        reached.resize(to: addresses.count, filling: false)
+        stack.removeAll()
+        for index in 0..<ordinal.count {
+            let root = ordinal[index]
+            guard root >= 0, refs[index] > 0, !reached[Int(root)] else { continue }
+            reached[Int(root)] = true
+            stack.append(root)
             while let next = stack.popLast() {
                 for edge in Int(edgeStart[Int(next)])..<Int(edgeStart[Int(next) + 1]) {
                     let referent = ordinal[Int(edges[edge])]
@@ -294,37 +293,40 @@ private struct Tables {
                 }
             }
         }
-        var unreached: [Int32] = []
-        for (candidate, address) in addresses.enumerated() {
+        unreached.removeAll()
+        for candidate in 0..<addresses.count {
             guard reached[candidate] else {
                 unreached.append(Int32(candidate))
                 continue
             }
             // The generation bits only, and never a dead object's: a block reused meanwhile gets
             // an older generation at worst, which costs it a young collection's look.
+            let address = addresses[candidate]
             let bits = UnsafeMutableRawPointer(bitPattern: address)! + ObjectHeader.gcBitsOffset
             if heapd_racy_update_byte(bits, GCBits.generationMask, target << GCBits.generationShift, GCBits.dead) != 0,
                target < 2, largeIndex.isEmpty || largeIndex[address] == nil {
                 Arena.page(containing: address).pointee.markGeneration(target)
             }
         }
-        return batches(of: unreached, reached: reached)
+        return batches()
     }
 
     /// The unreached candidates' addresses grouped by component (union-find over the edges
     /// between them), and batches of whole components of at most `pauseBudget` objects.
-    private func batches(of unreached: [Int32], reached: [Bool]) -> ([UInt], [Range<Int>]) {
-        var parent = [Int32](repeating: -1, count: addresses.count)
-        for candidate in unreached { parent[Int(candidate)] = candidate }
+    private mutating func batches() -> ([UInt], [Range<Int>]) {
+        parent.resize(to: addresses.count, filling: -1)
+        for i in 0..<unreached.count { parent[Int(unreached[i])] = unreached[i] }
+        let parent = self.parent
         func root(_ x: Int32) -> Int32 {
             var x = x
             while parent[Int(x)] != x {
-                parent[Int(x)] = parent[Int(parent[Int(x)])]
+                parent[Int(x)] = parent[Int(parent[Int(x)])]      // path halving
                 x = parent[Int(x)]
             }
             return x
         }
-        for candidate in unreached {
+        for i in 0..<unreached.count {
+            let candidate = unreached[i]
             for edge in Int(edgeStart[Int(candidate)])..<Int(edgeStart[Int(candidate) + 1]) {
                 let referent = ordinal[Int(edges[edge])]
                 guard referent >= 0, !reached[Int(referent)] else { continue }
@@ -333,52 +335,100 @@ private struct Tables {
             }
         }
         // A counting sort of the unreached by component (no allocation per component): sizes,
-        // then each component's first slot in `tentative`, in order of first appearance.
-        var size = [Int32](repeating: 0, count: addresses.count)
-        var order: [Int32] = []
-        for candidate in unreached {
-            let component = root(candidate)
-            if size[Int(component)] == 0 { order.append(component) }
-            size[Int(component)] += 1
-        }
-        var slot = [Int32](repeating: 0, count: addresses.count)
-        var next: Int32 = 0
-        for component in order {
-            slot[Int(component)] = next
-            next += size[Int(component)]
-        }
-        var tentative = [UInt](repeating: 0, count: unreached.count)
-        for candidate in unreached {
-            let component = Int(root(candidate))
-            tentative[Int(slot[component])] = addresses[Int(candidate)]
-            slot[component] += 1
-        }
+        // then each component's first slot in `tentative`, in order of first appearance. A
+        // component is named by its root, which is its smallest candidate: the roots in order
+        // of first appearance are the roots in increasing order.
+        size.resize(to: addresses.count, filling: 0)
+        for i in 0..<unreached.count { size[Int(root(unreached[i]))] += 1 }
+        slot.resize(to: addresses.count, filling: 0)
         var batches: [Range<Int>] = []
+        var next: Int32 = 0
         var batchStart = 0
-        var end = 0
-        for component in order {
-            let count = Int(size[Int(component)])
-            if end > batchStart && end - batchStart + count > ConcurrentDetection.pauseBudget {
-                batches.append(batchStart..<end)
-                batchStart = end
+        for i in 0..<unreached.count {
+            let component = Int(unreached[i])
+            guard parent[component] == Int32(component) else { continue }   // a root
+            let count = Int(size[component])
+            if Int(next) > batchStart && Int(next) - batchStart + count > ConcurrentDetection.pauseBudget {
+                batches.append(batchStart..<Int(next))
+                batchStart = Int(next)
             }
-            end += count
+            slot[component] = next
+            next += Int32(count)
         }
-        if end > batchStart { batches.append(batchStart..<end) }
+        if Int(next) > batchStart { batches.append(batchStart..<Int(next)) }
+        var tentative = [UInt](repeating: 0, count: unreached.count)
+        tentative.withUnsafeMutableBufferPointer { tentative in
+            for i in 0..<unreached.count {
+                let component = Int(root(unreached[i]))
+                tentative[Int(slot[component])] = addresses[Int(unreached[i])]
+                slot[component] += 1
+            }
+        }
         return (tentative, batches)
     }
 }
 
-extension Heap {
-    /// Makes `stamp` (or 0: none) what every mutator's new objects start their scratch word with
-    /// (top of the file). Any thread; the collection gate held.
-    func stampAllocations(_ stamp: UInt) {
-        allocationStamp.store(stamp, ordering: .relaxed)
-        mutators.withLock { table in
-            for record in table.values { record.storage.pointee.allocationStamp.store(stamp, ordering: .relaxed) }
+/// A growable list of plain values in memory of its own, for the walk's hot loops: no
+/// copy-on-write (an Array's uniqueness check on every append and store was a tenth of the
+/// walk's instructions), no bounds check in release builds. A value type of pointers: copies
+/// share the memory, and writes through any of them (`subscript`'s setter is nonmutating) are
+/// seen by all; growing reallocates, so only the copy that grew may be used after. The owner
+/// frees it (`deallocate`).
+struct RawList<Element: BitwiseCopyable> {
+    private(set) var base: UnsafeMutablePointer<Element>?
+    private(set) var count = 0
+    private(set) var capacity = 0
+
+    @inline(__always)
+    subscript(index: Int) -> Element {
+        get {
+            assert(index >= 0 && index < count, "heapd: RawList index out of range")
+            return base.unsafelyUnwrapped[index]
+        }
+        nonmutating set {
+            assert(index >= 0 && index < count, "heapd: RawList index out of range")
+            base.unsafelyUnwrapped[index] = newValue
         }
     }
 
+    @inline(__always)
+    mutating func append(_ element: Element) {
+        if count == capacity { reserve(max(capacity * 2, 1024)) }
+        base.unsafelyUnwrapped[count] = element
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func popLast() -> Element? {
+        guard count > 0 else { return nil }
+        count -= 1
+        return base.unsafelyUnwrapped[count]
+    }
+
+    mutating func removeAll() { count = 0 }
+
+    /// `count` elements, each `value`; the memory is kept from one use to the next.
+    mutating func resize(to newCount: Int, filling value: Element) {
+        if newCount > capacity { reserve(newCount) }
+        base?.update(repeating: value, count: newCount)
+        count = newCount
+    }
+
+    mutating func reserve(_ minimumCapacity: Int) {
+        guard minimumCapacity > capacity else { return }
+        let grown = UnsafeMutablePointer<Element>.allocate(capacity: minimumCapacity)
+        if let base {
+            grown.update(from: base, count: count)
+            base.deallocate()
+        }
+        base = grown
+        capacity = minimumCapacity
+    }
+
+    func deallocate() { base?.deallocate() }
+}
+
+extension Heap {
     /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
     /// count0 past the budget and the room made wait. `rebasing`: again, once the counts have
     /// restarted (in a collection's first validation pause); waiters look again.

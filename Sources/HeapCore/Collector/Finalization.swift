@@ -69,10 +69,8 @@ extension Heap {
         var plan: ConcurrentWalkPlan?
         if result.mode == .concurrent {
             allocator.beginConcurrentWalk()
-            stampAllocations(concurrentDetection.nextStamp())
             let listed = allocator.concurrentWalkPlan(inPagesMarked: pageMarks(collecting: generation))
             if listed.pages.count <= pauseWalkPages && listed.large.isEmpty {
-                stampAllocations(0)
                 allocator.endConcurrentWalk()
                 result.mode = .stopTheWorld
             } else {
@@ -87,7 +85,6 @@ extension Heap {
             me.enterBlockingRegion()
             beginPacing()
             let outcome = concurrentDetection.detect(in: self, generation: generation, plan: plan)
-            stampAllocations(0)
             me.leaveBlockingRegion()
             result.concurrentNanoseconds = monotonicNanoseconds() - start
             testHooks?.beforeValidation?(outcome.tentative.map { ObjectRef(bits: $0)! })
