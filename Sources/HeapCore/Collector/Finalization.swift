@@ -284,10 +284,15 @@ extension Heap {
             result.saved = garbage.count
             return
         }
+        // Membership by the dead bit, not by the pass's scratch word: a referent outside the set
+        // can carry the pass's epoch too (subtract_refs reaches every referent the filter admits,
+        // walked or not), and one taken for garbage would keep the reference forever.
+        for object in garbage { me.markDead(object) }
         for object in garbage {
             for index in 0..<object.slotCount {
                 let slot = object.slot(index)
-                if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)), !isUnreachable(referent, epoch: epoch) {
+                if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)),
+                   referent.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 {
                     slot.pointee.store(0, ordering: .relaxed)
                     teardown.released.append(referent)
                 }
