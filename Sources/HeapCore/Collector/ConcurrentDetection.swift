@@ -42,8 +42,16 @@
 // base → page views, large address → index), so a stale or torn value finds nothing, or a block
 // that is then checked like any other. It writes no object header but survivors' generation bits.
 //
-// Objects allocated after the walk began are candidates only if their page is copied after they
-// were made; they are referenced from the mutator that made them, so they are roots, not garbage.
+// Objects allocated after the walk began are not candidates: once the walk has cleared its pages'
+// marks, mutators start each new object's scratch word (which the walk does not otherwise use)
+// with the walk's stamp, and the walk leaves out a block whose copy carries it. Such an object is
+// referenced from the mutator that made it, a root; left out, its slots take nothing off the
+// candidates' gc_refs, which only keeps more of them alive. It stays young, so its page must be
+// marked young: the stamp is published after the marks are cleared (releasing) and read with
+// acquiring loads before the new object marks its page, which it then finds cleared and marks
+// again. The stamp, 2^48 + the walk's number, is neither an address (below 2^47: the dealloc
+// worklist's and QSBR's links) nor a trial-deletion epoch word (2^63 and above), nor 0. A mutator
+// that sees the stamp late makes a candidate: the walk's size, not its soundness, depends on it.
 //
 // Pacing: mutators that allocate faster than the collector examines could grow the heap without
 // bound while a collection runs (its garbage is freed only after its last pause), and each
@@ -75,6 +83,8 @@ import Synchronization
 final class ConcurrentDetection: @unchecked Sendable {
     /// Kept between collections, so that their memory is reused.
     private var tables = Tables()
+    /// Walks begun, for their stamps.
+    private var walks: UInt = 0
     /// One page's copy; owned here, freed in deinit.
     private let pageCopy = UnsafeMutableRawPointer.allocate(byteCount: Arena.pageSize, alignment: 16)
 
@@ -117,6 +127,10 @@ final class ConcurrentDetection: @unchecked Sendable {
         swap(&tables, &self.tables)
         defer { swap(&tables, &self.tables) }
         heap.clearEmptiedMarks(plan.pages.map(\.page), collecting: generation)
+        walks &+= 1
+        tables.stamp = 1 << 48 | (walks & 0xFFFF_FFFF)
+        heap.stampAllocations(tables.stamp)
+        defer { heap.stampAllocations(0) }
         tables.index(plan)
         let filter = CandidateFilter(collecting: generation)
         let policy = heap.policy
@@ -176,6 +190,9 @@ private struct Tables {
     var addresses = RawList<UInt>()
     var edgeStart = RawList<Int32>()
     var edges = RawList<Int32>()
+    /// The walk's allocation stamp: a block whose scratch word holds it was made after the walk
+    /// began.
+    var stamp: UInt = 0
     /// Marking's and batching's working lists (`markAndPromote`, `batches`): per candidate,
     /// reached, union-find parent, component size and next slot; the marking stack; the
     /// unreached candidates.
@@ -248,7 +265,8 @@ private struct Tables {
     @inline(__always)
     mutating func visit(_ copy: UnsafeMutableRawPointer, address: UInt, index: Int, limit: Int, filter: CandidateFilter, policy: RefCountPolicyKind) {
         let word3 = copy.load(fromByteOffset: 24, as: UInt64.self)
-        guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)) else { return }
+        guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)),
+              copy.load(fromByteOffset: 16, as: UInt.self) != stamp else { return }
         let slots = Int(word3 >> 32)
         guard ObjectHeader.size + slots * 8 <= limit else { return }
         let local = copy.load(fromByteOffset: 4, as: UInt32.self)
@@ -429,6 +447,16 @@ struct RawList<Element: BitwiseCopyable> {
 }
 
 extension Heap {
+    /// Makes `stamp` (or 0: none) what every mutator's new objects start their scratch word with
+    /// (top of the file). The collecting thread, the collection gate held.
+    func stampAllocations(_ stamp: UInt) {
+        // Releasing: pairs with the acquiring load in `Mutator.make` (top of the file).
+        allocationStamp.store(stamp, ordering: .releasing)
+        mutators.withLock { table in
+            for record in table.values { record.storage.pointee.allocationStamp.store(stamp, ordering: .releasing) }
+        }
+    }
+
     /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
     /// count0 past the budget and the room made wait. `rebasing`: again, once the counts have
     /// restarted (in a collection's first validation pause); waiters look again.

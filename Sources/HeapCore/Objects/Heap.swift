@@ -101,6 +101,9 @@ public final class Heap: @unchecked Sendable {
     /// Set before the heap is shared with other threads.
     nonisolated(unsafe) var pauseWalkPages = ConcurrentDetection.pausePages
     let walkPacing = MutexCondition()
+    /// The running concurrent walk's allocation stamp (0 when none runs), for mutators that
+    /// attach while it runs (`MutatorStorage.allocationStamp`).
+    let allocationStamp = Atomic<UInt>(0)
     /// Called, outside every lock, for each weak reference whose referent died and that has a
     /// callback (the workload layer runs the callback object).
     public let weakCallback: (@Sendable (Mutator, _ weakReference: ObjectRef, _ callback: ObjectRef) -> Void)?
@@ -180,7 +183,8 @@ public final class Heap: @unchecked Sendable {
             deferred: DeferredFrees(),
             switchCountdown: Mutator.switchInterval,
             worldState: .blocked,
-            youngDelta: 0))
+            youngDelta: 0,
+            allocationStamp: Atomic(allocationStamp.load(ordering: .acquiring))))
         // A thread that attaches while the world is stopped waits for it to resume; it is counted
         // running once it is in the table (Collector/Safepoints.swift).
         world.withLock {

@@ -35,7 +35,10 @@ extension Mutator {
         guard let block = withAllocator({ $0.allocateTrusted(byteCount: size) }) else { return nil }
         let header = block.bindMemory(to: ObjectHeader.self, capacity: 1)
         header.initialize(to: ObjectHeader(
-            ownerID: Atomic(id), localCount: Atomic(0), shared: Atomic(0), scratch: 0,
+            // Acquiring: pairs with `stampAllocations`' release, so that an object made with the
+            // stamp finds its page's young mark cleared by the walk, and marks it again below.
+            ownerID: Atomic(id), localCount: Atomic(0), shared: Atomic(0),
+            scratch: storage.pointee.allocationStamp.load(ordering: .acquiring),
             typeID: UInt16(type.id), gcBits: Atomic(slotCount > 0 ? GCBits.tracked : 0),
             flags: (size > SizeClass.maxSmallSize ? ObjectFlags.large : 0) | (type.hasFinalizer ? ObjectFlags.hasFinalizer : 0),
             slotCount: UInt32(slotCount)))

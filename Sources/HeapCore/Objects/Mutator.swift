@@ -36,6 +36,10 @@ struct MutatorStorage: ~Copyable {
     /// Tracked objects made minus generation-0 objects freed, not yet added to the heap's
     /// generation-0 count (batched, as CPython batches; Collector/Generations.swift).
     var youngDelta: Int
+    /// What a new object's scratch word starts as: 0, or while a concurrent walk runs, the walk's
+    /// stamp, so that the walk leaves it out (Collector/ConcurrentDetection.swift). Written by
+    /// the collecting thread, read by the owner as it allocates.
+    let allocationStamp: Atomic<UInt>
 }
 
 /// The calling thread's view of the heap. A handle: copies are cheap, and valid from attach to

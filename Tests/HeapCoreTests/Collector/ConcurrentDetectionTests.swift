@@ -208,6 +208,56 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
             expectEmpty(heap, m)
         }
     }
+    /// Objects made after the walk began are not candidates: garbage a second mutator makes in a
+    /// page of the walk's plan (its current page), before that page is copied, is left for the
+    /// next collection. Without the allocation stamp it would be tentative garbage at once.
+    @Test func objectsMadeAfterTheWalkBeganAreNotCandidates() {
+        let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let ready = DispatchSemaphore(value: 0), go = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let armed = Atomic<Bool>(true)
+        let hooks = TestHooks()
+        hooks.beforeConcurrentPageCopy = { _ in
+            guard armed.exchange(false, ordering: .relaxed) else { return }
+            go.signal()
+            done.wait()
+        }
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                let live = m.new(node)!
+                wait(ready, as: m)
+                heap.testHooks = hooks
+                let first = heap.collect()
+                heap.testHooks = nil
+                #expect(first.mode == .concurrent)
+                #expect(first.tentative == 0, "the pairs made during the walk were left out")
+                #expect(first.collected == 0)
+                #expect(heap.collect().collected == 100, "and found by the next collection")
+                m.release(live)
+                go.signal()
+            } else {
+                let kept = m.new(node)!                  // its page is in the plan
+                ready.signal()
+                wait(go, as: m)
+                for _ in 0..<50 {
+                    let (a, b) = makeTwoObjectCycle(m, node)
+                    m.release(a)
+                    m.release(b)
+                }
+                done.signal()
+                wait(go, as: m)
+                m.release(kept)
+            }
+        }
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+
     /// Pacing's room grows with the walk: held up before its second page, the walk has examined
     /// the first, so a mutator making garbage nonstop goes past its budget by that page's room
     /// at most (a quarter of its blocks), then waits — not for the walk's end, for its next page.
