@@ -43,6 +43,16 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
     m.leaveBlockingRegion()
 }
 
+/// Makes two-object garbage cycles nonstop, counting them, until `stop` is set (pacing tests).
+private func makeGarbage(_ m: Mutator, _ node: ObjectType, until stop: borrowing Atomic<Bool>, counting made: borrowing Atomic<Int>) {
+    while !stop.load(ordering: .relaxed) {
+        let (a, b) = makeTwoObjectCycle(m, node)
+        m.release(a)
+        m.release(b)
+        made.add(1, ordering: .relaxed)
+    }
+}
+
 @Suite struct ConcurrentDetectionTests {
     /// A cycle reachable only through a weak reference is tentative garbage; before validation a
     /// second mutator dereferences it and keeps it (in a global, in its own variable, or handed
@@ -304,12 +314,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
                 for object in live { m.release(object) }
             } else {
                 wait(start, as: m)
-                while !stop.load(ordering: .relaxed) {
-                    let (a, b) = makeTwoObjectCycle(m, node)
-                    m.release(a)
-                    m.release(b)
-                    made.add(1, ordering: .relaxed)
-                }
+                makeGarbage(m, node, until: stop, counting: made)
             }
         }
         withMutator(heap) { m in
@@ -355,12 +360,7 @@ private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
                 m.release(live)
             } else {
                 wait(start, as: m)
-                while !stop.load(ordering: .relaxed) {
-                    let (a, b) = makeTwoObjectCycle(m, node)
-                    m.release(a)
-                    m.release(b)
-                    made.add(1, ordering: .relaxed)
-                }
+                makeGarbage(m, node, until: stop, counting: made)
             }
         }
         #expect(heap.collectorTotals.mutatorPauses.totalCount >= 1)
