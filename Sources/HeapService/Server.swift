@@ -3,7 +3,7 @@
 //
 //   socket file   created by bind; a stale file (nobody listening) is replaced, a live daemon on
 //                 the same path is refused; mode 0660 after binding
-//   lines         split on "\n"; a line longer than the limit is answered with
+//   lines         framed by Server+Lines; a line longer than the limit is answered with
 //                 request_too_large and skipped up to its end, and the connection stays usable
 //   close         a client that goes away cancels the runs it started
 
@@ -85,47 +85,6 @@ public final class Server: Sendable {
     /// Whether a process accepts connections on `path` now.
     static func someoneListens(on path: String) -> Bool {
         (try? Client(socketPath: path)) != nil
-    }
-}
-
-/// A request line, or the news that one was too long.
-enum RequestLine {
-    case text(String)
-    case tooLong
-}
-
-/// Splits the byte stream into lines of at most `maxLength` bytes.
-struct LineDecoder: ByteToMessageDecoder {
-    typealias InboundOut = RequestLine
-    let maxLength: Int
-    /// Skipping the rest of an over-long line.
-    var discarding = false
-
-    init(maxLength: Int) { self.maxLength = maxLength }
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        if let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let length = newline - buffer.readerIndex
-            if discarding {
-                buffer.moveReaderIndex(forwardBy: length + 1)
-                discarding = false
-                return .continue
-            }
-            let line = buffer.readString(length: length) ?? ""
-            buffer.moveReaderIndex(forwardBy: 1)
-            if length > maxLength {
-                context.fireChannelRead(wrapInboundOut(.tooLong))
-            } else if !line.allSatisfy({ $0 == " " || $0 == "\r" || $0 == "\t" }) {
-                context.fireChannelRead(wrapInboundOut(.text(line)))
-            }
-            return .continue
-        }
-        if buffer.readableBytes > maxLength {
-            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-            if !discarding { context.fireChannelRead(wrapInboundOut(.tooLong)) }
-            discarding = true
-        }
-        return .needMoreData
     }
 }
 
