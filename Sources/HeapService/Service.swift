@@ -44,6 +44,8 @@ public struct ServiceConfiguration: Sendable {
     /// How collections find garbage in runs that name no mode and in the shared heap (nil:
     /// concurrent).
     public var collectionMode: CollectionMode?
+    /// What the server's connections may hold (Server.swift).
+    public var connections = ConnectionLimits()
 
     public init() {}
 
@@ -159,7 +161,7 @@ public final class Service: @unchecked Sendable {
                 "collector": configuration.collector.mode.rawValue,
                 "pin_threads": "\(configuration.pinThreads)",
                 "journal": journal?.path ?? "",
-            ]
+            ].merging(configuration.connections.described) { $1 }
             reply(response)
         case "exec":
             guard let name = request.session, !name.isEmpty else { return fail(reply, request.id, "bad_request", "exec needs a session name") }
@@ -508,12 +510,17 @@ public final class Service: @unchecked Sendable {
 public final class ConnectionRuns: Sendable {
     private let runs = Locked<[Int: (id: RequestID?, cancellation: RunCancellation)]>([:])
     private let next = Atomic<Int>(0)
+    /// Set by `close`: a run added after it is cancelled at once.
+    private let closed = Atomic<Bool>(false)
 
     public init() {}
 
     func add(_ cancellation: RunCancellation, id: RequestID?) -> Int {
         let ticket = next.wrappingAdd(1, ordering: .relaxed).newValue
         runs.withLock { $0[ticket] = (id, cancellation) }
+        // Relaxed: `close` sets the flag before it takes the lock to list the runs, so a run
+        // inserted after that listing sees the flag (the lock orders the two).
+        if closed.load(ordering: .relaxed) { cancellation.cancel() }
         return ticket
     }
 
@@ -531,6 +538,13 @@ public final class ConnectionRuns: Sendable {
     /// The client went away: every run it started stops at its next poll.
     public func cancelAll() {
         for run in runs.withLock({ Array($0.values) }) { run.cancellation.cancel() }
+    }
+
+    /// The connection closed: `cancelAll`, and so for every run added later (a request of the
+    /// connection that the pool takes after it closed).
+    public func close() {
+        closed.store(true, ordering: .relaxed)
+        cancelAll()
     }
 
     public var count: Int { runs.withLock { $0.count } }

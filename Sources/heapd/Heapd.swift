@@ -76,6 +76,10 @@ struct Heapd: ParsableCommand {
         configuration.pauseWorkers = settings.pauseWorkers
         configuration.collectionMode = settings.collector.flatMap(CollectionMode.init(rawValue:))
         configuration.pinThreads = settings.pinThreads ?? false
+        if let maxConnections = settings.maxConnections { configuration.connections.maxConnections = maxConnections }
+        if let perUser = settings.maxConnectionsPerUser { configuration.connections.maxConnectionsPerUser = perUser }
+        if let idle = settings.idleTimeoutSeconds { configuration.connections.idleTimeoutSeconds = idle }
+        if let highWater = settings.outputHighWaterBytes { configuration.connections.outputHighWaterBytes = highWater }
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup
         let stateDirectory = settings.stateDirectory
@@ -117,7 +121,8 @@ struct Heapd: ParsableCommand {
                 access.allowedGroup = group.pointee.gr_gid
             }
             let activated = Systemd.takeListeningSocket()
-            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access)
+            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access,
+                                logger: logger)
         } catch let error as ServerError {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
