@@ -8,6 +8,7 @@
 //                 checked and answered (journal fsyncs, history reads, metrics walks, group
 //                 look-ups) on the request pool, one serial queue per connection so that its
 //                 requests are handled in order, and responses hop back to the loop
+//   heartbeat     the systemd watchdog is pinged from the loop, so a stalled loop trips it
 //   descriptors   the soft RLIMIT_NOFILE is raised to the hard one at start; max_connections
 //                 is lowered to fit what is left after `reservedDescriptors`
 //
@@ -20,6 +21,7 @@ import HeapCore
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,6 +75,7 @@ public final class Server: Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    private let heartbeat = Mutex<RepeatedTask?>(nil)
     public let socketPath: String
     /// The socket came from systemd: its file is systemd's to remove.
     public let adopted: Bool
@@ -127,6 +130,13 @@ public final class Server: Sendable {
         adopted = descriptor != nil
     }
 
+    /// Calls `beat` every `interval` on the event loop, until `close`: a loop that stalls
+    /// misses its beats (the systemd watchdog's pings).
+    public func startHeartbeat(every interval: Duration, _ beat: @escaping @Sendable () -> Void) {
+        let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: TimeAmount(interval), delay: TimeAmount(interval)) { _ in beat() }
+        heartbeat.withLock { $0 = task }
+    }
+
     /// Waits until the server is closed.
     public func wait() throws {
         try channel.closeFuture.wait()
@@ -134,10 +144,12 @@ public final class Server: Sendable {
 
     /// Stops accepting and closes the socket.
     public func close() {
+        heartbeat.withLock { $0?.cancel() }
         channel.close(promise: nil)
     }
 
     public func shutdown() {
+        heartbeat.withLock { $0?.cancel() }
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
         if !adopted { try? FileManager.default.removeItem(atPath: socketPath) }

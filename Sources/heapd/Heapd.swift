@@ -146,18 +146,15 @@ struct Heapd: ParsableCommand {
             }
         }
         Systemd.notify("READY=1\nSTATUS=\(Heapd.status(service))")
-        // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s.
-        let ticker = DispatchSource.makeTimerSource(queue: .global())
-        let interval = Systemd.watchdogInterval() ?? .seconds(5)
+        // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s. It
+        // beats on the server's event loop: a stalled loop stops the pings and systemd restarts
+        // heapd.
+        let interval = max(Systemd.watchdogInterval() ?? .seconds(5), .milliseconds(10))
         let watchdog = Systemd.watchdogInterval() != nil
-        ticker.schedule(deadline: .now() + .milliseconds(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)),
-                        repeating: .milliseconds(max(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000), 10)))
-        ticker.setEventHandler { @Sendable in
+        server.startHeartbeat(every: interval) {
             Systemd.notify((watchdog ? "WATCHDOG=1\n" : "") + "STATUS=\(Heapd.status(service))")
         }
-        ticker.resume()
         stop.wait()
-        ticker.cancel()
         Systemd.notify("STOPPING=1")
         // Stop taking requests, let the runs in flight end (cancelled) and record them.
         server.close()
