@@ -198,6 +198,38 @@ func admittedConnection(_ daemon: Daemon) throws -> RawConnection {
         try expectStillServing(daemon)
     }
 
+    /// `heapctl shell` left idle past the timeout goes on where it was: the session is heapd's.
+    @Test func theShellCarriesOnAfterTheIdleTimeout() throws {
+        let daemon = try Daemon(environment: ["HEAPD_IDLE_TIMEOUT_SECONDS": "1"])
+        defer { daemon.stop() }
+        let process = Process()
+        process.executableURL = Daemon.binary.deletingLastPathComponent().appendingPathComponent("heapctl")
+        process.arguments = ["shell", "--socket", daemon.socketPath]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        var printed = ""
+        func readUntil(_ text: String) {
+            while !printed.contains(text) {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { return }
+                printed += String(decoding: chunk, as: UTF8.self)
+            }
+        }
+        input.fileHandleForWriting.write(Data("x = 6\nprint x * 7\n".utf8))
+        readUntil("42\n")
+        usleep(2_500_000)                       // heapd closes the silent connection meanwhile
+        input.fileHandleForWriting.write(Data("print x + 1\n".utf8))
+        readUntil("7\n")
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(printed == "42\n7\n", "stderr: \(message)")
+        #expect(process.terminationStatus == 0, "stderr: \(message)")
+    }
+
     @Test func aMegabyteLineSentInSmallPiecesIsRefusedAndHeapdKeepsServing() throws {
         let daemon = try Daemon()
         defer { daemon.stop() }
