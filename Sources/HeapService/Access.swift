@@ -22,7 +22,8 @@
 // groups that the kernel already gave that user's processes.
 //
 // Pure: `PeerAccess.level(of:)` and `Service.memberRestriction(_:)` decide from their arguments
-// (and the daemon's settings); only `PeerIdentity.init(credentials:)` reads /proc.
+// (and the daemon's settings); only `PeerIdentity.init(credentials:)` reads /proc, and the server
+// calls it on its request pool, never on the event loop (Server+Connection).
 
 import Foundation
 #if canImport(Glibc)
@@ -99,9 +100,14 @@ public struct PeerAccess: Sendable {
 
     public enum Level: Sendable { case owner, member, refused }
 
+    /// Root and the daemon's own user: known from the uid alone, without the peer's groups.
+    public func isOwner(uid: uid_t) -> Bool {
+        uid == 0 || uid == daemonUser
+    }
+
     /// The level of `peer` (the table at the top of this file).
     public func level(of peer: PeerIdentity) -> Level {
-        if peer.uid == 0 || peer.uid == daemonUser { return .owner }
+        if isOwner(uid: peer.uid) { return .owner }
         guard let allowedGroup else { return .refused }
         return peer.gid == allowedGroup || peer.groups.contains(allowedGroup) ? .member : .refused
     }

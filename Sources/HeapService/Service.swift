@@ -48,6 +48,8 @@ public struct ServiceConfiguration: Sendable {
     /// How collections find garbage in runs that name no mode and in the shared heap (nil:
     /// concurrent).
     public var collectionMode: CollectionMode?
+    /// What the server's connections may hold (Server.swift).
+    public var connections = ConnectionLimits()
 
     public init() {}
 
@@ -88,6 +90,8 @@ public final class Service: @unchecked Sendable {
     private let runningHeapBytes = Locked<[Int: Int]>([:])
     /// The shell's sessions (`exec`).
     let sessions: SessionStore
+    /// The shared heap's tracked objects per generation, for metrics.
+    private let census = GenerationCensus()
     /// The long-lived heap that `"heap": "shared"` runs join and `gc` acts on.
     public let sharedHeap: SharedHeap
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
@@ -168,7 +172,7 @@ public final class Service: @unchecked Sendable {
                 "journal": journal?.path ?? "",
                 "journal_max_bytes": journal.map { "\($0.limits.maxBytes)" } ?? "",
                 "journal_segments": journal.map { "\($0.limits.segments)" } ?? "",
-            ]
+            ].merging(configuration.connections.described) { $1 }
             reply(response)
         case "exec":
             exec(request, caller: caller, cancellations: cancellations, reply: reply)
@@ -201,14 +205,10 @@ public final class Service: @unchecked Sendable {
         let nodes = heap.allocator.statistics().nodes.map { node in
             (node: node.node, bytes: node.mappedBytes, objects: node.liveBlocks)
         }
-        // The walk by generation stops the shared heap's world: this thread takes part as a
-        // mutator for the length of it.
-        let attached = Mutator.current == nil
-        if attached { heap.attachCurrentThread() }
-        let generations = heap.trackedObjectsByGeneration()
-        if attached { heap.detachCurrentThread() }
+        // Counting by generation stops the shared heap's world: the census does it rarely.
+        let generations = census.counts(of: heap, liveBlocks: nodes.reduce(0) { $0 + $1.objects })
         return Metrics.text(stats: statistics, totals: totals.withLock { $0 }, heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) },
-                            sharedHeapNodes: nodes, sharedHeapGenerations: generations)
+                            sharedHeapNodes: nodes, sharedHeapGenerations: generations, sharedHeapCensuses: census.walks)
     }
 
     /// The daemon is stopping: refuses new runs and execs from now on (`shutting_down`), cancels

@@ -26,6 +26,13 @@
 //   pause_workers       HEAPD_PAUSE_WORKERS       threads sharing a large collection's heap walk
 //   collector           HEAPD_COLLECTOR           collection mode of runs and the shared heap:
 //                                                 concurrent, stop-the-world
+//   max_connections     HEAPD_MAX_CONNECTIONS     connections served at once, in all (1024)
+//   max_connections_per_user HEAPD_MAX_CONNECTIONS_PER_USER  of them, one user's (256)
+//   idle_timeout_seconds HEAPD_IDLE_TIMEOUT_SECONDS  a connection silent this long with nothing
+//                                                 unanswered is closed (300; 0: never)
+//   output_high_water_bytes HEAPD_OUTPUT_HIGH_WATER_BYTES  responses waiting for a client past
+//                                                 which its streamed runs are cancelled and it is
+//                                                 disconnected (4 MiB)
 
 import Foundation
 
@@ -47,6 +54,10 @@ public struct Settings: Sendable, Equatable {
     public var pinThreads: Bool?
     public var pauseWorkers: Int?
     public var collector: String?
+    public var maxConnections: Int?
+    public var maxConnectionsPerUser: Int?
+    public var idleTimeoutSeconds: Int?
+    public var outputHighWaterBytes: Int?
 
     public init() {}
 
@@ -70,6 +81,8 @@ public struct Settings: Sendable, Equatable {
         ("heap_limit_mib", "HEAPD_HEAP_LIMIT_MIB"), ("time_limit_seconds", "HEAPD_TIME_LIMIT_SECONDS"),
         ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"), ("pin_threads", "HEAPD_PIN_THREADS"),
         ("pause_workers", "HEAPD_PAUSE_WORKERS"), ("collector", "HEAPD_COLLECTOR"),
+        ("max_connections", "HEAPD_MAX_CONNECTIONS"), ("max_connections_per_user", "HEAPD_MAX_CONNECTIONS_PER_USER"),
+        ("idle_timeout_seconds", "HEAPD_IDLE_TIMEOUT_SECONDS"), ("output_high_water_bytes", "HEAPD_OUTPUT_HIGH_WATER_BYTES"),
     ]
 
     /// Reads a configuration file's text (`name` names it in errors).
@@ -118,6 +131,10 @@ public struct Settings: Sendable, Equatable {
         merged.pinThreads = later.pinThreads ?? pinThreads
         merged.pauseWorkers = later.pauseWorkers ?? pauseWorkers
         merged.collector = later.collector ?? collector
+        merged.maxConnections = later.maxConnections ?? maxConnections
+        merged.maxConnectionsPerUser = later.maxConnectionsPerUser ?? maxConnectionsPerUser
+        merged.idleTimeoutSeconds = later.idleTimeoutSeconds ?? idleTimeoutSeconds
+        merged.outputHighWaterBytes = later.outputHighWaterBytes ?? outputHighWaterBytes
         return merged
     }
 
@@ -173,6 +190,10 @@ public struct Settings: Sendable, Equatable {
             thresholds = numbers.map { $0! }
         case "numa_nodes": numaNodes = try integer(1...64)
         case "pause_workers": pauseWorkers = try integer(1...256)
+        case "max_connections": maxConnections = try integer(ConnectionLimits.connectionRange)
+        case "max_connections_per_user": maxConnectionsPerUser = try integer(ConnectionLimits.connectionRange)
+        case "idle_timeout_seconds": idleTimeoutSeconds = try integer(ConnectionLimits.idleTimeoutRange)
+        case "output_high_water_bytes": outputHighWaterBytes = try integer(ConnectionLimits.outputHighWaterRange)
         case "pin_threads":
             guard value == "true" || value == "false" else { throw Problem(source: source, message: "pin_threads is true or false, not \(value)") }
             pinThreads = value == "true"

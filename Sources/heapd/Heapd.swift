@@ -84,6 +84,10 @@ struct Heapd: ParsableCommand {
         configuration.pauseWorkers = settings.pauseWorkers
         configuration.collectionMode = settings.collector.flatMap(CollectionMode.init(rawValue:))
         configuration.pinThreads = settings.pinThreads ?? false
+        if let maxConnections = settings.maxConnections { configuration.connections.maxConnections = maxConnections }
+        if let perUser = settings.maxConnectionsPerUser { configuration.connections.maxConnectionsPerUser = perUser }
+        if let idle = settings.idleTimeoutSeconds { configuration.connections.idleTimeoutSeconds = idle }
+        if let highWater = settings.outputHighWaterBytes { configuration.connections.outputHighWaterBytes = highWater }
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup
         let stateDirectory = settings.stateDirectory
@@ -143,7 +147,8 @@ struct Heapd: ParsableCommand {
             if activated == nil && settings.socket == nil && path == privateDirectory + "/heapd.sock" {
                 try SocketFile.makePrivateDirectory(privateDirectory)
             }
-            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access)
+            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access,
+                                logger: logger)
         } catch let error as ServerError {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
@@ -170,18 +175,15 @@ struct Heapd: ParsableCommand {
             }
         }
         Systemd.notify("READY=1\nSTATUS=\(Heapd.status(service))")
-        // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s.
-        let ticker = DispatchSource.makeTimerSource(queue: .global())
-        let interval = Systemd.watchdogInterval() ?? .seconds(5)
+        // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s. It
+        // beats on the server's event loop: a stalled loop stops the pings and systemd restarts
+        // heapd.
+        let interval = max(Systemd.watchdogInterval() ?? .seconds(5), .milliseconds(10))
         let watchdog = Systemd.watchdogInterval() != nil
-        ticker.schedule(deadline: .now() + .milliseconds(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)),
-                        repeating: .milliseconds(max(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000), 10)))
-        ticker.setEventHandler { @Sendable in
+        server.startHeartbeat(every: interval) {
             Systemd.notify((watchdog ? "WATCHDOG=1\n" : "") + "STATUS=\(Heapd.status(service))")
         }
-        ticker.resume()
         stop.wait()
-        ticker.cancel()
         Systemd.notify("STOPPING=1")
         // Stop taking requests, let the runs in flight end (cancelled) and record them.
         server.close()
