@@ -62,7 +62,8 @@ struct ShellCommand: ParsableCommand {
     /// Sends `request` and reads its answer. heapd closes a connection left idle for
     /// `idle_timeout_seconds` without taking anything more from it: a request that finds it so
     /// closed (its send fails, or the answer is `idle_timeout`) was never run, and it is sent
-    /// again on a new connection (the session lives in heapd, by name).
+    /// again on a new connection (the session lives in heapd, by its name and this user), checked
+    /// as the first one was (ServerCheck).
     private func exchange(_ request: Request, over client: inout Client, path: String) throws -> Response {
         var sent = true
         do { try client.send(request) } catch ClientError.closed { sent = false }
@@ -70,7 +71,7 @@ struct ShellCommand: ParsableCommand {
             let response = try client.receive()
             guard response.code == "idle_timeout" else { return response }
         }
-        client = try Client(socketPath: path)
+        client = try ServerCheck.connect(path)
         try client.send(request)
         return try client.receive()
     }
