@@ -3,15 +3,20 @@
 //   state         | what happens                                     | next
 //   --------------+--------------------------------------------------+--------------------------
 //   awaitingPeer  | credentials: owner or member, and under the caps | serving (reading starts)
-//   awaitingPeer  | credentials: refused, or a cap is reached        | closed, after one line
-//                 |                                                  | (forbidden, too_many_connections)
+//   awaitingPeer  | credentials: refused, a cap is reached, or the   | closed, after one line
+//                 | server stops                                     | (forbidden, too_many_connections
+//                 |                                                  | or shutting_down)
 //   serving       | idle_timeout_seconds silent, nothing unanswered  | closed, after one idle_timeout line
 //   serving       | a streamed event past output_high_water_bytes    | closed, its runs cancelled
+//   serving       | the server stops (Finish)                        | finishing (reading stops)
+//   finishing     | nothing unanswered (at once, or when the last    | closed, after that answer
+//                 | answer is written)                               | is on the socket
 //   any           | the peer closes, or the channel fails            | closed (runs cancelled, slot freed)
 //
 // Peers: an owner is known from SO_PEERCRED's uid on the loop; anyone else's level needs the
 // supplementary groups of its process (/proc/<pid>/status, Access.swift), read on the connection's
-// queue.
+// queue. A finishing connection lets the lines it has read be answered, in order, before it closes:
+// a `shutdown` and the requests after it in the same write all get their answers.
 //
 // Reading: the channel reads only when asked (autoRead off) — while serving, with fewer than
 // `maximumWaitingLines` lines waiting for the pool, and while the channel is writable (its
@@ -19,8 +24,8 @@
 // fills its own socket, not heapd's memory.
 //
 // Counts (loop only): waitingLines = lines handed to the pool − lines the service has taken;
-// unanswered = lines handed to the pool − final responses written. Every request line gets
-// exactly one final response (Server+Output).
+// unanswered = lines handed to the pool − final responses handed to the channel. Every request
+// line gets exactly one final response (Server+Output).
 
 import Dispatch
 import Foundation
@@ -40,8 +45,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     enum State {
         case awaitingPeer
         case serving(Caller)
+        case finishing(Caller)
         case closed
     }
+
+    /// The server is stopping: answer what was read, read nothing more, then close.
+    struct Finish: Sendable {}
 
     private let service: Service
     private let access: PeerAccess
@@ -107,7 +116,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func decide(_ level: PeerAccess.Level, uid: uid_t) {
         guard case .awaitingPeer = state, let context else { return }     // closed meanwhile
         guard level != .refused else { return refuse(forbidden) }
-        switch table.admit(uid: uid) {
+        switch table.admit(context.channel, uid: uid) {
+        case .stopping:
+            return refuse(.error(nil, "shutting_down", "heapd is stopping; connect again once heapd is back"))
         case .overTotal:
             return refuse(.error(nil, "too_many_connections", "heapd serves \(limits.maxConnections) connections at most (max_connections); try again later"))
         case .overUser:
@@ -118,7 +129,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // Only an owner or a member gets here: no path makes a caller by default.
         state = .serving(Caller(uid: uid, isOwner: level == .owner))
         let bound = bound, runs = runs, logger = logger, highWater = limits.outputHighWaterBytes, loop = context.eventLoop
-        writer = ResponseWriter(channel: context.channel, highWater: highWater, answered: { bound.value.answered() }, overflowed: {
+        writer = ResponseWriter(channel: context.channel, highWater: highWater, answered: { bound.value.answered(written: $0) }, overflowed: {
             runs.cancelAll()
             logger.notice("a client stopped reading a streamed run past \(highWater) bytes: its runs are cancelled and it is disconnected")
             loop.execute { bound.value.close() }
@@ -151,7 +162,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     // MARK: Requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .serving(let caller) = state, let writer else { return }
+        // A finishing connection still answers the lines read before it began to finish.
+        let caller: Caller
+        switch state {
+        case .serving(let serving), .finishing(let serving): caller = serving
+        case .awaitingPeer, .closed: return
+        }
+        guard let writer else { return }
         let line = unwrapInboundIn(data)
         waitingLines += 1
         unanswered += 1
@@ -182,9 +199,15 @@ final class ConnectionHandler: ChannelInboundHandler {
         readIfAllowed()
     }
 
-    private func answered() {
+    /// A final response is on its way to the socket (`written` completes when it is there).
+    private func answered(written: EventLoopFuture<Void>) {
         unanswered -= 1
-        if unanswered == 0 { lastHeard = .now() }
+        guard unanswered == 0 else { return }
+        lastHeard = .now()
+        if case .finishing = state {
+            let bound = bound
+            written.whenComplete { _ in bound.value.close() }
+        }
     }
 
     private func readIfAllowed() {
@@ -212,8 +235,19 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: Closing
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is Finish else { return context.fireUserInboundEventTriggered(event) }
+        guard case .serving(let caller) = state else { return }
+        state = .finishing(caller)
+        idleCheck?.cancel()
+        if unanswered == 0 { close() }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        if case .serving(let caller) = state { table.release(uid: caller.uid) }
+        switch state {
+        case .serving(let caller), .finishing(let caller): table.release(context.channel, uid: caller.uid)
+        case .awaitingPeer, .closed: break
+        }
         state = .closed
         idleCheck?.cancel()
         // Closes the set too: a run that the queue admits after this is cancelled as it is added.

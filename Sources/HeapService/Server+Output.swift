@@ -38,12 +38,14 @@ final class ResponseWriter: Sendable {
     private let highWater: Int
     private let queued = Atomic<Int>(0)
     private let cutOff = Atomic<Bool>(false)
-    /// On the loop, as each final response is written (the request it ends is answered).
-    private let answered: @Sendable () -> Void
+    /// On the loop, as each final response is handed to the channel (the request it ends is
+    /// answered), with the future of its write.
+    private let answered: @Sendable (EventLoopFuture<Void>) -> Void
     /// Once, on the thread of the event that finds the client not reading.
     private let overflowed: @Sendable () -> Void
 
-    init(channel: any Channel, highWater: Int, answered: @escaping @Sendable () -> Void, overflowed: @escaping @Sendable () -> Void) {
+    init(channel: any Channel, highWater: Int, answered: @escaping @Sendable (EventLoopFuture<Void>) -> Void,
+         overflowed: @escaping @Sendable () -> Void) {
         self.channel = channel
         self.highWater = highWater
         self.answered = answered
@@ -71,10 +73,12 @@ final class ResponseWriter: Sendable {
         }
         let buffer = channel.allocator.buffer(bytes: json)
         channel.eventLoop.execute { [self] in
-            if !event { answered() }
             let written = channel.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { _ in self.queued.wrappingSubtract(size, ordering: .relaxed) }
             channel.writeAndFlush(buffer, promise: written)
+            // After the write is queued: a connection that closes once its last request is
+            // answered closes behind it.
+            if !event { answered(written.futureResult) }
         }
     }
 }

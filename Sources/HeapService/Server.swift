@@ -10,6 +10,9 @@
 //                 look-ups) on the request pool, one serial queue per connection so that its
 //                 requests are handled in order, and responses hop back to the loop
 //   heartbeat     the systemd watchdog is pinged from the loop, so a stalled loop trips it
+//   stopping      `close` stops accepting; `shutdown` then lets every admitted connection answer
+//                 the lines it has read (in order, on its queue) and close, for up to a grace
+//                 period, before the loop and whatever is still open go
 //   descriptors   the soft RLIMIT_NOFILE is raised to the hard one at start; max_connections
 //                 is lowered to fit what is left after `reservedDescriptors`
 //
@@ -77,6 +80,8 @@ public final class Server: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let heartbeat = Mutex<RepeatedTask?>(nil)
+    /// The admitted connections (Server+Admission).
+    private let table: ConnectionTable
     public let socketPath: String
     /// The socket came from systemd: its file is systemd's to remove.
     public let adopted: Bool
@@ -127,6 +132,7 @@ public final class Server: Sendable {
         }
         self.group = group
         self.limits = limits
+        self.table = table
         socketPath = path
         adopted = descriptor != nil
     }
@@ -149,9 +155,16 @@ public final class Server: Sendable {
         channel.close(promise: nil)
     }
 
-    public func shutdown() {
+    /// Stops accepting, lets each connection answer what it has read and close (Finish,
+    /// Server+Connection), waits up to `grace` for them all, then closes what is left.
+    public func shutdown(grace: Duration = .seconds(5)) {
         heartbeat.withLock { $0?.cancel() }
         try? channel.close().wait()
+        let connections = table.stop()
+        for connection in connections { connection.pipeline.fireUserInboundEventTriggered(ConnectionHandler.Finish()) }
+        let finished = DispatchSemaphore(value: 0)
+        EventLoopFuture.andAllComplete(connections.map(\.closeFuture), on: channel.eventLoop).whenComplete { _ in finished.signal() }
+        _ = finished.wait(timeout: .now() + .nanoseconds(Int(TimeAmount(grace).nanoseconds)))
         try? group.syncShutdownGracefully()
         if !adopted { try? FileManager.default.removeItem(atPath: socketPath) }
     }

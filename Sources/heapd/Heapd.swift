@@ -190,6 +190,7 @@ struct Heapd: ParsableCommand {
         if !service.stopRuns(grace: .seconds(10)) {
             logger.warning("runs still going after 10 s; they will be recorded as interrupted")
         }
+        // Each connection answers the lines it has read (shutting_down for runs), then closes.
         server.shutdown()
         metricsServer?.shutdown()
         logger.info("stopped")

@@ -1,6 +1,7 @@
 // The real heapd against clients that misbehave (issue 14): the connection over a cap, two
 // thousand idle connections, a silent one, a megabyte line sent in small pieces, a client that
-// stops reading a streamed run, a forbidden peer, a pipeline of requests sent without reading.
+// stops reading a streamed run, a forbidden peer, a pipeline of requests sent without reading, a
+// connection whose requests are still queued when heapd stops.
 // After each, heapd answers `ping` from the same process (its pid, by SO_PEERCRED).
 
 import Foundation
@@ -298,6 +299,28 @@ func admittedConnection(_ daemon: Daemon) throws -> RawConnection {
         }
         sent.wait()
         try expectStillServing(daemon)
+    }
+
+    @Test func aStoppingHeapdAnswersEveryLineItHadReadBeforeItCloses() throws {
+        let daemon = try Daemon()
+        let connection = try RawConnection(daemon.socketPath)
+        // In one write, so that heapd has read them all when the shutdown is handled: the lines
+        // after it wait on the connection's queue while heapd stops.
+        let after = try (2...16).map { id in
+            guard id.isMultiple(of: 2) else { return #"{"id": \#(id), "op": "ping"}"# }
+            return String(decoding: try JSONEncoder().encode(runRequest("main { print 1 }") { $0.id = .number(id) }), as: UTF8.self)
+        }
+        try connection.send(line: ([#"{"id": 1, "op": "shutdown"}"#] + after).joined(separator: "\n"))
+        #expect(try connection.receive()?.type == "shutdown")
+        for id in 2...16 {
+            let answer = try #require(try connection.receive(), "heapd closed the connection before answering \(id)")
+            #expect(answer.id == .number(id))
+            #expect(answer.type == (id.isMultiple(of: 2) ? "error" : "pong"))
+            if id.isMultiple(of: 2) { #expect(answer.code == "shutting_down") }
+        }
+        #expect(try connection.receiveLine() == nil)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
     }
 
     @Test(.enabled(if: DaemonTests.canChangeUser))
