@@ -262,7 +262,12 @@ func admittedConnection(_ daemon: Daemon) throws -> RawConnection {
         }
         #expect(stats.runsRunning == 0)
         #expect(stats.runsFailed == 1)
-        let history = try ask(watcher, #"{"id": 2, "op": "history"}"#).history ?? []
+        // The run's journal line is written just after the counters change: wait for it.
+        var history: [JournalEntry] = []
+        for _ in 0..<3000 where history.isEmpty {
+            history = try ask(watcher, #"{"id": 2, "op": "history"}"#).history ?? []
+            if history.isEmpty { usleep(10_000) }
+        }
         #expect(history.last?.code == "run.cancelled")
         // heapd did not keep the output the client would not read.
         let peak = try #require(peakResidentBytes(of: daemon.process.processIdentifier))
