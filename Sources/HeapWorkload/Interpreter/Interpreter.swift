@@ -430,12 +430,14 @@ final class InterpreterThread {
                     }
                     run.heap.setThresholds(values[0], values.count > 1 ? values[1] : nil, values.count > 2 ? values[2] : nil)
                 case .print:
-                    run.print(run.program.printLists[Int(instruction.a)].map { item in
-                        switch item {
-                        case .text(let text): text
-                        case .register(let register): run.describe(regs[Int(register)], mutator: m)
-                        }
-                    }.joined(separator: " "))
+                    run.print {
+                        run.program.printLists[Int(instruction.a)].map { item in
+                            switch item {
+                            case .text(let text): text
+                            case .register(let register): run.describe(regs[Int(register)], mutator: m)
+                            }
+                        }.joined(separator: " ")
+                    }
                 case .expect:
                     if Words.isTrue(regs[Int(instruction.a)]) {
                         expectPasses[Int(instruction.b)] &+= 1

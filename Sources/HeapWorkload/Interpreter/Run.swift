@@ -83,7 +83,10 @@ final class Run: @unchecked Sendable {
     /// and how many there were.
     private let warnings = Locked<(list: [RunError], count: Int)>(([], 0))
     private let handles: HandleTable
-    private let output = Locked<[String]>([])
+    /// What the program printed, at most `maxOutputBytes` of it (RunOutput.swift);
+    /// `outputTruncated` is raised with it, so that a print loop past the bound skips formatting.
+    private let output: Locked<RunOutput>
+    private let outputTruncated = Atomic<Bool>(false)
     private let phases: Locked<[RunResult.Phase]>
     private let threadReports = Locked<[RunResult.ThreadReport]>([])
     private let expectPasses: Locked<[Int]>
@@ -146,6 +149,7 @@ final class Run: @unchecked Sendable {
             (globals + index).initialize(to: Atomic(initial))
         }
         handles = HandleTable(capacity: configuration.maxThreads + configuration.maxChannels)
+        output = Locked(RunOutput(limit: max(configuration.maxOutputBytes, 0)))
         phases = Locked(program.phases.map { RunResult.Phase(name: $0, seconds: 0, allocations: 0, runs: 0) })
         expectPasses = Locked(Array(repeating: 0, count: program.expects.count))
         deadline = configuration.timeLimit.map { limit in
@@ -631,9 +635,22 @@ final class Run: @unchecked Sendable {
         }
     }
 
+    /// Prints the line `line` makes, making it only when it can be kept.
+    func print(_ line: () -> String) {
+        if outputTruncated.load(ordering: .relaxed) {
+            output.withLock { $0.countDropped() }
+            return
+        }
+        print(line())
+    }
+
     func print(_ line: String) {
-        output.withLock { $0.append(line) }
-        configuration.output?(line)
+        let shown = output.withLock { output -> String? in
+            let shown = output.append(line)
+            if output.truncated { outputTruncated.store(true, ordering: .relaxed) }
+            return shown
+        }
+        if let shown { configuration.output?(shown) }
     }
 
     func beginPhase(_ index: Int, thread: InterpreterThread) {
@@ -694,7 +711,7 @@ final class Run: @unchecked Sendable {
         let failedSite = error?.code == .expectFailed ? program.expects.firstIndex { $0.location.line == error!.line && $0.location.column == error!.column } : nil
         return RunResult(
             file: program.fileName, policy: configuration.policy.rawValue, ok: error == nil, error: error,
-            output: output.withLock { $0 }, wallSeconds: wallSeconds, phases: phases.withLock { $0 },
+            output: output.withLock { $0.lines }, wallSeconds: wallSeconds, phases: phases.withLock { $0 },
             allocations: objects, frees: max(objects - live, 0), bytesAllocated: bytes, liveAtEnd: live, leaked: leaked,
             heapProblems: problems,
             collector: RunResult.Collector(
@@ -723,7 +740,8 @@ final class Run: @unchecked Sendable {
                 RunResult.Expectation(line: site.location.line, column: site.location.column, condition: site.condition,
                                       passed: passes[index], failed: index == failedSite ? 1 : 0)
             },
-            warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count })
+            warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count },
+            droppedOutputLines: output.withLock { $0.truncated ? $0.droppedLines : nil })
     }
 }
 

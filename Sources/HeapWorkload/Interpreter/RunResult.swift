@@ -20,10 +20,14 @@ public struct RunConfiguration: Sendable {
     public var maxSteps: Int?
     /// Wall-clock bound of the whole run (nil: none).
     public var timeLimit: Duration?
-    /// Threads a run may spawn in all.
+    /// Threads a run may spawn in all (past them: run.thread-limit).
     public var maxThreads = 256
+    /// Channels a run may make in all (past them: run.bad-argument).
     public var maxChannels = 1 << 16
     public var maxArrayLength = 1 << 26
+    /// Bytes of output kept and streamed (each line's UTF-8 bytes and its newline); past them a
+    /// marker line, and later lines are only counted (RunResult.droppedOutputLines).
+    public var maxOutputBytes = 1 << 20
     /// The run's heap's collector: thresholds, pause workers, and `mode` (concurrent, the
     /// default, or stop-the-world).
     public var collector = CollectorConfiguration()
@@ -162,4 +166,7 @@ public struct RunResult: Sendable, Codable {
     /// (CPython's "Exception ignored in"); at most the first 100, of `warningCount`.
     public var warnings: [RunError] = []
     public var warningCount = 0
+    /// Lines printed after the output reached RunConfiguration.maxOutputBytes (nil: none): they
+    /// were neither kept nor streamed, and `output` ends with a marker line saying so.
+    public var droppedOutputLines: Int?
 }
