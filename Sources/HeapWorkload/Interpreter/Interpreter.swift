@@ -9,6 +9,12 @@
 //   frames      the return addresses: caller function, pc, base, destination register
 //   top         the running frame's end; callbacks that run inside an operation (weak-reference
 //               callbacks during a release, finalizers) run above it
+//   memory      the stack and the frames are reserved whole (`capacity`, `frameCapacity`; pages
+//               never touched cost nothing) and taken from the run's OffHeapMemory as they are
+//               reached, 64 KiB at a time: committedWords ≤ capacity, committedFrames ≤
+//               frameCapacity − 1, and every frame in use lies below both, so that deep
+//               recursion in many threads counts against the heap limit; they go back when the
+//               thread's interpreter dies
 //
 // Between operations the thread polls at every call and loop back-edge (`pollBudget` of them at
 // a time): the mutator's safepoint (stop-the-world, BRC merges, QSBR), the run's cancellation
@@ -49,6 +55,9 @@ struct ThreadCounters {
     var hooksBeforePoll = InterpreterThread.pollBudget
     /// `allocations` as last added to the run's running total.
     var reportedAllocations = 0
+    /// Registers and frames taken from the run's OffHeapMemory (the header's `memory`).
+    var committedWords = 0
+    var committedFrames = 0
 }
 
 final class InterpreterThread {
@@ -80,6 +89,9 @@ final class InterpreterThread {
     /// Phases this thread is in: when each began and its allocation count then.
     var phaseStarts: [Int: (UInt64, Int)] = [:]
     static let pollBudget = 128
+    /// What the stack and the frames take from the run's OffHeapMemory at a time (64 KiB each).
+    static let wordsPerCommit = 8192
+    static let framesPerCommit = (64 << 10) / MemoryLayout<Frame>.stride
 
     init(run: Run, mutator: Mutator, name: String, seed: UInt64, registerWords: Int? = nil) {
         self.run = run
@@ -98,6 +110,7 @@ final class InterpreterThread {
     }
 
     deinit {
+        run.offHeap.give(counters.pointee.committedWords * MemoryLayout<Word>.stride + counters.pointee.committedFrames * MemoryLayout<Frame>.stride)
         free(registers)
         free(frames)
         counters.deallocate()
@@ -132,8 +145,12 @@ final class InterpreterThread {
         let m = mutator
         var budget = InterpreterThread.pollBudget
         var executed = 0
-        guard base + table[function].frameSize <= capacity else {
-            throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
+        if base + table[function].frameSize > counters.pointee.committedWords {
+            do throws(Fault) {
+                try commitRegisters(through: base + table[function].frameSize)
+            } catch {
+                throw self.error(error, function: function, pc: 0)
+            }
         }
         counters.pointee.top = base + table[function].frameSize
         defer { counters.pointee.operations += executed }
@@ -345,10 +362,10 @@ final class InterpreterThread {
                     let callee = Int(instruction.b)
                     let calleeBase = base + Int(instruction.a)
                     let depth = counters.pointee.frameCount
-                    guard depth < frameCapacity - 1 else {
-                        throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
+                    if depth >= counters.pointee.committedFrames { try commitFrames(forDepth: depth) }
+                    if calleeBase + table[callee].frameSize > counters.pointee.committedWords {
+                        try commitRegisters(through: calleeBase + table[callee].frameSize)
                     }
-                    guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
                     frames[depth] = Frame(function: function, pc: ip - code, base: base, dest: instruction.c)
                     counters.pointee.frameCount = depth + 1
                     let callerTop = counters.pointee.top
@@ -568,6 +585,28 @@ final class InterpreterThread {
         return (array, Int(index))
     }
 
+    /// Takes frames from the run's OffHeapMemory until frame `depth` fits: run.recursion-limit
+    /// past the call depth limit, run.heap-limit past the heap's.
+    @inline(never)
+    private func commitFrames(forDepth depth: Int) throws(Fault) {
+        let maximum = frameCapacity - 1
+        guard depth < maximum else { throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls") }
+        let wanted = min((depth / InterpreterThread.framesPerCommit + 1) * InterpreterThread.framesPerCommit, maximum)
+        guard run.offHeap.take((wanted - counters.pointee.committedFrames) * MemoryLayout<Frame>.stride) else { throw run.heapLimitFault() }
+        counters.pointee.committedFrames = wanted
+    }
+
+    /// Takes registers from the run's OffHeapMemory until the stack reaches `end`:
+    /// run.recursion-limit past the stack's capacity, run.heap-limit past the heap's limit.
+    @inline(never)
+    private func commitRegisters(through end: Int) throws(Fault) {
+        guard end <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
+        let step = InterpreterThread.wordsPerCommit
+        let wanted = min((end + step - 1) / step * step, capacity)
+        guard run.offHeap.take((wanted - counters.pointee.committedWords) * MemoryLayout<Word>.stride) else { throw run.heapLimitFault() }
+        counters.pointee.committedWords = wanted
+    }
+
     /// Polled every `pollBudget` calls and back-edges.
     @inline(never)
     func poll() throws(Fault) {
@@ -580,6 +619,8 @@ final class InterpreterThread {
         if let cancellation = run.configuration.cancellation, cancellation.isCancelled {
             throw Fault(.cancelled, "the run was cancelled")
         }
+        // The heap's own allocations see only its mapped bytes (OffHeapMemory.swift).
+        if run.offHeap.isOverLimit { throw run.heapLimitFault() }
         counters.pointee.stepsLeft -= InterpreterThread.pollBudget
         if counters.pointee.stepsLeft < 0 { throw Fault(.stepLimit, "more than \(run.configuration.maxSteps ?? 0) loop iterations and calls") }
         if let deadline = run.deadline, Run.now() > deadline {

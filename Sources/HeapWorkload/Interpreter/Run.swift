@@ -64,6 +64,9 @@ final class Run: @unchecked Sendable {
     let program: CompiledProgram
     let configuration: RunConfiguration
     let heap: Heap
+    /// Channels and the threads' stacks, counted against the heap's limit: the run's own, or the
+    /// shared heap's (OffHeapMemory.swift).
+    let offHeap: OffHeapMemory
     /// The run's types (RunTypes.swift), unpacked for the loop.
     let objectTypes: [ObjectType]
     let arrayType: ObjectType
@@ -114,6 +117,7 @@ final class Run: @unchecked Sendable {
             finalizer: { m, object in hooks.run?.runFinalizer(m, object) },
             collector: configuration.collector)
         self.heap = heap
+        offHeap = configuration.sharedHeap?.offHeap ?? OffHeapMemory(limit: configuration.heapLimitBytes, allocator: heap.allocator)
         // In a shared heap the run's types carry a prefix of their own (SharedHeap.swift).
         let prefix = configuration.sharedHeap?.nextPrefix() ?? ""
         typePrefix = prefix
@@ -204,17 +208,20 @@ final class Run: @unchecked Sendable {
         let box = Locked<(live: Int, leaked: Int, problems: [String])>((0, 0, []))
         let thread = Thread { [self] in
             let m = heap.attachCurrentThread(pinningTo: cpu(forThread: 0))
-            let interpreter = InterpreterThread(run: self, mutator: m, name: "main", seed: configuration.seed)
-            register(interpreter)
-            let threadStart = Run.now()
-            do throws(RunError) {
-                try checkGlobalInitialValues()
-                let result = try interpreter.execute(program.mainIndex, base: 0)
-                if Words.isObject(result) { m.release(Words.object(result)) }
-            } catch {
-                fail(error)
+            // main's interpreter dies here, its stack's bytes back in the OffHeapMemory.
+            do {
+                let interpreter = InterpreterThread(run: self, mutator: m, name: "main", seed: configuration.seed)
+                register(interpreter)
+                let threadStart = Run.now()
+                do throws(RunError) {
+                    try checkGlobalInitialValues()
+                    let result = try interpreter.execute(program.mainIndex, base: 0)
+                    if Words.isObject(result) { m.release(Words.object(result)) }
+                } catch {
+                    fail(error)
+                }
+                retire(interpreter, since: threadStart)
             }
-            retire(interpreter, since: threadStart)
             // Every other thread, then what the run itself still holds. Releasing globals can run
             // weak callbacks and finalizers that spawn threads or store objects in globals again:
             // repeat until a round changes nothing.
@@ -397,17 +404,23 @@ final class Run: @unchecked Sendable {
         }
         let thread = Thread { [self] in
             let m = heap.attachCurrentThread(pinningTo: cpu(forThread: number))
-            let interpreter = InterpreterThread(run: self, mutator: m, name: "thread \(number)", seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9)
-            register(interpreter)
-            for (index, word) in words.enumerated() { interpreter.registers[index] = word }
-            let start = Run.now()
-            var result = Words.none
-            do throws(RunError) {
-                result = try interpreter.execute(function, base: 0)
-            } catch {
-                fail(error)
+            // The interpreter dies before the thread is joined: its stack's bytes are back in
+            // the run's OffHeapMemory by the time `join` returns.
+            func interpret() -> Word {
+                let interpreter = InterpreterThread(run: self, mutator: m, name: "thread \(number)", seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9)
+                register(interpreter)
+                for (index, word) in words.enumerated() { interpreter.registers[index] = word }
+                let start = Run.now()
+                var result = Words.none
+                do throws(RunError) {
+                    result = try interpreter.execute(function, base: 0)
+                } catch {
+                    fail(error)
+                }
+                retire(interpreter, since: start)
+                return result
             }
-            retire(interpreter, since: start)
+            let result = interpret()
             // Detach first: the objects this thread owns are merged before anyone joining it
             // can drop them.
             heap.detachCurrentThread()
@@ -613,7 +626,8 @@ final class Run: @unchecked Sendable {
     }
 
     func heapLimitFault() -> Fault {
-        Fault(.heapLimit, "heap limit reached: \(heap.allocator.mappedBytes) bytes mapped, limit \(configuration.heapLimitBytes ?? 0)")
+        let heapName = configuration.sharedHeap == nil ? "heap" : "shared heap"
+        return Fault(.heapLimit, "\(heapName) limit reached: \(heap.allocator.mappedBytes) bytes mapped and \(offHeap.bytes) bytes of channels and stacks, limit \(offHeap.limit)")
     }
 
     func expectFault(site: Int, values: (String, String)?) -> Fault {

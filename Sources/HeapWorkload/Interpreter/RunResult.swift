@@ -10,7 +10,8 @@ public struct RunConfiguration: Sendable {
     public var policy: RefCountPolicyKind = .biased
     /// Seed of `rand` (each thread's generator is derived from it and the thread's number).
     public var seed: UInt64 = 1
-    /// Most memory the run's heap may map; past it, `new` fails with run.heap-limit.
+    /// Most memory the run's heap may map, its channels and its threads' stacks included
+    /// (OffHeapMemory.swift); past it the run fails with run.heap-limit. Nil: no bound.
     public var heapLimitBytes: Int? = 4 << 30
     /// Deepest call nesting per thread.
     public var maxCallDepth = 100_000
