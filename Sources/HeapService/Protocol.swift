@@ -113,6 +113,9 @@ public struct Response: Codable, Sendable {
     public var history: [JournalEntry]?
     /// The run's number in the journal (results and run errors).
     public var run: Int?
+    /// The last response of a streamed run: `phase` and `gc` events not sent, past the daemon's
+    /// max_events (nil: none).
+    public var droppedEvents: Int?
     /// `progress` events of streamed runs (about every 250 ms).
     public var progress: RunProgress?
     /// `phase` events: the phase that ended and its time.

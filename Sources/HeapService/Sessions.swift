@@ -9,7 +9,9 @@
 // this language are deterministic for a given seed, so replaying is indistinguishable from
 // keeping the heap — and no heap outlives a request.
 //
-//   limits   64 sessions (the least recently used one is dropped), 1,000 pieces each
+//   limits   64 sessions (the least recently used one is dropped), 1,000 pieces and 1 MiB of
+//            source each; each replay runs under the limits the service passes (its heap, time
+//            and output bounds)
 
 import Foundation
 import HeapCore
@@ -33,11 +35,13 @@ struct Session {
 final class SessionStore: @unchecked Sendable {
     static let maximumSessions = 64
     static let maximumPieces = 1000
+    static let maximumSourceBytes = 1 << 20
     private let sessions = Locked<[String: Session]>([:])
     private let execLock = Lock()
 
-    /// Runs `piece` in session `name`; the new output lines, or the response to send as an error.
-    func exec(_ piece: String, in name: String, timeLimitSeconds: Double) -> Result<[String], ExecFailure> {
+    /// Runs `piece` in session `name` under `limits` (its heap, time, output and thread bounds);
+    /// the new output lines, or the response to send as an error.
+    func exec(_ piece: String, in name: String, limits: RunConfiguration) -> Result<[String], ExecFailure> {
         execLock.withLock {
             var session = sessions.withLock { $0[name] } ?? Session()
             guard session.declarations.count + session.statements.count < SessionStore.maximumPieces else {
@@ -48,6 +52,9 @@ final class SessionStore: @unchecked Sendable {
             var candidate = session
             if isDeclaration { candidate.declarations.append(trimmed) } else { candidate.statements.append(trimmed) }
             let source = candidate.declarations.joined(separator: "\n") + "\nmain {\n" + candidate.statements.joined(separator: "\n") + "\n}\n"
+            guard source.utf8.count <= SessionStore.maximumSourceBytes else {
+                return .failure(ExecFailure(response: .error(nil, "bad_request", "session \(name) would hold more than \(SessionStore.maximumSourceBytes) bytes of source; start another")))
+            }
             let checked: CheckedProgram
             do throws(DiagnosticList) {
                 checked = try Program.parse(source: source, fileName: name)
@@ -55,10 +62,8 @@ final class SessionStore: @unchecked Sendable {
                 let syntax = error.diagnostics.contains { $0.code.rawValue.hasPrefix("E1") || $0.code.rawValue.hasPrefix("E2") }
                 return .failure(ExecFailure(response: .error(nil, syntax ? "parse_error" : "check_error", error.diagnostics.map(\.message).joined(separator: "\n"))))
             }
-            var configuration = RunConfiguration()
+            var configuration = limits
             configuration.collector = .manual
-            configuration.timeLimit = .milliseconds(Int(timeLimitSeconds * 1000))
-            configuration.heapLimitBytes = 256 << 20
             let result: RunResult
             do throws(DiagnosticList) {
                 result = try Workload.run(checked, configuration: configuration)
