@@ -10,11 +10,15 @@
 //   top         the running frame's end; callbacks that run inside an operation (weak-reference
 //               callbacks during a release, finalizers) run above it
 //   memory      the stack and the frames are reserved whole (`capacity`, `frameCapacity`; pages
-//               never touched cost nothing) and taken from the run's OffHeapMemory as they are
-//               reached, 64 KiB at a time: committedWords ≤ capacity, committedFrames ≤
-//               frameCapacity − 1, and every frame in use lies below both, so that deep
-//               recursion in many threads counts against the heap limit; they go back when the
-//               thread's interpreter dies
+//               never touched cost nothing) and taken from the run's OffHeapMemory ahead of
+//               use, 64 KiB at a time, so that deep recursion in many threads counts against
+//               the heap limit. An invocation makes at most `pollBudget` calls between two polls,
+//               each at most the program's largest frame deeper, so taking before every
+//               invocation and at every poll (`commitStack`) keeps, without a check on the call
+//               path,
+//                 top ≤ committedWords ≤ capacity,  frameCount ≤ committedFrames ≤ frameCapacity − 1
+//               (a poll takes for top + pollBudget × largest frame and frameCount + pollBudget);
+//               they go back when the thread's interpreter dies
 //
 // Between operations the thread polls at every call and loop back-edge (`pollBudget` of them at
 // a time): the mutator's safepoint (stop-the-world, BRC merges, QSBR), the run's cancellation
@@ -92,6 +96,8 @@ final class InterpreterThread {
     /// What the stack and the frames take from the run's OffHeapMemory at a time (64 KiB each).
     static let wordsPerCommit = 8192
     static let framesPerCommit = (64 << 10) / MemoryLayout<Frame>.stride
+    /// How far the stack may grow between two polls: `pollBudget` of the program's largest frame.
+    let stackMargin: Int
 
     init(run: Run, mutator: Mutator, name: String, seed: UInt64, registerWords: Int? = nil) {
         self.run = run
@@ -102,6 +108,7 @@ final class InterpreterThread {
         registers = calloc(capacity, MemoryLayout<Word>.stride)!.assumingMemoryBound(to: Word.self)
         random = SplitMix(seed: seed)
         frameCapacity = run.configuration.maxCallDepth + 1
+        stackMargin = InterpreterThread.pollBudget * (run.program.functions.map(\.frameSize).max() ?? 0)
         frames = calloc(frameCapacity, MemoryLayout<Frame>.stride)!.assumingMemoryBound(to: Frame.self)
         counters = .allocate(capacity: 1)
         counters.initialize(to: ThreadCounters(stepsLeft: run.configuration.maxSteps ?? Int.max))
@@ -129,8 +136,20 @@ final class InterpreterThread {
     // MARK: The loop
 
     /// Runs function `index` with its frame at `base` (its arguments already there) until it
-    /// returns; returns its value (a reference the caller now owns).
-    func execute(_ index: Int, base startBase: Int) throws(RunError) -> Word {
+    /// returns; returns its value (a reference the caller now owns). The stack it may reach
+    /// before its first poll is taken first (the header's `memory`).
+    func execute(_ index: Int, base: Int) throws(RunError) -> Word {
+        do throws(Fault) {
+            try commitStack(top: base + run.functionTable[index].frameSize)
+        } catch {
+            throw self.error(error, function: index, pc: 0)
+        }
+        return try interpret(index, base: base)
+    }
+
+    /// `execute` without taking stack first. (Kept apart: the same check inside this function
+    /// cost 2.7% more instructions in binary-trees's loop, by callgrind.)
+    private func interpret(_ index: Int, base startBase: Int) throws(RunError) -> Word {
         let table = run.functionTable
         let counters = self.counters
         let frames = self.frames
@@ -145,12 +164,8 @@ final class InterpreterThread {
         let m = mutator
         var budget = InterpreterThread.pollBudget
         var executed = 0
-        if base + table[function].frameSize > counters.pointee.committedWords {
-            do throws(Fault) {
-                try commitRegisters(through: base + table[function].frameSize)
-            } catch {
-                throw self.error(error, function: function, pc: 0)
-            }
+        guard base + table[function].frameSize <= capacity else {
+            throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
         }
         counters.pointee.top = base + table[function].frameSize
         defer { counters.pointee.operations += executed }
@@ -362,10 +377,12 @@ final class InterpreterThread {
                     let callee = Int(instruction.b)
                     let calleeBase = base + Int(instruction.a)
                     let depth = counters.pointee.frameCount
-                    if depth >= counters.pointee.committedFrames { try commitFrames(forDepth: depth) }
-                    if calleeBase + table[callee].frameSize > counters.pointee.committedWords {
-                        try commitRegisters(through: calleeBase + table[callee].frameSize)
+                    guard depth < frameCapacity - 1 else {
+                        throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
                     }
+                    guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
+                    assert(depth < counters.pointee.committedFrames && calleeBase + table[callee].frameSize <= counters.pointee.committedWords,
+                           "a call past the stack taken from the run's OffHeapMemory")
                     frames[depth] = Frame(function: function, pc: ip - code, base: base, dest: instruction.c)
                     counters.pointee.frameCount = depth + 1
                     let callerTop = counters.pointee.top
@@ -447,13 +464,16 @@ final class InterpreterThread {
                     }
                     run.heap.setThresholds(values[0], values.count > 1 ? values[1] : nil, values.count > 2 ? values[2] : nil)
                 case .print:
-                    run.print {
-                        run.program.printLists[Int(instruction.a)].map { item in
+                    // Not formatted once the output is truncated: a print loop then costs a count.
+                    if run.isOutputTruncated {
+                        run.countDroppedLine()
+                    } else {
+                        run.print(run.program.printLists[Int(instruction.a)].map { item in
                             switch item {
                             case .text(let text): text
                             case .register(let register): run.describe(regs[Int(register)], mutator: m)
                             }
-                        }.joined(separator: " ")
+                        }.joined(separator: " "))
                     }
                 case .expect:
                     if Words.isTrue(regs[Int(instruction.a)]) {
@@ -585,26 +605,25 @@ final class InterpreterThread {
         return (array, Int(index))
     }
 
-    /// Takes frames from the run's OffHeapMemory until frame `depth` fits: run.recursion-limit
-    /// past the call depth limit, run.heap-limit past the heap's.
+    /// Takes registers and frames from the run's OffHeapMemory for the next `pollBudget` calls
+    /// from a frame ending at `top` (the header's `memory`); run.heap-limit when they do not
+    /// fit. Called at every poll and before every invocation.
     @inline(never)
-    private func commitFrames(forDepth depth: Int) throws(Fault) {
-        let maximum = frameCapacity - 1
-        guard depth < maximum else { throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls") }
-        let wanted = min((depth / InterpreterThread.framesPerCommit + 1) * InterpreterThread.framesPerCommit, maximum)
-        guard run.offHeap.take((wanted - counters.pointee.committedFrames) * MemoryLayout<Frame>.stride) else { throw run.heapLimitFault() }
-        counters.pointee.committedFrames = wanted
+    private func commitStack(top: Int) throws(Fault) {
+        let words = min(top + stackMargin, capacity)
+        let frames = min(counters.pointee.frameCount + InterpreterThread.pollBudget, frameCapacity - 1)
+        guard words > counters.pointee.committedWords || frames > counters.pointee.committedFrames else { return }
+        let wantedWords = max(min(InterpreterThread.roundUp(words, InterpreterThread.wordsPerCommit), capacity), counters.pointee.committedWords)
+        let wantedFrames = max(min(InterpreterThread.roundUp(frames, InterpreterThread.framesPerCommit), frameCapacity - 1), counters.pointee.committedFrames)
+        let bytes = (wantedWords - counters.pointee.committedWords) * MemoryLayout<Word>.stride
+            + (wantedFrames - counters.pointee.committedFrames) * MemoryLayout<Frame>.stride
+        guard run.offHeap.take(bytes) else { throw run.heapLimitFault() }
+        counters.pointee.committedWords = wantedWords
+        counters.pointee.committedFrames = wantedFrames
     }
 
-    /// Takes registers from the run's OffHeapMemory until the stack reaches `end`:
-    /// run.recursion-limit past the stack's capacity, run.heap-limit past the heap's limit.
-    @inline(never)
-    private func commitRegisters(through end: Int) throws(Fault) {
-        guard end <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
-        let step = InterpreterThread.wordsPerCommit
-        let wanted = min((end + step - 1) / step * step, capacity)
-        guard run.offHeap.take((wanted - counters.pointee.committedWords) * MemoryLayout<Word>.stride) else { throw run.heapLimitFault() }
-        counters.pointee.committedWords = wanted
+    private static func roundUp(_ value: Int, _ step: Int) -> Int {
+        (value + step - 1) / step * step
     }
 
     /// Polled every `pollBudget` calls and back-edges.
@@ -619,6 +638,7 @@ final class InterpreterThread {
         if let cancellation = run.configuration.cancellation, cancellation.isCancelled {
             throw Fault(.cancelled, "the run was cancelled")
         }
+        try commitStack(top: counters.pointee.top)
         // The heap's own allocations see only its mapped bytes (OffHeapMemory.swift).
         if run.offHeap.isOverLimit { throw run.heapLimitFault() }
         counters.pointee.stepsLeft -= InterpreterThread.pollBudget

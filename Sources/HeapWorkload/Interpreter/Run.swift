@@ -649,13 +649,12 @@ final class Run: @unchecked Sendable {
         }
     }
 
-    /// Prints the line `line` makes, making it only when it can be kept.
-    func print(_ line: () -> String) {
-        if outputTruncated.load(ordering: .relaxed) {
-            output.withLock { $0.countDropped() }
-            return
-        }
-        print(line())
+    /// Whether the output has reached its bound: a line printed now is only counted
+    /// (`countDroppedLine`), so the interpreter need not format it.
+    var isOutputTruncated: Bool { outputTruncated.load(ordering: .relaxed) }
+
+    func countDroppedLine() {
+        output.withLock { $0.countDropped() }
     }
 
     func print(_ line: String) {
