@@ -72,6 +72,9 @@ private func allEvents(_ client: Client, _ request: Request) throws -> [Response
             (#"{"id": 34, "op": "history", "limit": -1}"#, "limit"),
             (#"{"id": 35, "op": "history", "limit": 10001}"#, "limit"),
             (#"{"id": 36, "op": "history", "limit": 1e300}"#, "limit"),
+            // Among good fields of every kind, the bad one is the one named.
+            (#"{"id": 37, \#(run), "detach": true, "exclusive": false, "threads": 1, "rc": null, "fileName": "a", "params": {"depth": 0}, "seed": -1}"#,
+             "field seed "),
         ]
         for (line, field) in cases {
             let answer = try ask(client, line)
