@@ -119,6 +119,9 @@ public struct Response: Codable, Sendable {
     /// heapd's next start). Absent without a journal.
     public var recorded: Bool?
     public var journalError: String?
+    /// The last response of a streamed run: `phase` and `gc` events not sent, past the daemon's
+    /// max_events (nil: none).
+    public var droppedEvents: Int?
     /// `progress` events of streamed runs (about every 250 ms).
     public var progress: RunProgress?
     /// `phase` events: the phase that ended and its time.

@@ -45,8 +45,8 @@ struct Heapd: ParsableCommand {
     @Option(help: "Also serve the metrics over HTTP at HOST:PORT (GET /metrics), e.g. 127.0.0.1:9464.")
     var metricsListen: String?
 
-    /// Defaults < file < environment < flags.
-    func settings() throws -> Settings {
+    /// Defaults < file < environment < flags, and the service's configuration from them.
+    func settings() throws -> (Settings, ServiceConfiguration) {
         do throws(Settings.Problem) {
             var file = Settings()
             let path = config ?? (FileManager.default.fileExists(atPath: "/etc/heapd/heapd.toml") ? "/etc/heapd/heapd.toml" : nil)
@@ -56,13 +56,11 @@ struct Heapd: ParsableCommand {
                 }
                 file = try Settings.parse(file: text, name: path)
             }
-            var flags = Settings()
-            flags.socket = socket
-            flags.workers = workers
-            flags.workloads = workloads
-            flags.allowGroup = allowGroup
-            flags.stateDirectory = stateDirectory
-            return file.overridden(by: try Settings.parse(environment: ProcessInfo.processInfo.environment)).overridden(by: flags)
+            // Checked as the file's values are (`--workers 0` is refused).
+            let flags = try Settings.parse(flags: ["socket": socket, "workers": workers.map(String.init), "workloads": workloads,
+                                                   "allow_group": allowGroup, "state_directory": stateDirectory].compactMapValues { $0 })
+            let settings = file.overridden(by: try Settings.parse(environment: ProcessInfo.processInfo.environment)).overridden(by: flags)
+            return (settings, try ServiceConfiguration(settings: settings))
         } catch {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(2)
@@ -70,24 +68,7 @@ struct Heapd: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try settings()
-        var configuration = ServiceConfiguration()
-        configuration.workers = max(settings.workers ?? 2, 1)
-        configuration.workloadDirectory = settings.workloads ?? "workloads"
-        if let queueLimit = settings.queueLimit { configuration.queueLimit = queueLimit }
-        if let maxRequestBytes = settings.maxRequestBytes { configuration.maxRequestBytes = maxRequestBytes }
-        if let heapLimit = settings.heapLimitMiB { configuration.defaultHeapLimitMiB = heapLimit }
-        if let timeLimit = settings.timeLimitSeconds { configuration.defaultTimeLimitSeconds = timeLimit }
-        configuration.defaultPolicy = settings.rc
-        configuration.thresholds = settings.thresholds
-        configuration.numaNodes = settings.numaNodes
-        configuration.pauseWorkers = settings.pauseWorkers
-        configuration.collectionMode = settings.collector.flatMap(CollectionMode.init(rawValue:))
-        configuration.pinThreads = settings.pinThreads ?? false
-        if let maxConnections = settings.maxConnections { configuration.connections.maxConnections = maxConnections }
-        if let perUser = settings.maxConnectionsPerUser { configuration.connections.maxConnectionsPerUser = perUser }
-        if let idle = settings.idleTimeoutSeconds { configuration.connections.idleTimeoutSeconds = idle }
-        if let highWater = settings.outputHighWaterBytes { configuration.connections.outputHighWaterBytes = highWater }
+        let (settings, configuration) = try settings()
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup
         let stateDirectory = settings.stateDirectory
@@ -160,7 +141,7 @@ struct Heapd: ParsableCommand {
         var metricsServer: MetricsServer?
         if let metricsListen {
             let parts = metricsListen.split(separator: ":")
-            guard parts.count == 2, let port = Int(parts[1]) else {
+            guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
                 FileHandle.standardError.write("heapd: --metrics-listen takes HOST:PORT, not \(metricsListen)\n".data(using: .utf8)!)
                 server.shutdown()
                 throw ExitCode(2)
