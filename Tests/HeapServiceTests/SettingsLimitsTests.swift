@@ -1,8 +1,10 @@
 // The settings that bound what clients may ask and make (issue 14): each is read from the file
 // and HEAPD_*, checked against its range, reaches the service's configuration with its
-// documented default, and flags pass the same checks.
+// documented default, and flags pass the same checks; the `config` op, protocol.md and the
+// header of Settings.swift list every setting once.
 
-import HeapService
+import Foundation
+@testable import HeapService
 import Testing
 
 @Suite struct SettingsLimitsTests {
@@ -74,5 +76,30 @@ import Testing
             try Settings.parse(flags: ["workers": "0"])
         }
         #expect(throws: Settings.Problem.self) { try Settings.parse(flags: ["workers": "\(Int.max)"]) }
+    }
+
+    /// The `config` op shows every setting but those the daemon keeps to itself (the socket, the
+    /// group, and the state directory, whose journal it shows as `journal`).
+    @Test func configShowsEverySetting() throws {
+        let config = try #require(try handled(Service(), Request(id: .number(1), op: "config")).config)
+        let shown = Set(Settings.keys.map(\.file)).subtracting(["socket", "allow_group", "state_directory"])
+        #expect(shown.subtracting(config.keys).isEmpty, "not shown: \(shown.subtracting(config.keys).sorted())")
+        #expect(Set(config.keys).subtracting(shown) == ["journal"])
+        #expect(Settings.keys.count == Set(Settings.keys.map(\.file)).count)
+    }
+
+    /// protocol.md's table of settings and Settings.swift's header list every setting once, with
+    /// its variable.
+    @Test func theDocsListEverySettingOnce() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let table = try String(contentsOf: root.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.hasPrefix("| `") && $0.contains("| `HEAPD_") }
+        let header = try String(contentsOf: root.appendingPathComponent("Sources/HeapService/Settings.swift"), encoding: .utf8)
+            .split(separator: "\n").prefix { $0.hasPrefix("//") }.filter { $0.hasPrefix("//   ") && $0.contains(" HEAPD_") }
+        #expect(table.count == Settings.keys.count && header.count == Settings.keys.count, "\(table.count) rows, \(header.count) header lines")
+        for (key, variable) in Settings.keys {
+            #expect(table.filter { $0.hasPrefix("| `\(key)` | `\(variable)` |") }.count == 1, "protocol.md: \(key)")
+            #expect(header.filter { $0.hasPrefix("//   \(key) ") && $0.contains(" \(variable) ") }.count == 1, "Settings.swift: \(key)")
+        }
     }
 }
