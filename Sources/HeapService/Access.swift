@@ -3,7 +3,8 @@
 // supplementary groups; from them comes one level, for the whole connection:
 //
 //   peer                                              level     may
-//   root, or the daemon's own user                    owner     everything
+//   root, or the daemon's own user                    owner     everything, with runs' limits up
+//                                                               to the max_* settings
 //   gid or a supplementary group is allow_group       member    ping, stats, runs and execs within
 //                                                               the daemon's defaults, gc status
 //                                                               and collect; not shutdown, config,
@@ -11,6 +12,11 @@
 //                                                               above the defaults, or changes to
 //                                                               the shared heap's collector
 //   anyone else                                       refused   one `forbidden` error, then closed
+//
+// Limits are bounded twice: every caller's by the maximums (max_heap_limit_mib,
+// max_time_limit_seconds, max_threads: a `bad_request`, Request+Validation.swift), and a
+// member's, first, by the defaults (heap_limit_mib, time_limit_seconds: `forbidden`), which are
+// never above the maximums (ServiceConfiguration(settings:)).
 //
 // The supplementary groups are the peer process's own, read from /proc/<pid>/status (`Groups:`),
 // not the group database (getgrouplist(3), /etc/group): what a process may do is decided by its
@@ -22,7 +28,8 @@
 // groups that the kernel already gave that user's processes.
 //
 // Pure: `PeerAccess.level(of:)` and `Service.memberRestriction(_:)` decide from their arguments
-// (and the daemon's settings); only `PeerIdentity.init(credentials:)` reads /proc.
+// (and the daemon's settings); only `PeerIdentity.init(credentials:)` reads /proc, and the server
+// calls it on its request pool, never on the event loop (Server+Connection).
 
 import Foundation
 #if canImport(Glibc)
@@ -99,9 +106,14 @@ public struct PeerAccess: Sendable {
 
     public enum Level: Sendable { case owner, member, refused }
 
+    /// Root and the daemon's own user: known from the uid alone, without the peer's groups.
+    public func isOwner(uid: uid_t) -> Bool {
+        uid == 0 || uid == daemonUser
+    }
+
     /// The level of `peer` (the table at the top of this file).
     public func level(of peer: PeerIdentity) -> Level {
-        if peer.uid == 0 || peer.uid == daemonUser { return .owner }
+        if isOwner(uid: peer.uid) { return .owner }
         guard let allowedGroup else { return .refused }
         return peer.gid == allowedGroup || peer.groups.contains(allowedGroup) ? .member : .refused
     }
@@ -128,7 +140,8 @@ extension Service {
     static let collectorSettingActions: Set<String> = ["enable", "disable", "threshold", "collector", "freeze", "unfreeze"]
 
     /// Why a member of the allowed group may not make `request` (the `forbidden` error's
-    /// message); nil when it may. Owners may make any request.
+    /// message); nil when it may. Owners may make any request (within the maximums that bound
+    /// everyone's, Request+Validation.swift).
     func memberRestriction(_ request: Request) -> String? {
         let group = "members of the allowed group"
         switch request.op {

@@ -11,7 +11,7 @@
 // Error codes are stable (docs/protocol.md lists them): bad_json, unknown_op, request_too_large,
 // bad_request, parse_error, check_error, expect_failed, heap_limit, time_limit, cancelled,
 // run_error (any other run-time error; `detail` has the run's own code), busy, not_recorded,
-// shutting_down, forbidden, internal.
+// shutting_down, forbidden, too_many_connections, idle_timeout, internal.
 
 import HeapWorkload
 
@@ -119,6 +119,9 @@ public struct Response: Codable, Sendable {
     /// heapd's next start). Absent without a journal.
     public var recorded: Bool?
     public var journalError: String?
+    /// The last response of a streamed run: `phase` and `gc` events not sent, past the daemon's
+    /// max_events (nil: none).
+    public var droppedEvents: Int?
     /// `progress` events of streamed runs (about every 250 ms).
     public var progress: RunProgress?
     /// `phase` events: the phase that ended and its time.

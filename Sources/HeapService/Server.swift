@@ -1,16 +1,31 @@
-// Server: the Unix-socket front of the service (SwiftNIO): one line in, one request; responses
-// written back as lines, from whatever thread produced them (a Channel is thread-safe).
+// Server: the Unix-socket front of the service (SwiftNIO). One line in, one request; responses
+// written back as lines.
 //
 //   socket file   created by bind; a stale file (nobody listening) is replaced, a live daemon on
 //                 the same path is refused; mode 0660 and the allowed group after binding
-//   lines         split on "\n"; a line longer than the limit is answered with
-//                 request_too_large and skipped up to its end, and the connection stays usable
-//   close         a client that goes away cancels the runs it started
+//                 (SocketFile.swift)
+//   threads       one event loop accepts every connection, frames its lines, writes its
+//                 responses and keeps its state — and does nothing slow: requests are decoded,
+//                 checked and answered (journal fsyncs, history reads, metrics walks, group
+//                 look-ups) on the request pool, one serial queue per connection so that its
+//                 requests are handled in order, and responses hop back to the loop
+//   heartbeat     the systemd watchdog is pinged from the loop, so a stalled loop trips it
+//   stopping      `close` stops accepting; `shutdown` then lets every admitted connection answer
+//                 the lines it has read (in order, on its queue) and close, for up to a grace
+//                 period, before the loop and whatever is still open go
+//   descriptors   the soft RLIMIT_NOFILE is raised to the hard one at start; max_connections
+//                 is lowered to fit what is left after `reservedDescriptors`
+//
+// The other files of Server, bottom-up: Server+Lines (framing), Server+Admission (peers and
+// caps), Server+Output (writing and backpressure), Server+Connection (one connection's life).
 
+import Dispatch
 import Foundation
 import HeapCore
+import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,29 +40,83 @@ public enum ServerError: Error, CustomStringConvertible {
     }
 }
 
+/// What the connections may hold, each and together (settings `max_connections`,
+/// `max_connections_per_user`, `idle_timeout_seconds`, `output_high_water_bytes`).
+///
+/// Worst cases, for sizing: each connection buffers at most one partial request line
+/// (`max_request_bytes`) and 16 lines waiting for the pool; a streamed run's queued events stay
+/// under `outputHighWaterBytes`.
+public struct ConnectionLimits: Sendable, Equatable {
+    public static let connectionRange = 1...1_000_000
+    /// A week; 0 turns the timeout off.
+    public static let idleTimeoutRange = 0...604_800
+    public static let outputHighWaterRange = (64 << 10)...(1 << 30)
+
+    /// Connections admitted at once, in all and of one user (uid, by SO_PEERCRED).
+    public var maxConnections = 1024
+    public var maxConnectionsPerUser = 256
+    /// A connection that has sent nothing for this long, with no request unanswered, is closed
+    /// (0: never).
+    public var idleTimeoutSeconds = 300
+    /// Bytes of responses waiting to be written to a client past which a streamed event finds it
+    /// not reading: its runs are cancelled and it is disconnected.
+    public var outputHighWaterBytes = 4 << 20
+
+    public init() {}
+
+    /// As the `config` op shows them.
+    var described: [String: String] {
+        ["max_connections": "\(maxConnections)", "max_connections_per_user": "\(maxConnectionsPerUser)",
+         "idle_timeout_seconds": "\(idleTimeoutSeconds)", "output_high_water_bytes": "\(outputHighWaterBytes)"]
+    }
+}
+
 /// The listening daemon.
 public final class Server: Sendable {
+    /// Descriptors kept for everything but connections: the listening socket, the journal, the
+    /// event loop's own, the metrics listener, runs' threads' files.
+    static let reservedDescriptors = 64
+
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    private let heartbeat = Mutex<RepeatedTask?>(nil)
+    /// The admitted connections (Server+Admission).
+    private let table: ConnectionTable
     public let socketPath: String
     /// The socket came from systemd: its file is systemd's to remove.
     public let adopted: Bool
+    /// The connection caps in force (max_connections lowered to the descriptor limit).
+    public let limits: ConnectionLimits
 
     /// Binds `path` (or adopts `descriptor`, a listening socket systemd passed) and starts
-    /// serving `service` to the peers `access` lets in.
-    public init(service: Service, socketPath path: String, adopting descriptor: CInt? = nil, access: PeerAccess = PeerAccess()) throws {
+    /// serving `service` to the peers `access` lets in, within the service's connection limits.
+    public init(service: Service, socketPath path: String, adopting descriptor: CInt? = nil, access: PeerAccess = PeerAccess(),
+                logger: Logger = Logger(label: "heapd", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         if descriptor == nil, FileManager.default.fileExists(atPath: path) {
             if Server.someoneListens(on: path) { throw ServerError.alreadyRunning(path) }
             try? FileManager.default.removeItem(atPath: path)
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var limits = service.configuration.connections
+        let descriptors = Server.raiseDescriptorLimit()
+        if limits.maxConnections > descriptors - Server.reservedDescriptors {
+            limits.maxConnections = max(descriptors - Server.reservedDescriptors, 1)
+            logger.warning("max_connections lowered to \(limits.maxConnections): the process may open \(descriptors) files")
+        }
+        let table = ConnectionTable(limits: limits)
+        let requests = DispatchQueue(label: "heapd.requests", attributes: .concurrent)
         let maxLine = service.configuration.maxRequestBytes
+        let settled = limits
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            // Each connection reads when its handler asks: not before its peer is admitted, and
+            // not while its responses are unread or its requests wait for the pool.
+            .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder(maxLength: maxLine)))
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(service: service, access: access))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionHandler(service: service, access: access, table: table, limits: settled, pool: requests, logger: logger))
                 }
             }
         do {
@@ -62,8 +131,17 @@ public final class Server: Sendable {
             throw error
         }
         self.group = group
+        self.limits = limits
+        self.table = table
         socketPath = path
         adopted = descriptor != nil
+    }
+
+    /// Calls `beat` every `interval` on the event loop, until `close`: a loop that stalls
+    /// misses its beats (the systemd watchdog's pings).
+    public func startHeartbeat(every interval: Duration, _ beat: @escaping @Sendable () -> Void) {
+        let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: TimeAmount(interval), delay: TimeAmount(interval)) { _ in beat() }
+        heartbeat.withLock { $0 = task }
     }
 
     /// Waits until the server is closed.
@@ -73,11 +151,20 @@ public final class Server: Sendable {
 
     /// Stops accepting and closes the socket.
     public func close() {
+        heartbeat.withLock { $0?.cancel() }
         channel.close(promise: nil)
     }
 
-    public func shutdown() {
+    /// Stops accepting, lets each connection answer what it has read and close (Finish,
+    /// Server+Connection), waits up to `grace` for them all, then closes what is left.
+    public func shutdown(grace: Duration = .seconds(5)) {
+        heartbeat.withLock { $0?.cancel() }
         try? channel.close().wait()
+        let connections = table.stop()
+        for connection in connections { connection.pipeline.fireUserInboundEventTriggered(ConnectionHandler.Finish()) }
+        let finished = DispatchSemaphore(value: 0)
+        EventLoopFuture.andAllComplete(connections.map(\.closeFuture), on: channel.eventLoop).whenComplete { _ in finished.signal() }
+        _ = finished.wait(timeout: .now() + .nanoseconds(Int(TimeAmount(grace).nanoseconds)))
         try? group.syncShutdownGracefully()
         if !adopted { try? FileManager.default.removeItem(atPath: socketPath) }
     }
@@ -86,122 +173,18 @@ public final class Server: Sendable {
     static func someoneListens(on path: String) -> Bool {
         (try? Client(socketPath: path)) != nil
     }
-}
 
-/// A request line, or the news that one was too long.
-enum RequestLine {
-    case text(String)
-    case tooLong
-}
-
-/// Splits the byte stream into lines of at most `maxLength` bytes.
-struct LineDecoder: ByteToMessageDecoder {
-    typealias InboundOut = RequestLine
-    let maxLength: Int
-    /// Skipping the rest of an over-long line.
-    var discarding = false
-
-    init(maxLength: Int) { self.maxLength = maxLength }
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        if let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let length = newline - buffer.readerIndex
-            if discarding {
-                buffer.moveReaderIndex(forwardBy: length + 1)
-                discarding = false
-                return .continue
-            }
-            let line = buffer.readString(length: length) ?? ""
-            buffer.moveReaderIndex(forwardBy: 1)
-            if length > maxLength {
-                context.fireChannelRead(wrapInboundOut(.tooLong))
-            } else if !line.allSatisfy({ $0 == " " || $0 == "\r" || $0 == "\t" }) {
-                context.fireChannelRead(wrapInboundOut(.text(line)))
-            }
-            return .continue
+    /// Raises the soft limit on open files to the hard one (every connection holds one) and
+    /// returns the soft limit in force.
+    static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(resource, &raised) == 0 { limit = raised }
         }
-        if buffer.readableBytes > maxLength {
-            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-            if !discarding { context.fireChannelRead(wrapInboundOut(.tooLong)) }
-            discarding = true
-        }
-        return .needMoreData
-    }
-}
-
-/// Hands lines to the service and writes its responses back. `@unchecked Sendable`: `level` and
-/// `caller` are touched only on the channel's event loop.
-final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = RequestLine
-    let service: Service
-    let access: PeerAccess
-    let runs = ConnectionRuns()
-    /// The peer's access, learnt when the connection becomes active, and who it is when it is let
-    /// in (event loop only).
-    private var level: PeerAccess.Level?
-    private var caller: Caller?
-    /// Lines that arrived before the peer's credentials did (event loop only).
-    private var pending: [RequestLine] = []
-
-    init(service: Service, access: PeerAccess) {
-        self.service = service
-        self.access = access
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        if let provider = context.channel as? any SocketOptionProvider {
-            let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-            let access = self.access
-            let channel = context.channel
-            credentials.whenComplete { [self] result in
-                switch result {
-                case .success(let peer):
-                    let peerLevel = access.level(of: PeerIdentity(credentials: peer))
-                    level = peerLevel
-                    if peerLevel != .refused { caller = Caller(uid: peer.uid, isOwner: peerLevel == .owner) }
-                case .failure: level = .refused
-                }
-                let waiting = pending
-                pending = []
-                for line in waiting { handle(line, on: channel) }
-            }
-        } else {
-            level = .refused
-        }
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let line = unwrapInboundIn(data)
-        // Until the credentials are known, lines wait (they are known almost at once).
-        guard level != nil else { return pending.append(line) }
-        handle(line, on: context.channel)
-    }
-
-    /// Answers one line, or refuses the peer and closes the connection. Event loop only.
-    private func handle(_ line: RequestLine, on channel: any Channel) {
-        let reply: @Sendable (Response) -> Void = { response in
-            guard var json = try? JSONEncoder().encode(response) else { return }
-            json.append(UInt8(ascii: "\n"))
-            channel.writeAndFlush(channel.allocator.buffer(bytes: json), promise: nil)
-        }
-        guard let caller else {
-            var refusal = Response(id: nil, type: "error")
-            refusal.code = "forbidden"
-            refusal.message = "this user may not use heapd (ask for the daemon's --allow-group)"
-            var json = (try? JSONEncoder().encode(refusal)) ?? Data()
-            json.append(UInt8(ascii: "\n"))
-            channel.writeAndFlush(channel.allocator.buffer(bytes: json)).whenComplete { _ in channel.close(promise: nil) }
-            return
-        }
-        switch line {
-        case .text(let text): service.handle(line: text, cancellations: runs, caller: caller, reply: reply)
-        case .tooLong: service.refuseOversizedLine(reply: reply)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        runs.cancelAll()
-        context.fireChannelInactive()
+        return Int(clamping: limit.rlim_cur)
     }
 }

@@ -7,7 +7,8 @@
 //   order    validate -> SessionStore.begin -> parse -> admit -> journal start -> pool:
 //            worker slot -> run -> commit or abandon -> journal finish -> slot back -> answer
 //   limits   a piece runs on a fresh heap of at most 256 MiB (or the daemon's default, if lower)
-//            for at most 30 s (or the default time limit, if lower), with manual collection
+//            for at most 30 s (or the default time limit, if lower), with manual collection,
+//            and, as every run, keeps max_output_bytes of output and spawns max_threads threads
 //
 // Every way out after `begin` ends the piece in the store (commit or abandon), and every way out
 // after admission gives the admission back.
@@ -65,6 +66,8 @@ extension Service {
         runConfiguration.collector = .manual
         runConfiguration.timeLimit = .milliseconds(Int(min(configuration.defaultTimeLimitSeconds, Service.execTimeLimitSeconds) * 1000))
         runConfiguration.heapLimitBytes = min(configuration.defaultHeapLimitMiB, Service.execHeapLimitMiB) << 20
+        runConfiguration.maxOutputBytes = configuration.maxOutputBytes
+        runConfiguration.maxThreads = configuration.maxThreads
         let cancellation = RunCancellation()
         runConfiguration.cancellation = cancellation
         let ticket = cancellations.add(cancellation, id: id)

@@ -34,6 +34,18 @@ public struct ServiceConfiguration: Sendable {
     /// Applied to runs that ask for nothing else.
     public var defaultHeapLimitMiB = 1024
     public var defaultTimeLimitSeconds = 600.0
+    /// The most a run may ask for: a request above is a bad request that names the maximum.
+    public var maxHeapLimitMiB = 4096
+    public var maxTimeLimitSeconds = 3600.0
+    /// Bytes of output a run keeps and streams (RunConfiguration.maxOutputBytes).
+    public var maxOutputBytes = 1 << 20
+    /// Threads a run may spawn (RunConfiguration.maxThreads), and so the most `threads` may be.
+    public var maxThreads = 256
+    /// `phase` and `gc` events a streamed run sends at most; the rest are counted in its last
+    /// response's `droppedEvents`.
+    public var maxEvents = 10_000
+    /// The shared heap's own limit, its runs' channels and stacks included.
+    public var sharedHeapLimitMiB = 1024
     /// The policy of runs that name none (nil: biased).
     public var defaultPolicy: String?
     /// Collector thresholds of every run (nil: Python's 700, 10, 10).
@@ -48,6 +60,8 @@ public struct ServiceConfiguration: Sendable {
     /// How collections find garbage in runs that name no mode and in the shared heap (nil:
     /// concurrent).
     public var collectionMode: CollectionMode?
+    /// What the server's connections may hold (Server.swift).
+    public var connections = ConnectionLimits()
 
     public init() {}
 
@@ -67,10 +81,13 @@ public struct ServiceConfiguration: Sendable {
 /// `@unchecked Sendable`: mutable state is behind `stats` and `slots` (locks); the queue and
 /// the semaphore are thread-safe.
 public final class Service: @unchecked Sendable {
-    /// What a run's limits may be, in a request or a setting: heap limits in MiB, and time limits
-    /// in seconds (a year). Anything outside is refused before a conversion could trap on it.
+    /// What a run's limits may be in a setting (requests are bounded by the settings' maximums
+    /// too): heap limits in MiB, and time limits in seconds (a year). Anything outside is refused
+    /// before a conversion could trap on it.
     public static let heapLimitRange = 1...(1 << 24)
     public static let maximumTimeLimitSeconds = 31_536_000.0
+    /// Collector thresholds, in a request or a setting (as `gc.set_threshold` takes them).
+    public static let thresholdRange = 0...Int(Int32.max)
 
     public let configuration: ServiceConfiguration
     let stats = Locked(ServiceStats())
@@ -88,6 +105,8 @@ public final class Service: @unchecked Sendable {
     private let runningHeapBytes = Locked<[Int: Int]>([:])
     /// The shell's sessions (`exec`).
     let sessions: SessionStore
+    /// The shared heap's tracked objects per generation, for metrics.
+    private let census = GenerationCensus()
     /// The long-lived heap that `"heap": "shared"` runs join and `gc` acts on.
     public let sharedHeap: SharedHeap
     /// Called by `shutdown` (the daemon stops accepting and exits once runs are done).
@@ -106,7 +125,7 @@ public final class Service: @unchecked Sendable {
         self.logger = logger
         self.onShutdown = onShutdown
         workerSlots = DispatchSemaphore(value: configuration.workers)
-        sharedHeap = SharedHeap(collector: configuration.collector)
+        sharedHeap = SharedHeap(collector: configuration.collector, limitBytes: configuration.sharedHeapLimitMiB << 20)
     }
 
     public var statistics: ServiceStats { stats.withLock { $0 } }
@@ -120,9 +139,15 @@ public final class Service: @unchecked Sendable {
         do {
             request = try JSONDecoder().decode(Request.self, from: Data(line.utf8))
         } catch {
-            return fail(reply, nil, "bad_json", "the request is not a JSON object with an op: \(error)")
+            let failure = Request.decodingFailure(error, line: line)
+            return fail(reply, failure.id, failure.code, failure.message)
         }
+        // A member is told the bound that holds for it (the daemon's defaults) before the one
+        // that holds for everyone (the maximums, Request+Validation.swift).
         if !caller.isOwner, let reason = memberRestriction(request) { return fail(reply, request.id, "forbidden", reason) }
+        if let problem = request.rangeProblem(configuration, historyLimit: historyLimitRange) {
+            return fail(reply, request.id, "bad_request", problem)
+        }
         switch request.op {
         case "ping":
             reply(Response(id: request.id, type: "pong"))
@@ -159,6 +184,9 @@ public final class Service: @unchecked Sendable {
                 "workers": "\(configuration.workers)", "queue_limit": "\(configuration.queueLimit)",
                 "max_request_bytes": "\(configuration.maxRequestBytes)", "workloads": configuration.workloadDirectory ?? "",
                 "heap_limit_mib": "\(configuration.defaultHeapLimitMiB)", "time_limit_seconds": "\(configuration.defaultTimeLimitSeconds)",
+                "max_heap_limit_mib": "\(configuration.maxHeapLimitMiB)", "max_time_limit_seconds": "\(configuration.maxTimeLimitSeconds)",
+                "max_output_bytes": "\(configuration.maxOutputBytes)", "max_threads": "\(configuration.maxThreads)",
+                "max_events": "\(configuration.maxEvents)", "shared_heap_limit_mib": "\(configuration.sharedHeapLimitMiB)",
                 "rc": configuration.defaultPolicy ?? "biased",
                 "thresholds": (configuration.thresholds ?? [700, 10, 10]).map(String.init).joined(separator: ", "),
                 "numa_nodes": configuration.numaNodes.map(String.init) ?? "machine",
@@ -168,17 +196,15 @@ public final class Service: @unchecked Sendable {
                 "journal": journal?.path ?? "",
                 "journal_max_bytes": journal.map { "\($0.limits.maxBytes)" } ?? "",
                 "journal_segments": journal.map { "\($0.limits.segments)" } ?? "",
-            ]
+            ].merging(configuration.connections.described) { $1 }
             reply(response)
         case "exec":
             exec(request, caller: caller, cancellations: cancellations, reply: reply)
         case "history":
-            // From the journal's memory: the file is never read again.
-            let kept = journal?.limits.historyEntries ?? JournalLimits().historyEntries
-            let limit = request.limit ?? 20
-            guard (1...kept).contains(limit) else { return fail(reply, request.id, "bad_request", "limit is 1 to \(kept), not \(limit)") }
+            // From the journal's memory: the file is never read again. `limit` is in range
+            // (Request+Validation.swift).
             var response = Response(id: request.id, type: "history")
-            response.history = journal?.history(limit: limit) ?? []
+            response.history = journal?.history(limit: request.limit ?? 20) ?? []
             reply(response)
         case "shutdown":
             // Before the answer: a run sent after `shutdown`, on any connection, is refused.
@@ -201,14 +227,10 @@ public final class Service: @unchecked Sendable {
         let nodes = heap.allocator.statistics().nodes.map { node in
             (node: node.node, bytes: node.mappedBytes, objects: node.liveBlocks)
         }
-        // The walk by generation stops the shared heap's world: this thread takes part as a
-        // mutator for the length of it.
-        let attached = Mutator.current == nil
-        if attached { heap.attachCurrentThread() }
-        let generations = heap.trackedObjectsByGeneration()
-        if attached { heap.detachCurrentThread() }
+        // Counting by generation stops the shared heap's world: the census does it rarely.
+        let generations = census.counts(of: heap, liveBlocks: nodes.reduce(0) { $0 + $1.objects })
         return Metrics.text(stats: statistics, totals: totals.withLock { $0 }, heapBytes: runningHeapBytes.withLock { $0.values.reduce(0, +) },
-                            sharedHeapNodes: nodes, sharedHeapGenerations: generations)
+                            sharedHeapNodes: nodes, sharedHeapGenerations: generations, sharedHeapCensuses: census.walks)
     }
 
     /// The daemon is stopping: refuses new runs and execs from now on (`shutting_down`), cancels
@@ -230,6 +252,10 @@ public final class Service: @unchecked Sendable {
 
     /// Whether the daemon is stopping (no new runs or execs).
     var isDraining: Bool { draining.load(ordering: .sequentiallyConsistent) }
+
+    /// How many runs `history` may ask for: 1 to the ended runs the journal keeps in memory
+    /// (JournalLimits.historyEntries, 1,000), which is all it can answer from.
+    var historyLimitRange: ClosedRange<Int> { 1...(journal?.limits.historyEntries ?? JournalLimits().historyEntries) }
 
     func refuseWhileDraining(_ reply: (Response) -> Void, _ id: RequestID?) {
         fail(reply, id, "shutting_down", "heapd is stopping and takes no new runs; send it again once heapd is back")
@@ -290,10 +316,7 @@ public final class Service: @unchecked Sendable {
         default: return fail(reply, id, "bad_request", "heap is fresh or shared, not '\(request.heap!)'")
         }
         runConfiguration.params = request.params ?? [:]
-        if let threads = request.threads {
-            guard threads >= 1 && threads <= 256 else { return fail(reply, id, "bad_request", "threads is 1 to 256, not \(threads)") }
-            runConfiguration.params["threads"] = Int64(threads)
-        }
+        if let threads = request.threads { runConfiguration.params["threads"] = Int64(threads) }
         if request.gc == false {
             // No collector thread, in the mode asked for.
             let mode = runConfiguration.collector.mode
@@ -301,15 +324,11 @@ public final class Service: @unchecked Sendable {
             runConfiguration.collector.mode = mode
         }
         runConfiguration.seed = request.seed ?? 1
-        // Checked before any conversion: a negative, huge or non-finite value would trap in one.
-        if let mebibytes = request.heapLimitMiB, !Service.heapLimitRange.contains(mebibytes) {
-            return fail(reply, id, "bad_request", "heapLimitMiB is \(Service.heapLimitRange.lowerBound) to \(Service.heapLimitRange.upperBound), not \(mebibytes)")
-        }
-        if let seconds = request.timeLimitSeconds, !(seconds > 0 && seconds <= Service.maximumTimeLimitSeconds) {
-            return fail(reply, id, "bad_request", "timeLimitSeconds is above 0 and at most \(Int(Service.maximumTimeLimitSeconds)), not \(seconds)")
-        }
+        // The limits are in range (Request+Validation.swift): these conversions cannot trap.
         runConfiguration.heapLimitBytes = (request.heapLimitMiB ?? configuration.defaultHeapLimitMiB) << 20
         runConfiguration.timeLimit = .milliseconds(Int((request.timeLimitSeconds ?? configuration.defaultTimeLimitSeconds) * 1000))
+        runConfiguration.maxOutputBytes = configuration.maxOutputBytes
+        runConfiguration.maxThreads = configuration.maxThreads
         if request.stream == true {
             runConfiguration.output = { line in
                 var event = Response(id: id, type: "output")
@@ -318,14 +337,17 @@ public final class Service: @unchecked Sendable {
             }
         }
         let stream = request.stream == true
+        let events = EventBudget(limit: configuration.maxEvents)
         if stream {
             runConfiguration.phaseEnded = { name, seconds in
+                guard events.take() else { return }
                 var event = Response(id: id, type: "phase")
                 event.phase = name
                 event.seconds = seconds
                 reply(event)
             }
             runConfiguration.collected = { result in
+                guard events.take() else { return }
                 var event = Response(id: id, type: "gc")
                 event.collection = CollectionEvent(generation: result.generation, reason: result.reason.rawValue, mode: result.mode.rawValue,
                                                    candidates: result.candidates, collected: result.collected,
@@ -342,6 +364,11 @@ public final class Service: @unchecked Sendable {
         case .failure(let diagnostics):
             let syntax = diagnostics.diagnostics.contains { $0.code.rawValue.hasPrefix("E1") || $0.code.rawValue.hasPrefix("E2") }
             return fail(reply, id, syntax ? "parse_error" : "check_error", diagnostics.rendered())
+        }
+        // params that the program does not declare, or that do not fit its constants: refused
+        // before the run is admitted.
+        if let diagnostics = Service.paramProblem(checked, runConfiguration.params) {
+            return fail(reply, id, "bad_request", diagnostics.rendered())
         }
         // Admission: workers running plus the queue's bound.
         guard admitted.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.workers + configuration.queueLimit else {
@@ -423,6 +450,7 @@ public final class Service: @unchecked Sendable {
             for _ in 0..<slots { workerSlots.signal() }
             logger.info("run \(runNumber ?? 0) \(fileName) \(entry.policy ?? "") \(entry.ok == true ? "ok" : entry.code ?? "failed") \(String(format: "%.3f", entry.wallSeconds ?? 0)) s")
             response.run = runNumber
+            if events.dropped > 0 { response.droppedEvents = events.dropped }
             reply(response)
             active.remove(activeTicket)
             _ = runningHeapBytes.withLock { $0.removeValue(forKey: activeTicket) }
@@ -450,13 +478,9 @@ public final class Service: @unchecked Sendable {
         guard ["collect", "enable", "disable", "threshold", "collector", "freeze", "unfreeze", "status"].contains(action) else {
             return fail(reply, id, "bad_request", "gc action is collect, enable, disable, threshold, collector, freeze, unfreeze or status, not '\(action)'")
         }
-        if let generation = request.generation, !(0...2).contains(generation) {
-            return fail(reply, id, "bad_request", "generations are 0, 1 and 2")
-        }
-        if action == "threshold" {
-            guard let thresholds = request.thresholds, (1...3).contains(thresholds.count), thresholds.allSatisfy({ $0 >= 0 }) else {
-                return fail(reply, id, "bad_request", "threshold needs thresholds: one to three integers of 0 or more")
-            }
+        // generation and thresholds are in range (Request+Validation.swift).
+        if action == "threshold" && request.thresholds == nil {
+            return fail(reply, id, "bad_request", "threshold needs thresholds: one to three integers from 0 to \(Service.thresholdRange.upperBound)")
         }
         let mode = request.collector.flatMap(CollectionMode.init(rawValue:))
         if action == "collector" && mode == nil {
@@ -518,6 +542,15 @@ public final class Service: @unchecked Sendable {
             return .success(try Program.parse(source: source, fileName: fileName))
         } catch {
             return .failure(error)
+        }
+    }
+
+    private static func paramProblem(_ checked: CheckedProgram, _ params: [String: Int64]) -> DiagnosticList? {
+        do throws(DiagnosticList) {
+            _ = try checked.constants(overrides: params)
+            return nil
+        } catch {
+            return error
         }
     }
 

@@ -47,8 +47,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed of rand().")
     var seed: UInt64 = 1
 
-    @Option(help: "Heap limit of each run in MiB.")
-    var heapLimit: Int = 4096
+    @Option(help: "Heap limit of each run in MiB (default: 4096; through heapd, its `heap_limit_mib` setting).")
+    var heapLimit: Int?
 
     @Option(help: ConnectionOptions.socketHelp)
     var socket: String?
@@ -65,9 +65,14 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print every run as JSON instead of the table.")
     var json = false
 
+    func validate() throws {
+        try LimitChecks.heapLimit(heapLimit)
+    }
+
     func run() throws {
         let plan = try BenchPlan(threads: threads, rc: rc, gc: gc, collector: collector, repeatCount: repeatCount, params: params)
-        let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file) : try DaemonRunner(file: file, socketPath: socket ?? Client.clientSocketPath())
+        let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file)
+            : try DaemonRunner(file: file, socketPath: socket ?? Client.clientSocketPath(), heapLimitMiB: heapLimit)
         if plan.threads != [nil], !runner.declaresThreads(file: file) {
             fail("\(file) declares no `threads` param, so --threads cannot set it (binary-trees, cycle-churn, larson and shared-refcount declare one)", status: 2)
         }
@@ -181,11 +186,12 @@ struct BenchPlan {
         }
     }
 
-    func baseConfiguration(seed: UInt64, heapLimitMiB: Int) -> RunConfiguration {
+    /// `heapLimitMiB` nil: RunConfiguration's default (heapd's own, through heapd).
+    func baseConfiguration(seed: UInt64, heapLimitMiB: Int?) -> RunConfiguration {
         var configuration = RunConfiguration()
         configuration.params = params
         configuration.seed = seed
-        configuration.heapLimitBytes = heapLimitMiB << 20
+        if let heapLimitMiB { configuration.heapLimitBytes = heapLimitMiB << 20 }
         return configuration
     }
 }
@@ -258,10 +264,13 @@ final class DaemonRunner: BenchRunner {
     private let file: String
     /// The program's text when FILE is a file here (nil: a library name heapd looks up).
     private let source: (text: String, fileName: String)?
+    /// What --heap-limit asked for (nil: heapd's `heap_limit_mib`).
+    private let heapLimitMiB: Int?
     private var nextID = 1
 
-    init(file: String, socketPath: String) throws {
+    init(file: String, socketPath: String, heapLimitMiB: Int?) throws {
         self.file = file
+        self.heapLimitMiB = heapLimitMiB
         source = workloadSource(file, library: nil)
         do {
             client = try ServerCheck.connect(socketPath)
@@ -289,7 +298,7 @@ final class DaemonRunner: BenchRunner {
         request.rc = configuration.policy.rawValue
         request.collector = configuration.collector.mode.rawValue
         request.seed = configuration.seed
-        request.heapLimitMiB = configuration.heapLimitBytes.map { $0 >> 20 }
+        request.heapLimitMiB = heapLimitMiB
         request.gc = gc
         request.exclusive = true
         do {

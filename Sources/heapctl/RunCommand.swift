@@ -30,8 +30,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Set the program's `threads` param.")
     var threads: Int?
 
-    @Option(help: "Reference counting: biased, atomic or global-lock.")
-    var rc: String = "biased"
+    @Option(help: "Reference counting: biased, atomic or global-lock (default: biased; through heapd, its `rc` setting).")
+    var rc: String?
 
     @Option(help: "How collections find garbage: concurrent or stop-the-world (default: concurrent; through heapd, its `collector` setting).")
     var collector: CollectionMode?
@@ -39,10 +39,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Seed of rand().")
     var seed: UInt64 = 1
 
-    @Option(help: "Heap limit in MiB.")
-    var heapLimit: Int = 4096
+    @Option(help: "Heap limit in MiB (default: 4096; through heapd, its `heap_limit_mib` setting).")
+    var heapLimit: Int?
 
-    @Option(help: "Time limit in seconds.")
+    @Option(help: "Time limit in seconds (default: none; through heapd, its `time_limit_seconds` setting).")
     var timeLimit: Double?
 
     @Flag(help: "Pin the run's threads to CPUs, round-robin (--embedded).")
@@ -54,14 +54,20 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the structured result as JSON instead of the output and a summary.")
     var json = false
 
-    func run() throws {
-        guard let policy = RefCountPolicyKind(rawValue: rc) else {
+    func validate() throws {
+        if let rc, RefCountPolicyKind(rawValue: rc) == nil {
             throw ValidationError("--rc must be biased, atomic or global-lock, not '\(rc)'")
         }
+        try LimitChecks.heapLimit(heapLimit)
+        try LimitChecks.timeLimit(timeLimit)
+        try LimitChecks.threads(threads)
+    }
+
+    func run() throws {
         var configuration = RunConfiguration()
-        configuration.policy = policy
+        if let rc { configuration.policy = RefCountPolicyKind(rawValue: rc)! }
         configuration.seed = seed
-        configuration.heapLimitBytes = heapLimit << 20
+        if let heapLimit { configuration.heapLimitBytes = heapLimit << 20 }
         configuration.pinThreads = pin
         if let collector { configuration.collector.mode = collector }
         if let pauseWorkers {
@@ -73,7 +79,7 @@ struct RunCommand: ParsableCommand {
         if let threads { configuration.params["threads"] = Int64(threads) }
         if !json { configuration.output = { line in Swift.print(line) } }
 
-        if !embedded { return try runThroughDaemon(policy: policy, params: configuration.params) }
+        if !embedded { return try runThroughDaemon(params: configuration.params) }
         guard let data = FileManager.default.contents(atPath: file) else {
             FileHandle.standardError.write("heapctl: cannot read \(file)\n".data(using: .utf8)!)
             throw ExitCode(2)
@@ -95,8 +101,9 @@ struct RunCommand: ParsableCommand {
         if !result.ok { throw ExitCode(1) }
     }
 
-    /// Sends the run to heapd, prints its output as it streams, then the summary (or the JSON).
-    private func runThroughDaemon(policy: RefCountPolicyKind, params: [String: Int64]) throws {
+    /// The `run` request for heapd: the program (FILE's text, or a library name) and only the
+    /// settings asked for on the command line — the rest are heapd's own.
+    func daemonRequest(params: [String: Int64]) throws -> Request {
         var request = Request(id: .number(1), op: "run")
         if FileManager.default.fileExists(atPath: file) {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -109,12 +116,18 @@ struct RunCommand: ParsableCommand {
             request.workload = file
         }
         request.params = params
-        request.rc = policy.rawValue
+        request.rc = rc
         request.collector = collector?.rawValue
         request.seed = seed
         request.heapLimitMiB = heapLimit
         request.timeLimitSeconds = timeLimit
         request.stream = !json
+        return request
+    }
+
+    /// Sends the run to heapd, prints its output as it streams, then the summary (or the JSON).
+    private func runThroughDaemon(params: [String: Int64]) throws {
+        let request = try daemonRequest(params: params)
         let path = socket ?? Client.clientSocketPath()
         do {
             let client = try ServerCheck.connect(path)

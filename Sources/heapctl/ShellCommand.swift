@@ -21,7 +21,7 @@ struct ShellCommand: ParsableCommand {
         let name = session ?? "shell-\(ProcessInfo.processInfo.processIdentifier)"
         let interactive = isatty(0) != 0
         let path = connection.socket ?? Client.clientSocketPath()
-        let client: Client
+        var client: Client
         do {
             client = try ServerCheck.connect(path)
         } catch let error as ClientError {
@@ -41,8 +41,7 @@ struct ShellCommand: ParsableCommand {
             if piece == ":reset" { request.reset = true } else { request.source = piece }
             let response: Response
             do {
-                try client.send(request)
-                response = try client.receive()
+                response = try exchange(request, over: &client, path: path)
             } catch let error as ClientError {
                 // heapd went away (stopped, restarted, or it closed the connection): exit 3, as
                 // when no heapd answers at all.
@@ -58,6 +57,23 @@ struct ShellCommand: ParsableCommand {
         }
         // A script fed to the shell fails if any of its lines did.
         if !interactive && failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Sends `request` and reads its answer. heapd closes a connection left idle for
+    /// `idle_timeout_seconds` without taking anything more from it: a request that finds it so
+    /// closed (its send fails, or the answer is `idle_timeout`) was never run, and it is sent
+    /// again on a new connection (the session lives in heapd, by its name and this user), checked
+    /// as the first one was (ServerCheck).
+    private func exchange(_ request: Request, over client: inout Client, path: String) throws -> Response {
+        var sent = true
+        do { try client.send(request) } catch ClientError.closed { sent = false }
+        if sent {
+            let response = try client.receive()
+            guard response.code == "idle_timeout" else { return response }
+        }
+        client = try ServerCheck.connect(path)
+        try client.send(request)
+        return try client.receive()
     }
 
     /// Writes a line unbuffered, so that a program driving the shell through a pipe sees each

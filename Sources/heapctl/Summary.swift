@@ -16,6 +16,9 @@ enum Summary {
         lines.append("wall \(format(result.wallSeconds)) s   peak heap \(result.peakHeapBytes >> 20) MiB   peak RSS \(result.peakRSSBytes >> 20) MiB")
         lines.append("objects: \(result.allocations) allocated (\(result.bytesAllocated >> 10) KiB), \(result.frees) freed, \(result.liveAtEnd) alive at the end, \(result.leaked) leaked")
         for problem in result.heapProblems { lines.append("HEAP VERIFIER: \(problem)") }
+        if let dropped = result.droppedOutputLines {
+            lines.append("output: truncated at the run's bound, \(dropped) line(s) dropped")
+        }
         if result.warningCount > 0 {
             lines.append("warnings: \(result.warningCount) error(s) ignored in finalizers and weak-reference callbacks (see the output)")
         }

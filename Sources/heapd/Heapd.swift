@@ -45,8 +45,8 @@ struct Heapd: ParsableCommand {
     @Option(help: "Also serve the metrics over HTTP at HOST:PORT (GET /metrics), e.g. 127.0.0.1:9464.")
     var metricsListen: String?
 
-    /// Defaults < file < environment < flags.
-    func settings() throws -> Settings {
+    /// Defaults < file < environment < flags, and the service's configuration from them.
+    func settings() throws -> (Settings, ServiceConfiguration) {
         do throws(Settings.Problem) {
             var file = Settings()
             let path = config ?? (FileManager.default.fileExists(atPath: "/etc/heapd/heapd.toml") ? "/etc/heapd/heapd.toml" : nil)
@@ -56,13 +56,11 @@ struct Heapd: ParsableCommand {
                 }
                 file = try Settings.parse(file: text, name: path)
             }
-            var flags = Settings()
-            flags.socket = socket
-            flags.workers = workers
-            flags.workloads = workloads
-            flags.allowGroup = allowGroup
-            flags.stateDirectory = stateDirectory
-            return file.overridden(by: try Settings.parse(environment: ProcessInfo.processInfo.environment)).overridden(by: flags)
+            // Checked as the file's values are (`--workers 0` is refused).
+            let flags = try Settings.parse(flags: ["socket": socket, "workers": workers.map(String.init), "workloads": workloads,
+                                                   "allow_group": allowGroup, "state_directory": stateDirectory].compactMapValues { $0 })
+            let settings = file.overridden(by: try Settings.parse(environment: ProcessInfo.processInfo.environment)).overridden(by: flags)
+            return (settings, try ServiceConfiguration(settings: settings))
         } catch {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(2)
@@ -70,20 +68,7 @@ struct Heapd: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try settings()
-        var configuration = ServiceConfiguration()
-        configuration.workers = max(settings.workers ?? 2, 1)
-        configuration.workloadDirectory = settings.workloads ?? "workloads"
-        if let queueLimit = settings.queueLimit { configuration.queueLimit = queueLimit }
-        if let maxRequestBytes = settings.maxRequestBytes { configuration.maxRequestBytes = maxRequestBytes }
-        if let heapLimit = settings.heapLimitMiB { configuration.defaultHeapLimitMiB = heapLimit }
-        if let timeLimit = settings.timeLimitSeconds { configuration.defaultTimeLimitSeconds = timeLimit }
-        configuration.defaultPolicy = settings.rc
-        configuration.thresholds = settings.thresholds
-        configuration.numaNodes = settings.numaNodes
-        configuration.pauseWorkers = settings.pauseWorkers
-        configuration.collectionMode = settings.collector.flatMap(CollectionMode.init(rawValue:))
-        configuration.pinThreads = settings.pinThreads ?? false
+        let (settings, configuration) = try settings()
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup
         let stateDirectory = settings.stateDirectory
@@ -143,7 +128,8 @@ struct Heapd: ParsableCommand {
             if activated == nil && settings.socket == nil && path == privateDirectory + "/heapd.sock" {
                 try SocketFile.makePrivateDirectory(privateDirectory)
             }
-            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access)
+            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access,
+                                logger: logger)
         } catch let error as ServerError {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
@@ -155,7 +141,7 @@ struct Heapd: ParsableCommand {
         var metricsServer: MetricsServer?
         if let metricsListen {
             let parts = metricsListen.split(separator: ":")
-            guard parts.count == 2, let port = Int(parts[1]) else {
+            guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
                 FileHandle.standardError.write("heapd: --metrics-listen takes HOST:PORT, not \(metricsListen)\n".data(using: .utf8)!)
                 server.shutdown()
                 throw ExitCode(2)
@@ -170,24 +156,22 @@ struct Heapd: ParsableCommand {
             }
         }
         Systemd.notify("READY=1\nSTATUS=\(Heapd.status(service))")
-        // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s.
-        let ticker = DispatchSource.makeTimerSource(queue: .global())
-        let interval = Systemd.watchdogInterval() ?? .seconds(5)
+        // The watchdog ping doubles as the status refresh; without a watchdog, every 5 s. It
+        // beats on the server's event loop: a stalled loop stops the pings and systemd restarts
+        // heapd.
+        let interval = max(Systemd.watchdogInterval() ?? .seconds(5), .milliseconds(10))
         let watchdog = Systemd.watchdogInterval() != nil
-        ticker.schedule(deadline: .now() + .milliseconds(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)),
-                        repeating: .milliseconds(max(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000), 10)))
-        ticker.setEventHandler { @Sendable in
+        server.startHeartbeat(every: interval) {
             Systemd.notify((watchdog ? "WATCHDOG=1\n" : "") + "STATUS=\(Heapd.status(service))")
         }
-        ticker.resume()
         stop.wait()
-        ticker.cancel()
         Systemd.notify("STOPPING=1")
         // Stop taking requests, let the runs in flight end (cancelled) and record them.
         server.close()
         if !service.stopRuns(grace: .seconds(10)) {
             logger.warning("runs still going after 10 s; they will be recorded as interrupted")
         }
+        // Each connection answers the lines it has read (shutting_down for runs), then closes.
         server.shutdown()
         metricsServer?.shutdown()
         logger.info("stopped")

@@ -2,7 +2,7 @@
 // primary or a supplementary group, anyone else, with and without an allowed group), the groups
 // read from a /proc/<pid>/status text and refused when its ids are not the peer's, and what a
 // member may not ask of the service — answered `forbidden`, while the same request from the owner
-// goes through.
+// goes through, up to the maximums that bound everyone.
 
 import Foundation
 import HeapCore
@@ -97,6 +97,40 @@ func handled(_ service: Service, _ request: Request, as caller: Caller = .daemon
         #expect(try handled(service, run { _ in }, as: member).result?.ok == true)
         #expect(try handled(service, run { $0.heapLimitMiB = 128; $0.timeLimitSeconds = 60; $0.exclusive = true }).result?.ok == true)
         #expect(try handled(service, Request(id: .number(4), op: "config")).type == "config")
+    }
+
+    /// Everyone is bounded by the maximums (bad_request); a member, first, by the defaults
+    /// (forbidden), so that it is told the bound that holds for it.
+    @Test func theOwnerIsHeldToTheMaximumsAndAMemberToTheDefaults() throws {
+        var configuration = ServiceConfiguration()
+        configuration.defaultHeapLimitMiB = 64
+        configuration.maxHeapLimitMiB = 128
+        configuration.defaultTimeLimitSeconds = 20
+        configuration.maxTimeLimitSeconds = 40
+        let service = Service(configuration: configuration)
+        let member = Caller(uid: 1001, isOwner: false)
+        func run(_ configure: (inout Request) -> Void) -> Request {
+            var request = Request(id: .number(1), op: "run")
+            request.source = "main { print 1 }"
+            configure(&request)
+            return request
+        }
+        let cases: [(Request, Caller, String, String)] = [
+            (run { $0.heapLimitMiB = 100 }, member, "forbidden", "heapLimitMiB of at most 64"),
+            (run { $0.heapLimitMiB = 200 }, member, "forbidden", "heapLimitMiB of at most 64"),
+            (run { $0.heapLimitMiB = 200 }, .daemonUser, "bad_request", "heapLimitMiB is 1 to 128 (the daemon's max_heap_limit_mib)"),
+            (run { $0.timeLimitSeconds = 30 }, member, "forbidden", "timeLimitSeconds of at most 20"),
+            (run { $0.timeLimitSeconds = 50 }, member, "forbidden", "timeLimitSeconds of at most 20"),
+            (run { $0.timeLimitSeconds = 50 }, .daemonUser, "bad_request", "at most 40.0 (the daemon's max_time_limit_seconds)"),
+            (run { $0.heapLimitMiB = 0 }, member, "bad_request", "heapLimitMiB is 1 to 128"),
+        ]
+        for (request, caller, code, reason) in cases {
+            let response = try handled(service, request, as: caller)
+            #expect(response.code == code, "\(request.heapLimitMiB ?? 0) \(request.timeLimitSeconds ?? 0) \(caller.isOwner)")
+            #expect(response.message?.contains(reason) == true, "\(response.message ?? "")")
+        }
+        #expect(try handled(service, run { $0.heapLimitMiB = 128; $0.timeLimitSeconds = 40 }).result?.ok == true)
+        #expect(try handled(service, run { $0.heapLimitMiB = 64; $0.timeLimitSeconds = 20 }, as: member).result?.ok == true)
     }
 
     @Test func aMemberMayReadAndCollectTheSharedHeapButNotChangeItsCollector() throws {

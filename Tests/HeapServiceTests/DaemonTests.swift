@@ -386,9 +386,11 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
     private func askAsNobody(_ socket: String, _ lines: [String]) throws -> [String] {
         let script = """
             import socket, sys
-            s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1]); f = s.makefile("rwb")
+            s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1]); f = s.makefile("rb")
             for line in sys.argv[2:]:
-                f.write(line.encode() + b"\\n"); f.flush()
+                # A refused peer is closed as it connects: its request may find the socket gone.
+                try: s.sendall(line.encode() + b"\\n")
+                except OSError: pass
                 print(f.readline().decode().strip())
             """
         let process = Process()

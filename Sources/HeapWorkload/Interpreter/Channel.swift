@@ -9,6 +9,10 @@
 // A thread that must wait (full on send, empty on recv) waits in a blocking region: it touches no
 // object meanwhile, so a collection need not wait for it. The channel's mutex is never held
 // while entering or leaving the blocking region (which takes the world's mutex).
+//
+// Memory: `bytes(capacity:)` — the buffer and the channel's own fixed cost — is taken from the
+// run's OffHeapMemory before the channel is made (`make`) and given back when it dies, so that
+// `channel(n)` counts against the heap limit as `new [n]` does.
 
 import HeapCore
 
@@ -28,9 +32,24 @@ final class Channel: @unchecked Sendable {
     private let buffer: UnsafeMutablePointer<Word>
     private let state = UnsafeMutablePointer<ChannelState>.allocate(capacity: 1)
     private let condition = MutexCondition()
+    /// Where `bytes(capacity:)` was taken from, to give back.
+    private let memory: OffHeapMemory
 
-    init(capacity: Int) {
+    /// What a channel of `capacity` words costs: its buffer, and an estimate of its object, its
+    /// mutex and condition, its state and its handle (256 bytes).
+    static func bytes(capacity: Int) -> Int {
+        capacity * MemoryLayout<Word>.stride + 256
+    }
+
+    /// A new channel, its bytes taken from `memory`; nil when they do not fit.
+    static func make(capacity: Int, memory: OffHeapMemory) -> Channel? {
+        guard memory.take(bytes(capacity: capacity)) else { return nil }
+        return Channel(capacity: capacity, memory: memory)
+    }
+
+    private init(capacity: Int, memory: OffHeapMemory) {
         self.capacity = capacity
+        self.memory = memory
         buffer = .allocate(capacity: capacity)
         buffer.initialize(repeating: Words.none, count: capacity)
         state.initialize(to: ChannelState())
@@ -39,6 +58,7 @@ final class Channel: @unchecked Sendable {
     deinit {
         state.deallocate()
         buffer.deallocate()
+        memory.give(Channel.bytes(capacity: capacity))
     }
 
     /// Moves `word` in, waiting while the channel is full. False (and `word` not taken) when the

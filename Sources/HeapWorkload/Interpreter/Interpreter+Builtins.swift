@@ -48,7 +48,8 @@ extension InterpreterThread {
         case .channel:
             let capacity = try integer(first)
             guard capacity >= 1 && capacity <= 1 << 24 else { throw Fault(.badArgument, "channel(\(capacity)): capacity is 1 to \(1 << 24)") }
-            return try run.addHandle(Channel(capacity: Int(capacity)))
+            guard let channel = Channel.make(capacity: Int(capacity), memory: run.offHeap) else { throw run.heapLimitFault() }
+            return try run.addHandle(channel)
         case .send:
             let word = argument(second)
             // The channel takes a reference: the temporary's, moved, or a new one.

@@ -9,6 +9,16 @@
 //   frames      the return addresses: caller function, pc, base, destination register
 //   top         the running frame's end; callbacks that run inside an operation (weak-reference
 //               callbacks during a release, finalizers) run above it
+//   memory      the stack and the frames are reserved whole (`capacity`, `frameCapacity`; pages
+//               never touched cost nothing) and taken from the run's OffHeapMemory ahead of
+//               use, 64 KiB at a time, so that deep recursion in many threads counts against
+//               the heap limit. An invocation makes at most `pollBudget` calls between two polls,
+//               each at most the program's largest frame deeper, so taking before every
+//               invocation and at every poll (`commitStack`) keeps, without a check on the call
+//               path,
+//                 top ≤ committedWords ≤ capacity,  frameCount ≤ committedFrames ≤ frameCapacity − 1
+//               (a poll takes for top + pollBudget × largest frame and frameCount + pollBudget);
+//               they go back when the thread's interpreter dies
 //
 // Between operations the thread polls at every call and loop back-edge (`pollBudget` of them at
 // a time): the mutator's safepoint (stop-the-world, BRC merges, QSBR), the run's cancellation
@@ -49,6 +59,9 @@ struct ThreadCounters {
     var hooksBeforePoll = InterpreterThread.pollBudget
     /// `allocations` as last added to the run's running total.
     var reportedAllocations = 0
+    /// Registers and frames taken from the run's OffHeapMemory (the header's `memory`).
+    var committedWords = 0
+    var committedFrames = 0
 }
 
 final class InterpreterThread {
@@ -80,6 +93,11 @@ final class InterpreterThread {
     /// Phases this thread is in: when each began and its allocation count then.
     var phaseStarts: [Int: (UInt64, Int)] = [:]
     static let pollBudget = 128
+    /// What the stack and the frames take from the run's OffHeapMemory at a time (64 KiB each).
+    static let wordsPerCommit = 8192
+    static let framesPerCommit = (64 << 10) / MemoryLayout<Frame>.stride
+    /// How far the stack may grow between two polls: `pollBudget` of the program's largest frame.
+    let stackMargin: Int
 
     init(run: Run, mutator: Mutator, name: String, seed: UInt64, registerWords: Int? = nil) {
         self.run = run
@@ -90,6 +108,7 @@ final class InterpreterThread {
         registers = calloc(capacity, MemoryLayout<Word>.stride)!.assumingMemoryBound(to: Word.self)
         random = SplitMix(seed: seed)
         frameCapacity = run.configuration.maxCallDepth + 1
+        stackMargin = InterpreterThread.pollBudget * (run.program.functions.map(\.frameSize).max() ?? 0)
         frames = calloc(frameCapacity, MemoryLayout<Frame>.stride)!.assumingMemoryBound(to: Frame.self)
         counters = .allocate(capacity: 1)
         counters.initialize(to: ThreadCounters(stepsLeft: run.configuration.maxSteps ?? Int.max))
@@ -98,6 +117,7 @@ final class InterpreterThread {
     }
 
     deinit {
+        run.offHeap.give(counters.pointee.committedWords * MemoryLayout<Word>.stride + counters.pointee.committedFrames * MemoryLayout<Frame>.stride)
         free(registers)
         free(frames)
         counters.deallocate()
@@ -116,8 +136,20 @@ final class InterpreterThread {
     // MARK: The loop
 
     /// Runs function `index` with its frame at `base` (its arguments already there) until it
-    /// returns; returns its value (a reference the caller now owns).
-    func execute(_ index: Int, base startBase: Int) throws(RunError) -> Word {
+    /// returns; returns its value (a reference the caller now owns). The stack it may reach
+    /// before its first poll is taken first (the header's `memory`).
+    func execute(_ index: Int, base: Int) throws(RunError) -> Word {
+        do throws(Fault) {
+            try commitStack(top: base + run.functionTable[index].frameSize)
+        } catch {
+            throw self.error(error, function: index, pc: 0)
+        }
+        return try interpret(index, base: base)
+    }
+
+    /// `execute` without taking stack first. (Kept apart: the same check inside this function
+    /// cost 2.7% more instructions in binary-trees's loop, by callgrind.)
+    private func interpret(_ index: Int, base startBase: Int) throws(RunError) -> Word {
         let table = run.functionTable
         let counters = self.counters
         let frames = self.frames
@@ -349,6 +381,8 @@ final class InterpreterThread {
                         throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
                     }
                     guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
+                    assert(depth < counters.pointee.committedFrames && calleeBase + table[callee].frameSize <= counters.pointee.committedWords,
+                           "a call past the stack taken from the run's OffHeapMemory")
                     frames[depth] = Frame(function: function, pc: ip - code, base: base, dest: instruction.c)
                     counters.pointee.frameCount = depth + 1
                     let callerTop = counters.pointee.top
@@ -430,12 +464,17 @@ final class InterpreterThread {
                     }
                     run.heap.setThresholds(values[0], values.count > 1 ? values[1] : nil, values.count > 2 ? values[2] : nil)
                 case .print:
-                    run.print(run.program.printLists[Int(instruction.a)].map { item in
-                        switch item {
-                        case .text(let text): text
-                        case .register(let register): run.describe(regs[Int(register)], mutator: m)
-                        }
-                    }.joined(separator: " "))
+                    // Not formatted once the output is truncated: a print loop then costs a count.
+                    if run.isOutputTruncated {
+                        run.countDroppedLine()
+                    } else {
+                        run.print(run.program.printLists[Int(instruction.a)].map { item in
+                            switch item {
+                            case .text(let text): text
+                            case .register(let register): run.describe(regs[Int(register)], mutator: m)
+                            }
+                        }.joined(separator: " "))
+                    }
                 case .expect:
                     if Words.isTrue(regs[Int(instruction.a)]) {
                         expectPasses[Int(instruction.b)] &+= 1
@@ -566,6 +605,27 @@ final class InterpreterThread {
         return (array, Int(index))
     }
 
+    /// Takes registers and frames from the run's OffHeapMemory for the next `pollBudget` calls
+    /// from a frame ending at `top` (the header's `memory`); run.heap-limit when they do not
+    /// fit. Called at every poll and before every invocation.
+    @inline(never)
+    private func commitStack(top: Int) throws(Fault) {
+        let words = min(top + stackMargin, capacity)
+        let frames = min(counters.pointee.frameCount + InterpreterThread.pollBudget, frameCapacity - 1)
+        guard words > counters.pointee.committedWords || frames > counters.pointee.committedFrames else { return }
+        let wantedWords = max(min(InterpreterThread.roundUp(words, InterpreterThread.wordsPerCommit), capacity), counters.pointee.committedWords)
+        let wantedFrames = max(min(InterpreterThread.roundUp(frames, InterpreterThread.framesPerCommit), frameCapacity - 1), counters.pointee.committedFrames)
+        let bytes = (wantedWords - counters.pointee.committedWords) * MemoryLayout<Word>.stride
+            + (wantedFrames - counters.pointee.committedFrames) * MemoryLayout<Frame>.stride
+        guard run.offHeap.take(bytes) else { throw run.heapLimitFault() }
+        counters.pointee.committedWords = wantedWords
+        counters.pointee.committedFrames = wantedFrames
+    }
+
+    private static func roundUp(_ value: Int, _ step: Int) -> Int {
+        (value + step - 1) / step * step
+    }
+
     /// Polled every `pollBudget` calls and back-edges.
     @inline(never)
     func poll() throws(Fault) {
@@ -578,6 +638,9 @@ final class InterpreterThread {
         if let cancellation = run.configuration.cancellation, cancellation.isCancelled {
             throw Fault(.cancelled, "the run was cancelled")
         }
+        try commitStack(top: counters.pointee.top)
+        // The heap's own allocations see only its mapped bytes (OffHeapMemory.swift).
+        if run.offHeap.isOverLimit { throw run.heapLimitFault() }
         counters.pointee.stepsLeft -= InterpreterThread.pollBudget
         if counters.pointee.stepsLeft < 0 { throw Fault(.stepLimit, "more than \(run.configuration.maxSteps ?? 0) loop iterations and calls") }
         if let deadline = run.deadline, Run.now() > deadline {

@@ -64,6 +64,9 @@ final class Run: @unchecked Sendable {
     let program: CompiledProgram
     let configuration: RunConfiguration
     let heap: Heap
+    /// Channels and the threads' stacks, counted against the heap's limit: the run's own, or the
+    /// shared heap's (OffHeapMemory.swift).
+    let offHeap: OffHeapMemory
     /// The run's types (RunTypes.swift), unpacked for the loop.
     let objectTypes: [ObjectType]
     let arrayType: ObjectType
@@ -83,7 +86,10 @@ final class Run: @unchecked Sendable {
     /// and how many there were.
     private let warnings = Locked<(list: [RunError], count: Int)>(([], 0))
     private let handles: HandleTable
-    private let output = Locked<[String]>([])
+    /// What the program printed, at most `maxOutputBytes` of it (RunOutput.swift);
+    /// `outputTruncated` is raised with it, so that a print loop past the bound skips formatting.
+    private let output: Locked<RunOutput>
+    private let outputTruncated = Atomic<Bool>(false)
     private let phases: Locked<[RunResult.Phase]>
     private let threadReports = Locked<[RunResult.ThreadReport]>([])
     private let expectPasses: Locked<[Int]>
@@ -111,6 +117,7 @@ final class Run: @unchecked Sendable {
             finalizer: { m, object in hooks.run?.runFinalizer(m, object) },
             collector: configuration.collector)
         self.heap = heap
+        offHeap = configuration.sharedHeap?.offHeap ?? OffHeapMemory(limit: configuration.heapLimitBytes, allocator: heap.allocator)
         // In a shared heap the run's types carry a prefix of their own (SharedHeap.swift).
         let prefix = configuration.sharedHeap?.nextPrefix() ?? ""
         typePrefix = prefix
@@ -146,6 +153,7 @@ final class Run: @unchecked Sendable {
             (globals + index).initialize(to: Atomic(initial))
         }
         handles = HandleTable(capacity: configuration.maxThreads + configuration.maxChannels)
+        output = Locked(RunOutput(limit: max(configuration.maxOutputBytes, 0)))
         phases = Locked(program.phases.map { RunResult.Phase(name: $0, seconds: 0, allocations: 0, runs: 0) })
         expectPasses = Locked(Array(repeating: 0, count: program.expects.count))
         deadline = configuration.timeLimit.map { limit in
@@ -200,17 +208,20 @@ final class Run: @unchecked Sendable {
         let box = Locked<(live: Int, leaked: Int, problems: [String])>((0, 0, []))
         let thread = Thread { [self] in
             let m = heap.attachCurrentThread(pinningTo: cpu(forThread: 0))
-            let interpreter = InterpreterThread(run: self, mutator: m, name: "main", seed: configuration.seed)
-            register(interpreter)
-            let threadStart = Run.now()
-            do throws(RunError) {
-                try checkGlobalInitialValues()
-                let result = try interpreter.execute(program.mainIndex, base: 0)
-                if Words.isObject(result) { m.release(Words.object(result)) }
-            } catch {
-                fail(error)
+            // main's interpreter dies here, its stack's bytes back in the OffHeapMemory.
+            do {
+                let interpreter = InterpreterThread(run: self, mutator: m, name: "main", seed: configuration.seed)
+                register(interpreter)
+                let threadStart = Run.now()
+                do throws(RunError) {
+                    try checkGlobalInitialValues()
+                    let result = try interpreter.execute(program.mainIndex, base: 0)
+                    if Words.isObject(result) { m.release(Words.object(result)) }
+                } catch {
+                    fail(error)
+                }
+                retire(interpreter, since: threadStart)
             }
-            retire(interpreter, since: threadStart)
             // Every other thread, then what the run itself still holds. Releasing globals can run
             // weak callbacks and finalizers that spawn threads or store objects in globals again:
             // repeat until a round changes nothing.
@@ -393,17 +404,23 @@ final class Run: @unchecked Sendable {
         }
         let thread = Thread { [self] in
             let m = heap.attachCurrentThread(pinningTo: cpu(forThread: number))
-            let interpreter = InterpreterThread(run: self, mutator: m, name: "thread \(number)", seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9)
-            register(interpreter)
-            for (index, word) in words.enumerated() { interpreter.registers[index] = word }
-            let start = Run.now()
-            var result = Words.none
-            do throws(RunError) {
-                result = try interpreter.execute(function, base: 0)
-            } catch {
-                fail(error)
+            // The interpreter dies before the thread is joined: its stack's bytes are back in
+            // the run's OffHeapMemory by the time `join` returns.
+            func interpret() -> Word {
+                let interpreter = InterpreterThread(run: self, mutator: m, name: "thread \(number)", seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9)
+                register(interpreter)
+                for (index, word) in words.enumerated() { interpreter.registers[index] = word }
+                let start = Run.now()
+                var result = Words.none
+                do throws(RunError) {
+                    result = try interpreter.execute(function, base: 0)
+                } catch {
+                    fail(error)
+                }
+                retire(interpreter, since: start)
+                return result
             }
-            retire(interpreter, since: start)
+            let result = interpret()
             // Detach first: the objects this thread owns are merged before anyone joining it
             // can drop them.
             heap.detachCurrentThread()
@@ -609,7 +626,8 @@ final class Run: @unchecked Sendable {
     }
 
     func heapLimitFault() -> Fault {
-        Fault(.heapLimit, "heap limit reached: \(heap.allocator.mappedBytes) bytes mapped, limit \(configuration.heapLimitBytes ?? 0)")
+        let heapName = configuration.sharedHeap == nil ? "heap" : "shared heap"
+        return Fault(.heapLimit, "\(heapName) limit reached: \(heap.allocator.mappedBytes) bytes mapped and \(offHeap.bytes) bytes of channels and stacks, limit \(offHeap.limit)")
     }
 
     func expectFault(site: Int, values: (String, String)?) -> Fault {
@@ -631,9 +649,21 @@ final class Run: @unchecked Sendable {
         }
     }
 
+    /// Whether the output has reached its bound: a line printed now is only counted
+    /// (`countDroppedLine`), so the interpreter need not format it.
+    var isOutputTruncated: Bool { outputTruncated.load(ordering: .relaxed) }
+
+    func countDroppedLine() {
+        output.withLock { $0.countDropped() }
+    }
+
     func print(_ line: String) {
-        output.withLock { $0.append(line) }
-        configuration.output?(line)
+        let shown = output.withLock { output -> String? in
+            let shown = output.append(line)
+            if output.truncated { outputTruncated.store(true, ordering: .relaxed) }
+            return shown
+        }
+        if let shown { configuration.output?(shown) }
     }
 
     func beginPhase(_ index: Int, thread: InterpreterThread) {
@@ -694,7 +724,7 @@ final class Run: @unchecked Sendable {
         let failedSite = error?.code == .expectFailed ? program.expects.firstIndex { $0.location.line == error!.line && $0.location.column == error!.column } : nil
         return RunResult(
             file: program.fileName, policy: configuration.policy.rawValue, ok: error == nil, error: error,
-            output: output.withLock { $0 }, wallSeconds: wallSeconds, phases: phases.withLock { $0 },
+            output: output.withLock { $0.lines }, wallSeconds: wallSeconds, phases: phases.withLock { $0 },
             allocations: objects, frees: max(objects - live, 0), bytesAllocated: bytes, liveAtEnd: live, leaked: leaked,
             heapProblems: problems,
             collector: RunResult.Collector(
@@ -723,7 +753,8 @@ final class Run: @unchecked Sendable {
                 RunResult.Expectation(line: site.location.line, column: site.location.column, condition: site.condition,
                                       passed: passes[index], failed: index == failedSite ? 1 : 0)
             },
-            warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count })
+            warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count },
+            droppedOutputLines: output.withLock { $0.truncated ? $0.droppedLines : nil })
     }
 }
 

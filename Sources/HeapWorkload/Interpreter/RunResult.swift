@@ -10,7 +10,8 @@ public struct RunConfiguration: Sendable {
     public var policy: RefCountPolicyKind = .biased
     /// Seed of `rand` (each thread's generator is derived from it and the thread's number).
     public var seed: UInt64 = 1
-    /// Most memory the run's heap may map; past it, `new` fails with run.heap-limit.
+    /// Most memory the run's heap may map, its channels and its threads' stacks included
+    /// (OffHeapMemory.swift); past it the run fails with run.heap-limit. Nil: no bound.
     public var heapLimitBytes: Int? = 4 << 30
     /// Deepest call nesting per thread.
     public var maxCallDepth = 100_000
@@ -20,10 +21,14 @@ public struct RunConfiguration: Sendable {
     public var maxSteps: Int?
     /// Wall-clock bound of the whole run (nil: none).
     public var timeLimit: Duration?
-    /// Threads a run may spawn in all.
+    /// Threads a run may spawn in all (past them: run.thread-limit).
     public var maxThreads = 256
+    /// Channels a run may make in all (past them: run.bad-argument).
     public var maxChannels = 1 << 16
     public var maxArrayLength = 1 << 26
+    /// Bytes of output kept and streamed (each line's UTF-8 bytes and its newline); past them a
+    /// marker line, and later lines are only counted (RunResult.droppedOutputLines).
+    public var maxOutputBytes = 1 << 20
     /// The run's heap's collector: thresholds, pause workers, and `mode` (concurrent, the
     /// default, or stop-the-world).
     public var collector = CollectorConfiguration()
@@ -162,4 +167,7 @@ public struct RunResult: Sendable, Codable {
     /// (CPython's "Exception ignored in"); at most the first 100, of `warningCount`.
     public var warnings: [RunError] = []
     public var warningCount = 0
+    /// Lines printed after the output reached RunConfiguration.maxOutputBytes (nil: none): they
+    /// were neither kept nor streamed, and `output` ends with a marker line saying so.
+    public var droppedOutputLines: Int?
 }

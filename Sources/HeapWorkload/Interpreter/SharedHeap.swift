@@ -7,6 +7,9 @@
 //            object belongs to by its type id (`routes`), and do nothing for a run that ended
 //   the end  a run releases what it holds and collects, as any run does, but does not freeze or
 //            verify the whole heap, nor count what other runs left
+//   limit    the heap has a limit of its own (`limitBytes`, the daemon's shared_heap_limit_mib),
+//            whatever the runs that join it ask for; their channels and stacks count against it
+//            too (`offHeap`, OffHeapMemory.swift)
 //   ids      the heap lives as long as the daemon and has 65,535 type ids, so an ended run gives
 //            its ids back (`retire`):
 //              1. its route closes: none of its hooks starts any more, and the retiring thread
@@ -32,20 +35,26 @@ import HeapCore
 /// `@unchecked Sendable`: `routes`, `nextRun` and `retained` are locked; the heap is thread-safe.
 public final class SharedHeap: @unchecked Sendable {
     public let heap: Heap
+    /// The channels and stacks of the runs in the heap, against the heap's limit.
+    let offHeap: OffHeapMemory
     /// Type id → the route to the run that registered it, until the run retires.
     private let routes = Locked<[Int: RunRoute]>([:])
     private let nextRun = Locked(0)
     /// Ids of ended runs' types that some block still carried at the last try.
     private let retained = Locked<[Int]>([])
 
-    /// `typeCapacity` bounds the heap's type ids (TypeRegistry.maximumTypes; fewer in tests).
+    /// `limitBytes` bounds what the heap maps, with the runs' channels and stacks (nil: no
+    /// bound); `typeCapacity` bounds the heap's type ids (TypeRegistry.maximumTypes; fewer in
+    /// tests).
     public init(policy: RefCountPolicyKind = .biased, collector: CollectorConfiguration = CollectorConfiguration(),
-                typeCapacity: Int = TypeRegistry.maximumTypes) {
+                limitBytes: Int? = nil, typeCapacity: Int = TypeRegistry.maximumTypes) {
         let box = RoutesBox()
         heap = Heap(policy: policy,
+                    allocator: AllocatorConfiguration(limitBytes: limitBytes),
                     weakCallback: { m, weak, callback in box.shared?.withRun(owning: callback) { $0.runWeakCallback(m, weak, callback) } },
                     finalizer: { m, object in box.shared?.withRun(owning: object) { $0.runFinalizer(m, object) } },
                     collector: collector, typeCapacity: typeCapacity)
+        offHeap = OffHeapMemory(limit: limitBytes, allocator: heap.allocator)
         box.shared = self
     }
 
