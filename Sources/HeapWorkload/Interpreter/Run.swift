@@ -340,9 +340,14 @@ final class Run: @unchecked Sendable {
         stop(because: error)
     }
 
+    /// The first failure is the run's, with one exception: a thread stopped because another
+    /// stopped reports `cancelled` and may be first to be recorded, and the failure that stopped
+    /// the run replaces it. A cancellation from outside (the client's, or heapd stopping) is final:
+    /// what other threads then run into (a closed channel, none from a join) is its consequence.
     private func stop(because error: RunError) {
+        let cancelledFromOutside = configuration.cancellation?.isCancelled ?? false
         let first = failure.withLock { current -> Bool in
-            if current == nil || (current!.code == .cancelled && error.code != .cancelled) {
+            if current == nil || (current!.code == .cancelled && error.code != .cancelled && !cancelledFromOutside) {
                 current = error
                 return true
             }
