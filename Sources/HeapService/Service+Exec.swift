@@ -112,16 +112,7 @@ extension Service {
             stats.withLock {
                 if entry.ok == true { $0.runsFinished += 1 } else { $0.runsFailed += 1; $0.errors += 1 }
             }
-            if let journal, let runNumber {
-                do throws(JournalError) {
-                    try journal.finish(entry)
-                    response.recorded = true
-                } catch {
-                    response.recorded = false
-                    response.journalError = error.description
-                    logger.error("exec \(runNumber) was not recorded: \(error)")
-                }
-            }
+            if let runNumber { recordFinished(entry, of: "exec \(runNumber)", in: &response) }
             for _ in 0..<slots { workerSlots.signal() }
             logger.info("exec \(runNumber ?? 0) \(name) \(entry.ok == true ? "ok" : entry.code ?? "failed")")
             response.run = runNumber

@@ -437,16 +437,7 @@ public final class Service: @unchecked Sendable {
             }
             // On disk before the client hears of it, and before the worker slots go back: a run
             // waiting for them (an exclusive one) is journalled as finishing after this one.
-            if let journal, let runNumber {
-                do throws(JournalError) {
-                    try journal.finish(entry)
-                    response.recorded = true
-                } catch {
-                    response.recorded = false
-                    response.journalError = error.description
-                    logger.error("run \(runNumber) was not recorded: \(error)")
-                }
-            }
+            if let runNumber { recordFinished(entry, of: "run \(runNumber)", in: &response) }
             for _ in 0..<slots { workerSlots.signal() }
             logger.info("run \(runNumber ?? 0) \(fileName) \(entry.policy ?? "") \(entry.ok == true ? "ok" : entry.code ?? "failed") \(String(format: "%.3f", entry.wallSeconds ?? 0)) s")
             response.run = runNumber
@@ -518,6 +509,20 @@ public final class Service: @unchecked Sendable {
 
     /// One worker slot, or all of them for an exclusive run (exclusive runs take theirs one
     /// at a time, under a lock, so that two of them cannot each hold half the pool).
+    /// Journals a run's or an exec's end, and tells its client whether it is on disk
+    /// (`recorded`, and `journalError` when it is not).
+    func recordFinished(_ entry: JournalEntry, of what: String, in response: inout Response) {
+        guard let journal else { return }
+        do throws(JournalError) {
+            try journal.finish(entry)
+            response.recorded = true
+        } catch {
+            response.recorded = false
+            response.journalError = error.description
+            logger.error("\(what) was not recorded: \(error)")
+        }
+    }
+
     func takeWorkerSlots(exclusive: Bool) -> Int {
         guard exclusive else {
             workerSlots.wait()
