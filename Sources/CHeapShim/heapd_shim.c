@@ -73,3 +73,9 @@ HEAPD_RACY int heapd_racy_update_byte(void *address, uint8_t mask, uint8_t value
         if (__atomic_compare_exchange_n(byte, &old, updated, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return 1;
     }
 }
+
+#include <malloc.h>
+
+int heapd_fix_malloc_thresholds(int bytes) {
+    return mallopt(M_MMAP_THRESHOLD, bytes) == 1 && mallopt(M_TRIM_THRESHOLD, bytes) == 1 ? 0 : -1;
+}

@@ -5,11 +5,15 @@
 //             journalled, exit 0); SIGHUP: ignored and logged (settings are read only at start:
 //             restart heapd to change them; a heapd started from a terminal outlives it);
 //             SIGXFSZ: ignored (a journal write past the file-size limit fails instead)
+//   malloc    glibc's mmap and trim thresholds fixed at 128 KiB (unless MALLOC_MMAP_THRESHOLD_
+//             or MALLOC_TRIM_THRESHOLD_ is set): with its growing defaults a long-running heapd
+//             kept ~75 MiB that its runs had freed (BENCHMARKS.md, "Soak")
 //   socket    the one systemd passed (fd 3), or PATH bound here: mode 0660, group allow_group;
 //             without --socket and XDG_RUNTIME_DIR a user's heapd binds
 //             /tmp/heapd-UID/heapd.sock, in a directory only that user may enter
 
 import ArgumentParser
+import CHeapShim
 import Dispatch
 import Foundation
 import HeapCore
@@ -82,6 +86,10 @@ struct Heapd: ParsableCommand {
         // A file-size limit (RLIMIT_FSIZE) makes a journal write fail with EFBIG, which is
         // reported to the client, instead of killing heapd with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
+        let environment = ProcessInfo.processInfo.environment
+        if environment["MALLOC_MMAP_THRESHOLD_"] == nil && environment["MALLOC_TRIM_THRESHOLD_"] == nil {
+            _ = heapd_fix_malloc_thresholds(128 * 1024)
+        }
         var journalLimits = JournalLimits()
         if let maxBytes = settings.journalMaxBytes { journalLimits.maxBytes = maxBytes }
         if let segments = settings.journalSegments { journalLimits.segments = segments }

@@ -58,6 +58,10 @@ int heapd_pin_current_thread(int cpu);
 // Number of CPUs the calling thread may run on (its affinity mask), or -1.
 int heapd_allowed_cpu_count(void);
 
+// Fixes glibc's mmap and trim thresholds at `bytes` (by default both grow with the largest block
+// freed, and a long-running process keeps what it freed). Returns 0, or -1 if glibc refused.
+int heapd_fix_malloc_thresholds(int bytes);
+
 // The concurrent collector's view of memory mutators are writing (Collector/
 // ConcurrentDetection.swift). These are races by design, as the Linux kernel's data_race(): the
 // collector treats what it reads as a hint and validates it with the world stopped, so a torn or
