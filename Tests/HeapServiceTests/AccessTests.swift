@@ -25,6 +25,14 @@ func handled(_ service: Service, _ request: Request, as caller: Caller = .daemon
     return try #require(response.withLock { $0 })
 }
 
+/// A `run` request of a one-line program, changed by `configure`.
+private func run(_ configure: (inout Request) -> Void) -> Request {
+    var request = Request(id: .number(1), op: "run")
+    request.source = "main { print 1 }"
+    configure(&request)
+    return request
+}
+
 @Suite struct AccessTests {
     private let daemonUser: uid_t = 1000
     private let allowed: gid_t = 2000
@@ -72,12 +80,6 @@ func handled(_ service: Service, _ request: Request, as caller: Caller = .daemon
         configuration.defaultTimeLimitSeconds = 20
         let service = Service(configuration: configuration)
         let member = Caller(uid: 1001, isOwner: false)
-        func run(_ configure: (inout Request) -> Void) -> Request {
-            var request = Request(id: .number(1), op: "run")
-            request.source = "main { print 1 }"
-            configure(&request)
-            return request
-        }
         let refused: [(Request, String)] = [
             (run { $0.heapLimitMiB = 65 }, "heapLimitMiB of at most 64"),
             (run { $0.timeLimitSeconds = 20.5 }, "timeLimitSeconds of at most 20"),
@@ -109,12 +111,6 @@ func handled(_ service: Service, _ request: Request, as caller: Caller = .daemon
         configuration.maxTimeLimitSeconds = 40
         let service = Service(configuration: configuration)
         let member = Caller(uid: 1001, isOwner: false)
-        func run(_ configure: (inout Request) -> Void) -> Request {
-            var request = Request(id: .number(1), op: "run")
-            request.source = "main { print 1 }"
-            configure(&request)
-            return request
-        }
         let cases: [(Request, Caller, String, String)] = [
             (run { $0.heapLimitMiB = 100 }, member, "forbidden", "heapLimitMiB of at most 64"),
             (run { $0.heapLimitMiB = 200 }, member, "forbidden", "heapLimitMiB of at most 64"),
