@@ -14,7 +14,7 @@ import Glibc
 
 /// Sends `lines` to `socket` as `uid`/`gid` with the supplementary `groups` (none: cleared) and
 /// returns one response line per request line, or Python's error when the connection failed.
-private func askAs(uid: uid_t, gid: gid_t, groups: [gid_t] = [], _ socket: String, _ lines: [String]) throws -> [String] {
+func askAs(uid: uid_t, gid: gid_t, groups: [gid_t] = [], _ socket: String, _ lines: [String]) throws -> [String] {
     let script = """
         import socket, sys
         s = socket.socket(socket.AF_UNIX); s.settimeout(60)
