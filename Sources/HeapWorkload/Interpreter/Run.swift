@@ -325,8 +325,11 @@ final class Run: @unchecked Sendable {
 
     private func armTimeLimit() -> DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global())
-        let nanoseconds = Int(deadline! - Run.now())
-        timer.schedule(deadline: .now() + .nanoseconds(max(nanoseconds, 0)))
+        // A deadline already past (a limit under a millisecond, or a slow start) fires at once;
+        // the subtraction must not go below zero.
+        let now = Run.now()
+        let nanoseconds = deadline! > now ? Int(clamping: deadline! - now) : 0
+        timer.schedule(deadline: .now() + .nanoseconds(nanoseconds))
         timer.setEventHandler { @Sendable [weak self] in
             self?.stop(because: RunError(code: .timeLimit, message: "the run took longer than its time limit", fileName: self?.program.fileName ?? "",
                                          line: 0, column: 0, function: "main"))
