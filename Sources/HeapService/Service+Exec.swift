@@ -75,11 +75,7 @@ extension Service {
         stats.withLock { $0.runsStarted += 1 }
         let ready = runConfiguration
         runQueue.async { [self] in
-            let slots = takeWorkerSlots(exclusive: false)
-            stats.withLock { $0.runsRunning += 1 }
-            let outcome = Service.execute(checked, ready)
-            stats.withLock { $0.runsRunning -= 1 }
-            admitted.wrappingSubtract(1, ordering: .relaxed)
+            let (outcome, slots) = executeInWorkerSlots(checked, ready, exclusive: false)
             cancellations.remove(ticket)
             var entry = JournalEntry(kind: "finished", run: runNumber ?? 0, time: Date().timeIntervalSince1970, file: file,
                                      policy: policy, params: [:], version: protocolVersion)
@@ -104,10 +100,7 @@ extension Service {
                     response = Response(id: id, type: "exec")
                     response.lines = Array(result.output.dropFirst(piece.printedBefore))
                 }
-                entry.ok = result.ok
-                entry.wallSeconds = result.wallSeconds
-                entry.allocations = result.allocations
-                entry.collections = result.collector.collections.reduce(0, +)
+                entry.noteEnd(of: result)
             }
             stats.withLock {
                 if entry.ok == true { $0.runsFinished += 1 } else { $0.runsFailed += 1; $0.errors += 1 }

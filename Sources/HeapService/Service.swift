@@ -402,11 +402,7 @@ public final class Service: @unchecked Sendable {
         let exclusive = request.exclusive == true
         runQueue.async { [self] in
             let runConfiguration = runConfigurationReady
-            let slots = takeWorkerSlots(exclusive: exclusive)
-            stats.withLock { $0.runsRunning += 1 }
-            let outcome = Service.execute(checked, runConfiguration)
-            stats.withLock { $0.runsRunning -= 1 }
-            admitted.wrappingSubtract(1, ordering: .relaxed)
+            let (outcome, slots) = executeInWorkerSlots(checked, runConfiguration, exclusive: exclusive)
             owner.remove(ticket)
             var entry = JournalEntry(kind: "finished", run: runNumber ?? 0, time: Date().timeIntervalSince1970, file: fileName,
                                      policy: runConfiguration.policy.rawValue, params: runConfiguration.params, version: protocolVersion)
@@ -430,10 +426,7 @@ public final class Service: @unchecked Sendable {
                 }
                 response.result = result
                 totals.withLock { $0.add(result) }
-                entry.ok = result.ok
-                entry.wallSeconds = result.wallSeconds
-                entry.allocations = result.allocations
-                entry.collections = result.collector.collections.reduce(0, +)
+                entry.noteEnd(of: result)
             }
             // On disk before the client hears of it, and before the worker slots go back: a run
             // waiting for them (an exclusive one) is journalled as finishing after this one.
@@ -509,6 +502,18 @@ public final class Service: @unchecked Sendable {
 
     /// One worker slot, or all of them for an exclusive run (exclusive runs take theirs one
     /// at a time, under a lock, so that two of them cannot each hold half the pool).
+    /// Takes a worker slot (all of them when `exclusive`), runs `checked` in it and keeps the
+    /// counts. The slots go back (`workerSlots.signal()`) once the end is journalled.
+    func executeInWorkerSlots(_ checked: CheckedProgram, _ configuration: RunConfiguration,
+                              exclusive: Bool) -> (Result<RunResult, DiagnosticList>, slots: Int) {
+        let slots = takeWorkerSlots(exclusive: exclusive)
+        stats.withLock { $0.runsRunning += 1 }
+        let outcome = Service.execute(checked, configuration)
+        stats.withLock { $0.runsRunning -= 1 }
+        admitted.wrappingSubtract(1, ordering: .relaxed)
+        return (outcome, slots)
+    }
+
     /// Journals a run's or an exec's end, and tells its client whether it is on disk
     /// (`recorded`, and `journalError` when it is not).
     func recordFinished(_ entry: JournalEntry, of what: String, in response: inout Response) {
@@ -613,4 +618,14 @@ public final class ConnectionRuns: Sendable {
     }
 
     public var count: Int { runs.withLock { $0.byTicket.count } }
+}
+
+extension JournalEntry {
+    /// A finished line's figures from the run's result.
+    mutating func noteEnd(of result: RunResult) {
+        ok = result.ok
+        wallSeconds = result.wallSeconds
+        allocations = result.allocations
+        collections = result.collector.collections.reduce(0, +)
+    }
 }
