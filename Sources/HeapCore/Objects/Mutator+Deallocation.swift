@@ -84,7 +84,8 @@ extension Mutator {
     }
 
     /// Frees cyclic garbage the collector found, with the world stopped: its weak references were
-    /// cleared, its finalizer has run, and its references to live objects were released; its own
+    /// cleared, its finalizer has run, it is marked dead (the teardown's test of which referents
+    /// are garbage too), and its references to live objects were released; its own
     /// count is not looked at (only other garbage references it). The block goes straight back
     /// to the allocator: no mutator is inside a load now (loads never span a safepoint), so none
     /// can be holding its address without a reference, and QSBR has nothing to wait for.
@@ -94,7 +95,7 @@ extension Mutator {
         if object.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
             heap.forgetWeakReference(object)
         }
-        markDead(object)
+        assert(object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0, "heapd: collected garbage not marked dead")
         noteFreed(object)
         withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall) }
     }
