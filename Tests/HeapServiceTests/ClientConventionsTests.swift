@@ -5,6 +5,19 @@ import Foundation
 @testable import HeapService
 import Testing
 
+/// `heapctl shell` on `socket`, started, with pipes to its input, output and errors.
+func startShell(_ socket: String) throws -> (Process, input: Pipe, output: Pipe, errors: Pipe) {
+    let process = Process()
+    process.executableURL = Daemon.binary.deletingLastPathComponent().appendingPathComponent("heapctl")
+    process.arguments = ["shell", "--socket", socket]
+    let input = Pipe(), output = Pipe(), errors = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    return (process, input, output, errors)
+}
+
 @Suite struct ClientConventionsTests {
     private let user: uid_t = 1000
     private let environment = ["XDG_RUNTIME_DIR": "/run/user/1000"]
@@ -49,14 +62,7 @@ import Testing
     /// with a Swift error.
     @Test func theShellExitsThreeWhenTheConnectionDrops() throws {
         let daemon = try Daemon()
-        let process = Process()
-        process.executableURL = Daemon.binary.deletingLastPathComponent().appendingPathComponent("heapctl")
-        process.arguments = ["shell", "--socket", daemon.socketPath]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+        let (process, input, output, errors) = try startShell(daemon.socketPath)
         input.fileHandleForWriting.write(Data("print 6 * 7\n".utf8))
         // The first answer has come back once its line is printed.
         var printed = Data()

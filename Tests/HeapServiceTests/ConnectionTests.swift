@@ -203,14 +203,7 @@ func admittedConnection(_ daemon: Daemon) throws -> RawConnection {
     @Test func theShellCarriesOnAfterTheIdleTimeout() throws {
         let daemon = try Daemon(environment: ["HEAPD_IDLE_TIMEOUT_SECONDS": "1"])
         defer { daemon.stop() }
-        let process = Process()
-        process.executableURL = Daemon.binary.deletingLastPathComponent().appendingPathComponent("heapctl")
-        process.arguments = ["shell", "--socket", daemon.socketPath]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+        let (process, input, output, errors) = try startShell(daemon.socketPath)
         var printed = ""
         func readUntil(_ text: String) {
             while !printed.contains(text) {

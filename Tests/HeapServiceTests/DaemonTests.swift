@@ -382,28 +382,6 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
 
     // MARK: Peers (SO_PEERCRED)
 
-    /// Sends `lines` to `socket` as user and group 65534 (nobody/nogroup) and returns what came back.
-    private func askAsNobody(_ socket: String, _ lines: [String]) throws -> [String] {
-        let script = """
-            import socket, sys
-            s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1]); f = s.makefile("rb")
-            for line in sys.argv[2:]:
-                # A refused peer is closed as it connects: its request may find the socket gone.
-                try: s.sendall(line.encode() + b"\\n")
-                except OSError: pass
-                print(f.readline().decode().strip())
-            """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, socket] + lines
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output           // a client error shows in the failed expectation
-        try process.run()
-        process.waitUntilExit()
-        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
-    }
-
     /// Makes the socket connectable by anyone. heapd sets its mode to 0660 just after binding
     /// it, so this waits for that first; a chmod made in between was undone (under load, the
     /// peer test then failed with EACCES instead of reaching the credentials check).
@@ -425,13 +403,13 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let closed = try Daemon()
         defer { closed.stop() }
         openSocketToEveryone(closed.socketPath)              // past the file mode, to the peer check
-        let refused = try askAsNobody(closed.socketPath, [#"{"id": 1, "op": "ping"}"#])
+        let refused = try askAs(uid: 65534, gid: 65534, closed.socketPath, [#"{"id": 1, "op": "ping"}"#])
         #expect(refused.first?.contains("\"forbidden\"") == true)
 
         let open = try Daemon(extraArguments: ["--allow-group", "nogroup"])
         defer { open.stop() }
         openSocketToEveryone(open.socketPath)
-        let answers = try askAsNobody(open.socketPath, [#"{"id": 1, "op": "ping"}"#, #"{"id": 2, "op": "shutdown"}"#])
+        let answers = try askAs(uid: 65534, gid: 65534, open.socketPath, [#"{"id": 1, "op": "ping"}"#, #"{"id": 2, "op": "shutdown"}"#])
         #expect(answers.first?.contains("pong") == true, "\(answers)")
         #expect(answers.last?.contains("forbidden") == true, "\(answers)")
         #expect(open.process.isRunning)
