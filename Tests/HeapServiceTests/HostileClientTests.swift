@@ -790,6 +790,14 @@ extension Target {
     }
 }
 
+extension Daemon {
+    /// Stops heapd and removes its state directory.
+    func stopAndRemoveState() {
+        stop()
+        try? FileManager.default.removeItem(atPath: stateDirectory)
+    }
+}
+
 // MARK: The suite
 
 @Suite(.serialized) struct HostileClientTests {
@@ -799,10 +807,7 @@ extension Target {
     func heapdAnswersEveryKindOfBadInputAndSurvivesEach() throws {
         // As root, heapd shares itself with nogroup, so that a member can be tried.
         let daemon = try Daemon(extraArguments: DaemonTests.canChangeUser ? ["--allow-group", "nogroup"] : [])
-        defer {
-            daemon.stop()
-            try? FileManager.default.removeItem(atPath: daemon.stateDirectory)
-        }
+        defer { daemon.stopAndRemoveState() }
         let target = try Target(daemon)
         let lines = try malformedLines() + oddLines() + wrongTypeLines() + refusedLines() + programLines() + workloadLines()
         let hostile = try RawConnection(daemon.socketPath)
@@ -862,10 +867,7 @@ extension Target {
     @Test
     func aTimeLimitUnderAMillisecondIsATimeLimitNotACrash() throws {
         let daemon = try Daemon()
-        defer {
-            daemon.stop()
-            try? FileManager.default.removeItem(atPath: daemon.stateDirectory)
-        }
+        defer { daemon.stopAndRemoveState() }
         let target = try Target(daemon)
         let client = try RawConnection(daemon.socketPath)
         for seconds in ["1e-300", "5e-324", "0.0001"] {
@@ -879,10 +881,7 @@ extension Target {
     @Test
     func theOutputOfARunThatIsNotStreamedIsBounded() throws {
         let daemon = try Daemon()
-        defer {
-            daemon.stop()
-            try? FileManager.default.removeItem(atPath: daemon.stateDirectory)
-        }
+        defer { daemon.stopAndRemoveState() }
         let target = try Target(daemon)
         let client = try RawConnection(daemon.socketPath)
         let line = String(repeating: "0123456789", count: 10)
@@ -904,10 +903,7 @@ extension Target {
     @Test(.disabled("heapd bug: a client that half-closes (shutdown(SHUT_WR), as nc -N and socat do) is closed at once, unanswered"))
     func aClientThatHalfClosesIsAnsweredWhatItSent() throws {
         let daemon = try Daemon()
-        defer {
-            daemon.stop()
-            try? FileManager.default.removeItem(atPath: daemon.stateDirectory)
-        }
+        defer { daemon.stopAndRemoveState() }
         let connection = try RawConnection(daemon.socketPath)
         try connection.send(line: #"{"id": 1, "op": "ping"}"# + "\n" + #"{"id": 2, "op": "run", "source": "main { print 2 }"}"#)
         shutdown(connection.descriptor, Int32(SHUT_WR))
@@ -919,10 +915,7 @@ extension Target {
     @Test(.disabled("heapd bug: heapd logs what a client sends, unbounded: a 1 MiB request line makes a 1 MiB log line"))
     func heapdsLogLinesAreBoundedWhateverAClientSends() throws {
         let daemon = try Daemon()
-        defer {
-            daemon.stop()
-            try? FileManager.default.removeItem(atPath: daemon.stateDirectory)
-        }
+        defer { daemon.stopAndRemoveState() }
         let target = try Target(daemon)
         let client = try RawConnection(daemon.socketPath)
         let long = String(repeating: "x", count: 1000 << 10)
