@@ -62,6 +62,7 @@ extension Heap {
         var result = CollectionResult(generation: generation, reason: reason, mode: collectionMode)
         invokeCollectionCallbacks(.start, result)
         var teardown = Teardown()
+        teardown.freesAfterPause = result.mode == .concurrent
         var timing = PauseTiming()
         var cpu = threadCPUNanoseconds()
         // Nothing is unmapped from here until validation is over: the walk's addresses stay
@@ -228,7 +229,7 @@ extension Heap {
             result.finalizationNanoseconds += lap()
             return
         }
-        if result.mode == .concurrent && !collectorState.withLock({ $0.saveAll }) {
+        if teardown.freesAfterPause && !collectorState.withLock({ $0.saveAll }) {
             // Freed once the world runs again (collect): nothing can reach it, and marked dead
             // it is skipped by whatever walks the heap meanwhile (referrers, freeze).
             for object in garbage { me.markDead(object) }
@@ -328,9 +329,12 @@ private struct Teardown {
     var held: [ObjectRef] = []
     /// References to drop once the world runs again.
     var released: [ObjectRef] = []
-    /// Garbage with nothing to finalize that a concurrent collection frees once the world runs
-    /// again, each batch with the pass that found it.
+    /// Garbage with nothing to finalize that a collection in concurrent mode frees once the world
+    /// runs again (a small walk run in the pause too), each batch with the pass that found it.
     var unreachable: [(garbage: [ObjectRef], epoch: UInt)] = []
+    /// Whether garbage with nothing to finalize waits in `unreachable` for the world to run:
+    /// in concurrent mode. Stop-the-world mode frees it in the pause, as CPython's gc does.
+    var freesAfterPause = false
 }
 
 /// One collection at a time. The thread whose collection is running may enter again (a
