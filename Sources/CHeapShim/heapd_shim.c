@@ -2,6 +2,7 @@
 #include <sched.h>
 #include <pthread.h>
 #include <errno.h>
+#include <string.h>
 #include "heapd_shim.h"
 
 _Thread_local void *heapd_tls_thread_heap = 0;
@@ -58,9 +59,20 @@ int heapd_allowed_cpu_count(void) {
 #define HEAPD_RACY __attribute__((no_sanitize("thread"), noinline))
 #endif
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HEAPD_TSAN 1
+#endif
+#endif
+
 HEAPD_RACY void heapd_racy_copy_words(uint64_t *destination, const void *source, uint64_t words) {
+#ifdef HEAPD_TSAN
+    // ThreadSanitizer intercepts memcpy: one volatile load a word instead.
     const volatile uint64_t *from = (const volatile uint64_t *)source;
     for (uint64_t i = 0; i < words; i++) destination[i] = from[i];
+#else
+    memcpy(destination, source, words * sizeof(uint64_t));
+#endif
 }
 
 HEAPD_RACY int heapd_racy_update_byte(void *address, uint8_t mask, uint8_t value, uint8_t unless) {

@@ -70,8 +70,9 @@ int heapd_fix_malloc_thresholds(int bytes);
 // stays instrumented. The memory must stay mapped: the caller guarantees it (no arena or large
 // block is unmapped while a concurrent walk runs).
 //
-// Copies `words` 8-byte words from `source` (8-byte aligned) to `destination`, one volatile load
-// each, so that no load is merged, repeated or turned into a memcpy call.
+// Copies `words` 8-byte words from `source` (8-byte aligned) to `destination`: a memcpy (vector
+// loads, a word may be torn, which the walk treats as any stale value), or under ThreadSanitizer,
+// which intercepts memcpy, one volatile load a word.
 void heapd_racy_copy_words(uint64_t *destination, const void *source, uint64_t words);
 
 // Replaces the bits of `mask` in the byte at `address` with `value`'s, by a compare-and-swap

@@ -139,12 +139,13 @@ final class ConcurrentDetection: @unchecked Sendable {
             let carved = heap.allocator.copyBlocks(of: view, to: pageCopy)
             let tagKey = view.page.pointee.tagKey
             let first = tables.firstIndex[number]
+            tables.reserve(candidates: carved, edges: carved &* ((view.blockSize &- ObjectHeader.size) >> 3))
             for block in 0..<carved {
-                let copy = pageCopy + block * view.blockSize
-                let address = view.start + UInt(block * view.blockSize)
+                let copy = pageCopy + block &* view.blockSize
+                let address = view.start &+ UInt(bitPattern: block &* view.blockSize)
                 // A free block carries its tag in word 1 (Page.swift): nothing to read.
                 if copy.load(fromByteOffset: 8, as: UInt.self) == tagKey ^ address { continue }
-                tables.visit(copy, address: address, index: first + block, limit: view.blockSize, filter: filter, policy: policy)
+                tables.visit(copy, address: address, index: first &+ block, limit: view.blockSize, filter: filter, policy: policy)
             }
             heap.makeRoom(carved / ConcurrentDetection.blocksPerRoom)
         }
@@ -155,6 +156,7 @@ final class ConcurrentDetection: @unchecked Sendable {
             let slots = min(Int(header[3] >> 32), (size - ObjectHeader.size) / 8)
             var copy = [UInt64](repeating: 0, count: ObjectHeader.size / 8 + slots)
             copy.withUnsafeMutableBufferPointer { heapd_racy_copy_words($0.baseAddress!, block, UInt64($0.count)) }
+            tables.reserve(candidates: 1, edges: slots)
             copy.withUnsafeMutableBytes { bytes in
                 tables.visit(bytes.baseAddress!, address: UInt(bitPattern: block), index: largeBase + number,
                              limit: bytes.count, filter: filter, policy: policy)
@@ -172,12 +174,12 @@ final class ConcurrentDetection: @unchecked Sendable {
 private struct Tables {
     /// Page views walked, and the first block index of each (one more entry: the first large
     /// block's index).
-    var views: [ConcurrentPageView] = []
-    var firstIndex: [Int] = []
+    var views = RawList<ConcurrentPageView>()
+    var firstIndex = RawList<Int>()
     /// Arena base → offset in `viewOfPage` of the arena's `Arena.pageCount` entries (a view's
     /// number, or -1 for a page not walked); the last arena looked up, as a one-entry cache.
     var arenaOffset: [UInt: Int] = [:]
-    var viewOfPage: [Int32] = []
+    var viewOfPage = RawList<Int32>()
     var lastArena: UInt = 0
     var lastOffset = -1
     /// Large block address → block index (after every page's blocks).
@@ -194,32 +196,32 @@ private struct Tables {
     /// began.
     var stamp: UInt = 0
     /// Marking's and batching's working lists (`markAndPromote`, `batches`): per candidate,
-    /// reached, union-find parent, component size and next slot; the marking stack; the
+    /// reached, union-find parent, component size (then next slot); the marking stack; the
     /// unreached candidates.
     var reached = RawList<Bool>()
     var parent = RawList<Int32>()
     var size = RawList<Int32>()
-    var slot = RawList<Int32>()
     var stack = RawList<Int32>()
     var unreached = RawList<Int32>()
 
     /// Numbers every block of the plan and fills the lookup tables.
     mutating func index(_ plan: ConcurrentWalkPlan) {
-        views = plan.pages
-        firstIndex.removeAll(keepingCapacity: true)
+        views.removeAll()
+        for view in plan.pages { views.append(view) }
+        firstIndex.removeAll()
         arenaOffset.removeAll(keepingCapacity: true)
-        viewOfPage.removeAll(keepingCapacity: true)
+        viewOfPage.removeAll()
         largeIndex.removeAll(keepingCapacity: true)
         lastArena = 0
         lastOffset = -1
         var next = 0
-        for (number, view) in views.enumerated() {
+        for (number, view) in plan.pages.enumerated() {
             firstIndex.append(next)
             next += view.reserved
             let arena = view.start & ~UInt(Arena.size - 1)
             let offset = arenaOffset[arena] ?? {
                 let offset = viewOfPage.count
-                viewOfPage.append(contentsOf: repeatElement(-1, count: Arena.pageCount))
+                viewOfPage.append(-1, count: Arena.pageCount)
                 arenaOffset[arena] = offset
                 return offset
             }()
@@ -237,8 +239,9 @@ private struct Tables {
 
     /// Frees the lists' memory (the owner's deinit).
     func deallocate() {
+        views.deallocate(); firstIndex.deallocate(); viewOfPage.deallocate()
         refs.deallocate(); ordinal.deallocate(); addresses.deallocate(); edgeStart.deallocate(); edges.deallocate()
-        reached.deallocate(); parent.deallocate(); size.deallocate(); slot.deallocate(); stack.deallocate(); unreached.deallocate()
+        reached.deallocate(); parent.deallocate(); size.deallocate(); stack.deallocate(); unreached.deallocate()
     }
 
     /// The block index of the walked block at `address`, or -1 (not a walked block, or not a
@@ -251,24 +254,33 @@ private struct Tables {
             lastOffset = arenaOffset[arena] ?? -1
         }
         guard lastOffset >= 0 else { return largeIndex.isEmpty ? -1 : largeIndex[address] ?? -1 }
-        let view = Int(viewOfPage[lastOffset + Int((address - arena) >> UInt(Arena.pageShift))])
+        let view = Int(viewOfPage[lastOffset &+ Int(bitPattern: (address &- arena) >> UInt(Arena.pageShift))])
         guard view >= 0 else { return -1 }
-        let start = views[view].start
-        guard address >= start else { return -1 }
-        let offsetInPage = address - start
-        let block = Int((UInt64(offsetInPage) &* UInt64(views[view].reciprocal)) >> 32)
-        guard block < views[view].reserved, UInt(block * views[view].blockSize) == offsetInPage else { return -1 }
-        return firstIndex[view] + block
+        let found = views[view]
+        guard address >= found.start else { return -1 }
+        let offsetInPage = address &- found.start
+        let block = Int((UInt64(offsetInPage) &* UInt64(found.reciprocal)) >> 32)
+        guard block < found.reserved, UInt(bitPattern: block &* found.blockSize) == offsetInPage else { return -1 }
+        return firstIndex[view] &+ block
     }
 
-    /// Step 2 for one block's copy at `copy` (at most `limit` bytes of it are the block's).
+    /// Room for `candidates` more candidates with `edges` edges in all, so that `visit` appends
+    /// without checking.
+    mutating func reserve(candidates: Int, edges more: Int) {
+        addresses.reserve(addresses.count + candidates)
+        edgeStart.reserve(edgeStart.count + candidates + 1)
+        edges.reserve(edges.count + more)
+    }
+
+    /// Step 2 for one block's copy at `copy` (at most `limit` bytes of it are the block's). The
+    /// caller has reserved room for it (`reserve`): one candidate, `limit` / 8 edges.
     @inline(__always)
     mutating func visit(_ copy: UnsafeMutableRawPointer, address: UInt, index: Int, limit: Int, filter: CandidateFilter, policy: RefCountPolicyKind) {
         let word3 = copy.load(fromByteOffset: 24, as: UInt64.self)
         guard filter.admits(gcBits: UInt8(truncatingIfNeeded: word3 >> 16)),
               copy.load(fromByteOffset: 16, as: UInt.self) != stamp else { return }
         let slots = Int(word3 >> 32)
-        guard ObjectHeader.size + slots * 8 <= limit else { return }
+        guard ObjectHeader.size &+ slots &* 8 <= limit else { return }
         let local = copy.load(fromByteOffset: 4, as: UInt32.self)
         let shared = copy.load(fromByteOffset: 8, as: Int.self)
         let count = switch policy {
@@ -278,17 +290,17 @@ private struct Tables {
         case .atomic: shared
         case .globalLock: Int(local)
         }
-        ordinal[index] = Int32(addresses.count)
-        addresses.append(address)
-        edgeStart.append(Int32(edges.count))
+        ordinal[index] = Int32(truncatingIfNeeded: addresses.count)
+        addresses.appendReserved(address)
+        edgeStart.appendReserved(Int32(truncatingIfNeeded: edges.count))
         refs[index] &+= Int32(truncatingIfNeeded: count)
         for slot in 0..<slots {
-            let value = copy.load(fromByteOffset: ObjectHeader.size + slot * 8, as: UInt.self)
+            let value = copy.load(fromByteOffset: ObjectHeader.size &+ slot &* 8, as: UInt.self)
             guard value != 0 else { continue }
             let target = blockIndex(of: value)
             guard target >= 0 else { continue }
             refs[target] &-= 1
-            edges.append(Int32(target))
+            edges.appendReserved(Int32(truncatingIfNeeded: target))
         }
     }
 
@@ -332,10 +344,13 @@ private struct Tables {
     /// The unreached candidates' addresses grouped by component (union-find over the edges
     /// between them), and batches of whole components of at most `pauseBudget` objects.
     private mutating func batches() -> ([UInt], [Range<Int>]) {
+        // A component is named by its root, its smallest candidate: a union links the larger
+        // root under the smaller and path halving only shortens links, so a parent is never
+        // greater than its child (`parent[x] <= x`).
         parent.resize(to: addresses.count, filling: -1)
         for i in 0..<unreached.count { parent[Int(unreached[i])] = unreached[i] }
         let parent = self.parent
-        func root(_ x: Int32) -> Int32 {
+        @inline(__always) func root(_ x: Int32) -> Int32 {
             var x = x
             while parent[Int(x)] != x {
                 parent[Int(x)] = parent[Int(parent[Int(x)])]      // path halving
@@ -352,13 +367,17 @@ private struct Tables {
                 if a != b { parent[Int(max(a, b))] = min(a, b) }
             }
         }
+        // Every link straight to its root, in increasing order (`unreached` is): a parent,
+        // smaller, already links to its root.
+        for i in 0..<unreached.count {
+            let x = Int(unreached[i])
+            parent[x] = parent[Int(parent[x])]
+        }
         // A counting sort of the unreached by component (no allocation per component): sizes,
-        // then each component's first slot in `tentative`, in order of first appearance. A
-        // component is named by its root, which is its smallest candidate: the roots in order
-        // of first appearance are the roots in increasing order.
+        // then each component's first slot in `tentative`, in order of first appearance — the
+        // roots in increasing order. `size` holds, for a root, its size and then its next slot.
         size.resize(to: addresses.count, filling: 0)
-        for i in 0..<unreached.count { size[Int(root(unreached[i]))] += 1 }
-        slot.resize(to: addresses.count, filling: 0)
+        for i in 0..<unreached.count { size[Int(parent[Int(unreached[i])])] &+= 1 }
         var batches: [Range<Int>] = []
         var next: Int32 = 0
         var batchStart = 0
@@ -370,16 +389,16 @@ private struct Tables {
                 batches.append(batchStart..<Int(next))
                 batchStart = Int(next)
             }
-            slot[component] = next
+            size[component] = next
             next += Int32(count)
         }
         if Int(next) > batchStart { batches.append(batchStart..<Int(next)) }
         var tentative = [UInt](repeating: 0, count: unreached.count)
         tentative.withUnsafeMutableBufferPointer { tentative in
             for i in 0..<unreached.count {
-                let component = Int(root(unreached[i]))
-                tentative[Int(slot[component])] = addresses[Int(unreached[i])]
-                slot[component] += 1
+                let component = Int(parent[Int(unreached[i])])
+                tentative[Int(size[component])] = addresses[Int(unreached[i])]
+                size[component] &+= 1
             }
         }
         return (tentative, batches)
@@ -416,6 +435,14 @@ struct RawList<Element: BitwiseCopyable> {
         count += 1
     }
 
+    /// `append` where `reserve` has made the room.
+    @inline(__always)
+    mutating func appendReserved(_ element: Element) {
+        assert(count < capacity, "heapd: RawList.appendReserved past the room reserved")
+        base.unsafelyUnwrapped[count] = element
+        count &+= 1
+    }
+
     @inline(__always)
     mutating func popLast() -> Element? {
         guard count > 0 else { return nil }
@@ -424,6 +451,13 @@ struct RawList<Element: BitwiseCopyable> {
     }
 
     mutating func removeAll() { count = 0 }
+
+    /// Appends `value` `count` times.
+    mutating func append(_ value: Element, count more: Int) {
+        if count + more > capacity { reserve(max(capacity * 2, count + more)) }
+        (base.unsafelyUnwrapped + count).initialize(repeating: value, count: more)
+        count += more
+    }
 
     /// `count` elements, each `value`; the memory is kept from one use to the next.
     mutating func resize(to newCount: Int, filling value: Element) {
@@ -434,6 +468,7 @@ struct RawList<Element: BitwiseCopyable> {
 
     mutating func reserve(_ minimumCapacity: Int) {
         guard minimumCapacity > capacity else { return }
+        let minimumCapacity = max(minimumCapacity, capacity * 2)
         let grown = UnsafeMutablePointer<Element>.allocate(capacity: minimumCapacity)
         if let base {
             grown.update(from: base, count: count)
@@ -531,27 +566,32 @@ extension Heap {
     func validate(_ tentative: ArraySlice<UInt>) -> [ObjectRef] {
         assertWorldStopped()
         let filter = CandidateFilter(collecting: 2)
-        return tentative.compactMap { address -> ObjectRef? in
-            switch allocator.regions.kind(of: address) {
+        let regions = allocator.regions
+        let allocatorID = allocator.id
+        var kept: [ObjectRef] = []
+        kept.reserveCapacity(tentative.count)
+        for address in tentative {
+            switch regions.kind(of: address) {
             case .arena:
                 let page = Arena.page(containing: address)
                 guard page.pointee.state == .owned || page.pointee.state == .abandoned,
-                      page.pointee.allocatorID == allocator.id else { return nil }
+                      page.pointee.allocatorID == allocatorID else { continue }
                 let start = UInt(bitPattern: page.pointee.start)
-                guard address >= start else { return nil }
+                guard address >= start else { continue }
                 let offset = address - start
                 let block = Int((UInt64(offset) &* UInt64(page.pointee.reciprocal)) >> 32)
                 guard block < Int(page.pointee.capacity.load(ordering: .relaxed)),
                       UInt(block * Int(page.pointee.blockSize)) == offset,
-                      !page.pointee.isTaggedFree(UnsafeMutableRawPointer(bitPattern: address)!) else { return nil }
+                      !page.pointee.isTaggedFree(UnsafeMutableRawPointer(bitPattern: address)!) else { continue }
             case .largeStart:
                 // A large block stays mapped until the walk ends; one freed meanwhile is dead.
                 break
             case .none, .largeContinuation:
-                return nil
+                continue
             }
             let object = ObjectRef(bits: address)!
-            return filter.admits(object) ? object : nil
+            if filter.admits(object) { kept.append(object) }
         }
+        return kept
     }
 }
