@@ -31,6 +31,14 @@
 //   4. it lowers the flag under the mutex and wakes everyone, then drops the references the
 //      queues held: an object freed by that runs its finalizer with the world running, never
 //      inside the pause. Attaching, and leaving a blocking region, wait while the world is stopped.
+//   A stop is not requested while a thread released by the last pause is still on its way out:
+//   parked (`World.parkedCount`) or inside `waitWhileStoppedLocked` (`World.stoppedWaiters`);
+//   the next stopper waits for them to leave first (`World.isClearOfLastPause`). Otherwise
+//   back-to-back pauses (a concurrent collection's validation batches) would start while the
+//   threads woken at the end of the last one are waking up — runnable, needing a CPU and the
+//   mutex, only to wait again — and on a machine with no spare CPU the stopper lost its own to
+//   them for a scheduler tick or two (4–8 ms pauses of 60 µs of work). The wait for them is
+//   handshake time.
 // Why the spins are safe: once the flag is up, no mutator becomes running until the stopper lowers
 // it (every way to `running` reads the flag under the mutex), so `runningCount` only falls, and a
 // 1 the stopper reads outside the mutex stays 1 for the whole pause. A parked mutator's spin only
@@ -87,6 +95,15 @@ final class World: Sendable {
     /// only under the mutex, by releasing read-modify-writes (`Heap.setWorldStateLocked`); read
     /// under the mutex, or by the spinning stopper with an acquiring load.
     let runningCount = Atomic<Int>(0)
+    /// Threads inside `Heap.waitWhileStoppedLocked` (parked, or attaching or leaving a blocking
+    /// region while the world is stopped), and mutators whose state is `parked`. Under the
+    /// mutex; a stopper raises the flag only when both are 0 (top of the file).
+    /// `nonisolated(unsafe)`: the mutex guards them.
+    nonisolated(unsafe) var stoppedWaiters = 0
+    nonisolated(unsafe) var parkedCount = 0
+
+    /// Whether every thread the last pause released is out of it. Under the mutex.
+    var isClearOfLastPause: Bool { stoppedWaiters == 0 && parkedCount == 0 }
     /// One entry per park: the pause the parked mutator saw, in nanoseconds. Under the mutex.
     /// `nonisolated(unsafe)`: the mutex, not the type system, guards it.
     private nonisolated(unsafe) var mutatorPauseHistogram = CollectorTotals.nanosecondHistogram()
@@ -182,6 +199,8 @@ extension Heap {
         }
         let start = monotonicNanoseconds()
         world.withLock {
+            // The threads the last pause released leave their wait first (top of the file).
+            while !world.isClearOfLastPause { world.wait() }
             // Sequentially consistent: a mutator that attaches or leaves a blocking region
             // checks the flag under the same mutex; safepoints read it relaxed and then lock.
             counters.pointee.stopRequested.store(true, ordering: .sequentiallyConsistent)
@@ -232,6 +251,12 @@ extension Heap {
     func setWorldStateLocked(_ storage: UnsafeMutablePointer<MutatorStorage>, to state: MutatorWorldState) {
         world.assertLocked()
         let wasRunning = storage.pointee.worldState == .running
+        if storage.pointee.worldState == .parked {
+            world.parkedCount -= 1
+            // The last one out wakes a stopper waiting to raise the flag again.
+            if world.isClearOfLastPause { world.broadcast() }
+        }
+        if state == .parked { world.parkedCount += 1 }
         storage.pointee.worldState = state
         // Releasing, every change: pairs with the stopper's acquiring load in `waitUntilOthersStop`.
         if wasRunning && state != .running {
@@ -255,7 +280,12 @@ extension Heap {
     /// Waits while the world is stopped. World mutex held.
     func waitWhileStoppedLocked() {
         world.assertLocked()
+        guard counters.pointee.stopRequested.load(ordering: .relaxed) else { return }
+        world.stoppedWaiters += 1
         while counters.pointee.stopRequested.load(ordering: .relaxed) { world.wait() }
+        world.stoppedWaiters -= 1
+        // The last one out wakes a stopper waiting to raise the flag again.
+        if world.isClearOfLastPause { world.broadcast() }
     }
 
     /// Waits while the world is stopped, then marks `storage` running. World mutex held.

@@ -117,6 +117,36 @@ import Testing
         #expect(totals.mutatorPause(atPercentile: 99) == 0)
     }
 
+    /// Pauses back to back, with nothing between them to let the pollers run: each pause still
+    /// parks each poller afresh, because a stop is not requested until every thread the last pause
+    /// released is out of its wait (Safepoints.swift). Were it requested earlier, a poller woken
+    /// at the end of one pause would find the next one begun and wait through it too — one park
+    /// for several pauses — while competing for a CPU with the stopper inside the pause.
+    @Test(arguments: [1, 3])
+    func backToBackPausesEachParkEveryPollerOnce(pollers: Int) {
+        let heap = Heap(collector: HandshakeTests.manualStopTheWorld)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        let progress = Locked<[Int]>(Array(repeating: 0, count: pollers))
+        let done = Atomic<Bool>(false)
+        let ready = Barrier(parties: pollers + 1)
+        let pauses = 200
+        runOnThreads(pollers + 1) { i in
+            let m = heap.attachCurrentThread()
+            ready.wait()
+            if i < pollers {
+                poll(m, node, until: done) { progress.withLock { $0[i] += 1 } }
+            } else {
+                #expect(waitUntilEachRuns(progress))
+                for _ in 0..<pauses { heap.stopTheWorld {} }
+                done.store(true, ordering: .releasing)
+            }
+            heap.detachCurrentThread()
+        }
+        #expect(heap.collectorTotals.mutatorPauses.totalCount == UInt64(pauses * pollers))
+        #expect(heap.world.parkedCount == 0 && heap.world.stoppedWaiters == 0)
+        withMutator(heap) { _ in heap.collect() }
+    }
+
     /// Both spins run out: the poller reaches its safepoints further apart than the stopper spins,
     /// and each pause lasts longer than a parked mutator spins, so the stopper and the parked
     /// mutator meet through the condition variable. `stopTheWorld` pauses count as mutator pauses
