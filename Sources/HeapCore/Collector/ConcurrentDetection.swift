@@ -58,20 +58,21 @@
 // collection would walk what the mutators made during the one before — more each time. So from
 // the walk's start until its garbage is freed, the mutators may allocate a budget — the larger
 // of 16 young thresholds and the live objects of the last full collection — and then room made
-// as the collection progresses: one object for every 4 blocks the walk examines, and one for
-// every 2 garbage objects a pause confirms:
+// as the walk progresses: one object for every 4 blocks it examines:
 //
 //   a mutator waits while   count0 − stallAbove > room
 //                           stallAbove = count0 at the start + budget (again from the restarted
 //                                        count after the first validation pause)
-//                           room       = `HeapCounters.room`: what the walk and the pauses have made so far
+//                           room       = `HeapCounters.room`: what the walk has made so far
 //
-// A collection of W objects thus lets the mutators make at most 2 budgets + W/4 + W/2 before the
-// next: walks settle at a size set by the budget (about 8 of them) instead of growing. A mutator
-// that outpaces the collector goes on as soon as room is made, a page or a pause later, instead
-// of waiting for the end. Room-making wakes the waiters (`pacingWaiters` says whether there are
-// any). Each wait, in a blocking region, is a pause that mutator sees and is recorded as one
-// (`mutatorPauses`); the collecting mutator never waits for its own collection.
+// A collection of W objects thus lets the mutators make at most 2 budgets + W/4 before the next:
+// walks settle at a size set by the budget instead of growing. A mutator that outpaces the walk
+// goes on as soon as room is made, a page later, instead of waiting for the end. Room-making
+// wakes the waiters (`pacingWaiters` says whether there are any). Once the walk is over, a waiter
+// waits on until the garbage is freed (`endPacing`): woken between validation pauses, it would
+// need a CPU while the next one runs (Safepoints.swift). Each wait, in a blocking region, is a
+// pause that mutator sees and is recorded as one (`mutatorPauses`); the collecting mutator never
+// waits for its own collection.
 
 import CHeapShim
 import Synchronization
@@ -109,11 +110,10 @@ final class ConcurrentDetection: @unchecked Sendable {
         var pages = 0
     }
 
-    /// Pacing (top of the file): the budget in young thresholds, and the blocks walked and the
-    /// garbage objects confirmed that make room for one object each.
+    /// Pacing (top of the file): the budget in young thresholds, and the blocks walked that make
+    /// room for one object.
     static let budgetThresholds = 16
     static let blocksPerRoom = 4
-    static let garbagePerRoom = 2
 
     /// A walk of at most this many pages (64 KiB each) and no large block runs in the pause
     /// instead: its pause is shorter than the concurrent path's, which adds a second look at
@@ -493,9 +493,9 @@ extension Heap {
     }
 
     /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
-    /// count0 past the budget and the room made wait. `rebasing`: again, once the counts have
-    /// restarted (in a collection's first validation pause); waiters look again.
-    func beginPacing(rebasing: Bool = false) {
+    /// count0 past the budget and the room made wait. Called again once the counts have
+    /// restarted (in a collection's first validation pause); waiters wait on (top of the file).
+    func beginPacing() {
         // Saturating: a threshold may be as large as a program or a client sets it.
         let budget = collectorState.withLock { state in
             let (thresholds, overflow) = state.youngThreshold.multipliedReportingOverflow(by: ConcurrentDetection.budgetThresholds)
@@ -504,7 +504,6 @@ extension Heap {
         let count0 = counters.pointee.count0.load(ordering: .relaxed)
         counters.pointee.room.store(0, ordering: .relaxed)
         counters.pointee.stallAbove.store(count0 > Int.max - budget ? Int.max : count0 + budget, ordering: .relaxed)
-        if rebasing { walkPacing.withLock { walkPacing.broadcast() } }
     }
 
     /// The collection has progressed: `objects` more may be made, and the mutators waiting for

@@ -96,14 +96,13 @@ extension Heap {
             // restart in it).
             for (number, batch) in (outcome.batches.isEmpty ? [0..<0] : outcome.batches).enumerated() {
                 var each = PauseTiming()
-                let validated = result.validated
                 stopTheWorld(timing: &each) {
                     validateGarbage(outcome.tentative[batch], first: number == 0, &result, by: me, into: &teardown)
                 }
-                // The counts restarted in the first pause: so does pacing's budget. Garbage
-                // confirmed makes room (freed just after the last pause).
-                if number == 0 { beginPacing(rebasing: true) }
-                makeRoom((result.validated - validated) / ConcurrentDetection.garbagePerRoom)
+                // The counts restarted in the first pause: so does pacing's budget. A mutator
+                // waiting for room waits on until the garbage is freed: woken between pauses,
+                // it would need a CPU while the next one runs (Safepoints.swift).
+                if number == 0 { beginPacing() }
                 timing.handshakeNanoseconds += each.handshakeNanoseconds
                 timing.pauseNanoseconds += each.pauseNanoseconds
                 result.pauses.append(each.pauseNanoseconds)
