@@ -27,13 +27,22 @@ final class Daemon {
             .appendingPathComponent("workloads").path
     }
 
+    /// `openFiles`: heapd starts with this soft limit on open files (set by /bin/sh, which then
+    /// execs heapd: the same pid). Never by changing this process's own limit: that is every
+    /// suite's, and a Process launch beside a lowered one fails with EBADF.
     init(socketPath: String? = nil, stateDirectory: String? = nil, environment: [String: String] = [:], extraArguments: [String] = [],
-         waitForSocket: Bool = true) throws {
+         openFiles: Int? = nil, waitForSocket: Bool = true) throws {
         let unique = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.socketPath = socketPath ?? NSTemporaryDirectory() + "heapd-test-\(unique).sock"
         self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "heapd-state-\(unique)"
-        process.executableURL = Daemon.binary
-        process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory] + extraArguments
+        let arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory] + extraArguments
+        if let openFiles {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -S -n \(openFiles) && exec \"$0\" \"$@\"", Daemon.binary.path] + arguments
+        } else {
+            process.executableURL = Daemon.binary
+            process.arguments = arguments
+        }
         process.standardError = errors
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
