@@ -557,6 +557,23 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(config["journal"]?.hasSuffix("journal.ndjson") == true)
     }
 
+    /// `config` shows what is in force: max_connections as lowered to the open-file limit (not
+    /// the 1,000,000 asked for), and where heapd serves, keeps its journal, and whom it lets in.
+    @Test func configShowsTheValuesInForce() throws {
+        let group = try #require(getgrgid(getgid()).map { String(cString: $0.pointee.gr_name) })
+        let daemon = try Daemon(environment: ["HEAPD_MAX_CONNECTIONS": "1000000"], extraArguments: ["--allow-group", group])
+        defer { daemon.stop() }
+        let config = try #require(try ask(daemon.connect(), #"{"id": 1, "op": "config"}"#).config)
+        let limits = try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/limits", encoding: .utf8)
+        let openFiles = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[3]) })
+        #expect(config["max_connections"] == String(min(1_000_000, openFiles - 64)), "open files: \(openFiles)")
+        #expect(config["socket"] == daemon.socketPath)
+        #expect(config["state_directory"] == daemon.stateDirectory)
+        #expect(config["allow_group"] == group)
+        #expect(config["journal"] == daemon.stateDirectory + "/journal.ndjson")
+    }
+
     @Test func theThresholdsSettingReachesTheSharedHeapToo() throws {
         let daemon = try Daemon(environment: ["HEAPD_THRESHOLDS": "[900, 7, 3]"])
         defer { daemon.stop() }
