@@ -335,30 +335,9 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
     }
 
     @Test func heapdNotifiesReadinessStatusAndTheWatchdog() throws {
-        let notifyPath = NSTemporaryDirectory() + "heapd-notify-\(getpid()).sock"
-        try? FileManager.default.removeItem(atPath: notifyPath)
-        let listener = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(listener); try? FileManager.default.removeItem(atPath: notifyPath) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(notifyPath.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let daemon = try Daemon(environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "100000"])
-        var messages: [String] = []
-        for _ in 0..<3 {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = recv(listener, &buffer, buffer.count, 0)
-            if count > 0 { messages.append(String(decoding: buffer[..<count], as: UTF8.self)) }
-        }
+        let notify = try NotifySocket()
+        let daemon = try Daemon(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "100000"])
+        let messages = (0..<3).compactMap { _ in notify.receive(waiting: true) }
         daemon.stop()
         #expect(messages.first?.hasPrefix("READY=1\nSTATUS=0 running") == true)
         #expect(messages.dropFirst().contains { $0.hasPrefix("WATCHDOG=1") })

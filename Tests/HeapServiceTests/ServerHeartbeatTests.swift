@@ -11,8 +11,8 @@ import Testing
 import Glibc
 #endif
 
-/// A datagram socket bound at a path of its own, read by the test.
-private final class NotifySocket {
+/// A datagram socket bound at a path of its own, read by the test: systemd's NOTIFY_SOCKET.
+final class NotifySocket {
     let path = NSTemporaryDirectory() + "heapd-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
     let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
 

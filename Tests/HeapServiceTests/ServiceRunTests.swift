@@ -10,29 +10,15 @@ import Synchronization
 import Testing
 
 @Suite struct ServiceRunTests {
-    private func run(_ source: String, _ configure: (inout Request) -> Void = { _ in }) -> Request {
-        var request = Request(id: .number(1), op: "run")
-        request.source = source
-        configure(&request)
-        return request
-    }
-
-    private func exec(_ piece: String) -> Request {
-        var request = Request(id: .number(2), op: "exec")
-        request.session = "s"
-        request.source = piece
-        return request
-    }
-
     @Test func gcFalseKeepsTheDaemonsThresholds() throws {
         var settings = ServiceConfiguration()
         settings.thresholds = [500, 5, 6]
         let service = Service(configuration: settings)
         let program = "main { print gc.get_threshold(0)\nprint gc.get_threshold(2) }"
-        let manual = try handled(service, run(program) { $0.gc = false })
+        let manual = try handled(service, runRequest(program) { $0.gc = false })
         #expect(manual.result?.output == ["500", "6"])
         #expect(manual.result?.collector.automaticCollections == 0)
-        #expect(try handled(service, run(program)).result?.output == ["500", "6"])
+        #expect(try handled(service, runRequest(program)).result?.output == ["500", "6"])
     }
 
     /// A session's replay keeps max_output_bytes of output: a piece whose lines fall past it is
@@ -42,14 +28,14 @@ import Testing
         settings.maxOutputBytes = 40
         let service = Service(configuration: settings)
         let marker = "[output truncated: the run printed more than 40 bytes; the lines after this one were dropped]"
-        #expect(try handled(service, exec("repeat 3 { print 1234567 }")).lines == ["1234567", "1234567", "1234567"])     // 24 bytes
-        let straddling = try handled(service, exec("repeat 3 { print 7654321 }"))                                        // two fit
+        #expect(try handled(service, execRequest("repeat 3 { print 1234567 }")).lines == ["1234567", "1234567", "1234567"])     // 24 bytes
+        let straddling = try handled(service, execRequest("repeat 3 { print 7654321 }"))                                        // two fit
         #expect(straddling.lines == ["7654321", "7654321", marker])
         #expect(straddling.droppedOutputLines == 1)
-        let past = try handled(service, exec("print 1"))
+        let past = try handled(service, execRequest("print 1"))
         #expect(past.type == "exec" && past.lines == [marker])
         #expect(past.droppedOutputLines == 1)
-        let silent = try handled(service, exec("x = 1"))
+        let silent = try handled(service, execRequest("x = 1"))
         #expect(silent.lines == [] && silent.droppedOutputLines == nil)
     }
 
@@ -77,8 +63,8 @@ import Testing
             watched.signal()
         }
         for number in 0..<runs {
-            _ = try handled(service, run(number.isMultiple(of: 3) ? "main { x = 1 / 0 }" : "main { print \(number) }"))
-            _ = try handled(service, exec("print \(number)"))
+            _ = try handled(service, runRequest(number.isMultiple(of: 3) ? "main { x = 1 / 0 }" : "main { print \(number) }"))
+            _ = try handled(service, execRequest("print \(number)"))
         }
         stop.store(true, ordering: .relaxed)
         watched.wait()
