@@ -3,8 +3,9 @@
 // statement, and its variables persist from one exec to the next.
 //
 // How: the session keeps its program so far (HeapWorkload's SessionProgram: the declarations,
-// then a `main` of the statements); an exec runs the whole program again with the new piece added (a fresh heap each time, collection manual so
-// that counts and collections repeat exactly) and answers with the output the new piece printed.
+// then a `main` of the statements); an exec runs the whole program again with the new piece
+// added (a fresh heap each time, collection manual so that counts and collections repeat
+// exactly) and answers with the output the new piece printed.
 // A piece that does not parse, check or run is answered with its error and not kept. Programs in
 // this language are deterministic for a given seed, so replaying is indistinguishable from
 // keeping the heap — and no heap outlives a request.
