@@ -135,19 +135,15 @@ public struct Caller: Sendable, Equatable {
 }
 
 extension Service {
-    /// The `gc` actions that change the shared heap's collector (a member may only read its
-    /// status and collect).
-    static let collectorSettingActions: Set<String> = ["enable", "disable", "threshold", "collector", "freeze", "unfreeze"]
-
     /// Why a member of the allowed group may not make `request` (the `forbidden` error's
     /// message); nil when it may. Owners may make any request (within the maximums that bound
     /// everyone's, Request+Validation.swift).
     func memberRestriction(_ request: Request) -> String? {
         let group = "members of the allowed group"
-        switch request.op {
-        case "shutdown": return "only the daemon's own user or root may shut it down"
-        case "config": return "only the daemon's own user or root may read its configuration"
-        case "run":
+        switch Op(rawValue: request.op) {
+        case .shutdown: return "only the daemon's own user or root may shut it down"
+        case .config: return "only the daemon's own user or root may read its configuration"
+        case .run:
             if request.detach == true { return "\(group) may not start detached runs" }
             if request.exclusive == true { return "\(group) may not start exclusive runs" }
             if let mebibytes = request.heapLimitMiB, mebibytes > configuration.defaultHeapLimitMiB {
@@ -157,9 +153,9 @@ extension Service {
                 return "\(group) may ask for a timeLimitSeconds of at most \(configuration.defaultTimeLimitSeconds) (the daemon's default), not \(seconds)"
             }
             return nil
-        case "gc":
-            guard let action = request.action, Service.collectorSettingActions.contains(action) else { return nil }
-            return "\(group) may read (status) and collect the shared heap; '\(action)' changes its collector, which only the daemon's own user or root may do"
+        case .gc:
+            guard let action = request.action.flatMap(GCAction.init(rawValue:)), action.changesCollector else { return nil }
+            return "\(group) may read (status) and collect the shared heap; '\(action.rawValue)' changes its collector, which only the daemon's own user or root may do"
         default: return nil
         }
     }

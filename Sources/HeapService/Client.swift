@@ -33,7 +33,15 @@ public final class Client {
 
     /// Connects to `path`; with `timeout`, a read that waits longer than it throws `timedOut`.
     public init(socketPath path: String, timeout: Duration? = nil) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        descriptor = try Client.connect(path, timeout: timeout)
+    }
+
+    /// A descriptor connected to `path`, or the error; a descriptor that does not connect is
+    /// closed here. Before `descriptor` is set, so that an init that throws has no deinit: a
+    /// second close(2) of the number — by then, perhaps, another thread's file — would be a bug.
+    static func connect(_ path: String, timeout: Duration?) throws -> Int32 {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw ClientError.noDaemon(path, errno) }
         if let timeout {
             var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
             setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
@@ -47,7 +55,7 @@ public final class Client {
         }
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         guard connected == 0 else {
@@ -55,6 +63,7 @@ public final class Client {
             Glibc.close(descriptor)
             throw ClientError.noDaemon(path, code)
         }
+        return descriptor
     }
 
     deinit {

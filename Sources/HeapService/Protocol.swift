@@ -8,12 +8,70 @@
 //             {"id": 1, "type": "result", "result": {...}}      (exactly one result or error ends a run)
 //             {"id": 1, "type": "error", "code": "parse_error", "message": "..."}
 //
-// Error codes are stable (docs/protocol.md lists them): bad_json, unknown_op, request_too_large,
-// bad_request, parse_error, check_error, expect_failed, heap_limit, time_limit, cancelled,
-// run_error (any other run-time error; `detail` has the run's own code), busy, not_recorded,
-// shutting_down, forbidden, too_many_connections, idle_timeout, internal.
+// Ops and error codes are enums (Op, ErrorCode): the service's dispatch switches over Op, and the
+// unknown-op message lists its cases. On the wire both stay strings: a request's `op` is decoded
+// as one (an unknown op is answered `unknown_op` with the request's id), and a response's `code`
+// too, so that a client reads codes newer than itself. Error codes are stable
+// (docs/protocol.md lists them).
 
 import HeapWorkload
+
+/// The ops, in the order the unknown-op message lists them.
+public enum Op: String, CaseIterable, Sendable {
+    case ping, version, stats, metrics, config, workloads, run, exec, gc, cancel, history, shutdown
+
+    /// The answer to an op that is none of these.
+    static func unknownMessage(_ op: String) -> String {
+        "unknown op '\(op)' (ops: \(allCases.map(\.rawValue).joined(separator: ", ")))"
+    }
+}
+
+/// The stable error codes.
+public enum ErrorCode: String, CaseIterable, Sendable {
+    /// The line is not a JSON object with a string `op`.
+    case badJSON = "bad_json"
+    case unknownOp = "unknown_op"
+    case requestTooLarge = "request_too_large"
+    /// A field of the wrong type or out of its range, or a request its op refuses.
+    case badRequest = "bad_request"
+    case parseError = "parse_error"
+    case checkError = "check_error"
+    case expectFailed = "expect_failed"
+    case heapLimit = "heap_limit"
+    case timeLimit = "time_limit"
+    case cancelled
+    /// Any other run-time error; `detail` has the run's own code.
+    case runError = "run_error"
+    case busy
+    case shuttingDown = "shutting_down"
+    case notRecorded = "not_recorded"
+    case forbidden
+    case tooManyConnections = "too_many_connections"
+    case idleTimeout = "idle_timeout"
+    case `internal`
+
+    /// The code a run that failed with `code` is answered with.
+    init(runError code: RunErrorCode) {
+        switch code {
+        case .expectFailed: self = .expectFailed
+        case .heapLimit: self = .heapLimit
+        case .timeLimit: self = .timeLimit
+        case .cancelled: self = .cancelled
+        default: self = .runError
+        }
+    }
+}
+
+/// A request refused before it ran: the code and the message of its `error` response.
+struct CodedError: Error, Equatable {
+    var code: ErrorCode
+    var message: String
+
+    init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
 
 /// A request's id, echoed in every response to it: a number or a string.
 public enum RequestID: Codable, Sendable, Equatable {
@@ -131,8 +189,12 @@ public struct Response: Codable, Sendable {
     public var collection: CollectionEvent?
     /// `metrics`: Prometheus text exposition.
     public var metrics: String?
-    /// `exec`: what the new piece printed.
+    /// `exec`: what the new piece printed (ending with the marker line when some of it was
+    /// dropped past max_output_bytes).
     public var lines: [String]?
+    /// `exec`: lines the new piece printed past max_output_bytes, dropped (nil: none). A run's
+    /// are its result's `droppedOutputLines`.
+    public var droppedOutputLines: Int?
     /// `gc`: the shared heap's collector after the action.
     public var gc: SharedHeapStatus?
     /// `workloads`: library name → the first line of its header comment.
@@ -145,9 +207,9 @@ public struct Response: Codable, Sendable {
         self.type = type
     }
 
-    static func error(_ id: RequestID?, _ code: String, _ message: String) -> Response {
+    static func error(_ id: RequestID?, _ code: ErrorCode, _ message: String) -> Response {
         var response = Response(id: id, type: "error")
-        response.code = code
+        response.code = code.rawValue
         response.message = message
         return response
     }
@@ -188,5 +250,8 @@ public struct SharedHeapStatus: Codable, Sendable, Equatable {
     public var moved: Int?
 }
 
-/// heapd's protocol version (bumped when a request or response changes shape).
-public let protocolVersion = "heapd 0.2 (protocol 2)"
+/// heapd's protocol version, bumped when a request or response changes shape. Protocol 3 added
+/// fields to results (RunResult decodes a protocol 2 result without them) and to responses
+/// (`recorded`, `journalError`, `droppedEvents`, exec's `droppedOutputLines`), events and ops;
+/// docs/protocol.md, "Versions", lists them.
+public let protocolVersion = "heapd 0.3 (protocol 3)"

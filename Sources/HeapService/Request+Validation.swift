@@ -2,8 +2,12 @@
 //
 //   bad_json      the line is not JSON, not an object, or has no string `op`
 //   bad_request   a field has the wrong type or a number that does not fit it (`"heapLimitMiB":
-//                 1e300`, `"seed": -1`, `"params": {"depth": 1.5}`), or a number out of its range
-//                 — every message names the field
+//                 1e300`, `"seed": -1`, `"params": {"depth": 1.5}`, `"timeLimitSeconds": 1e400`),
+//                 or a number out of its range — every message names the field
+//
+// A number past a double's range (`1e400`) is not JSON that Foundation's decoders read at all:
+// the line is scanned for such numbers (`numbersPastADouble`), and when it is a request once they
+// are read as 0, the first is the field named.
 //
 // Every numeric field is checked here, whatever the op, against the ranges below and the
 // daemon's maximums, so that no conversion further on can trap on a client's value. These bound
@@ -45,21 +49,87 @@ extension Request {
         return nil
     }
 
-    /// Why `line` did not decode: its id when that much could be read, the code, and a message
-    /// that names the field at fault.
-    static func decodingFailure(_ error: any Error, line: String) -> (id: RequestID?, code: String, message: String) {
-        let data = Data(line.utf8)
+    /// Why `line` did not decode: its id when that much could be read, and the error, whose
+    /// message names the field at fault when there is one.
+    static func decodingFailure(_ error: any Error, line: String) -> (id: RequestID?, error: CodedError) {
+        var data = Data(line.utf8)
+        // Numbers past a double's range, read as 0: what else is wrong, if anything, shows then.
+        let huge = numbersPastADouble(in: Array(line.utf8))
+        for number in huge.reversed() { data.replaceSubrange(number.range, with: [UInt8(ascii: "0")]) }
         let id = (try? JSONDecoder().decode(Identified.self, from: data))?.id
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        guard let op = object?["op"] as? String else {
+            return (id, CodedError(.badJSON, "the request is not a JSON object with an op: \(error)"))
+        }
+        if let first = huge.first {
+            return (first.path == "id" ? nil : id,
+                    CodedError(.badRequest, "field \(first.path) holds a number past a double's range, which no field can hold"))
+        }
         // The decoder names the field of a wrong type, but not always that of a number its type
         // cannot hold (`"seed": -1`, `1e300`): then fields are tried one at a time to find it.
         var field = (error as? DecodingError).flatMap(Request.codingPath) ?? ""
-        if field.isEmpty, let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let op = object["op"] as? String {
-            field = Request.fieldThatDoesNotDecode(in: object, op: op) ?? ""
-        }
+        if field.isEmpty, let object { field = Request.fieldThatDoesNotDecode(in: object, op: op) ?? "" }
         guard !field.isEmpty, field != "op" else {
-            return (id, "bad_json", "the request is not a JSON object with an op: \(error)")
+            return (id, CodedError(.badJSON, "the request is not a JSON object with an op: \(error)"))
         }
-        return (field == "id" ? nil : id, "bad_request", "field \(field) has a value of the wrong type, or a number its type cannot hold")
+        return (field == "id" ? nil : id, CodedError(.badRequest, "field \(field) has a value of the wrong type, or a number its type cannot hold"))
+    }
+
+    /// Nesting past this is refused by the JSON decoders (Foundation's limit, 512).
+    static let maximumDepth = 512
+
+    /// The numbers of `line` past a double's range, by the dotted path of the field that holds
+    /// each (`timeLimitSeconds`, `params.depth`, `thresholds.0`) and the bytes it takes, in the
+    /// order they come. A scan of the JSON's structure that tolerates malformed lines (what it
+    /// makes of one does not matter: the line is then bad_json anyway).
+    static func numbersPastADouble(in line: [UInt8]) -> [(path: String, range: Range<Int>)] {
+        enum Container {
+            case object(key: String, expectingKey: Bool)
+            case array(index: Int)
+        }
+        var containers: [Container] = [], found: [(path: String, range: Range<Int>)] = []
+        var index = 0
+        while index < line.count {
+            let byte = line[index]
+            // Deeper than the decoders go: the line is bad_json whatever its numbers.
+            guard containers.count <= Request.maximumDepth else { return [] }
+            switch byte {
+            case UInt8(ascii: "{"): containers.append(.object(key: "", expectingKey: true))
+            case UInt8(ascii: "["): containers.append(.array(index: 0))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = containers.popLast()
+            case UInt8(ascii: ","), UInt8(ascii: ":"):
+                switch containers.last {
+                case .object(let key, _): containers[containers.count - 1] = .object(key: key, expectingKey: byte == UInt8(ascii: ","))
+                case .array(let position) where byte == UInt8(ascii: ","): containers[containers.count - 1] = .array(index: position + 1)
+                default: break
+                }
+            case UInt8(ascii: "\""):
+                var end = index + 1
+                while end < line.count && line[end] != UInt8(ascii: "\"") { end += line[end] == UInt8(ascii: "\\") ? 2 : 1 }
+                if case .object(_, true) = containers.last {
+                    let token = Data(line[index..<min(end + 1, line.count)])
+                    let key = (try? JSONDecoder().decode(String.self, from: token)) ?? String(decoding: line[(index + 1)..<min(end, line.count)], as: UTF8.self)
+                    containers[containers.count - 1] = .object(key: key, expectingKey: false)
+                }
+                index = end
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                var end = index + 1
+                while end < line.count, "0123456789+-.eE".utf8.contains(line[end]) { end += 1 }
+                if let value = Double(String(decoding: line[index..<end], as: UTF8.self)), value.isInfinite {
+                    let path = containers.map { container in
+                        switch container {
+                        case .object(let key, _): key
+                        case .array(let position): String(position)
+                        }
+                    }
+                    found.append((path.joined(separator: "."), index..<end))
+                }
+                index = end - 1
+            default: break
+            }
+            index += 1
+        }
+        return found
     }
 
     /// The dotted path of the field a decoding error is about ("" when it says none).

@@ -8,7 +8,8 @@
 //                 |                                                  | or shutting_down)
 //   serving       | idle_timeout_seconds silent, nothing unanswered  | closed, after one idle_timeout line
 //   serving       | a streamed event past output_high_water_bytes    | closed, its runs cancelled
-//   serving       | the server stops (Finish)                        | finishing (reading stops)
+//   serving       | the server stops (Finish), or the client shuts   | finishing (reading stops)
+//                 | its sending side (inputClosed: a half-close)     |
 //   finishing     | nothing unanswered (at once, or when the last    | closed, after that answer
 //                 | answer is written)                               | is on the socket
 //   any           | the peer closes, or the channel fails            | closed (runs cancelled, slot freed)
@@ -16,7 +17,9 @@
 // Peers: an owner is known from SO_PEERCRED's uid on the loop; anyone else's level needs the
 // supplementary groups of its process (/proc/<pid>/status, Access.swift), read on the connection's
 // queue. A finishing connection lets the lines it has read be answered, in order, before it closes:
-// a `shutdown` and the requests after it in the same write all get their answers.
+// a `shutdown` and the requests after it in the same write all get their answers, and so does a
+// client that sent its requests and half-closed (its runs go on until they end: it is waiting for
+// them; one that then closes altogether is gone, and they are cancelled).
 //
 // Reading: the channel reads only when asked (autoRead off) — while serving, with fewer than
 // `maximumWaitingLines` lines waiting for the pool, and while the channel is writable (its
@@ -118,11 +121,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard level != .refused else { return refuse(forbidden) }
         switch table.admit(context.channel, uid: uid) {
         case .stopping:
-            return refuse(.error(nil, "shutting_down", "heapd is stopping; connect again once heapd is back"))
+            return refuse(.error(nil, .shuttingDown, "heapd is stopping; connect again once heapd is back"))
         case .overTotal:
-            return refuse(.error(nil, "too_many_connections", "heapd serves \(limits.maxConnections) connections at most (max_connections); try again later"))
+            return refuse(.error(nil, .tooManyConnections, "heapd serves \(limits.maxConnections) connections at most (max_connections); try again later"))
         case .overUser:
-            return refuse(.error(nil, "too_many_connections", "this user has \(limits.maxConnectionsPerUser) connections to heapd already (max_connections_per_user); close one first"))
+            return refuse(.error(nil, .tooManyConnections, "this user has \(limits.maxConnectionsPerUser) connections to heapd already (max_connections_per_user); close one first"))
         case .admitted:
             break
         }
@@ -140,7 +143,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private var forbidden: Response {
-        .error(nil, "forbidden", "this user may not use heapd (ask for the daemon's --allow-group)")
+        .error(nil, .forbidden, "this user may not use heapd (ask for the daemon's --allow-group)")
     }
 
     /// Sends `response` if the socket takes it now, and closes the connection at once.
@@ -230,13 +233,27 @@ final class ConnectionHandler: ChannelInboundHandler {
         if unanswered > 0 { return scheduleIdleCheck(in: idleTimeout) }
         let quiet = NIODeadline.now() - lastHeard
         if quiet < idleTimeout { return scheduleIdleCheck(in: idleTimeout - quiet) }
-        refuse(.error(nil, "idle_timeout", "closed after \(limits.idleTimeoutSeconds) s without a request (idle_timeout_seconds)"))
+        refuse(.error(nil, .idleTimeout, "closed after \(limits.idleTimeoutSeconds) s without a request (idle_timeout_seconds)"))
     }
 
     // MARK: Closing
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is Finish else { return context.fireUserInboundEventTriggered(event) }
+        switch event {
+        case is Finish:
+            finish()
+        case ChannelEvent.inputClosed:
+            // The client shut its sending side (shutdown(SHUT_WR), `nc -N`): it sends nothing
+            // more and reads its answers. The lines before the end have been read (the decoder
+            // passes them on first); once they are answered, the connection closes.
+            finish()
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    /// Reads nothing more, answers what was read, then closes.
+    private func finish() {
         guard case .serving(let caller) = state else { return }
         state = .finishing(caller)
         idleCheck?.cancel()

@@ -14,7 +14,8 @@
 //                 the lines it has read (in order, on its queue) and close, for up to a grace
 //                 period, before the loop and whatever is still open go
 //   descriptors   the soft RLIMIT_NOFILE is raised to the hard one at start; max_connections
-//                 is lowered to fit what is left after `reservedDescriptors`
+//                 is lowered to fit what is left after `reservedDescriptors` (heapd does it
+//                 before it makes the service, whose `config` then shows the value in force)
 //
 // The other files of Server, bottom-up: Server+Lines (framing), Server+Admission (peers and
 // caps), Server+Output (writing and backpressure), Server+Connection (one connection's life).
@@ -64,6 +65,14 @@ public struct ConnectionLimits: Sendable, Equatable {
 
     public init() {}
 
+    /// These limits with max_connections lowered, if need be, to what `openFiles` descriptors
+    /// leave after the server's own (`Server.reservedDescriptors`): every connection holds one.
+    public func fitted(toOpenFiles openFiles: Int) -> ConnectionLimits {
+        var fitted = self
+        fitted.maxConnections = max(min(maxConnections, openFiles - Server.reservedDescriptors), 1)
+        return fitted
+    }
+
     /// As the `config` op shows them.
     var described: [String: String] {
         ["max_connections": "\(maxConnections)", "max_connections_per_user": "\(maxConnectionsPerUser)",
@@ -78,7 +87,9 @@ public final class Server: Sendable {
     static let reservedDescriptors = 64
 
     private let group: MultiThreadedEventLoopGroup
-    private let channel: any Channel
+    /// The listening socket; its event loop is every connection's. Internal, not private: a test
+    /// stalls the loop through it to see the heartbeat stop.
+    let channel: any Channel
     private let heartbeat = Mutex<RepeatedTask?>(nil)
     /// The admitted connections (Server+Admission).
     private let table: ConnectionTable
@@ -96,12 +107,9 @@ public final class Server: Sendable {
             if Server.someoneListens(on: path) { throw ServerError.alreadyRunning(path) }
             try? FileManager.default.removeItem(atPath: path)
         }
-        var limits = service.configuration.connections
-        let descriptors = Server.raiseDescriptorLimit()
-        if limits.maxConnections > descriptors - Server.reservedDescriptors {
-            limits.maxConnections = max(descriptors - Server.reservedDescriptors, 1)
-            logger.warning("max_connections lowered to \(limits.maxConnections): the process may open \(descriptors) files")
-        }
+        // heapd has fitted them already (so that `config` shows them as in force); a server
+        // made in process fits them here.
+        let limits = Server.fitToDescriptorLimit(service.configuration.connections, logger: logger)
         let table = ConnectionTable(limits: limits)
         let requests = DispatchQueue(label: "heapd.requests", attributes: .concurrent)
         let maxLine = service.configuration.maxRequestBytes
@@ -112,6 +120,8 @@ public final class Server: Sendable {
             // Each connection reads when its handler asks: not before its peer is admitted, and
             // not while its responses are unread or its requests wait for the pool.
             .childChannelOption(.autoRead, value: false)
+            // A client that half-closes still reads its answers (Server+Connection).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder(maxLength: maxLine)))
@@ -175,7 +185,17 @@ public final class Server: Sendable {
     }
 
     /// Raises the soft limit on open files to the hard one (every connection holds one) and
-    /// returns the soft limit in force.
+    /// returns `limits` with max_connections lowered to fit it, with a warning when it was.
+    public static func fitToDescriptorLimit(_ limits: ConnectionLimits, logger: Logger) -> ConnectionLimits {
+        let descriptors = raiseDescriptorLimit()
+        let fitted = limits.fitted(toOpenFiles: descriptors)
+        if fitted.maxConnections < limits.maxConnections {
+            logger.warning("max_connections lowered to \(fitted.maxConnections): the process may open \(descriptors) files")
+        }
+        return fitted
+    }
+
+    /// Raises the soft limit on open files to the hard one and returns the soft limit in force.
     static func raiseDescriptorLimit() -> Int {
         var limit = rlimit()
         let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)

@@ -2,9 +2,10 @@
 // piece at a time: each `exec` adds a declaration (`type`, `fn`, `global`, `param`) or a
 // statement, and its variables persist from one exec to the next.
 //
-// How: the session keeps its declarations and the statements of its `main` so far; an exec runs
-// the whole program again with the new piece added (a fresh heap each time, collection manual so
-// that counts and collections repeat exactly) and answers with the output the new piece printed.
+// How: the session keeps its program so far (HeapWorkload's SessionProgram: the declarations,
+// then a `main` of the statements); an exec runs the whole program again with the new piece
+// added (a fresh heap each time, collection manual so that counts and collections repeat
+// exactly) and answers with the output the new piece printed.
 // A piece that does not parse, check or run is answered with its error and not kept. Programs in
 // this language are deterministic for a given seed, so replaying is indistinguishable from
 // keeping the heap — and no heap outlives a request.
@@ -24,6 +25,7 @@
 
 import Foundation
 import HeapCore
+import HeapWorkload
 import Synchronization
 
 /// How much the sessions may hold.
@@ -46,11 +48,6 @@ public struct SessionLimits: Sendable {
     public init() {}
 }
 
-/// A piece's failure: the error response to send.
-struct ExecFailure: Error {
-    var response: Response
-}
-
 /// A session: its owner and name.
 struct SessionKey: Hashable, Sendable {
     var uid: uid_t
@@ -58,33 +55,24 @@ struct SessionKey: Hashable, Sendable {
 }
 
 struct Session {
-    var declarations: [String] = []
-    var statements: [String] = []
+    var program = SessionProgram()
     /// Bytes of the pieces kept.
     var sourceBytes = 0
-    /// Output lines the kept pieces printed.
+    /// Output lines the kept pieces printed, those dropped past max_output_bytes included.
     var printed = 0
     var lastUsed = Date()
     /// The piece running now, by its number (nil: idle).
     var running: Int?
-
-    var pieceCount: Int { declarations.count + statements.count }
-
-    /// The program of the kept pieces.
-    var source: String {
-        declarations.joined(separator: "\n") + "\nmain {\n" + statements.joined(separator: "\n") + "\n}\n"
-    }
 }
 
 /// A piece on its way: the program with it added, and what to keep if it runs well.
 struct ExecPiece: Sendable {
     var key: SessionKey
     var number: Int
-    var source: String
-    /// Output lines the session printed before this piece.
+    /// The session's program with this piece added.
+    var program: SessionProgram
+    /// Output lines the session printed before this piece (those dropped included).
     var printedBefore: Int
-    fileprivate var declarations: [String]
-    fileprivate var statements: [String]
     fileprivate var sourceBytes: Int
 }
 
@@ -99,18 +87,18 @@ final class SessionStore: Sendable {
 
     /// Marks session `key` running `piece` (creating the session if need be) and returns the
     /// program to run, or the error to answer.
-    func begin(_ piece: String, in key: SessionKey) -> Result<ExecPiece, ExecFailure> {
+    func begin(_ piece: String, in key: SessionKey) -> Result<ExecPiece, CodedError> {
         let name = key.name
         guard name.utf8.count <= limits.nameBytes else {
-            return .failure(ExecFailure(response: .error(nil, "bad_request", "a session's name is at most \(limits.nameBytes) bytes")))
+            return .failure(CodedError(.badRequest, "a session's name is at most \(limits.nameBytes) bytes"))
         }
-        let trimmed = piece.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = SessionProgram.trimmed(piece)
         guard trimmed.utf8.count <= limits.pieceBytes else {
-            return .failure(ExecFailure(response: .error(nil, "bad_request", "a piece is at most \(limits.pieceBytes) bytes, not \(trimmed.utf8.count); send a run for a whole program")))
+            return .failure(CodedError(.badRequest, "a piece is at most \(limits.pieceBytes) bytes, not \(trimmed.utf8.count); send a run for a whole program"))
         }
         // Relaxed: only unique, it orders nothing.
         let number = nextPiece.wrappingAdd(1, ordering: .relaxed).newValue
-        return sessions.withLock { table -> Result<ExecPiece, ExecFailure> in
+        return sessions.withLock { table -> Result<ExecPiece, CodedError> in
             var session: Session
             if let existing = table[key] {
                 session = existing
@@ -119,33 +107,30 @@ final class SessionStore: Sendable {
                 session = Session()
             }
             guard session.running == nil else {
-                return .failure(ExecFailure(response: .error(nil, "busy", "session \(name) is running a piece; send the next once it has answered")))
+                return .failure(CodedError(.busy, "session \(name) is running a piece; send the next once it has answered"))
             }
-            guard session.pieceCount < limits.pieces else {
-                return .failure(ExecFailure(response: .error(nil, "bad_request", "session \(name) has \(limits.pieces) pieces; reset it or start another")))
+            guard session.program.pieceCount < limits.pieces else {
+                return .failure(CodedError(.badRequest, "session \(name) has \(limits.pieces) pieces; reset it or start another"))
             }
             guard session.sourceBytes + trimmed.utf8.count <= limits.sourceBytes else {
-                return .failure(ExecFailure(response: .error(nil, "bad_request", "session \(name) would hold more than \(limits.sourceBytes) bytes of source; reset it or start another")))
+                return .failure(CodedError(.badRequest, "session \(name) would hold more than \(limits.sourceBytes) bytes of source; reset it or start another"))
             }
-            var candidate = session
-            let isDeclaration = ["type ", "fn ", "global ", "param "].contains { trimmed.hasPrefix($0) }
-            if isDeclaration { candidate.declarations.append(trimmed) } else { candidate.statements.append(trimmed) }
+            var program = session.program
+            program.add(trimmed)
             session.running = number
             session.lastUsed = Date()
             table[key] = session
-            return .success(ExecPiece(key: key, number: number, source: candidate.source, printedBefore: session.printed,
-                                      declarations: candidate.declarations, statements: candidate.statements,
+            return .success(ExecPiece(key: key, number: number, program: program, printedBefore: session.printed,
                                       sourceBytes: session.sourceBytes + trimmed.utf8.count))
         }
     }
 
-    /// `piece` ran well and printed `printedTotal` lines in all: the session keeps it. Nothing
-    /// happens when the session was reset meanwhile.
+    /// `piece` ran well and printed `printedTotal` lines in all (those dropped included): the
+    /// session keeps it. Nothing happens when the session was reset meanwhile.
     func commit(_ piece: ExecPiece, printedTotal: Int) {
         sessions.withLock { table in
             guard var session = table[piece.key], session.running == piece.number else { return }
-            session.declarations = piece.declarations
-            session.statements = piece.statements
+            session.program = piece.program
             session.sourceBytes = piece.sourceBytes
             session.printed = printedTotal
             session.running = nil
@@ -159,7 +144,7 @@ final class SessionStore: Sendable {
     func abandon(_ piece: ExecPiece) {
         sessions.withLock { table in
             guard var session = table[piece.key], session.running == piece.number else { return }
-            if session.pieceCount == 0 {
+            if session.program.pieceCount == 0 {
                 table.removeValue(forKey: piece.key)
             } else {
                 session.running = nil
@@ -181,11 +166,11 @@ final class SessionStore: Sendable {
     /// Room for a new session of `key`'s user: drops that user's least recently used idle session
     /// when the user has the most allowed, and the least recently used session idle for long
     /// enough when all users together have. The refusal when there is none to drop. Lock held.
-    private func makeRoom(for key: SessionKey, in table: inout [SessionKey: Session]) -> ExecFailure? {
+    private func makeRoom(for key: SessionKey, in table: inout [SessionKey: Session]) -> CodedError? {
         let own = table.filter { $0.key.uid == key.uid }
         if own.count >= limits.sessionsPerUser {
             guard let oldest = own.filter({ $0.value.running == nil }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
-                return ExecFailure(response: .error(nil, "busy", "this user's \(limits.sessionsPerUser) sessions are all running a piece"))
+                return CodedError(.busy, "this user's \(limits.sessionsPerUser) sessions are all running a piece")
             }
             table.removeValue(forKey: oldest.key)
         }
@@ -193,7 +178,7 @@ final class SessionStore: Sendable {
             let idleSince = Date().addingTimeInterval(-limits.idleEvictionSeconds)
             guard let oldest = table.filter({ $0.value.running == nil && $0.value.lastUsed <= idleSince })
                 .min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
-                return ExecFailure(response: .error(nil, "busy", "heapd holds \(limits.sessions) sessions, all in use; reset one or try again later"))
+                return CodedError(.busy, "heapd holds \(limits.sessions) sessions, all in use; reset one or try again later")
             }
             table.removeValue(forKey: oldest.key)
         }

@@ -27,10 +27,17 @@ public enum Systemd {
         return descriptor
     }
 
-    /// Sends `state` ("READY=1", "STATUS=…") to the service manager; false when there is none.
+    /// Sends `state` ("READY=1", "STATUS=…") to the service manager (NOTIFY_SOCKET); false
+    /// when there is none.
     @discardableResult
     public static func notify(_ state: String) -> Bool {
         guard let path = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"], !path.isEmpty else { return false }
+        return notify(state, socket: path)
+    }
+
+    /// Sends `state` as one datagram to the notification socket `path`; false when it could not.
+    @discardableResult
+    public static func notify(_ state: String, socket path: String) -> Bool {
         let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }

@@ -72,10 +72,10 @@ struct Heapd: ParsableCommand {
     }
 
     func run() throws {
-        let (settings, configuration) = try settings()
+        let (settings, configured) = try settings()
         let path = settings.socket ?? Client.defaultSocketPath()
         let allowGroup = settings.allowGroup
-        let stateDirectory = settings.stateDirectory
+        let stateDirectory = settings.stateDirectory ?? Heapd.defaultStateDirectory()
         let stop = DispatchSemaphore(value: 0)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -95,7 +95,7 @@ struct Heapd: ParsableCommand {
         if let segments = settings.journalSegments { journalLimits.segments = segments }
         let journal: Journal
         do {
-            journal = try Journal(directory: stateDirectory ?? Heapd.defaultStateDirectory(), limits: journalLimits, logger: logger)
+            journal = try Journal(directory: stateDirectory, limits: journalLimits, logger: logger)
         } catch {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
             throw ExitCode(1)
@@ -103,6 +103,13 @@ struct Heapd: ParsableCommand {
         if journal.interruptedAtStart > 0 {
             FileHandle.standardError.write("heapd: \(journal.interruptedAtStart) run(s) cut short by the last stop recorded as interrupted\n".data(using: .utf8)!)
         }
+        let activated = Systemd.takeListeningSocket()
+        // As `config` shows it: the limits in force, where heapd serves and keeps its state.
+        var configuration = configured
+        configuration.connections = Server.fitToDescriptorLimit(configured.connections, logger: logger)
+        configuration.socketPath = activated == nil ? path : "(systemd socket)"
+        configuration.stateDirectory = stateDirectory
+        configuration.allowGroup = allowGroup
         let service = Service(configuration: configuration, journal: journal, logger: logger, onShutdown: { stop.signal() })
         // Before the socket exists: a SIGTERM that comes as soon as clients can connect is not lost.
         signal(SIGTERM, SIG_IGN)
@@ -131,12 +138,11 @@ struct Heapd: ParsableCommand {
                 }
                 access.allowedGroup = group.pointee.gr_gid
             }
-            let activated = Systemd.takeListeningSocket()
             let privateDirectory = Client.privateSocketDirectory(uid: getuid())
             if activated == nil && settings.socket == nil && path == privateDirectory + "/heapd.sock" {
                 try SocketFile.makePrivateDirectory(privateDirectory)
             }
-            server = try Server(service: service, socketPath: activated == nil ? path : "(systemd socket)", adopting: activated, access: access,
+            server = try Server(service: service, socketPath: configuration.socketPath ?? path, adopting: activated, access: access,
                                 logger: logger)
         } catch let error as ServerError {
             FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)

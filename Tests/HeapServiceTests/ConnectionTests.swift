@@ -20,7 +20,15 @@ final class RawConnection {
     /// Connecting, sending and reading give up after 60 s (a daemon that does not accept or
     /// answer fails the test, it does not hang the suite).
     init(_ path: String) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        descriptor = try RawConnection.connect(path)
+    }
+
+    /// A descriptor connected to `path`; one that does not connect is closed here, before
+    /// `descriptor` is set, so that the failed init has no deinit to close the number again (by
+    /// then another suite's file, perhaps: a Process launch failed with EBADF so).
+    private static func connect(_ path: String) throws -> Int32 {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw ClientError.noDaemon(path, errno) }
         var limit = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
@@ -32,13 +40,14 @@ final class RawConnection {
             raw[bytes.count] = 0
         }
         let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
             let code = errno
             close(descriptor)
             throw ClientError.noDaemon(path, code)
         }
+        return descriptor
     }
 
     deinit { close(descriptor) }
@@ -160,15 +169,14 @@ func admittedConnection(_ daemon: Daemon) throws -> RawConnection {
         var limit = rlimit()
         getrlimit(resource, &limit)
         try #require(limit.rlim_max >= 2200, "the test needs 2,200 descriptors; the hard limit is \(limit.rlim_max)")
-        // heapd starts with the usual soft limit of 1,024 open files (it inherits this process's)
-        // and must raise it itself; this process then takes what it needs for the client ends.
-        let usual = limit.rlim_cur
-        limit.rlim_cur = 1024
-        setrlimit(resource, &limit)
-        let started = Result { try Daemon(environment: ["HEAPD_MAX_CONNECTIONS": "2100", "HEAPD_MAX_CONNECTIONS_PER_USER": "2100"]) }
-        limit.rlim_cur = max(usual, min(4096, limit.rlim_max))
-        setrlimit(resource, &limit)
-        let daemon = try started.get()
+        // heapd starts with the usual soft limit of 1,024 open files and must raise it itself;
+        // this process raises its own (never lowers it: the other suites share it) for the
+        // client ends.
+        if limit.rlim_cur < 4096 {
+            limit.rlim_cur = min(4096, limit.rlim_max)
+            setrlimit(resource, &limit)
+        }
+        let daemon = try Daemon(environment: ["HEAPD_MAX_CONNECTIONS": "2100", "HEAPD_MAX_CONNECTIONS_PER_USER": "2100"], openFiles: 1024)
         defer { daemon.stop() }
         let idle = try (0..<2000).map { _ in try RawConnection(daemon.socketPath) }
         try expectStillServing(daemon)

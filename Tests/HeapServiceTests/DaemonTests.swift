@@ -27,13 +27,22 @@ final class Daemon {
             .appendingPathComponent("workloads").path
     }
 
+    /// `openFiles`: heapd starts with this soft limit on open files (set by /bin/sh, which then
+    /// execs heapd: the same pid). Never by changing this process's own limit: that is every
+    /// suite's, and a Process launch beside a lowered one fails with EBADF.
     init(socketPath: String? = nil, stateDirectory: String? = nil, environment: [String: String] = [:], extraArguments: [String] = [],
-         waitForSocket: Bool = true) throws {
+         openFiles: Int? = nil, waitForSocket: Bool = true) throws {
         let unique = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.socketPath = socketPath ?? NSTemporaryDirectory() + "heapd-test-\(unique).sock"
         self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "heapd-state-\(unique)"
-        process.executableURL = Daemon.binary
-        process.arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory] + extraArguments
+        let arguments = ["--socket", self.socketPath, "--workloads", Daemon.workloads, "--state-directory", self.stateDirectory] + extraArguments
+        if let openFiles {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -S -n \(openFiles) && exec \"$0\" \"$@\"", Daemon.binary.path] + arguments
+        } else {
+            process.executableURL = Daemon.binary
+            process.arguments = arguments
+        }
         process.standardError = errors
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
@@ -326,30 +335,9 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
     }
 
     @Test func heapdNotifiesReadinessStatusAndTheWatchdog() throws {
-        let notifyPath = NSTemporaryDirectory() + "heapd-notify-\(getpid()).sock"
-        try? FileManager.default.removeItem(atPath: notifyPath)
-        let listener = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(listener); try? FileManager.default.removeItem(atPath: notifyPath) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(notifyPath.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let daemon = try Daemon(environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "100000"])
-        var messages: [String] = []
-        for _ in 0..<3 {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = recv(listener, &buffer, buffer.count, 0)
-            if count > 0 { messages.append(String(decoding: buffer[..<count], as: UTF8.self)) }
-        }
+        let notify = try NotifySocket()
+        let daemon = try Daemon(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "100000"])
+        let messages = (0..<3).compactMap { _ in notify.receive(waiting: true) }
         daemon.stop()
         #expect(messages.first?.hasPrefix("READY=1\nSTATUS=0 running") == true)
         #expect(messages.dropFirst().contains { $0.hasPrefix("WATCHDOG=1") })
@@ -546,6 +534,23 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         let config = try #require(try ask(client, #"{"id": 2, "op": "config"}"#).config)
         #expect(config["workers"] == "2")
         #expect(config["journal"]?.hasSuffix("journal.ndjson") == true)
+    }
+
+    /// `config` shows what is in force: max_connections as lowered to the open-file limit (not
+    /// the 1,000,000 asked for), and where heapd serves, keeps its journal, and whom it lets in.
+    @Test func configShowsTheValuesInForce() throws {
+        let group = try #require(getgrgid(getgid()).map { String(cString: $0.pointee.gr_name) })
+        let daemon = try Daemon(environment: ["HEAPD_MAX_CONNECTIONS": "1000000"], extraArguments: ["--allow-group", group])
+        defer { daemon.stop() }
+        let config = try #require(try ask(daemon.connect(), #"{"id": 1, "op": "config"}"#).config)
+        let limits = try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/limits", encoding: .utf8)
+        let openFiles = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[3]) })
+        #expect(config["max_connections"] == String(min(1_000_000, openFiles - 64)), "open files: \(openFiles)")
+        #expect(config["socket"] == daemon.socketPath)
+        #expect(config["state_directory"] == daemon.stateDirectory)
+        #expect(config["allow_group"] == group)
+        #expect(config["journal"] == daemon.stateDirectory + "/journal.ndjson")
     }
 
     @Test func theThresholdsSettingReachesTheSharedHeapToo() throws {

@@ -50,7 +50,7 @@ private func encoded(_ request: Request) -> String {
     String(decoding: try! JSONEncoder().encode(request), as: UTF8.self)
 }
 
-private func execRequest(_ piece: String, session: String = "s", id: Int = 1) -> Request {
+func execRequest(_ piece: String, session: String = "s", id: Int = 1) -> Request {
     var request = Request(id: .number(id), op: "exec")
     request.session = session
     request.source = piece

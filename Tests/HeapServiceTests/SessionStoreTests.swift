@@ -20,8 +20,8 @@ import Testing
         }
     }
 
-    private func refusal(_ store: SessionStore, _ piece: String, _ key: SessionKey) -> Response? {
-        if case .failure(let failure) = store.begin(piece, in: key) { return failure.response }
+    private func refusal(_ store: SessionStore, _ piece: String, _ key: SessionKey) -> CodedError? {
+        if case .failure(let failure) = store.begin(piece, in: key) { return failure }
         return nil
     }
 
@@ -30,10 +30,10 @@ import Testing
         let mine = SessionKey(uid: alice, name: "s"), theirs = SessionKey(uid: bob, name: "s")
         store.commit(try begin(store, "a = 1", mine), printedTotal: 0)
         let other = try begin(store, "print 2", theirs)
-        #expect(!other.source.contains("a = 1"))
+        #expect(!other.program.source.contains("a = 1"))
         store.commit(other, printedTotal: 1)
         let next = try begin(store, "print a", mine)
-        #expect(next.source.contains("a = 1") && !next.source.contains("print 2"))
+        #expect(next.program.source.contains("a = 1") && !next.program.source.contains("print 2"))
         #expect(next.printedBefore == 0)
         store.abandon(next)
         // Bob's reset is Bob's.
@@ -48,13 +48,13 @@ import Testing
         let key = SessionKey(uid: alice, name: "s")
         store.commit(try begin(store, "a = 1", key), printedTotal: 0)
         let running = try begin(store, "b = 2", key)
-        #expect(refusal(store, "c = 3", key)?.code == "busy")
+        #expect(refusal(store, "c = 3", key)?.code == .busy)
         #expect(store.reset(key))
         // The piece that was running when the session was reset is not kept, and leaves nothing.
         store.commit(running, printedTotal: 0)
         #expect(store.names(of: alice) == [])
         let fresh = try begin(store, "print 1", key)
-        #expect(!fresh.source.contains("a = 1"))
+        #expect(!fresh.program.source.contains("a = 1"))
     }
 
     @Test func aFailedPieceLeavesTheSessionAsItWasAndANewSessionGone() throws {
@@ -65,7 +65,7 @@ import Testing
         store.commit(try begin(store, "a = 1", key), printedTotal: 0)
         store.abandon(try begin(store, "print x", key))
         let next = try begin(store, "print a", key)
-        #expect(next.source == "\nmain {\na = 1\nprint a\n}\n")
+        #expect(next.program.source == "\nmain {\na = 1\nprint a\n}\n")
     }
 
     @Test func piecesAndTheirSourceAreBounded() throws {
@@ -76,15 +76,15 @@ import Testing
         limits.nameBytes = 8
         let store = SessionStore(limits: limits)
         let key = SessionKey(uid: alice, name: "s")
-        #expect(refusal(store, "x = \"" + String(repeating: "y", count: 12) + "\"", key)?.message?.contains("at most 16 bytes") == true)
-        #expect(refusal(store, "a = 1", SessionKey(uid: alice, name: "ninechars"))?.code == "bad_request")
+        #expect(refusal(store, "x = \"" + String(repeating: "y", count: 12) + "\"", key)?.message.contains("at most 16 bytes") == true)
+        #expect(refusal(store, "a = 1", SessionKey(uid: alice, name: "ninechars"))?.code == .badRequest)
         store.commit(try begin(store, "a = 111111111111", key), printedTotal: 0)    // 16 bytes
         store.commit(try begin(store, "b = 222222222222", key), printedTotal: 0)    // 32
         let tooMuch = try #require(refusal(store, "c = 333333333", key))           // 45 > 40
-        #expect(tooMuch.code == "bad_request")
-        #expect(tooMuch.message?.contains("more than 40 bytes") == true)
+        #expect(tooMuch.code == .badRequest)
+        #expect(tooMuch.message.contains("more than 40 bytes"))
         store.commit(try begin(store, "c = 3", key), printedTotal: 0)               // 37, the third piece
-        #expect(refusal(store, "d", key)?.message?.contains("3 pieces") == true)
+        #expect(refusal(store, "d", key)?.message.contains("3 pieces") == true)
         // Whitespace around a piece does not count.
         #expect(store.reset(key))
         store.commit(try begin(store, "   a = 1   \n\n\n\n\n\n\n\n\n\n\n\n\n", key), printedTotal: 0)
@@ -104,7 +104,7 @@ import Testing
         // None to drop while both of Alice's run a piece.
         let first = try begin(store, "a = 2", SessionKey(uid: alice, name: "one"))
         let second = try begin(store, "a = 2", SessionKey(uid: alice, name: "three"))
-        #expect(refusal(store, "a = 1", SessionKey(uid: alice, name: "four"))?.code == "busy")
+        #expect(refusal(store, "a = 1", SessionKey(uid: alice, name: "four"))?.code == .busy)
         store.abandon(first)
         store.abandon(second)
     }
@@ -118,7 +118,7 @@ import Testing
         store.commit(try begin(store, "a = 1", SessionKey(uid: bob, name: "s")), printedTotal: 0)
         // Another user's recent session is not pushed out.
         let refused = try #require(refusal(store, "a = 1", SessionKey(uid: 1003, name: "s")))
-        #expect(refused.code == "busy")
+        #expect(refused.code == .busy)
         #expect(store.names(of: alice) == ["s"] && store.names(of: bob) == ["s"])
         // One idle long enough is.
         limits.idleEvictionSeconds = 0
@@ -169,6 +169,6 @@ import Testing
     }
 }
 
-extension ExecFailure: CustomStringConvertible {
-    public var description: String { "\(response.code ?? ""): \(response.message ?? "")" }
+extension CodedError: CustomStringConvertible {
+    public var description: String { "\(code.rawValue): \(message)" }
 }

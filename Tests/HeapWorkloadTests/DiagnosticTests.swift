@@ -117,6 +117,27 @@ final class DiagnosticTests: XCTestCase {
         }
     }
 
+    /// Whether a list is the lexer's or parser's (parse_error in heapd) or the checker's
+    /// (check_error): E299, which ends a long list of either, decides nothing.
+    func testSyntaxErrorsAreToldFromCheckerErrorsHoweverMany() {
+        func list(_ source: String) -> DiagnosticList? {
+            do throws(DiagnosticList) {
+                _ = try Program.parse(source: source, fileName: "t.hw")
+                return nil
+            } catch {
+                return error
+            }
+        }
+        XCTAssertEqual(list("main { x = }")?.isSyntaxError, true)
+        XCTAssertEqual(list("main { x = @ }")?.isSyntaxError, true)
+        XCTAssertEqual(list("main {\n" + String(repeating: "x = \n", count: 50) + "}")?.isSyntaxError, true)
+        XCTAssertEqual(list("main { print nowhere }")?.isSyntaxError, false)
+        let many = list("main {\n" + (0..<25).map { "print unknown\($0)" }.joined(separator: "\n") + "\n}")
+        XCTAssertEqual(many?.diagnostics.last?.code, .tooManyErrors)
+        XCTAssertEqual(many?.isSyntaxError, false)
+        XCTAssertTrue(DiagnosticCode.allCases.filter(\.isSyntax).allSatisfy { $0.rawValue < "E300" && $0 != .tooManyErrors })
+    }
+
     func testDocsListEveryCode() throws {
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/language.md")

@@ -170,4 +170,74 @@ public struct RunResult: Sendable, Codable {
     /// Lines printed after the output reached RunConfiguration.maxOutputBytes (nil: none): they
     /// were neither kept nor streamed, and `output` ends with a marker line saying so.
     public var droppedOutputLines: Int?
+
+    /// Of `output`, the lines the program printed: all of it, or all but the marker.
+    public var keptOutputLines: Int { output.count - (droppedOutputLines == nil ? 0 : 1) }
+
+    /// The lines the program printed, kept or dropped.
+    public var printedLines: Int { keptOutputLines + (droppedOutputLines ?? 0) }
+}
+
+// MARK: Decoding what an older heapd sends
+
+// A result from a heapd of protocol 2 lacks what results gained since: the peak heap, warnings,
+// the dropped output; the collector's mode, pause buckets, concurrent figures and the
+// handshake's. Those decode as absent — 0, empty, "" — instead of failing the whole answer, so a
+// newer heapctl still reads it. What protocol 2 had is required as before.
+
+extension RunResult {
+    public init(from decoder: any Decoder) throws {
+        let fields = try decoder.container(keyedBy: CodingKeys.self)
+        file = try fields.decode(String.self, forKey: .file)
+        policy = try fields.decode(String.self, forKey: .policy)
+        ok = try fields.decode(Bool.self, forKey: .ok)
+        error = try fields.decodeIfPresent(RunError.self, forKey: .error)
+        output = try fields.decode([String].self, forKey: .output)
+        wallSeconds = try fields.decode(Double.self, forKey: .wallSeconds)
+        phases = try fields.decode([Phase].self, forKey: .phases)
+        allocations = try fields.decode(Int.self, forKey: .allocations)
+        frees = try fields.decode(Int.self, forKey: .frees)
+        bytesAllocated = try fields.decode(Int.self, forKey: .bytesAllocated)
+        liveAtEnd = try fields.decode(Int.self, forKey: .liveAtEnd)
+        leaked = try fields.decode(Int.self, forKey: .leaked)
+        heapProblems = try fields.decode([String].self, forKey: .heapProblems)
+        collector = try fields.decode(Collector.self, forKey: .collector)
+        peakRSSBytes = try fields.decode(Int.self, forKey: .peakRSSBytes)
+        peakHeapBytes = try fields.decodeIfPresent(Int.self, forKey: .peakHeapBytes) ?? 0
+        threads = try fields.decode([ThreadReport].self, forKey: .threads)
+        expects = try fields.decode([Expectation].self, forKey: .expects)
+        warnings = try fields.decodeIfPresent([RunError].self, forKey: .warnings) ?? []
+        warningCount = try fields.decodeIfPresent(Int.self, forKey: .warningCount) ?? 0
+        droppedOutputLines = try fields.decodeIfPresent(Int.self, forKey: .droppedOutputLines)
+    }
+}
+
+extension RunResult.Collector {
+    public init(from decoder: any Decoder) throws {
+        let fields = try decoder.container(keyedBy: CodingKeys.self)
+        func since2<T: Decodable>(_ key: CodingKeys, _ absent: T) throws -> T {
+            try fields.decodeIfPresent(T.self, forKey: key) ?? absent
+        }
+        mode = try since2(.mode, "")
+        collections = try fields.decode([Int].self, forKey: .collections)
+        collected = try fields.decode([Int].self, forKey: .collected)
+        uncollectable = try fields.decode([Int].self, forKey: .uncollectable)
+        automaticCollections = try fields.decode(Int.self, forKey: .automaticCollections)
+        pauseP50Milliseconds = try fields.decode(Double.self, forKey: .pauseP50Milliseconds)
+        pauseP99Milliseconds = try fields.decode(Double.self, forKey: .pauseP99Milliseconds)
+        pauseMaxMilliseconds = try fields.decode(Double.self, forKey: .pauseMaxMilliseconds)
+        totalPauseMilliseconds = try fields.decode(Double.self, forKey: .totalPauseMilliseconds)
+        pauseBuckets = try since2(.pauseBuckets, [])
+        totalConcurrentMilliseconds = try since2(.totalConcurrentMilliseconds, 0)
+        collectorCPUMilliseconds = try since2(.collectorCPUMilliseconds, 0)
+        tentative = try since2(.tentative, 0)
+        validated = try since2(.validated, 0)
+        dropped = try since2(.dropped, 0)
+        safepointP50Milliseconds = try since2(.safepointP50Milliseconds, 0)
+        safepointP99Milliseconds = try since2(.safepointP99Milliseconds, 0)
+        safepointMaxMilliseconds = try since2(.safepointMaxMilliseconds, 0)
+        mutatorPauseP50Milliseconds = try since2(.mutatorPauseP50Milliseconds, 0)
+        mutatorPauseP99Milliseconds = try since2(.mutatorPauseP99Milliseconds, 0)
+        mutatorPauseMaxMilliseconds = try since2(.mutatorPauseMaxMilliseconds, 0)
+    }
 }

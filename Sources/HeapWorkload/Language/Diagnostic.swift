@@ -68,6 +68,12 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
 
     case unknownParamOverride = "E501"
 
+    /// Found by the lexer or the parser (E1xx, E2xx): the text is not a program. E299 (too
+    /// many errors) is not: it ends a list of any phase.
+    public var isSyntax: Bool {
+        self != .tooManyErrors && (rawValue.hasPrefix("E1") || rawValue.hasPrefix("E2"))
+    }
+
     /// One line on what the code means (docs/language.md gives the same text and an example).
     public var summary: String {
         switch self {
@@ -198,6 +204,13 @@ public struct DiagnosticList: Error, Sendable, CustomStringConvertible {
         }
         self.diagnostics = Array(sorted.prefix(DiagnosticList.limit)) + [Diagnostic(
             .tooManyErrors, "too many errors; stopped after \(DiagnosticList.limit)", at: last.location)]
+    }
+
+    /// The text did not parse (lexer or parser errors), rather than parsed and failed the
+    /// checker or its constants. The checker runs only on a program that parsed, so a list holds
+    /// the errors of one phase; E299 may end either.
+    public var isSyntaxError: Bool {
+        diagnostics.contains { $0.code.isSyntax }
     }
 
     /// Every diagnostic rendered (see `Diagnostic.rendered`), one after another.
