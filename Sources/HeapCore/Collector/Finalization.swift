@@ -279,7 +279,15 @@ extension Heap {
     /// found it and marked it dead, the gate still held; `epoch` is the pass that found it.
     private func free(_ garbage: [ObjectRef], epoch: UInt, _ result: inout CollectionResult, by me: Mutator, into teardown: inout Teardown) {
         if collectorState.withLock({ $0.saveAll }) {
-            for object in garbage { me.retain(object) }
+            // As CPython's delete_garbage under DEBUG_SAVEALL: kept in the garbage list, and
+            // moved to the next generation, whose mark their pages then carry (the verifier's
+            // page marks) — left young in pages this collection unmarked, a later young pass
+            // could touch them without walking them.
+            let target = promotionTarget(of: result.generation)
+            for object in garbage {
+                me.retain(object)
+                moveWorldStopped(object, toGeneration: target)
+            }
             collectorState.withLock { $0.garbage.append(contentsOf: garbage) }
             result.saved = garbage.count
             return
@@ -367,6 +375,11 @@ final class CollectionGate: @unchecked Sendable {
     /// Whether `me`'s collection holds the gate.
     func isHeld(by me: Mutator) -> Bool {
         condition.withLock { holder == me.id }
+    }
+
+    /// Whether a collection is running (a snapshot: it may start or end right after).
+    var isHeldByAnyone: Bool {
+        condition.withLock { holder != 0 }
     }
 
     func leave(as me: Mutator) {

@@ -96,6 +96,15 @@ extension Heap {
         Int((object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.generationMask) >> GCBits.generationShift)
     }
 
+    /// Moves `object` to `generation` and marks its page for it (generation 2 needs no mark: a
+    /// full collection walks every page). World stopped.
+    func moveWorldStopped(_ object: ObjectRef, toGeneration generation: UInt8) {
+        assertWorldStopped()
+        let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+        object.header.pointee.gcBits.store((bits & ~GCBits.generationMask) | generation << GCBits.generationShift, ordering: .relaxed)
+        if generation < 2 && object.isSmall { Arena.page(containing: object.bits).pointee.markGeneration(generation) }
+    }
+
     /// Page marks a collection of `generation` looks at (nil: every page).
     func pageMarks(collecting generation: Int) -> UInt8? {
         generation >= 2 ? nil : UInt8((1 << (generation + 1)) - 1)

@@ -10,6 +10,11 @@
 //                 + entries for it in merge queues (each holds one pending reference) + the
 //                 queue references the running pause took over (`pauseHeld`)
 //   weak refs     a weak reference names a live object or nothing
+//   page marks    a tracked object of generation 0 or 1 in a page lies in a page that carries that
+//                 generation's mark (Collector/Generations.swift): young collections find it
+//                 so, and the teardown's epoch test (`isUnreachable`) tells garbage from an object
+//                 a pass only touched by it. Not while a collection runs: it clears its pages'
+//                 marks before it walks them and marks them again as it promotes.
 
 import Synchronization
 
@@ -19,9 +24,18 @@ extension Heap {
     public func verify(roots: [ObjectRef]) -> [String] {
         var problems = allocator.verify()
         var live = Set<UInt>()
-        allocator.forEachAllocatedBlock { block, _ in
+        let checksMarks = !collectionGate.isHeldByAnyone
+        let (young, middle) = (CandidateFilter(collecting: 0), CandidateFilter(collecting: 1))
+        allocator.forEachAllocatedBlock(inPagesMarked: nil) { block, page in
             let object = ObjectRef(block)
-            if object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 { live.insert(object.bits) }
+            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+            guard bits & GCBits.dead == 0 else { return }
+            live.insert(object.bits)
+            guard checksMarks, let page else { return }
+            let generation: UInt8? = young.admits(gcBits: bits) ? 0 : middle.admits(gcBits: bits) ? 1 : nil
+            if let generation, page.pointee.generationMarks.load(ordering: .relaxed) & 1 << generation == 0 {
+                problems.append("\(object) (\(types.name(of: object.typeID))) is of generation \(generation) in a page without that generation's mark")
+            }
         }
         var expected: [UInt: Int] = [:]
         for root in roots {

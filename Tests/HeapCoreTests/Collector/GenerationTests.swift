@@ -118,6 +118,49 @@ import Testing
         }
     }
 
+    /// The verifier's page-mark rule (HeapVerifier.swift): a young object in a page without the
+    /// young mark is reported; so is a generation-1 one without its mark; marked, neither is.
+    @Test func theVerifierReportsAYoungObjectInAnUnmarkedPage() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            let a = m.new(node)!
+            #expect(heap.verify(roots: [a]) == [])
+            let page = Arena.page(containing: a.bits)
+            page.pointee.generationMarks.store(0, ordering: .relaxed)
+            #expect(heap.verify(roots: [a]).contains { $0.contains("generation 0 in a page without") })
+            heap.collect(generation: 0)                     // unmarked, its page is not walked
+            #expect(heap.generation(of: a) == 0)
+            page.pointee.markGeneration(0)
+            heap.collect(generation: 0)                     // a survives into generation 1
+            #expect(heap.generation(of: a) == 1)
+            #expect(heap.verify(roots: [a]) == [])
+            page.pointee.generationMarks.store(0, ordering: .relaxed)
+            #expect(heap.verify(roots: [a]).contains { $0.contains("generation 1 in a page without") })
+            page.pointee.markGeneration(1)
+            #expect(heap.verify(roots: [a]) == [])
+            m.release(a)
+        }
+    }
+
+    /// Save-all garbage stays in the garbage list and moves up a generation, as CPython's does,
+    /// so that its pages carry that generation's mark (a young collection clears the young one).
+    @Test func savedGarbageMovesUpAGeneration() {
+        let heap = Heap(collector: .manual)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        withMutator(heap) { m in
+            heap.saveAllGarbage = true
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.release(a); m.release(b)
+            #expect(heap.collect(generation: 0).saved == 2)
+            #expect(heap.generation(of: a) == 1 && heap.generation(of: b) == 1)
+            #expect(heap.verify(roots: heap.garbage) == [])
+            heap.saveAllGarbage = false
+            #expect(heap.clearGarbage(mutator: m) == 2)
+            #expect(heap.collect(generation: 1).unreachable == 2)
+        }
+    }
+
     @Test func theYoungDebtLeftByFreedGarbageIsBounded() {
         let heap = Heap(collector: .manual)
         withMutator(heap) { m in
