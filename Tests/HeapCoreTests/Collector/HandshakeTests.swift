@@ -37,23 +37,11 @@ import Testing
     @Test(arguments: [(RefCountPolicyKind.biased, 1), (.biased, 3), (.atomic, 2)])
     func eachCollectionRecordsOneTimeToSafepointAndEachParkOnePause(_ policy: RefCountPolicyKind, pollers: Int) {
         let heap = Heap(policy: policy, collector: HandshakeTests.manualStopTheWorld)
-        let node = heap.types.register(name: "Node", slots: ["ref"])
-        let progress = Locked<[Int]>(Array(repeating: 0, count: pollers))
-        let done = Atomic<Bool>(false)
-        let ready = Barrier(parties: pollers + 1)
-        runOnThreads(pollers + 1) { i in
-            let m = heap.attachCurrentThread()
-            ready.wait()
-            if i < pollers {
-                poll(m, node, until: done) { progress.withLock { $0[i] += 1 } }
-            } else {
-                for _ in 0..<HandshakeTests.collections {
-                    heap.collect()
-                    #expect(waitUntilEachRuns(progress))
-                }
-                done.store(true, ordering: .releasing)
+        runPollers(pollers, in: heap) { progress in
+            for _ in 0..<HandshakeTests.collections {
+                heap.collect()
+                #expect(waitUntilEachRuns(progress))
             }
-            heap.detachCurrentThread()
         }
         let totals = heap.collectorTotals
         #expect(totals.collections == HandshakeTests.collections)
@@ -125,22 +113,10 @@ import Testing
     @Test(arguments: [1, 3])
     func backToBackPausesEachParkEveryPollerOnce(pollers: Int) {
         let heap = Heap(collector: HandshakeTests.manualStopTheWorld)
-        let node = heap.types.register(name: "Node", slots: ["ref"])
-        let progress = Locked<[Int]>(Array(repeating: 0, count: pollers))
-        let done = Atomic<Bool>(false)
-        let ready = Barrier(parties: pollers + 1)
         let pauses = 200
-        runOnThreads(pollers + 1) { i in
-            let m = heap.attachCurrentThread()
-            ready.wait()
-            if i < pollers {
-                poll(m, node, until: done) { progress.withLock { $0[i] += 1 } }
-            } else {
-                #expect(waitUntilEachRuns(progress))
-                for _ in 0..<pauses { heap.stopTheWorld {} }
-                done.store(true, ordering: .releasing)
-            }
-            heap.detachCurrentThread()
+        runPollers(pollers, in: heap) { progress in
+            #expect(waitUntilEachRuns(progress))
+            for _ in 0..<pauses { heap.stopTheWorld {} }
         }
         #expect(heap.collectorTotals.mutatorPauses.totalCount == UInt64(pauses * pollers))
         #expect(heap.world.parkedCount == 0 && heap.world.stoppedWaiters == 0)
@@ -179,6 +155,26 @@ import Testing
         let totals = heap.collectorTotals
         #expect(totals.mutatorPauses.totalCount == UInt64(pauses))
         #expect(totals.timeToSafepoint.totalCount == 0)
+    }
+}
+
+/// `pollers` mutators poll safepoints (`poll`, each counting its rounds in `progress`) while
+/// one more runs `driver`; all attached to `heap` and started together; returns when all are done.
+private func runPollers(_ pollers: Int, in heap: Heap, driver: @escaping @Sendable (Locked<[Int]>) -> Void) {
+    let node = heap.types.register(name: "Node", slots: ["ref"])
+    let progress = Locked<[Int]>(Array(repeating: 0, count: pollers))
+    let done = Atomic<Bool>(false)
+    let ready = Barrier(parties: pollers + 1)
+    runOnThreads(pollers + 1) { i in
+        let m = heap.attachCurrentThread()
+        ready.wait()
+        if i < pollers {
+            poll(m, node, until: done) { progress.withLock { $0[i] += 1 } }
+        } else {
+            driver(progress)
+            done.store(true, ordering: .releasing)
+        }
+        heap.detachCurrentThread()
     }
 }
 
