@@ -220,6 +220,7 @@ extension Heap {
             return now - clock
         }
         guard !garbage.isEmpty else { return }
+        unstripe(garbage: garbage)
         clearWeakReferences(toGarbage: garbage, epoch: epoch, by: me, into: &teardown)
         let finalizable = finalizer != nil && garbage.contains { Heap.hasFinalizerToRun($0) }
         if finalizable || !teardown.callbacks.isEmpty {
@@ -267,6 +268,7 @@ extension Heap {
         // but whatever resurrected them may let go before then).
         for object in teardown.held where !isUnreachable(object, epoch: epoch) { teardown.released.append(object) }
         teardown.held = []
+        unstripe(garbage: garbage)
         clearWeakReferences(toGarbage: garbage, epoch: epoch, by: me, into: &teardown)
         let middle = monotonicNanoseconds()
         result.finalizationNanoseconds += middle - start
