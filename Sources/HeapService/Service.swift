@@ -310,6 +310,12 @@ public final class Service: @unchecked Sendable {
             }
             runConfiguration.collector.mode = mode
         }
+        if let name = request.striping {
+            guard let mode = StripingMode(rawValue: name) else {
+                return fail(reply, id, "bad_request", "striping must be adaptive or off, not '\(name)'")
+            }
+            runConfiguration.striping = mode
+        }
         switch request.heap ?? "fresh" {
         case "fresh": break
         case "shared": runConfiguration.sharedHeap = sharedHeap

@@ -192,7 +192,9 @@ private func withMergedObject(policy: RefCountPolicyKind = .biased, striping: St
             heap.detachCurrentThread()
         }
         m.leaveBlockingRegion()
-        #expect(seen.withLock { $0 } == [1 + 10 + 20 + 30, 0])
+        let whileHeld: [Int] = seen.withLock { $0 }
+        let expected: [Int] = [61, 0]                                 // 1 + 10 + 20 + 30, no problem
+        #expect(whileHeld == expected)
         #expect(m.refcount(object) == 1 + 30)
         #expect(heap.stopTheWorld { heap.verify(roots: Array(repeating: object, count: 31)) } == [])
         for _ in 0..<31 { m.release(object) }
