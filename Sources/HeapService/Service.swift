@@ -60,6 +60,8 @@ public struct ServiceConfiguration: Sendable {
     /// How collections find garbage in runs that name no mode and in the shared heap (nil:
     /// concurrent).
     public var collectionMode: CollectionMode?
+    /// Striping of runs that name none (nil: adaptive; HeapCore's Striping.swift).
+    public var striping: StripingMode?
     /// What the server's connections may hold (Server.swift).
     public var connections = ConnectionLimits()
 
@@ -192,6 +194,7 @@ public final class Service: @unchecked Sendable {
                 "numa_nodes": configuration.numaNodes.map(String.init) ?? "machine",
                 "pause_workers": String(configuration.pauseWorkers ?? CollectorConfiguration().pauseWorkers),
                 "collector": configuration.collector.mode.rawValue,
+                "striping": (configuration.striping ?? .adaptive).rawValue,
                 "pin_threads": "\(configuration.pinThreads)",
                 "journal": journal?.path ?? "",
                 "journal_max_bytes": journal.map { "\($0.limits.maxBytes)" } ?? "",
@@ -310,6 +313,7 @@ public final class Service: @unchecked Sendable {
             }
             runConfiguration.collector.mode = mode
         }
+        if let mode = configuration.striping { runConfiguration.striping = mode }
         if let name = request.striping {
             guard let mode = StripingMode(rawValue: name) else {
                 return fail(reply, id, "bad_request", "striping must be adaptive or off, not '\(name)'")

@@ -191,7 +191,11 @@ public enum BiasedCounting: RefCountPolicy {
             // reads our increment merges instead of freeing) and with the re-check that follows.
             let (exchanged, original) = header.pointee.shared.compareExchange(
                 expected: shared, desired: shared &+ SharedState.one, ordering: .sequentiallyConsistent)
-            if exchanged { return true }
+            if exchanged {
+                // Loads from shared slots and globals come this way: they count towards striping.
+                Striping.noteOperation(on: object, storage: nil, holding: true)
+                return true
+            }
             shared = original
         }
     }
