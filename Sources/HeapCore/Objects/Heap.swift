@@ -196,7 +196,7 @@ public final class Heap: @unchecked Sendable {
             youngDelta: 0,
             allocationStamp: Atomic(allocationStamp.load(ordering: .acquiring)),
             stripeCounts: nil, stripeCapacity: 0, hotObjects: hotObjects, hotCountdown: Striping.hotWindow,
-            stripeRequests: []))
+            stripeRequests: [], stripeCountsClosed: false))
         // A thread that attaches while the world is stopped waits for it to resume; it is counted
         // running once it is in the table (Collector/Safepoints.swift).
         world.withLock {
@@ -223,7 +223,7 @@ public final class Heap: @unchecked Sendable {
         // Everything that touches the heap happens before the mutator leaves the table: until
         // then it counts as running, so no pause can start while it works.
         mutator.pollStopRequest()
-        mutator.mergeStripeCountsForDetach()
+        mutator.dropStripeRequests()
         mutator.mergeOwnedObjects()
         let queued = mutators.withLock { table -> [UInt] in
             table[mutator.id]!.isLeaving = true          // later queuers merge on the spot
@@ -231,6 +231,8 @@ public final class Heap: @unchecked Sendable {
             return table[mutator.id]!.mergeQueue
         }
         for bits in queued { mutator.mergeQueued(ObjectRef(bits: bits)!) }
+        // After the last release this mutator makes (the merges above can free objects).
+        mutator.closeStripeCounts()
         mutator.leaveAndHandOffDeferredFrees()
         heapd_set_current_mutator(nil, 0)
         allocator.detachCurrentThread()

@@ -49,6 +49,8 @@ struct MutatorStorage: ~Copyable {
     var hotObjects: UnsafeMutablePointer<HotObject>?
     var hotCountdown: Int
     var stripeRequests: [ObjectRef]
+    /// Set as it detaches, once its table is merged for good (Mutator.closeStripeCounts).
+    var stripeCountsClosed: Bool
 }
 
 /// The calling thread's view of the heap. A handle: copies are cheap, and valid from attach to

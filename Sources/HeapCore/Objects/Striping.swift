@@ -93,15 +93,22 @@ enum Striping {
             return
         }
         let id = id(of: object)
-        if _slowPath(id >= storage.pointee.stripeCapacity) { growStripeCounts(storage, toHold: id) }
+        if _slowPath(id >= storage.pointee.stripeCapacity) {
+            guard growStripeCounts(storage, toHold: id) else {
+                object.header.pointee.shared.wrappingAdd(delta << SharedState.shift, ordering: .relaxed)
+                return
+            }
+        }
         let entry = storage.pointee.stripeCounts.unsafelyUnwrapped + id
         entry.pointee.delta &+= delta
         entry.pointee.operations &+= 1
     }
 
-    /// Makes `storage`'s table long enough for `id` (zeroed entries). Owner only.
+    /// Makes `storage`'s table long enough for `id` (zeroed entries); false when the mutator
+    /// has merged its table for good (`closeStripeCounts`: it is detaching). Owner only.
     @inline(never)
-    static func growStripeCounts(_ storage: UnsafeMutablePointer<MutatorStorage>, toHold id: Int) {
+    static func growStripeCounts(_ storage: UnsafeMutablePointer<MutatorStorage>, toHold id: Int) -> Bool {
+        if storage.pointee.stripeCountsClosed { return false }
         let old = storage.pointee.stripeCapacity
         let capacity = min(max(64, 1 << (Int.bitWidth - id.leadingZeroBitCount)), maximumStripes)
         let grown = UnsafeMutablePointer<StripeCount>.allocate(capacity: capacity)
@@ -112,6 +119,7 @@ enum Striping {
         }
         storage.pointee.stripeCounts = grown
         storage.pointee.stripeCapacity = capacity
+        return true
     }
 
     /// Counts one non-owner operation on unstriped `object` in the calling mutator's hot table;
@@ -166,13 +174,20 @@ extension Mutator {
         for object in requested { release(object) }
     }
 
-    /// At detach: drops the pending requests' references, then adds this mutator's table into
-    /// the merged counts (atomic adds: no pause runs while a mutator is running) and frees it.
-    func mergeStripeCountsForDetach() {
+    /// At detach, first: drops the pending requests' references.
+    func dropStripeRequests() {
         assertOnOwnThread()
         let requested = storage.pointee.stripeRequests
         storage.pointee.stripeRequests = []
         for object in requested { release(object) }
+    }
+
+    /// At detach, after its last release (merge queues included): adds this mutator's table into
+    /// the merged counts (atomic adds: no pause runs while a mutator is running) and frees it.
+    /// Anything it still counts after this goes to the merged counts directly.
+    func closeStripeCounts() {
+        assertOnOwnThread()
+        storage.pointee.stripeCountsClosed = true
         if let counts = storage.pointee.stripeCounts {
             withHeap { heap in
                 for id in 1..<storage.pointee.stripeCapacity where counts[id].delta != 0 {

@@ -203,4 +203,43 @@ private func withMergedObject(policy: RefCountPolicyKind = .biased, striping: St
         #expect(heap.liveObjectsByType().isEmpty)
         heap.detachCurrentThread()
     }
+
+    /// A thread's detach merges objects queued to it, which can free them and release striped
+    /// referents: those releases come after its table is merged for good, and must still count.
+    @Test func releasesOfStripedObjectsDuringADetachAreCounted() {
+        let heap = Heap(policy: .biased, collector: .manual, striping: .adaptive)
+        let node = heap.types.register(name: "Node", slots: ["a"])
+        let m = heap.attachCurrentThread()
+        let striped = m.new(node)!
+        m.handOff(striped)
+        makeHot(striped, on: m)
+        #expect(Striping.isStriped(striped))
+        let handed = Locked<ObjectRef?>(nil)
+        let made = DispatchSemaphore(value: 0)
+        let released = DispatchSemaphore(value: 0)
+        m.enterBlockingRegion()
+        runOnThreads(2) { i in
+            let w = heap.attachCurrentThread()
+            if i == 0 {
+                let holder = w.new(node)!                       // owned by this thread
+                w.store(striped, into: holder, slot: 0)         // this thread's entry: +1
+                handed.withLock { $0 = holder }                 // its reference, to thread 1
+                made.signal()
+                released.wait()
+                heap.detachCurrentThread()                      // merges the queue: frees holder
+            } else {
+                made.wait()
+                w.release(handed.withLock { $0! })              // a non-owner's last: queued to 0
+                released.signal()
+                heap.detachCurrentThread()
+            }
+        }
+        m.leaveBlockingRegion()
+        #expect(m.refcount(striped) == 1)
+        #expect(heap.stopTheWorld { heap.verify(roots: [striped]) } == [])
+        m.release(striped)
+        heap.stopTheWorld {}
+        #expect(heap.liveObjectsByType().isEmpty)
+        heap.detachCurrentThread()
+    }
 }
