@@ -59,6 +59,7 @@ extension Heap {
                 "heapd: the world is already stopped by this thread (a collection or stopTheWorld called from inside a pause, e.g. from a finalizer)")
         collectionGate.enter(as: me)
         defer { collectionGate.leave(as: me) }
+        let stripesFreed = stripes.freed.load(ordering: .relaxed)
         var result = CollectionResult(generation: generation, reason: reason, mode: collectionMode)
         invokeCollectionCallbacks(.start, result)
         var teardown = Teardown()
@@ -138,6 +139,7 @@ extension Heap {
         }
         noteSurvivors(result.candidates - result.unreachable + result.resurrected, ofGeneration: generation)
         for referent in teardown.released { me.release(referent) }
+        freeDeadStripes(freedBefore: stripesFreed, collected: result.unreachable > 0)
         me.runWeakCallbacks(teardown.callbacks)
         collectorState.withLock { $0.totals.record(result) }
         invokeCollectionCallbacks(.stop, result)

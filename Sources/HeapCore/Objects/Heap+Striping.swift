@@ -170,6 +170,22 @@ extension Heap {
         }
     }
 
+    /// The end of a collection (Finalization.swift). A dead stripe is freed after the pause that
+    /// finds it, and what it releases that is striped in turn dies unseen until the next pause;
+    /// so do the collection's garbage's releases. When this collection freed a dead stripe
+    /// (`freedBefore`: the count when it began) or garbage, and stripes exist, pause again until
+    /// a pause finds no dead stripe: an acyclic chain of N stripes takes N pauses, and
+    /// `collect()` leaves none of it behind. (A cycle that only such a chain kept alive is
+    /// garbage for the next collection.) No stripes: nothing to do, and no pause.
+    func freeDeadStripes(freedBefore: Int, collected: Bool) {
+        guard policy == .biased, collected || stripes.freed.load(ordering: .relaxed) > freedBefore else { return }
+        while stripes.current.load(ordering: .relaxed) > 0 {
+            let before = stripes.freed.load(ordering: .relaxed)
+            stopTheWorld {}
+            if stripes.freed.load(ordering: .relaxed) == before { return }
+        }
+    }
+
     /// The true count of a striped object: merged count + every attached mutator's entry. Exact
     /// when no mutator runs (world stopped, or the others parked).
     func stripedCount(_ object: ObjectRef) -> Int {
