@@ -43,6 +43,23 @@ private func run(_ configure: (inout Request) -> Void = { _ in }) -> Request {
         #expect(try answer(service, run()).result?.striping == "adaptive")
     }
 
+    /// Two threads loading one global stripe it; the metrics count it over the runs that ended.
+    @Test func theMetricsCountTheObjectsStriped() throws {
+        let service = Service()
+        let shared = try answer(service, run {
+            $0.source = """
+                global g
+                type N { next }
+                fn reader(n) { repeat n { x = g; del x }; return 0 }
+                main { g = new N; a = spawn reader(20000); b = spawn reader(20000); s = join(a) + join(b) }
+                """
+        })
+        let striped = try #require(shared.result?.stripedObjects)
+        #expect(striped > 0)
+        let text = try #require(try answer(service, Request(id: .number(4), op: "metrics")).metrics)
+        #expect(text.contains("# TYPE heapd_striped_objects_total counter\nheapd_striped_objects_total \(striped)\n"))
+    }
+
     @Test func theSettingIsTheDefaultOfRuns() throws {
         let settings = try Settings.parse(file: "striping = \"off\"", name: "heapd.toml")
         let service = Service(configuration: try ServiceConfiguration(settings: settings))
