@@ -118,6 +118,11 @@ extension Heap {
         var dead: [ObjectRef] = []
         for id in stripes.ids {
             let object = stripes.object(withID: id)
+            // Made immortal since (Mutator.makeImmortal): no longer counted, no longer striped.
+            guard Striping.isStriped(object) else {
+                stripes.give(id)
+                continue
+            }
             let count = SharedState.count(object.header.pointee.shared.load(ordering: .relaxed))
             assert(count >= 0, "heapd: striped \(object) has merged count \(count)")
             if count == 0 {

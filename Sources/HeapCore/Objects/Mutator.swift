@@ -180,7 +180,7 @@ extension Mutator {
 
     /// Makes `object` immortal: never counted, never freed (as CPython's immortal objects). It
     /// loses its owner too, so that biased counting's owner test alone keeps it off the owner's
-    /// fast path.
+    /// fast path. A striped object stops being one (the next pause gives its id back).
     public func makeImmortal(_ object: ObjectRef) {
         object.header.pointee.localCount.store(ObjectHeader.immortalCount, ordering: .relaxed)
         object.header.pointee.ownerID.store(0, ordering: .relaxed)

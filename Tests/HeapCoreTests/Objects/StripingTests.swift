@@ -242,4 +242,17 @@ private func withMergedObject(policy: RefCountPolicyKind = .biased, striping: St
         #expect(heap.liveObjectsByType().isEmpty)
         heap.detachCurrentThread()
     }
+
+    @Test func aStripedObjectMadeImmortalIsGivenUpByTheNextPause() {
+        withMergedObject { heap, m, _, object in
+            makeHot(object, on: m)
+            #expect(Striping.isStriped(object))
+            m.makeImmortal(object)
+            m.release(object)                                 // not counted any more
+            heap.stopTheWorld {}
+            #expect(heap.stripingStatistics.current == 0)
+            #expect(heap.allocator.statistics().liveBlocks == 1, "immortal: never freed")
+            #expect(heap.stopTheWorld { heap.verify(roots: []) } == [])
+        }
+    }
 }
