@@ -23,6 +23,8 @@ struct RunTotals {
     /// Cumulative, per bucket of `RunResult.pauseBucketBounds` and +Inf.
     var pauseBuckets = Array(repeating: 0, count: RunResult.pauseBucketBounds.count + 1)
     var pauseSeconds = 0.0
+    /// Objects striped (HeapCore's Striping.swift).
+    var striped = 0
 
     mutating func add(_ result: RunResult) {
         allocations += result.allocations
@@ -30,6 +32,7 @@ struct RunTotals {
         collected += result.collector.collected.reduce(0, +)
         for (index, count) in result.collector.pauseBuckets.enumerated() where index < pauseBuckets.count { pauseBuckets[index] += count }
         pauseSeconds += result.collector.totalPauseMilliseconds / 1000
+        striped += result.stripedObjects ?? 0
     }
 }
 
@@ -61,6 +64,8 @@ enum Metrics {
         metric("heapd_gc_collections_total", "counter", "Collections by generation, in runs that ended.",
                (0..<3).map { ("{generation=\"\($0)\"}", "\(totals.collections[$0])") })
         metric("heapd_gc_collected_total", "counter", "Objects found unreachable, in runs that ended.", [("", "\(totals.collected)")])
+        metric("heapd_striped_objects_total", "counter", "Objects given per-thread reference counts (striped), in runs that ended.",
+               [("", "\(totals.striped)")])
         var buckets = RunResult.pauseBucketBounds.enumerated().map { index, bound in
             ("{le=\"\(Double(bound) / 1e9)\"}", "\(totals.pauseBuckets[index])")
         }

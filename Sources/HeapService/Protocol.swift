@@ -107,6 +107,8 @@ public struct Request: Codable, Sendable {
     /// `run`: how collections find garbage, `concurrent` or `stop-the-world` (CollectionMode);
     /// `gc` with action `collector`: the shared heap's new mode.
     public var collector: String?
+    /// `run`: `adaptive` (hot shared objects get per-thread counts; the default) or `off`.
+    public var striping: String?
     public var seed: UInt64?
     public var heapLimitMiB: Int?
     public var timeLimitSeconds: Double?

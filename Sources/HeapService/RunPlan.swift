@@ -70,6 +70,13 @@ struct RunPlan {
             }
             configuration.collector.mode = mode
         }
+        if let mode = settings.striping { configuration.striping = mode }
+        if let name = request.striping {
+            guard let mode = StripingMode(rawValue: name) else {
+                throw CodedError(.badRequest, "striping must be adaptive or off, not '\(name)'")
+            }
+            configuration.striping = mode
+        }
         switch request.heap ?? "fresh" {
         case "fresh": break
         case "shared": configuration.sharedHeap = sharedHeap

@@ -65,6 +65,8 @@ public struct ServiceConfiguration: Sendable {
     /// How collections find garbage in runs that name no mode and in the shared heap (nil:
     /// concurrent).
     public var collectionMode: CollectionMode?
+    /// Striping of runs that name none (nil: adaptive; HeapCore's Striping.swift).
+    public var striping: StripingMode?
     /// What the server's connections may hold (Server.swift), as in force: heapd lowers
     /// max_connections to its open-file limit before it makes the service.
     public var connections = ConnectionLimits()
@@ -223,6 +225,7 @@ public final class Service: @unchecked Sendable {
             "numa_nodes": configuration.numaNodes.map(String.init) ?? "machine",
             "pause_workers": String(configuration.pauseWorkers ?? CollectorConfiguration().pauseWorkers),
             "collector": configuration.collector.mode.rawValue,
+            "striping": (configuration.striping ?? .adaptive).rawValue,
             "pin_threads": "\(configuration.pinThreads)",
             "socket": configuration.socketPath ?? "",
             "state_directory": configuration.stateDirectory ?? "",

@@ -32,6 +32,8 @@
 //   pause_workers       HEAPD_PAUSE_WORKERS       threads sharing a large collection's heap walk
 //   collector           HEAPD_COLLECTOR           collection mode of runs and the shared heap:
 //                                                 concurrent, stop-the-world
+//   striping            HEAPD_STRIPING            per-thread counts for hot shared objects in runs
+//                                                 that name none: adaptive, off (docs/striping.md)
 //   max_connections     HEAPD_MAX_CONNECTIONS     connections served at once, in all (1024)
 //   max_connections_per_user HEAPD_MAX_CONNECTIONS_PER_USER  of them, one user's (256)
 //   idle_timeout_seconds HEAPD_IDLE_TIMEOUT_SECONDS  a connection silent this long with nothing
@@ -71,6 +73,7 @@ public struct Settings: Sendable, Equatable {
     public var pinThreads: Bool?
     public var pauseWorkers: Int?
     public var collector: String?
+    public var striping: String?
     public var maxConnections: Int?
     public var maxConnectionsPerUser: Int?
     public var idleTimeoutSeconds: Int?
@@ -101,6 +104,7 @@ public struct Settings: Sendable, Equatable {
         ("shared_heap_limit_mib", "HEAPD_SHARED_HEAP_LIMIT_MIB"),
         ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"), ("pin_threads", "HEAPD_PIN_THREADS"),
         ("pause_workers", "HEAPD_PAUSE_WORKERS"), ("collector", "HEAPD_COLLECTOR"),
+        ("striping", "HEAPD_STRIPING"),
         ("max_connections", "HEAPD_MAX_CONNECTIONS"), ("max_connections_per_user", "HEAPD_MAX_CONNECTIONS_PER_USER"),
         ("idle_timeout_seconds", "HEAPD_IDLE_TIMEOUT_SECONDS"), ("output_high_water_bytes", "HEAPD_OUTPUT_HIGH_WATER_BYTES"),
     ]
@@ -167,6 +171,7 @@ public struct Settings: Sendable, Equatable {
         merged.pinThreads = later.pinThreads ?? pinThreads
         merged.pauseWorkers = later.pauseWorkers ?? pauseWorkers
         merged.collector = later.collector ?? collector
+        merged.striping = later.striping ?? striping
         merged.maxConnections = later.maxConnections ?? maxConnections
         merged.maxConnectionsPerUser = later.maxConnectionsPerUser ?? maxConnectionsPerUser
         merged.idleTimeoutSeconds = later.idleTimeoutSeconds ?? idleTimeoutSeconds
@@ -225,6 +230,12 @@ public struct Settings: Sendable, Equatable {
                 throw Problem(source: source, message: "collector is concurrent or stop-the-world, not \(mode)")
             }
             collector = mode
+        case "striping":
+            let mode = try string()
+            guard StripingMode(rawValue: mode) != nil else {
+                throw Problem(source: source, message: "striping is adaptive or off, not \(mode)")
+            }
+            striping = mode
         case "thresholds":
             let inner = value.trimmingCharacters(in: .whitespaces)
             guard inner.hasPrefix("["), inner.hasSuffix("]") else { throw Problem(source: source, message: "thresholds is an array like [700, 10, 10]") }
@@ -288,6 +299,7 @@ extension ServiceConfiguration {
         numaNodes = settings.numaNodes
         pauseWorkers = settings.pauseWorkers
         collectionMode = settings.collector.flatMap(CollectionMode.init(rawValue:))
+        striping = settings.striping.flatMap(StripingMode.init(rawValue:))
         pinThreads = settings.pinThreads ?? false
         connections.maxConnections = settings.maxConnections ?? connections.maxConnections
         connections.maxConnectionsPerUser = settings.maxConnectionsPerUser ?? connections.maxConnectionsPerUser

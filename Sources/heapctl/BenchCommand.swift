@@ -38,6 +38,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Collection modes to try, comma-separated: concurrent, stop-the-world.")
     var collector: String = "concurrent"
 
+    @Option(help: "Striping to try under biased counting, comma-separated: adaptive, off (the other policies do not stripe).")
+    var striping: String = "adaptive"
+
     @Option(name: .customLong("repeat"), help: "Runs of each combination.")
     var repeatCount: Int = 3
 
@@ -70,7 +73,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let plan = try BenchPlan(threads: threads, rc: rc, gc: gc, collector: collector, repeatCount: repeatCount, params: params)
+        var plan = try BenchPlan(threads: threads, rc: rc, gc: gc, collector: collector, repeatCount: repeatCount, params: params)
+        try plan.setStripings(striping)
         let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file)
             : try DaemonRunner(file: file, socketPath: socket ?? Client.clientSocketPath(), heapLimitMiB: heapLimit)
         if plan.threads != [nil], !runner.declaresThreads(file: file) {
@@ -84,6 +88,7 @@ struct BenchCommand: ParsableCommand {
                 configuration.policy = RefCountPolicyKind(rawValue: combination.policy)!
                 if !combination.gc { configuration.collector = .manual }
                 configuration.collector.mode = CollectionMode(rawValue: combination.collector)!
+                configuration.striping = StripingMode(rawValue: combination.striping)!
                 let outcome = try runner.run(configuration, gc: combination.gc)
                 runs.append(BenchRun(combination: combination, repetition: repetition, outcome: outcome))
                 if !json {
@@ -130,8 +135,13 @@ struct BenchCombination: Hashable, Codable, Sendable {
     var gc: Bool
     /// The collection mode: `concurrent` or `stop-the-world`.
     var collector: String
+    /// `adaptive` or `off` (StripingMode); only biased counting stripes.
+    var striping = "adaptive"
 
-    var label: String { "threads=\(threads.map(String.init) ?? "default") rc=\(policy) gc=\(gc ? "on" : "off") collector=\(collector)" }
+    var label: String {
+        "threads=\(threads.map(String.init) ?? "default") rc=\(policy) gc=\(gc ? "on" : "off") collector=\(collector)"
+            + (striping == "adaptive" ? "" : " striping=\(striping)")
+    }
 }
 
 /// The parsed command line: the axes of the sweep and the fixed params.
@@ -140,6 +150,8 @@ struct BenchPlan {
     var policies: [String]
     var gcSettings: [Bool]
     var collectors: [String]
+    /// Striping modes (`setStripings`), tried with biased counting only.
+    var stripings = ["adaptive"]
     var repeatCount: Int
     var params: [String: Int64]
 
@@ -177,11 +189,31 @@ struct BenchPlan {
         guard self.params["threads"] == nil else { throw ValidationError("set threads with --threads, not --param") }
     }
 
-    /// Every combination, threads outermost, then policy, then gc, then collector (the table's order).
+    /// `--striping`: a comma-separated list of adaptive and off.
+    mutating func setStripings(_ list: String) throws {
+        stripings = try list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.map { item in
+            guard StripingMode(rawValue: item) != nil else { throw ValidationError("--striping takes adaptive and off, not '\(item)'") }
+            return item
+        }
+        guard !stripings.isEmpty else { throw ValidationError("--striping needs at least one value") }
+    }
+
+    /// The striping modes tried with `policy`: every one under biased counting, else the first
+    /// (the others do not stripe, so the runs would repeat).
+    func stripings(for policy: String) -> [String] {
+        policy == RefCountPolicyKind.biased.rawValue ? stripings : [stripings[0]]
+    }
+
+    /// Every combination, threads outermost, then policy (and striping), then gc, then collector
+    /// (the table's order).
     var combinations: [BenchCombination] {
         threads.flatMap { count in
             policies.flatMap { policy in
-                gcSettings.flatMap { gc in collectors.map { BenchCombination(threads: count, policy: policy, gc: gc, collector: $0) } }
+                stripings(for: policy).flatMap { striping in
+                    gcSettings.flatMap { gc in
+                        collectors.map { BenchCombination(threads: count, policy: policy, gc: gc, collector: $0, striping: striping) }
+                    }
+                }
             }
         }
     }
@@ -297,6 +329,7 @@ final class DaemonRunner: BenchRunner {
         request.params = configuration.params
         request.rc = configuration.policy.rawValue
         request.collector = configuration.collector.mode.rawValue
+        request.striping = configuration.striping.rawValue
         request.seed = configuration.seed
         request.heapLimitMiB = heapLimitMiB
         request.gc = gc

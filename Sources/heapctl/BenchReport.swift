@@ -116,7 +116,7 @@ enum BenchReport {
             let ok = row.failures.isEmpty ? "\(row.runs)/\(row.runs)" : "\(good)/\(row.runs) FAILED"
             var cells: [String] = [
                 row.combination.threads.map(String.init) ?? "default",
-                row.combination.policy,
+                row.combination.policy + (row.combination.striping == "adaptive" ? "" : " (striping \(row.combination.striping))"),
                 row.combination.gc ? "on" : "off",
                 row.combination.collector,
                 row.wall.map { seconds($0.median) } ?? "-",
@@ -143,7 +143,7 @@ enum BenchReport {
 
     /// One line per run, after a header.
     static func csv(_ runs: [BenchRun]) -> String {
-        var text = "threads,rc,gc,collector,repeat,wall_seconds,ops_per_second,collections,ok\n"
+        var text = "threads,rc,gc,collector,repeat,wall_seconds,ops_per_second,collections,ok,striping\n"
         for run in runs {
             let combination = run.combination
             text += [
@@ -156,6 +156,7 @@ enum BenchReport {
                 String(format: "%.1f", run.operationsPerSecond),
                 String(run.collections),
                 run.ok ? "true" : "false",
+                combination.striping,
             ].joined(separator: ",") + "\n"
         }
         return text
@@ -167,17 +168,20 @@ enum BenchReport {
         let labels = plan.threads.map { $0.map(String.init) ?? "default" }
         var series: [Chart.Series] = []
         for policy in plan.policies {
+            for striping in plan.stripings(for: policy) {
             for gc in plan.gcSettings {
                 for collector in plan.collectors {
                     var name = policy
+                    if plan.stripings.count > 1 && policy == "biased" { name += ", striping \(striping)" }
                     if plan.gcSettings.count > 1 { name += ", gc \(gc ? "on" : "off")" }
                     if plan.collectors.count > 1 { name += ", \(collector)" }
                     let values = plan.threads.map { count in
-                        rows.first { $0.combination == BenchCombination(threads: count, policy: policy, gc: gc, collector: collector) }?
+                        rows.first { $0.combination == BenchCombination(threads: count, policy: policy, gc: gc, collector: collector, striping: striping) }?
                             .throughput.map { $0.median / 1e6 }
                     }
                     series.append(Chart.Series(name: name, values: values))
                 }
+            }
             }
         }
         let title = "\(URL(fileURLWithPath: file).lastPathComponent): throughput against threads (median of \(plan.repeatCount))"

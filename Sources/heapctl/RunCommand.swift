@@ -36,6 +36,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "How collections find garbage: concurrent or stop-the-world (default: concurrent; through heapd, its `collector` setting).")
     var collector: CollectionMode?
 
+    @Option(help: "Per-thread counts for hot shared objects under biased counting: adaptive or off (default: adaptive).")
+    var striping: StripingMode?
+
     @Option(help: "Seed of rand().")
     var seed: UInt64 = 1
 
@@ -70,6 +73,7 @@ struct RunCommand: ParsableCommand {
         if let heapLimit { configuration.heapLimitBytes = heapLimit << 20 }
         configuration.pinThreads = pin
         if let collector { configuration.collector.mode = collector }
+        if let striping { configuration.striping = striping }
         if let pauseWorkers {
             guard (1...256).contains(pauseWorkers) else { throw ValidationError("--pause-workers is 1 to 256, not \(pauseWorkers)") }
             configuration.collector.pauseWorkers = pauseWorkers
@@ -118,6 +122,7 @@ struct RunCommand: ParsableCommand {
         request.params = params
         request.rc = rc
         request.collector = collector?.rawValue
+        request.striping = striping?.rawValue
         request.seed = seed
         request.heapLimitMiB = heapLimit
         request.timeLimitSeconds = timeLimit
@@ -180,3 +185,6 @@ struct RunCommand: ParsableCommand {
 /// `--collector concurrent|stop-the-world`: a mode by its raw value, and ArgumentParser's error
 /// listing both for any other.
 extension CollectionMode: ExpressibleByArgument {}
+
+/// `--striping adaptive|off`, the same way.
+extension StripingMode: ExpressibleByArgument {}

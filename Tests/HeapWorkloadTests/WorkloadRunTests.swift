@@ -13,13 +13,14 @@ final class WorkloadRunTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("workloads")
 
     private func run(_ path: String, params: [String: Int64] = [:], policy: RefCountPolicyKind = .biased, pinned: Bool = false,
-                     file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+                     striping: StripingMode = .adaptive, file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
         let bytes = try [UInt8](Data(contentsOf: WorkloadRunTests.root.appendingPathComponent(path)))
         let checked = try Program.parse(bytes: bytes, fileName: path)
         var configuration = RunConfiguration()     // the collector thread on, as users run it
         configuration.params = params
         configuration.policy = policy
         configuration.pinThreads = pinned
+        configuration.striping = striping
         configuration.timeLimit = .seconds(60)
         let result = try Workload.run(checked, configuration: configuration)
         XCTAssertTrue(result.ok, "\(path) (\(policy)): \(result.error.map(String.init(describing:)) ?? "")", file: file, line: line)
@@ -48,6 +49,20 @@ final class WorkloadRunTests: XCTestCase {
     func testThreadsPinnedToCPUsRunTheSame() throws {
         let result = try run("shared-refcount.hw", params: ["threads": 3, "iterations": 2000], pinned: true)
         XCTAssertEqual(result.threads.count, 4)
+    }
+
+    /// Two threads loading one global: its object (and its slot's) turn hot and are striped, the
+    /// counts are back to their base at the end (the workload's expects), and every object is
+    /// freed; with striping off nothing is.
+    func testSharedRefcountStripesItsHotObjectsUnlessStripingIsOff() throws {
+        let striped = try run("shared-refcount.hw", params: ["threads": 2, "iterations": 20_000])
+        XCTAssertEqual(striped.striping, "adaptive")
+        XCTAssertGreaterThan(striped.stripedObjects ?? 0, 0)
+        let off = try run("shared-refcount.hw", params: ["threads": 2, "iterations": 20_000], striping: .off)
+        XCTAssertEqual(off.striping, "off")
+        XCTAssertEqual(off.stripedObjects, 0)
+        let mine = try run("shared-refcount.hw", params: ["threads": 2, "iterations": 20_000, "private": 1])
+        XCTAssertEqual(mine.stripedObjects, 0, "objects a thread uses only as their owner are never striped")
     }
 
     func testEverySeedFileHoldsItsExpects() throws {

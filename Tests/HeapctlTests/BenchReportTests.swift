@@ -55,11 +55,30 @@ private let two = BenchCombination(threads: 2, policy: "biased", gc: true, colle
 @Test func csvHasOneLinePerRun() {
     let csv = BenchReport.csv([run(one, 1, wall: 0.5), run(two, 1, wall: 0, error: "busy: full")])
     #expect(csv == """
-        threads,rc,gc,collector,repeat,wall_seconds,ops_per_second,collections,ok
-        1,biased,on,concurrent,1,0.500000,2000.0,4,true
-        2,biased,on,concurrent,1,0.000000,0.0,0,false
+        threads,rc,gc,collector,repeat,wall_seconds,ops_per_second,collections,ok,striping
+        1,biased,on,concurrent,1,0.500000,2000.0,4,true,adaptive
+        2,biased,on,concurrent,1,0.000000,0.0,0,false,adaptive
 
         """)
+}
+
+/// `--striping adaptive,off` doubles the biased combinations only (the other policies do not
+/// stripe), and the table, the CSV and the chart tell them apart.
+@Test func stripingIsAnAxisOfBiasedCountingOnly() throws {
+    var plan = try BenchPlan(threads: "1,2", rc: "biased,atomic", gc: "on", collector: "concurrent", repeatCount: 1, params: [])
+    try plan.setStripings("adaptive,off")
+    #expect(plan.combinations.map { "\($0.threads!) \($0.policy) \($0.striping)" } == [
+        "1 biased adaptive", "1 biased off", "1 atomic adaptive", "2 biased adaptive", "2 biased off", "2 atomic adaptive",
+    ])
+    #expect(throws: (any Error).self) { try plan.setStripings("adaptive,sometimes") }
+    let runs = plan.combinations.map { run($0, 1, wall: 1) }
+    let table = BenchReport.table(BenchReport.rows(runs, order: plan.combinations), showsPeakRSS: false)
+    #expect(table.split(separator: "\n").filter { $0.contains("biased (striping off)") }.count == 2)
+    #expect(BenchReport.csv(runs).split(separator: "\n").filter { $0.hasSuffix(",off") }.count == 2)
+    let chart = BenchReport.chart(BenchReport.rows(runs, order: plan.combinations), plan: plan, file: "shared-refcount.hw")
+    #expect(chart.contains("biased, striping off") && chart.contains("biased, striping adaptive"))
+    #expect(runs.last!.combination.label == "threads=2 rc=atomic gc=on collector=concurrent")
+    #expect(runs[1].combination.label == "threads=1 rc=biased gc=on collector=concurrent striping=off")
 }
 
 @Test func chartHasOnePolylinePerSeriesWithOnePointPerValue() throws {

@@ -286,6 +286,9 @@ private struct Tables {
         let count = switch policy {
         // A queued object's owner has yet to merge the queue's reference, which the pause will
         // hold and not count (Finalization's subtractPauseHeld): not one from outside either.
+        // A striped object's local word is its stripe id: its count is the merged one, short of
+        // the mutators' tables, which the pause merges before validation (Heap+Striping).
+        case .biased where copy.load(as: UInt32.self) == Striping.owner: SharedState.count(shared)
         case .biased: Int(local) + SharedState.count(shared) - (SharedState.state(shared) == SharedState.queued ? 1 : 0)
         case .atomic: shared
         case .globalLock: Int(local)

@@ -59,6 +59,7 @@ extension Heap {
                 "heapd: the world is already stopped by this thread (a collection or stopTheWorld called from inside a pause, e.g. from a finalizer)")
         collectionGate.enter(as: me)
         defer { collectionGate.leave(as: me) }
+        let stripesFreed = stripes.freed.load(ordering: .relaxed)
         var result = CollectionResult(generation: generation, reason: reason, mode: collectionMode)
         invokeCollectionCallbacks(.start, result)
         var teardown = Teardown()
@@ -138,6 +139,7 @@ extension Heap {
         }
         noteSurvivors(result.candidates - result.unreachable + result.resurrected, ofGeneration: generation)
         for referent in teardown.released { me.release(referent) }
+        freeDeadStripes(freedBefore: stripesFreed, collected: result.unreachable > 0)
         me.runWeakCallbacks(teardown.callbacks)
         collectorState.withLock { $0.totals.record(result) }
         invokeCollectionCallbacks(.stop, result)
@@ -220,6 +222,7 @@ extension Heap {
             return now - clock
         }
         guard !garbage.isEmpty else { return }
+        unstripe(garbage: garbage)
         clearWeakReferences(toGarbage: garbage, epoch: epoch, by: me, into: &teardown)
         let finalizable = finalizer != nil && garbage.contains { Heap.hasFinalizerToRun($0) }
         if finalizable || !teardown.callbacks.isEmpty {
@@ -267,6 +270,7 @@ extension Heap {
         // but whatever resurrected them may let go before then).
         for object in teardown.held where !isUnreachable(object, epoch: epoch) { teardown.released.append(object) }
         teardown.held = []
+        unstripe(garbage: garbage)
         clearWeakReferences(toGarbage: garbage, epoch: epoch, by: me, into: &teardown)
         let middle = monotonicNanoseconds()
         result.finalizationNanoseconds += middle - start

@@ -216,6 +216,9 @@ extension Heap {
                 drained.append(object)
             }
         }
+        // Every mutator's stripe counts, so that the pause's counts are exact; dead stripes
+        // are held like a merge queue's objects (Objects/Heap+Striping.swift).
+        drained += mergeStripes()
         pauseHeld = drained
         let result = body()
         // A collection may have taken some over as garbage (Finalization.swift).

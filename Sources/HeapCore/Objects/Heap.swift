@@ -60,6 +60,10 @@ struct MutatorRecord {
 /// atomic (`counters`).
 public final class Heap: @unchecked Sendable {
     public let policy: RefCountPolicyKind
+    /// Whether hot objects are striped (Striping.swift; biased counting only).
+    public let striping: StripingMode
+    /// The stripe ids in use (Heap+Striping.swift).
+    let stripes = StripeRegistry()
     public let allocator: Allocator
     public let types: TypeRegistry
     /// The built-in type of weak references (WeakReferences.swift).
@@ -127,8 +131,10 @@ public final class Heap: @unchecked Sendable {
                 weakCallback: (@Sendable (Mutator, ObjectRef, ObjectRef) -> Void)? = nil,
                 finalizer: (@Sendable (Mutator, ObjectRef) -> Void)? = nil,
                 collector: CollectorConfiguration = CollectorConfiguration(),
-                typeCapacity: Int = TypeRegistry.maximumTypes) {
+                typeCapacity: Int = TypeRegistry.maximumTypes,
+                striping: StripingMode = .off) {
         self.policy = policy
+        self.striping = striping
         self.allocator = Allocator(configuration: configuration)
         self.types = TypeRegistry(capacity: typeCapacity)
         // In angle brackets, as no type a program declares can be named (a workload's `type
@@ -171,6 +177,10 @@ public final class Heap: @unchecked Sendable {
         if policy == .globalLock { globalLock.acquire() }
         allocator.attachCurrentThread(pinningTo: cpu)
         let id = Heap.nextMutatorID.wrappingAdd(1, ordering: .relaxed).oldValue
+        require(id < Striping.owner, "heapd: mutator ids exhausted")
+        let stripes = policy == .biased && striping == .adaptive
+        let hotObjects: UnsafeMutablePointer<HotObject>? = stripes ? .allocate(capacity: Striping.hotSlots) : nil
+        hotObjects?.initialize(repeating: HotObject(address: 0, operations: 0), count: Striping.hotSlots)
         let storage = UnsafeMutablePointer<MutatorStorage>.allocate(capacity: 1)
         storage.initialize(to: MutatorStorage(
             id: id, policy: policy,
@@ -184,7 +194,9 @@ public final class Heap: @unchecked Sendable {
             switchCountdown: Mutator.switchInterval,
             worldState: .blocked,
             youngDelta: 0,
-            allocationStamp: Atomic(allocationStamp.load(ordering: .acquiring))))
+            allocationStamp: Atomic(allocationStamp.load(ordering: .acquiring)),
+            stripeCounts: nil, stripeCapacity: 0, hotObjects: hotObjects, hotCountdown: Striping.hotWindow,
+            stripeRequests: [], stripeCountsClosed: false))
         // A thread that attaches while the world is stopped waits for it to resume; it is counted
         // running once it is in the table (Collector/Safepoints.swift).
         world.withLock {
@@ -211,6 +223,7 @@ public final class Heap: @unchecked Sendable {
         // Everything that touches the heap happens before the mutator leaves the table: until
         // then it counts as running, so no pause can start while it works.
         mutator.pollStopRequest()
+        mutator.dropStripeRequests()
         mutator.mergeOwnedObjects()
         let queued = mutators.withLock { table -> [UInt] in
             table[mutator.id]!.isLeaving = true          // later queuers merge on the spot
@@ -218,6 +231,8 @@ public final class Heap: @unchecked Sendable {
             return table[mutator.id]!.mergeQueue
         }
         for bits in queued { mutator.mergeQueued(ObjectRef(bits: bits)!) }
+        // After the last release this mutator makes (the merges above can free objects).
+        mutator.closeStripeCounts()
         mutator.leaveAndHandOffDeferredFrees()
         heapd_set_current_mutator(nil, 0)
         allocator.detachCurrentThread()

@@ -8,7 +8,8 @@
 //                 block, not a dead object waiting for QSBR)
 //   counts        for every live mortal object: refcount == roots naming it + slots naming it
 //                 + entries for it in merge queues (each holds one pending reference) + the
-//                 queue references the running pause took over (`pauseHeld`)
+//                 queue references the running pause took over (`pauseHeld`) + pending stripe
+//                 requests; a striped object's refcount is merged + Σ mutators' table entries
 //   weak refs     a weak reference names a live object or nothing
 //   page marks    a tracked object of generation 0 or 1 in a page lies in a page that carries that
 //                 generation's mark (Collector/Generations.swift): young collections find it
@@ -64,6 +65,8 @@ extension Heap {
         }
         // Queue references a pause took over, dropped when it ends (Collector/Safepoints.swift).
         for object in pauseHeld { expected[object.bits, default: 0] += 1 }
+        // Objects a mutator asked to stripe, one reference each (Objects/Striping.swift).
+        for object in stripeRequestReferences() { expected[object.bits, default: 0] += 1 }
         for bits in live {
             let object = ObjectRef(bits: bits)!
             if object.isImmortal { continue }
@@ -76,9 +79,10 @@ extension Heap {
         return problems
     }
 
-    /// The count of `object` under this heap's policy (world stopped).
+    /// The count of `object` under this heap's policy (world stopped): a striped object's
+    /// merged count plus every mutator's table entry.
     func refcount(of object: ObjectRef) -> Int {
-        policy.count(object)
+        policy == .biased && Striping.isStriped(object) ? stripedCount(object) : policy.count(object)
     }
 
     /// Live objects per type name. Called by a mutator of this heap (outside a pause), it stops

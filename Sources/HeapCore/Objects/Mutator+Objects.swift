@@ -111,11 +111,25 @@ extension Mutator {
     func loadRetained(_ word: UnsafeMutablePointer<Atomic<UInt>>) -> ObjectRef? {
         while true {
             guard let referent = ObjectRef(bits: word.pointee.load(ordering: .sequentiallyConsistent)) else { return nil }
+            if retainIfStriped(referent) { return referent }
             if retainFromSlot(referent) {
                 if word.pointee.load(ordering: .sequentiallyConsistent) == referent.bits { return referent }
                 release(referent)
             }
         }
+    }
+
+    /// A reference to an object just read from a slot, if it is striped: only a pause frees a
+    /// striped object, and none comes while this mutator runs, so the reference needs no
+    /// re-check of the slot (the slot held the object when it was read). A header that says
+    /// striped is a live striped object's: QSBR keeps a freed block from reuse until this
+    /// mutator's next quiescent point, and no freed object carries the mark (a pause unstripes
+    /// what it frees). False, nothing done, otherwise.
+    @inline(__always)
+    private func retainIfStriped(_ referent: ObjectRef) -> Bool {
+        guard Striping.isStriped(referent) else { return false }
+        Striping.add(1, to: referent, storage: storage)
+        return true
     }
 
     /// A speculative reference to an object just read from a slot, to be confirmed by re-reading
@@ -135,6 +149,7 @@ extension Mutator {
             let bits = word.pointee.load(ordering: .sequentiallyConsistent)
             guard bits != 0, bits & 15 == 0 else { return bits }
             let referent = ObjectRef(bits: bits)!
+            if retainIfStriped(referent) { return bits }
             if retainFromSlot(referent) {
                 if word.pointee.load(ordering: .sequentiallyConsistent) == bits { return bits }
                 release(referent)

@@ -1,10 +1,11 @@
 // Safepoints: where a mutator does the work other threads left it.
 //
 // `safepoint()` is what the interpreter calls between operations. Budget when there is nothing
-// to do: three relaxed loads, one store, one decrement.
+// to do: four relaxed loads, one store, one decrement.
 //
 //   stop the world  a mutator that asked for a pause waits for this one (Collector/Safepoints)
 //   merge queue     objects other threads released to zero (biased counting) are merged
+//   stripes         objects this mutator found hot are striped, in a pause (Striping.swift)
 //   QSBR            the mutator is quiescent: deferred frees that everyone has passed are freed
 //   global lock     every `switchInterval` polls, the lock is offered to a waiting mutator
 
@@ -21,6 +22,9 @@ extension Mutator {
         pollStopRequest()
         if storage.pointee.mergePending.load(ordering: .acquiring) {
             processMergeQueue()
+        }
+        if _slowPath(!storage.pointee.stripeRequests.isEmpty) {
+            processStripeRequests()
         }
         quiescentPoint()
         if storage.pointee.policy == .globalLock {

@@ -40,6 +40,17 @@ struct MutatorStorage: ~Copyable {
     /// stamp, so that the walk leaves it out (Collector/ConcurrentDetection.swift). Written by
     /// the collecting thread, read by the owner as it allocates.
     let allocationStamp: Atomic<UInt>
+    /// Striping (Striping.swift): this mutator's count per stripe id (`stripeCapacity` entries,
+    /// nil until the first striped operation); its hot-object table (nil when the heap does not
+    /// stripe) and the non-owner operations left in its window; the objects it asked to stripe,
+    /// one reference each. Owner only, but for the stopper of a pause.
+    var stripeCounts: UnsafeMutablePointer<StripeCount>?
+    var stripeCapacity: Int
+    var hotObjects: UnsafeMutablePointer<HotObject>?
+    var hotCountdown: Int
+    var stripeRequests: [ObjectRef]
+    /// Set as it detaches, once its table is merged for good (Mutator.closeStripeCounts).
+    var stripeCountsClosed: Bool
 }
 
 /// The calling thread's view of the heap. A handle: copies are cheap, and valid from attach to
@@ -146,9 +157,13 @@ extension Mutator {
     }
 
     /// The object's reference count (local + shared under biased counting); exact when no other
-    /// thread is changing it.
+    /// thread is changing it. A striped object's is merged + every mutator's table entry, read
+    /// with the world stopped (a pause of its own, unless the caller is inside one).
     public func refcount(_ object: ObjectRef) -> Int {
-        storage.pointee.policy.count(object)
+        guard storage.pointee.policy == .biased, Striping.isStriped(object) else { return storage.pointee.policy.count(object) }
+        return withHeap { heap in
+            heap.isInsidePause ? heap.refcount(of: object) : heap.stopTheWorld { heap.refcount(of: object) }
+        }
     }
 
     /// Prepares `object` for being handed to another thread (a channel's send). Under biased
@@ -165,7 +180,7 @@ extension Mutator {
 
     /// Makes `object` immortal: never counted, never freed (as CPython's immortal objects). It
     /// loses its owner too, so that biased counting's owner test alone keeps it off the owner's
-    /// fast path.
+    /// fast path. A striped object stops being one (the next pause gives its id back).
     public func makeImmortal(_ object: ObjectRef) {
         object.header.pointee.localCount.store(ObjectHeader.immortalCount, ordering: .relaxed)
         object.header.pointee.ownerID.store(0, ordering: .relaxed)

@@ -1,9 +1,11 @@
 // ObjectHeader: the 32 bytes in front of every managed object, as free-threaded CPython's.
 //
 //   offset  field       type            written by                              ordering
-//   0       ownerID     UInt32 atomic   creator; 0 once merged or immortal      relaxed
+//   0       ownerID     UInt32 atomic   creator; 0 once merged or immortal;     relaxed
+//                                       Striping.owner while striped (a pause)
 //   4       localCount  UInt32 atomic   the owner only (biased); the GIL       relaxed load + store,
-//                                       holder (global-lock)                    never an RMW
+//                                       holder (global-lock); the stripe id     never an RMW
+//                                       while striped (a pause)
 //   8       shared      Int atomic      any thread                              RMW: see below
 //   16      scratch     UInt            collector (world stopped); after death:  plain
 //                                       the dealloc worklist / QSBR link
@@ -33,7 +35,9 @@
 //
 // Dead: `shared == merged with count 0`, or an object freed by its owner with `shared == 0`. Under
 // the atomic policy `shared` is a plain count (state bits unused); under global-lock `localCount`
-// is the only count. Immortal objects have localCount == UInt32.max and are never counted.
+// is the only count. Immortal objects have localCount == UInt32.max and are never counted. A striped
+// object (Striping.swift) is merged, and its true count is the merged one plus the mutators'
+// table entries for its stripe id.
 
 import Synchronization
 

@@ -7,7 +7,8 @@
 //   other retain       shared += 1 << 2                     atomic add
 //   other release      if shared is 0 (or 0 and maybeShared): state = queued, and the object goes
 //                      to its owner's merge queue (the queue holds that reference); else shared -=
-//                      1 << 2, and a merged object whose count reaches 0 is freed
+//                      1 << 2, and a merged object whose count reaches 0 is freed (a merged
+//                      object's release is a fetch-sub, not a CAS: it cannot go below zero)
 //   owner merge        at its next safepoint, for each queued object: count = local + shared - 1,
 //                      state merged, owner 0; free at 0
 //   detached owner     a queue with no owner merges on the spot (Heap+MergeQueue)
@@ -16,6 +17,8 @@
 //                      RMW at all) and a dead merged one: CPython's _Py_TryIncRefShared. Objects
 //                      that other threads reach through weak references carry the maybeShared
 //                      state (markMaybeShared), so a live one never shows a 0 word
+//   striped            (Striping.swift) other retains and releases, try-retains included, go to
+//                      the calling mutator's table; the object is freed by a pause, never a release
 //   slot pin           (lock-free loads from shared slots, after try-retain refused a 0 word)
 //                      CAS 0 -> maybeShared + 1, then the caller re-checks the slot: a writer
 //                      empties a slot before it releases the referent, so if the slot still holds
@@ -48,11 +51,15 @@ public enum BiasedCounting: RefCountPolicy {
         return true
     }
 
-    /// A retain by a thread that does not own the object, or of an immortal object.
+    /// A retain by a thread that does not own the object, or of an immortal object. A striped
+    /// object's goes to the calling mutator's table (Striping.swift); others' are counted in the
+    /// hot-object table, which may ask for the object to be striped.
     @usableFromInline @inline(never)
     static func retainOther(_ object: ObjectRef) {
+        if Striping.isStriped(object) { return Striping.add(1, to: object, storage: nil) }
         if object.isImmortal { return }
         object.header.pointee.shared.wrappingAdd(SharedState.one, ordering: .relaxed)
+        Striping.noteOperation(on: object, storage: nil, holding: true)
     }
 
     /// Budget (owner, not last): two loads, a compare, a store, a test.
@@ -79,7 +86,14 @@ public enum BiasedCounting: RefCountPolicy {
     /// A release by a thread that does not own the object, or of an immortal object.
     @usableFromInline @inline(never)
     static func releaseOther(_ object: ObjectRef, mutator: Mutator) -> Bool {
+        // Never freed by a release: the pause that finds its merged count at 0 frees it.
+        if Striping.isStriped(object) {
+            Striping.add(-1, to: object, storage: mutator.storage)
+            return false
+        }
         if object.isImmortal { return false }
+        // Counted before the release: the object may be freed by it.
+        Striping.noteOperation(on: object, storage: mutator.storage, holding: false)
         return releaseShared(object, mutator: mutator)
     }
 
@@ -106,6 +120,16 @@ public enum BiasedCounting: RefCountPolicy {
     static func releaseShared(_ object: ObjectRef, mutator: Mutator) -> Bool {
         let header = object.header
         var shared = header.pointee.shared.load(ordering: .relaxed)
+        // A merged object has no owner and never leaves that state (but for a pause, which no
+        // release overlaps), and its count includes our reference: a fetch-sub cannot take it
+        // below zero, and is cheaper under contention than the CAS loop that the queueing
+        // decision of the other states needs (one locked instruction, no retries).
+        if SharedState.state(shared) == SharedState.merged {
+            // Sequentially consistent, as the CAS below: the thread that frees sees every other
+            // thread's writes to the object.
+            let old = header.pointee.shared.wrappingSubtract(SharedState.one, ordering: .sequentiallyConsistent).oldValue
+            return old == SharedState.one | SharedState.merged
+        }
         var queue: Bool
         var desired: Int
         repeat {
@@ -147,9 +171,15 @@ public enum BiasedCounting: RefCountPolicy {
         let header = object.header
         let local = header.pointee.localCount.load(ordering: .relaxed)
         if local == ObjectHeader.immortalCount { return true }
-        if header.pointee.ownerID.load(ordering: .relaxed) == mutatorID {
+        let owner = header.pointee.ownerID.load(ordering: .relaxed)
+        if owner == mutatorID {
             // Only the owner can free an object it owns, and it is here.
             header.pointee.localCount.store(local &+ 1, ordering: .relaxed)
+            return true
+        }
+        // Only a pause frees a striped object, and none runs while this mutator does.
+        if owner == Striping.owner {
+            Striping.add(1, to: object, storage: nil)
             return true
         }
         var shared = header.pointee.shared.load(ordering: .relaxed)
@@ -161,7 +191,11 @@ public enum BiasedCounting: RefCountPolicy {
             // reads our increment merges instead of freeing) and with the re-check that follows.
             let (exchanged, original) = header.pointee.shared.compareExchange(
                 expected: shared, desired: shared &+ SharedState.one, ordering: .sequentiallyConsistent)
-            if exchanged { return true }
+            if exchanged {
+                // Loads from shared slots and globals come this way: they count towards striping.
+                Striping.noteOperation(on: object, storage: nil, holding: true)
+                return true
+            }
             shared = original
         }
     }
@@ -200,7 +234,10 @@ public enum BiasedCounting: RefCountPolicy {
         }
     }
 
+    /// Local + shared; for a striped object the merged count alone, which is its true count in
+    /// a pause once the tables are merged (Heap+Striping), as the collector's passes need it.
     public static func count(_ object: ObjectRef) -> Int {
+        if Striping.isStriped(object) { return SharedState.count(object.header.pointee.shared.load(ordering: .relaxed)) }
         let local = object.header.pointee.localCount.load(ordering: .relaxed)
         if local == ObjectHeader.immortalCount { return Int(local) }
         return Int(local) + SharedState.count(object.header.pointee.shared.load(ordering: .relaxed))

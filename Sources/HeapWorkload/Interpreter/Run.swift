@@ -102,6 +102,8 @@ final class Run: @unchecked Sendable {
     let deadline: UInt64?
     /// The prefix of this run's type names ("" in a heap of its own).
     private let typePrefix: String
+    /// The heap's count of objects striped when the run began (a shared heap's goes on).
+    private let stripedAtStart: Int
 
     /// Fails with run.type-limit when the program's types do not fit what is left of the heap's
     /// type ids (a shared heap's, in practice).
@@ -115,8 +117,10 @@ final class Run: @unchecked Sendable {
                                               limitBytes: configuration.heapLimitBytes),
             weakCallback: { m, weak, callback in hooks.run?.runWeakCallback(m, weak, callback) },
             finalizer: { m, object in hooks.run?.runFinalizer(m, object) },
-            collector: configuration.collector)
+            collector: configuration.collector,
+            striping: configuration.striping)
         self.heap = heap
+        stripedAtStart = heap.stripingStatistics.striped
         offHeap = configuration.sharedHeap?.offHeap ?? OffHeapMemory(limit: configuration.heapLimitBytes, allocator: heap.allocator)
         // In a shared heap the run's types carry a prefix of their own (SharedHeap.swift).
         let prefix = configuration.sharedHeap?.nextPrefix() ?? ""
@@ -762,7 +766,8 @@ final class Run: @unchecked Sendable {
                                       passed: passes[index], failed: index == failedSite ? 1 : 0)
             },
             warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count },
-            droppedOutputLines: output.withLock { $0.truncated ? $0.droppedLines : nil })
+            droppedOutputLines: output.withLock { $0.truncated ? $0.droppedLines : nil },
+            striping: heap.striping.rawValue, stripedObjects: heap.stripingStatistics.striped - stripedAtStart)
     }
 }
 

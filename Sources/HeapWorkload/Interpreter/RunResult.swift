@@ -8,6 +8,9 @@ public struct RunConfiguration: Sendable {
     /// `--param name=value` overrides.
     public var params: [String: Int64] = [:]
     public var policy: RefCountPolicyKind = .biased
+    /// Whether hot shared objects get per-thread counts (biased counting only; HeapCore's
+    /// Striping.swift). A shared heap's own setting applies instead.
+    public var striping: StripingMode = .adaptive
     /// Seed of `rand` (each thread's generator is derived from it and the thread's number).
     public var seed: UInt64 = 1
     /// Most memory the run's heap may map, its channels and its threads' stacks included
@@ -170,6 +173,10 @@ public struct RunResult: Sendable, Codable {
     /// Lines printed after the output reached RunConfiguration.maxOutputBytes (nil: none): they
     /// were neither kept nor streamed, and `output` ends with a marker line saying so.
     public var droppedOutputLines: Int?
+    /// The heap's striping mode, and the objects striped while the run ran (in a shared heap,
+    /// the shared heap's since the run began). Nil in results journaled before striping existed.
+    public var striping: String?
+    public var stripedObjects: Int?
 
     /// Of `output`, the lines the program printed: all of it, or all but the marker.
     public var keptOutputLines: Int { output.count - (droppedOutputLines == nil ? 0 : 1) }
@@ -209,6 +216,8 @@ extension RunResult {
         warnings = try fields.decodeIfPresent([RunError].self, forKey: .warnings) ?? []
         warningCount = try fields.decodeIfPresent(Int.self, forKey: .warningCount) ?? 0
         droppedOutputLines = try fields.decodeIfPresent(Int.self, forKey: .droppedOutputLines)
+        striping = try fields.decodeIfPresent(String.self, forKey: .striping)
+        stripedObjects = try fields.decodeIfPresent(Int.self, forKey: .stripedObjects)
     }
 }
 

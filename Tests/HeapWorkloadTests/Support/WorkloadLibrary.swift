@@ -32,7 +32,7 @@ let workloadLibrary: [LibraryWorkload] = [
                     defaults: ["threads": 4, "chunks": 5000, "rounds": 100, "generations": 10, "handoff": 100, "min_size": 8, "max_size": 1000],
                     small: ["threads": 2, "chunks": 100, "rounds": 4, "generations": 3, "handoff": 10]),
     LibraryWorkload(file: "shared-refcount.hw",
-                    defaults: ["threads": 4, "iterations": 1_000_000],
+                    defaults: ["threads": 4, "iterations": 1_000_000, "private": 0],
                     small: ["threads": 2, "iterations": 10_000]),
     LibraryWorkload(file: "weak-cache.hw",
                     defaults: ["lookups": 1_000_000, "keys": 20_000, "hot": 5000],
