@@ -51,6 +51,13 @@ public struct RunConfiguration: Sendable {
     /// Called about every `progressInterval` while the run goes on (from a timer thread).
     public var progress: (@Sendable (RunProgress) -> Void)?
     public var progressInterval: Duration = .milliseconds(250)
+    /// Record where each object is made (allocation-site tracing) from the run's start; in a
+    /// shared heap, this turns the shared heap's tracing on (`gc.trace` turns it off).
+    public var traceAllocations = false
+    /// Gather a memory report (RunResult.memoryReport): `snapshot` statements, the end's census
+    /// with leaks and their chains, fragmentation, a timeline sampled every `timelineInterval`.
+    public var memoryReport = false
+    public var timelineInterval: Duration = .milliseconds(20)
 
     public init() {}
 }
@@ -170,4 +177,6 @@ public struct RunResult: Sendable, Codable {
     /// Lines printed after the output reached RunConfiguration.maxOutputBytes (nil: none): they
     /// were neither kept nor streamed, and `output` ends with a marker line saying so.
     public var droppedOutputLines: Int?
+    /// The memory diagnostics (RunConfiguration.memoryReport; nil when not asked for).
+    public var memoryReport: MemoryReport?
 }

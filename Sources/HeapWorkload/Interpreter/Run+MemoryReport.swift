@@ -1,0 +1,277 @@
+// Run+MemoryReport: a run's memory diagnostics (MemoryReport.swift says what the report holds).
+//
+// Only when the run asks for a report (RunConfiguration.memoryReport): then `snapshot`
+// statements take a census of the run's live objects and chains to its largest groups, a timer
+// samples the heap's bytes, collections are timed, and at the end — main and every thread done,
+// before the run releases what it holds — a last census ("end"), chains to every group left, and
+// the allocator's fragmentation. Without it a `snapshot` statement does nothing.
+//
+// Roots of the chains are what the run itself holds: globals (`global cache`), the threads'
+// registers (`thread main: node in fn build`), channels' buffers (`channel 2 [0]`); HeapCore
+// adds frozen objects. Each census and search runs with the world stopped, by the thread that
+// takes the snapshot, so every thread's registers and every channel hold still meanwhile.
+//
+// In a shared heap only the run's own types are counted (other runs' objects are theirs).
+
+import Foundation
+import HeapCore
+
+/// What the diagnostics gather while the run goes on. `@unchecked Sendable`: every table is
+/// locked; `timer` is set once at the start and cancelled at the end by the run's main thread.
+final class MemoryDiagnostics: @unchecked Sendable {
+    struct Census {
+        var name: String
+        var seconds: Double
+        var groups: [CensusKey: CensusCount]
+        var retention: [MemoryReport.Retention]
+    }
+
+    let start: UInt64
+    let censuses = Locked<[Census]>([])
+    let samples = Locked<[MemoryReport.Sample]>([])
+    let collectionSeconds = Locked<[Double]>([])
+    var leaks: [MemoryReport.Leak] = []
+    var fragmentation = FragmentationReport()
+    var timer: DispatchSourceTimer?
+    var callback: Int?
+
+    /// Samples kept at most; past them every other one goes and the rest are kept (a long run's
+    /// timeline keeps its shape at half the resolution).
+    static let maximumSamples = 4096
+
+    init(start: UInt64) { self.start = start }
+
+    func seconds(at time: UInt64 = Run.now()) -> Double { Double(time - start) / 1e9 }
+}
+
+extension Run {
+    /// Starts the timeline's sampling and the collections' timing.
+    func startMemoryDiagnostics(_ memory: MemoryDiagnostics) {
+        sampleTimeline(memory)
+        memory.callback = heap.addCollectionCallback { [weak memory] phase, _ in
+            guard phase == .stop, let memory else { return }
+            memory.collectionSeconds.withLock { $0.append(memory.seconds()) }
+        }
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        let interval = configuration.timelineInterval
+        let milliseconds = max(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000), 1)
+        timer.schedule(deadline: .now() + .milliseconds(milliseconds), repeating: .milliseconds(milliseconds))
+        timer.setEventHandler { @Sendable [weak self, weak memory] in
+            guard let self, let memory else { return }
+            sampleTimeline(memory)
+        }
+        timer.resume()
+        memory.timer = timer
+    }
+
+    func stopMemoryDiagnostics(_ memory: MemoryDiagnostics) {
+        memory.timer?.cancel()
+        if let callback = memory.callback { heap.removeCollectionCallback(callback) }
+        sampleTimeline(memory)
+    }
+
+    private func sampleTimeline(_ memory: MemoryDiagnostics) {
+        let statistics = heap.allocator.statistics()
+        let sample = MemoryReport.Sample(seconds: memory.seconds(), liveBytes: statistics.liveBytes, mappedBytes: statistics.mappedBytes,
+                                         residentBytes: statistics.residentBytes, collections: heap.collectorTotals.collections)
+        memory.samples.withLock { samples in
+            samples.append(sample)
+            if samples.count > MemoryDiagnostics.maximumSamples {
+                samples = samples.enumerated().filter { $0.offset % 2 == 0 || $0.offset == samples.count - 1 }.map(\.element)
+            }
+        }
+    }
+
+    // MARK: Snapshots
+
+    /// `snapshot "name"` on `thread`, running `function` with its frame at `base`.
+    func takeSnapshot(_ index: Int, thread: InterpreterThread, function: Int, base: Int) {
+        guard let memory else { return }
+        let seconds = memory.seconds()
+        let census = heap.stopTheWorld { () -> MemoryDiagnostics.Census in
+            let groups = heap.censusWorldStopped(including: isCounted)
+            let largest = Set(groupTotals(groups).prefix(MemoryReport.maximumChains).map(\.key))
+            let search = searchWorldStopped(roots: rootsWorldStopped(current: (thread, function, base))) { largest.contains($0) ? $0 : nil }
+            let retention = groupTotals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
+                search.chains[key].map { MemoryReport.Retention(group: groupName(key), chain: $0) }
+            }
+            return MemoryDiagnostics.Census(name: program.snapshots[index], seconds: seconds, groups: groups, retention: retention)
+        }
+        memory.censuses.withLock { $0.append(census) }
+    }
+
+    /// The end's census, its leaks with their chains, and the fragmentation (main and every
+    /// thread done; called by the run's main thread before it releases globals and channels).
+    func takeEndCensus() {
+        guard let memory else { return }
+        let seconds = memory.seconds()
+        let (census, leaks, fragmentation) = heap.stopTheWorld { () -> (MemoryDiagnostics.Census, [MemoryReport.Leak], FragmentationReport) in
+            let groups = heap.censusWorldStopped(including: isCounted)
+            let search = searchWorldStopped(roots: rootsWorldStopped(current: nil)) { $0 }
+            let totals = groupTotals(groups)
+            let finalizerTypes = Set(program.types.indices.filter { program.types[$0].finalizer != nil }.map { objectTypes[$0].id })
+            let leaks = totals.prefix(MemoryReport.maximumEntries).map { key, count in
+                let chain = search.chains[key]
+                let typeHasFinalizer = key.typeID >= 0 ? finalizerTypes.contains(key.typeID)
+                    : groups.contains { $0.key.site == key.site && finalizerTypes.contains($0.key.typeID) }
+                let unreachable = count.objects - (search.reached[key] ?? 0)
+                return MemoryReport.Leak(group: groupName(key), objects: count.objects, bytes: count.bytes, unreachable: unreachable, chain: chain,
+                                         finalizerCycle: typeHasFinalizer && (chain?.cycleSize != nil || unreachable > 0))
+            }
+            let retention = totals.prefix(MemoryReport.maximumChains).compactMap { key, _ in
+                search.chains[key].map { MemoryReport.Retention(group: groupName(key), chain: $0) }
+            }
+            let census = MemoryDiagnostics.Census(name: "end", seconds: seconds, groups: groups, retention: retention)
+            return (census, leaks, heap.allocator.fragmentationReport())
+        }
+        memory.censuses.withLock { $0.append(census) }
+        memory.leaks = leaks
+        memory.fragmentation = fragmentation
+    }
+
+    /// The run's own objects: in a shared heap only its types (weak references are everyone's).
+    private func isCounted(_ typeID: Int) -> Bool {
+        configuration.sharedHeap == nil || ownTypeIDSet.contains(typeID)
+    }
+
+    private var ownTypeIDSet: Set<Int> { Set(ownTypeIDs) }
+
+    /// A group's key: the site alone when one was recorded (type -1), else the type alone.
+    private func groupKey(_ key: CensusKey) -> CensusKey {
+        key.site != 0 ? CensusKey(site: key.site, typeID: -1) : key
+    }
+
+    /// Groups, most bytes first (ties: most objects, then name).
+    private func groupTotals(_ census: [CensusKey: CensusCount]) -> [(key: CensusKey, value: CensusCount)] {
+        var totals: [CensusKey: CensusCount] = [:]
+        for (key, count) in census {
+            totals[groupKey(key), default: CensusCount()].objects += count.objects
+            totals[groupKey(key)]!.bytes += count.bytes
+        }
+        return totals.sorted { a, b in
+            a.value.bytes != b.value.bytes ? a.value.bytes > b.value.bytes
+                : a.value.objects != b.value.objects ? a.value.objects > b.value.objects : groupName(a.key) < groupName(b.key)
+        }
+    }
+
+    /// `file:line function` for a site, `(no site) Type` for a type.
+    func groupName(_ key: CensusKey) -> String {
+        if key.site != 0, let site = heap.allocationSites.site(key.site) { return site.description }
+        return "(no site) \(reportTypeName(key.typeID))"
+    }
+
+    /// A type's name as the program spells it (the run's prefix in a shared heap left out).
+    func reportTypeName(_ id: Int) -> String {
+        if let name = typeNames[id] { return name }
+        switch id {
+        case arrayType.id: return "array"
+        case boxType.id: return "box"
+        case callbackType.id: return "callback"
+        case heap.weakReferenceType.id: return "weakref"
+        default:
+            let name = heap.types.name(of: id)
+            return !typePrefix.isEmpty && name.hasPrefix(typePrefix) ? String(name.dropFirst(typePrefix.count)) : name
+        }
+    }
+
+    /// One search from `roots` for the groups `wanted` keeps (world stopped).
+    private func searchWorldStopped(roots: [ReferenceRoot], wanted: (CensusKey) -> CensusKey?) -> ReferenceSearch<CensusKey> {
+        let traced = heap.allocationSites.recordCount > 0
+        return heap.shortestChainsWorldStopped(from: roots, typeName: reportTypeName) { object in
+            let typeID = object.typeID
+            guard isCounted(typeID) else { return nil }
+            let site = traced ? heap.allocationSites.site(ofObjectAt: object.bits) : 0
+            return wanted(groupKey(CensusKey(site: site, typeID: typeID)))
+        }
+    }
+
+    /// The references the run holds: globals, channels' buffers, every thread's registers
+    /// (`current`: the snapshotting thread, whose running function the frames do not say).
+    private func rootsWorldStopped(current: (thread: InterpreterThread, function: Int, base: Int)?) -> [ReferenceRoot] {
+        var roots: [ReferenceRoot] = []
+        for (index, name) in program.globalNames.enumerated() {
+            let word = globals[index].load(ordering: .relaxed)
+            if Words.isObject(word) { roots.append(ReferenceRoot(name: "global \(name)", object: Words.object(word))) }
+        }
+        let threads = interpreters.withLock { Array($0.values) }.sorted { $0.mutator.id < $1.mutator.id }
+        for thread in threads {
+            let noted = thread.counters.pointee.runningFunction >= 0
+                ? (function: thread.counters.pointee.runningFunction, base: thread.counters.pointee.runningBase) : nil
+            let running = current.flatMap { $0.thread === thread ? ($0.function, $0.base) : nil } ?? noted
+            roots += registerRoots(of: thread, running: running)
+        }
+        for (number, channel) in handles.channels.enumerated() {
+            for (position, word) in channel.bufferedWords().enumerated() where Words.isObject(word) {
+                roots.append(ReferenceRoot(name: "channel \(number + 1) [\(position)]", object: Words.object(word)))
+            }
+        }
+        return roots
+    }
+
+    /// A thread's registers holding objects, each named by the local it is (or a temporary) and
+    /// the function whose frame holds it. Frames record their callers; `running` is the top one.
+    private func registerRoots(of thread: InterpreterThread, running: (function: Int, base: Int)?) -> [ReferenceRoot] {
+        var owners = (0..<thread.counters.pointee.frameCount).map { (function: thread.frames[$0].function, base: thread.frames[$0].base) }
+        if let running, running.base >= (owners.last?.base ?? 0) { owners.append(running) }
+        var roots: [ReferenceRoot] = []
+        for register in 0..<thread.top {
+            let word = thread.registers[register]
+            guard Words.isObject(word) else { continue }
+            let owner = owners.last { register >= $0.base && register < $0.base + functionTable[$0.function].frameSize }
+            let place: String
+            if let owner {
+                let function = program.functions[owner.function]
+                let local = register - owner.base
+                let what = local < function.localNames.count ? function.localNames[local] : "a temporary"
+                place = function.name == "main" ? what : "\(what) in fn \(function.name)"
+            } else {
+                place = "register \(register)"
+            }
+            roots.append(ReferenceRoot(name: "\(thread.name): \(place)", object: Words.object(word)))
+        }
+        return roots
+    }
+
+    // MARK: The report
+
+    /// The report, once the run is over.
+    func memoryReport() -> MemoryReport? {
+        guard let memory else { return nil }
+        let censuses = memory.censuses.withLock { $0 }
+        let snapshots = censuses.map { census -> MemoryReport.Snapshot in
+            let groups = groupTotals(census.groups)
+            var types: [Int: CensusCount] = [:]
+            for (key, count) in census.groups {
+                types[key.typeID, default: CensusCount()].objects += count.objects
+                types[key.typeID]!.bytes += count.bytes
+            }
+            let typeEntries = types.map { MemoryReport.Entry(name: reportTypeName($0.key), objects: $0.value.objects, bytes: $0.value.bytes) }
+                .sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.name < $1.name }
+            return MemoryReport.Snapshot(
+                name: census.name, seconds: census.seconds,
+                objects: groups.reduce(0) { $0 + $1.value.objects }, bytes: groups.reduce(0) { $0 + $1.value.bytes },
+                groups: groups.prefix(MemoryReport.maximumEntries).map { MemoryReport.Entry(name: groupName($0.key), objects: $0.value.objects, bytes: $0.value.bytes) },
+                types: Array(typeEntries.prefix(MemoryReport.maximumEntries)), retention: census.retention)
+        }
+        let differences = zip(censuses, censuses.dropFirst()).map { before, after in
+            MemoryReport.Difference(from: before.name, to: after.name, changes: changes(from: before.groups, to: after.groups))
+        }
+        return MemoryReport(tracing: heap.isTracingAllocations, snapshots: snapshots, differences: differences, leaks: memory.leaks,
+                            fragmentation: memory.fragmentation, timeline: memory.samples.withLock { $0 },
+                            collectionSeconds: memory.collectionSeconds.withLock { $0 })
+    }
+
+    /// The groups that changed most between two censuses (tracemalloc's compare_to).
+    private func changes(from before: [CensusKey: CensusCount], to after: [CensusKey: CensusCount]) -> [MemoryReport.Growth] {
+        let old = Dictionary(uniqueKeysWithValues: groupTotals(before).map { ($0.key, $0.value) })
+        let new = Dictionary(uniqueKeysWithValues: groupTotals(after).map { ($0.key, $0.value) })
+        return Set(old.keys).union(new.keys).compactMap { key -> MemoryReport.Growth? in
+            let was = old[key] ?? CensusCount(), now = new[key] ?? CensusCount()
+            guard was != now else { return nil }
+            return MemoryReport.Growth(name: groupName(key), objects: now.objects, bytes: now.bytes,
+                                       objectsDelta: now.objects - was.objects, bytesDelta: now.bytes - was.bytes)
+        }
+        .sorted { abs($0.bytesDelta) != abs($1.bytesDelta) ? abs($0.bytesDelta) > abs($1.bytesDelta) : $0.name < $1.name }
+        .prefix(MemoryReport.maximumEntries).map { $0 }
+    }
+}
