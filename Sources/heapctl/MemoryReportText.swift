@@ -19,9 +19,12 @@ enum MemoryReportText {
         for snapshot in report.snapshots {
             out += "\nsnapshot \"\(snapshot.name)\" at \(String(format: "%.3f", snapshot.seconds)) s: \(snapshot.objects) objects, \(bytes(snapshot.bytes))\n"
             out += table(["objects", "bytes", "group"], snapshot.groups.prefix(rows).map { [String($0.objects), bytes($0.bytes), $0.name] })
+            if !snapshot.retention.isEmpty { out += "  what keeps the largest alive:\n" }
             for retention in snapshot.retention.prefix(3) {
-                out += "  kept alive: \(retention.chain.text)\(cycleNote(retention.chain))\n"
+                out += "    \(retention.group)\n      \(retention.chain.text)\(cycleNote(retention.chain))\n"
             }
+            let holes = snapshot.fragmentation
+            out += "  heap: \(bytes(holes.inUseBytes)) in use of \(bytes(holes.committedBytes)) committed (fragmentation \(String(format: "%.2f", holes.fragmentationIndex))), \(bytes(holes.mappedBytes)) mapped, \(bytes(holes.releasableBytes)) resident in empty pages\n"
         }
         for difference in report.differences {
             out += "\n\"\(difference.from)\" → \"\(difference.to)\": largest changes\n"
@@ -33,7 +36,7 @@ enum MemoryReportText {
         out += "\nalive at the end of the run\n"
         if report.leaks.isEmpty { out += "  (nothing)\n" }
         for leak in report.leaks.prefix(rows) {
-            out += "  \(leak.objects) objects, \(bytes(leak.bytes)): \(leak.group)\n"
+            out += "  \(leak.objects) object\(leak.objects == 1 ? "" : "s"), \(bytes(leak.bytes)): \(leak.group)\n"
             if let chain = leak.chain { out += "      \(chain.text)\(cycleNote(chain))\n" }
             if leak.unreachable > 0 {
                 out += "      \(leak.unreachable) unreachable: cyclic garbage the collector has not freed\(leak.finalizerCycle ? " (with finalizers)" : "")\n"
@@ -41,7 +44,10 @@ enum MemoryReportText {
                 out += "      in cycles with finalizers\n"
             }
         }
-        out += "\n" + fragmentation(report.fragmentation)
+        // The moment with the most bytes in holes: what the allocator made of the program's frees.
+        if let worst = report.snapshots.max(by: { holeBytes($0.fragmentation) < holeBytes($1.fragmentation) }) {
+            out += "\nat snapshot \"\(worst.name)\" (most bytes in holes), " + fragmentation(worst.fragmentation)
+        }
         if let last = report.timeline.last {
             let peak = report.timeline.map(\.residentBytes).max() ?? 0
             out += "\ntimeline: \(report.timeline.count) samples over \(String(format: "%.2f", last.seconds)) s, \(report.collectionSeconds.count) collections, peak RSS \(bytes(peak)) (--timeline FILE.svg or .csv draws it)\n"
@@ -61,6 +67,8 @@ enum MemoryReportText {
         out += table(["class", "pages", "full/part/empty", "in use", "free blocks", "holes", "holes %"], rows)
         return out
     }
+
+    private static func holeBytes(_ report: FragmentationReport) -> Int { report.committedBytes - report.inUseBytes }
 
     private static func cycleNote(_ chain: ReferenceChain) -> String {
         guard let size = chain.cycleSize else { return "" }

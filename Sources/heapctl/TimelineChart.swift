@@ -3,7 +3,7 @@
 //
 //   x: seconds since the run began (a numeric axis, unlike Chart's categories)
 //   y: MiB; one line each for live (blocks in use), mapped and resident bytes
-//   collections: a short tick under the plot at the time each one ended
+//   collections: a short tick under the plot at the time each one ended; snapshots: a dashed line
 //
 //   plot x of t = left + plotWidth × t / tMax        plot y of v = top + plotHeight × (1 − v / yMax)
 
@@ -63,7 +63,12 @@ enum TimelineChart {
         svg += "<text transform=\"translate(22 \(number(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">MiB</text>\n"
         // Collections: a tick each, in a band under the axis.
         for seconds in report.collectionSeconds {
-            svg += "<line x1=\"\(number(x(seconds)))\" y1=\"\(number(top + plotHeight + 24))\" x2=\"\(number(x(seconds)))\" y2=\"\(number(top + plotHeight + 34))\" stroke=\"#9467bd\"/>\n"
+            svg += "<line x1=\"\(number(x(seconds)))\" y1=\"\(number(top + plotHeight + 24))\" x2=\"\(number(x(seconds)))\" y2=\"\(number(top + plotHeight + 36))\" stroke=\"#9467bd\" stroke-width=\"2\"/>\n"
+        }
+        // Snapshots: a dashed line each, named at the top.
+        for snapshot in report.snapshots where snapshot.name != "end" {
+            svg += "<line x1=\"\(number(x(snapshot.seconds)))\" y1=\"\(number(top))\" x2=\"\(number(x(snapshot.seconds)))\" y2=\"\(number(top + plotHeight))\" stroke=\"#888888\" stroke-dasharray=\"4 3\"/>\n"
+            svg += "<text x=\"\(number(x(snapshot.seconds) + 3))\" y=\"\(number(top + 12))\" font-size=\"10\" fill=\"#555555\">\(Chart.escaped(snapshot.name))</text>\n"
         }
         for (index, line) in series.enumerated() {
             let points = zip(samples, line.values).map { "\(number(x($0.seconds))),\(number(y($1)))" }
@@ -73,7 +78,7 @@ enum TimelineChart {
             svg += "<text x=\"\(number(left + plotWidth + 50))\" y=\"\(number(legendY + 4))\">\(Chart.escaped(line.name))</text>\n"
         }
         let legendY = top + 10 + Double(series.count) * 20
-        svg += "<line x1=\"\(number(left + plotWidth + 32))\" y1=\"\(number(legendY - 5))\" x2=\"\(number(left + plotWidth + 32))\" y2=\"\(number(legendY + 5))\" stroke=\"#9467bd\"/>\n"
+        svg += "<line x1=\"\(number(left + plotWidth + 32))\" y1=\"\(number(legendY - 6))\" x2=\"\(number(left + plotWidth + 32))\" y2=\"\(number(legendY + 6))\" stroke=\"#9467bd\" stroke-width=\"2\"/>\n"
         svg += "<text x=\"\(number(left + plotWidth + 50))\" y=\"\(number(legendY + 4))\">collection (\(report.collectionSeconds.count))</text>\n"
         return svg + "</svg>\n"
     }

@@ -7,7 +7,7 @@
 //                 (tracemalloc's compare_to, by bytes)
 //   leaks         the groups alive at the end, each with a shortest chain from a root and how
 //                 many of its objects no root reaches (cyclic garbage not collected yet)
-//   fragmentation the allocator at the end (HeapCore's FragmentationReport)
+//                 (and each snapshot has the allocator's FragmentationReport at its moment)
 //   timeline      live, mapped and resident bytes and collections, sampled through the run
 //
 // A group is an allocation site (`file:line function`) when the object's site was recorded
@@ -41,6 +41,8 @@ public struct MemoryReport: Sendable, Codable, Equatable {
         public var types: [Entry]
         /// Chains to the largest groups (at most `maximumChains`).
         public var retention: [Retention]
+        /// The allocator at that moment.
+        public var fragmentation: FragmentationReport
     }
 
     /// A group's change between two snapshots.
@@ -89,7 +91,6 @@ public struct MemoryReport: Sendable, Codable, Equatable {
     public var snapshots: [Snapshot]
     public var differences: [Difference]
     public var leaks: [Leak]
-    public var fragmentation: FragmentationReport
     public var timeline: [Sample]
     /// When each collection ended (seconds since the run began), for the timeline's marks.
     public var collectionSeconds: [Double]

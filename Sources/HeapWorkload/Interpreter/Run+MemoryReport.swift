@@ -3,8 +3,9 @@
 // Only when the run asks for a report (RunConfiguration.memoryReport): then `snapshot`
 // statements take a census of the run's live objects and chains to its largest groups, a timer
 // samples the heap's bytes, collections are timed, and at the end — main and every thread done,
-// before the run releases what it holds — a last census ("end"), chains to every group left, and
-// the allocator's fragmentation. Without it a `snapshot` statement does nothing.
+// before the run releases what it holds — a last census ("end") and chains to every group left.
+// Each census comes with the allocator's fragmentation at that moment. Without a report a
+// `snapshot` statement does nothing.
 //
 // Roots of the chains are what the run itself holds: globals (`global cache`), the threads'
 // registers (`thread main: node in fn build`), channels' buffers (`channel 2 [0]`); HeapCore
@@ -24,6 +25,7 @@ final class MemoryDiagnostics: @unchecked Sendable {
         var seconds: Double
         var groups: [CensusKey: CensusCount]
         var retention: [MemoryReport.Retention]
+        var fragmentation: FragmentationReport
     }
 
     let start: UInt64
@@ -31,7 +33,6 @@ final class MemoryDiagnostics: @unchecked Sendable {
     let samples = Locked<[MemoryReport.Sample]>([])
     let collectionSeconds = Locked<[Double]>([])
     var leaks: [MemoryReport.Leak] = []
-    var fragmentation = FragmentationReport()
     var timer: DispatchSourceTimer?
     var callback: Int?
 
@@ -95,7 +96,8 @@ extension Run {
             let retention = groupTotals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
                 search.chains[key].map { MemoryReport.Retention(group: groupName(key), chain: $0) }
             }
-            return MemoryDiagnostics.Census(name: program.snapshots[index], seconds: seconds, groups: groups, retention: retention)
+            return MemoryDiagnostics.Census(name: program.snapshots[index], seconds: seconds, groups: groups, retention: retention,
+                                            fragmentation: heap.allocator.fragmentationReport())
         }
         memory.censuses.withLock { $0.append(census) }
     }
@@ -105,7 +107,7 @@ extension Run {
     func takeEndCensus() {
         guard let memory else { return }
         let seconds = memory.seconds()
-        let (census, leaks, fragmentation) = heap.stopTheWorld { () -> (MemoryDiagnostics.Census, [MemoryReport.Leak], FragmentationReport) in
+        let (census, leaks) = heap.stopTheWorld { () -> (MemoryDiagnostics.Census, [MemoryReport.Leak]) in
             let groups = heap.censusWorldStopped(including: isCounted)
             let search = searchWorldStopped(roots: rootsWorldStopped(current: nil)) { $0 }
             let totals = groupTotals(groups)
@@ -121,12 +123,12 @@ extension Run {
             let retention = totals.prefix(MemoryReport.maximumChains).compactMap { key, _ in
                 search.chains[key].map { MemoryReport.Retention(group: groupName(key), chain: $0) }
             }
-            let census = MemoryDiagnostics.Census(name: "end", seconds: seconds, groups: groups, retention: retention)
-            return (census, leaks, heap.allocator.fragmentationReport())
+            let census = MemoryDiagnostics.Census(name: "end", seconds: seconds, groups: groups, retention: retention,
+                                                  fragmentation: heap.allocator.fragmentationReport())
+            return (census, leaks)
         }
         memory.censuses.withLock { $0.append(census) }
         memory.leaks = leaks
-        memory.fragmentation = fragmentation
     }
 
     /// The run's own objects: in a shared heap only its types (weak references are everyone's).
@@ -251,13 +253,14 @@ extension Run {
                 name: census.name, seconds: census.seconds,
                 objects: groups.reduce(0) { $0 + $1.value.objects }, bytes: groups.reduce(0) { $0 + $1.value.bytes },
                 groups: groups.prefix(MemoryReport.maximumEntries).map { MemoryReport.Entry(name: groupName($0.key), objects: $0.value.objects, bytes: $0.value.bytes) },
-                types: Array(typeEntries.prefix(MemoryReport.maximumEntries)), retention: census.retention)
+                types: Array(typeEntries.prefix(MemoryReport.maximumEntries)), retention: census.retention,
+                fragmentation: census.fragmentation)
         }
         let differences = zip(censuses, censuses.dropFirst()).map { before, after in
             MemoryReport.Difference(from: before.name, to: after.name, changes: changes(from: before.groups, to: after.groups))
         }
         return MemoryReport(tracing: heap.isTracingAllocations, snapshots: snapshots, differences: differences, leaks: memory.leaks,
-                            fragmentation: memory.fragmentation, timeline: memory.samples.withLock { $0 },
+                            timeline: memory.samples.withLock { $0 },
                             collectionSeconds: memory.collectionSeconds.withLock { $0 })
     }
 
