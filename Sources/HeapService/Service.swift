@@ -174,6 +174,8 @@ public final class Service: @unchecked Sendable {
             reply(response)
         case "gc":
             gc(request, reply: reply)
+        case "report":
+            report(request, reply: reply)
         case "workloads":
             var response = Response(id: request.id, type: "workloads")
             response.workloads = libraryWorkloads()
@@ -212,7 +214,7 @@ public final class Service: @unchecked Sendable {
             reply(Response(id: request.id, type: "shutdown"))
             onShutdown()
         default:
-            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, config, workloads, run, exec, gc, cancel, history, shutdown)")
+            fail(reply, request.id, "unknown_op", "unknown op '\(request.op)' (ops: ping, version, stats, metrics, config, workloads, run, exec, gc, report, cancel, history, shutdown)")
         }
     }
 
@@ -324,6 +326,8 @@ public final class Service: @unchecked Sendable {
             runConfiguration.collector.mode = mode
         }
         runConfiguration.seed = request.seed ?? 1
+        runConfiguration.traceAllocations = request.trace ?? false
+        runConfiguration.memoryReport = request.memoryReport ?? false
         // The limits are in range (Request+Validation.swift): these conversions cannot trap.
         runConfiguration.heapLimitBytes = (request.heapLimitMiB ?? configuration.defaultHeapLimitMiB) << 20
         runConfiguration.timeLimit = .milliseconds(Int((request.timeLimitSeconds ?? configuration.defaultTimeLimitSeconds) * 1000))
@@ -496,6 +500,18 @@ public final class Service: @unchecked Sendable {
             heap.detachCurrentThread()
             var response = Response(id: id, type: "gc")
             response.gc = status
+            reply(response)
+        }
+    }
+
+    /// `report`: the shared heap's memory report, after turning its tracing on or off when
+    /// `trace` says so. On a thread of the pool: the census stops the world, as a mutator.
+    private func report(_ request: Request, reply: @escaping @Sendable (Response) -> Void) {
+        let shared = sharedHeap
+        runQueue.async {
+            if let trace = request.trace { shared.setTracing(trace) }
+            var response = Response(id: request.id, type: "report")
+            response.memoryReport = shared.memoryReport()
             reply(response)
         }
     }

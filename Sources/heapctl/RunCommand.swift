@@ -149,6 +149,8 @@ struct RunCommand: ParsableCommand {
         request.heapLimitMiB = heapLimit
         request.timeLimitSeconds = timeLimit
         request.stream = !json
+        if trace { request.trace = true }
+        if memoryReport || timeline != nil { request.memoryReport = true }
         return request
     }
 
@@ -179,7 +181,10 @@ struct RunCommand: ParsableCommand {
                         Swift.print(String(decoding: try encoder.encode(response), as: UTF8.self))
                     } else if let result = response.result {
                         FileHandle.standardError.write(Summary.text(of: result).data(using: .utf8)!)
-                    } else {
+                    }
+                    if let result = response.result {
+                        try showMemoryReport(result.memoryReport)
+                    } else if !json {
                         FileHandle.standardError.write("heapctl: \(response.code ?? "error"): \(response.message ?? "")\n".data(using: .utf8)!)
                     }
                     if response.type == "result" { return }

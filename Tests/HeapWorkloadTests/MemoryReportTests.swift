@@ -226,6 +226,56 @@ private func snapshot(_ result: RunResult, _ name: String) -> MemoryReport.Snaps
         #expect(report.collectionSeconds.count == 1)
     }
 
+    /// The leak hunt of docs/memory-diagnostics.md, on the workload shipped for it: what grew
+    /// between the snapshots is the Blobs of `compute` and the Entries of `serve`, and what keeps
+    /// them alive is the global `history`.
+    @Test func theLeakHuntFindsTheHistoryList() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("workloads/leaky-cache.hw")
+        let source = try String(contentsOf: path, encoding: .utf8)
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+        func line(of text: String) -> Int { lines.firstIndex { $0.contains(text) }! + 1 }
+        var configuration = RunConfiguration()
+        configuration.memoryReport = true
+        configuration.traceAllocations = true
+        configuration.params = ["requests": 2000, "capacity": 32]
+        let result = try Workload.run(try Program.parse(source: source, fileName: "leaky-cache.hw"), configuration: configuration)
+        #expect(result.ok)
+        let report = try #require(result.memoryReport)
+        let growth = try #require(report.differences.first { $0.from == "warm" && $0.to == "served" })
+        let blobs = "leaky-cache.hw:\(line(of: "return new Blob")) compute"
+        let entries = "leaky-cache.hw:\(line(of: "entry = new Entry")) serve"
+        #expect(growth.changes.first?.name == blobs)
+        #expect(growth.changes.first.map { $0.objectsDelta > 0 } == true)
+        #expect(growth.changes.dropFirst().first?.name == entries)
+        let leaks = Dictionary(report.leaks.map { ($0.group, $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(leaks[entries]?.chain?.text == "global history → Entry")
+        #expect(leaks[blobs]?.chain?.text == "global history → Entry.value → Blob")
+        // Every entry ever made is alive: the misses the program counted.
+        let misses = try #require(result.output.last?.split(separator: " ").last.flatMap { Int($0) })
+        #expect(leaks[entries]?.objects == misses)
+    }
+
+    /// fragmentation.hw's pattern: Block1024s are freed by every round and never refilled, so
+    /// after two rounds their pages are mostly holes.
+    @Test func fragmentationWorkloadShowsItsHoles() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("workloads/fragmentation.hw")
+        var configuration = RunConfiguration()
+        configuration.memoryReport = true
+        configuration.params = ["objects": 20000, "rounds": 2]
+        let result = try Workload.run(try Program.parse(source: try String(contentsOf: path, encoding: .utf8), fileName: "fragmentation.hw"),
+                                      configuration: configuration)
+        #expect(result.ok)
+        let rounds = try #require(result.memoryReport?.snapshots.filter { $0.name == "refilled" })
+        #expect(rounds.count == 2)
+        let classOf1024 = SizeClass.blockSize(ofClass: SizeClass.index(forSize: 32 + 1024))
+        let last = try #require(rounds.last?.fragmentation.sizeClasses.first { $0.blockSize == classOf1024 })
+        #expect(last.fullPages == 0)
+        #expect(last.freeBlocks > last.blocksInUse)
+        #expect(rounds.last!.fragmentation.partialPages > 0)
+    }
+
     @Test func withoutAReportSnapshotsCostNothingAndTheResultHasNone() throws {
         var configuration = RunConfiguration()
         configuration.collector = .manual

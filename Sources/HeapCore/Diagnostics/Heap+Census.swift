@@ -57,6 +57,11 @@ extension Heap {
         return groups
     }
 
+    /// The bytes `object` takes: header, slots and its type's payload (as a census counts them).
+    public func objectBytes(of object: ObjectRef) -> Int {
+        ObjectHeader.size + object.slotCount * 8 + (types.description(of: object.typeID)?.type.payloadBytes ?? 0)
+    }
+
     /// Each registered type's payload bytes, indexed by type id (0 for ids not registered).
     func payloadBytesByTypeID() -> [Int] {
         let all = types.all

@@ -91,10 +91,10 @@ extension Run {
         let seconds = memory.seconds()
         let census = heap.stopTheWorld { () -> MemoryDiagnostics.Census in
             let groups = heap.censusWorldStopped(including: isCounted)
-            let largest = Set(groupTotals(groups).prefix(MemoryReport.maximumChains).map(\.key))
+            let largest = Set(grouping.totals(groups).prefix(MemoryReport.maximumChains).map(\.key))
             let search = searchWorldStopped(roots: rootsWorldStopped(current: (thread, function, base))) { largest.contains($0) ? $0 : nil }
-            let retention = groupTotals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
-                search.chains[key].map { MemoryReport.Retention(group: groupName(key), chain: $0) }
+            let retention = grouping.totals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
+                search.chains[key].map { MemoryReport.Retention(group: grouping.name(key), chain: $0) }
             }
             return MemoryDiagnostics.Census(name: program.snapshots[index], seconds: seconds, groups: groups, retention: retention,
                                             fragmentation: heap.allocator.fragmentationReport())
@@ -110,18 +110,18 @@ extension Run {
         let (census, leaks) = heap.stopTheWorld { () -> (MemoryDiagnostics.Census, [MemoryReport.Leak]) in
             let groups = heap.censusWorldStopped(including: isCounted)
             let search = searchWorldStopped(roots: rootsWorldStopped(current: nil)) { $0 }
-            let totals = groupTotals(groups)
+            let totals = grouping.totals(groups)
             let finalizerTypes = Set(program.types.indices.filter { program.types[$0].finalizer != nil }.map { objectTypes[$0].id })
             let leaks = totals.prefix(MemoryReport.maximumEntries).map { key, count in
                 let chain = search.chains[key]
                 let typeHasFinalizer = key.typeID >= 0 ? finalizerTypes.contains(key.typeID)
                     : groups.contains { $0.key.site == key.site && finalizerTypes.contains($0.key.typeID) }
                 let unreachable = count.objects - (search.reached[key] ?? 0)
-                return MemoryReport.Leak(group: groupName(key), objects: count.objects, bytes: count.bytes, unreachable: unreachable, chain: chain,
+                return MemoryReport.Leak(group: grouping.name(key), objects: count.objects, bytes: count.bytes, unreachable: unreachable, chain: chain,
                                          finalizerCycle: typeHasFinalizer && (chain?.cycleSize != nil || unreachable > 0))
             }
             let retention = totals.prefix(MemoryReport.maximumChains).compactMap { key, _ in
-                search.chains[key].map { MemoryReport.Retention(group: groupName(key), chain: $0) }
+                search.chains[key].map { MemoryReport.Retention(group: grouping.name(key), chain: $0) }
             }
             let census = MemoryDiagnostics.Census(name: "end", seconds: seconds, groups: groups, retention: retention,
                                                   fragmentation: heap.allocator.fragmentationReport())
@@ -138,28 +138,9 @@ extension Run {
 
     private var ownTypeIDSet: Set<Int> { Set(ownTypeIDs) }
 
-    /// A group's key: the site alone when one was recorded (type -1), else the type alone.
-    private func groupKey(_ key: CensusKey) -> CensusKey {
-        key.site != 0 ? CensusKey(site: key.site, typeID: -1) : key
-    }
-
-    /// Groups, most bytes first (ties: most objects, then name).
-    private func groupTotals(_ census: [CensusKey: CensusCount]) -> [(key: CensusKey, value: CensusCount)] {
-        var totals: [CensusKey: CensusCount] = [:]
-        for (key, count) in census {
-            totals[groupKey(key), default: CensusCount()].objects += count.objects
-            totals[groupKey(key)]!.bytes += count.bytes
-        }
-        return totals.sorted { a, b in
-            a.value.bytes != b.value.bytes ? a.value.bytes > b.value.bytes
-                : a.value.objects != b.value.objects ? a.value.objects > b.value.objects : groupName(a.key) < groupName(b.key)
-        }
-    }
-
-    /// `file:line function` for a site, `(no site) Type` for a type.
-    func groupName(_ key: CensusKey) -> String {
-        if key.site != 0, let site = heap.allocationSites.site(key.site) { return site.description }
-        return "(no site) \(reportTypeName(key.typeID))"
+    /// How this run's censuses become report entries.
+    var grouping: MemoryGrouping {
+        MemoryGrouping(sites: heap.allocationSites, typeName: { [self] in reportTypeName($0) })
     }
 
     /// A type's name as the program spells it (the run's prefix in a shared heap left out).
@@ -183,7 +164,7 @@ extension Run {
             let typeID = object.typeID
             guard isCounted(typeID) else { return nil }
             let site = traced ? heap.allocationSites.site(ofObjectAt: object.bits) : 0
-            return wanted(groupKey(CensusKey(site: site, typeID: typeID)))
+            return wanted(MemoryGrouping.key(CensusKey(site: site, typeID: typeID)))
         }
     }
 
@@ -240,41 +221,12 @@ extension Run {
     func memoryReport() -> MemoryReport? {
         guard let memory else { return nil }
         let censuses = memory.censuses.withLock { $0 }
-        let snapshots = censuses.map { census -> MemoryReport.Snapshot in
-            let groups = groupTotals(census.groups)
-            var types: [Int: CensusCount] = [:]
-            for (key, count) in census.groups {
-                types[key.typeID, default: CensusCount()].objects += count.objects
-                types[key.typeID]!.bytes += count.bytes
-            }
-            let typeEntries = types.map { MemoryReport.Entry(name: reportTypeName($0.key), objects: $0.value.objects, bytes: $0.value.bytes) }
-                .sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.name < $1.name }
-            return MemoryReport.Snapshot(
-                name: census.name, seconds: census.seconds,
-                objects: groups.reduce(0) { $0 + $1.value.objects }, bytes: groups.reduce(0) { $0 + $1.value.bytes },
-                groups: groups.prefix(MemoryReport.maximumEntries).map { MemoryReport.Entry(name: groupName($0.key), objects: $0.value.objects, bytes: $0.value.bytes) },
-                types: Array(typeEntries.prefix(MemoryReport.maximumEntries)), retention: census.retention,
-                fragmentation: census.fragmentation)
-        }
+        let snapshots = censuses.map(grouping.snapshot)
         let differences = zip(censuses, censuses.dropFirst()).map { before, after in
-            MemoryReport.Difference(from: before.name, to: after.name, changes: changes(from: before.groups, to: after.groups))
+            MemoryReport.Difference(from: before.name, to: after.name, changes: grouping.changes(from: before.groups, to: after.groups))
         }
         return MemoryReport(tracing: heap.isTracingAllocations, snapshots: snapshots, differences: differences, leaks: memory.leaks,
                             timeline: memory.samples.withLock { $0 },
                             collectionSeconds: memory.collectionSeconds.withLock { $0 })
-    }
-
-    /// The groups that changed most between two censuses (tracemalloc's compare_to).
-    private func changes(from before: [CensusKey: CensusCount], to after: [CensusKey: CensusCount]) -> [MemoryReport.Growth] {
-        let old = Dictionary(uniqueKeysWithValues: groupTotals(before).map { ($0.key, $0.value) })
-        let new = Dictionary(uniqueKeysWithValues: groupTotals(after).map { ($0.key, $0.value) })
-        return Set(old.keys).union(new.keys).compactMap { key -> MemoryReport.Growth? in
-            let was = old[key] ?? CensusCount(), now = new[key] ?? CensusCount()
-            guard was != now else { return nil }
-            return MemoryReport.Growth(name: groupName(key), objects: now.objects, bytes: now.bytes,
-                                       objectsDelta: now.objects - was.objects, bytesDelta: now.bytes - was.bytes)
-        }
-        .sorted { abs($0.bytesDelta) != abs($1.bytesDelta) ? abs($0.bytesDelta) > abs($1.bytesDelta) : $0.name < $1.name }
-        .prefix(MemoryReport.maximumEntries).map { $0 }
     }
 }
