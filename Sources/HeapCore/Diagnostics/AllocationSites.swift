@@ -87,17 +87,14 @@ public final class AllocationSites: @unchecked Sendable {
         _ = shards[shard(of: address)].withLock { $0.removeValue(forKey: address) }
     }
 
+    /// Calls `body` with every record, one shard locked at a time.
+    func forEachRecord(_ body: (UInt, UInt32) -> Void) {
+        for shard in shards { shard.withLock { for (address, site) in $0 { body(address, site) } } }
+    }
+
     /// The site id recorded for the object at `address`, 0 when none.
     public func site(ofObjectAt address: UInt) -> UInt32 {
         shards[shard(of: address)].withLock { $0[address] ?? 0 }
-    }
-
-    /// Every record at once (a copy), for a walk that looks up many objects.
-    func allRecords() -> [UInt: UInt32] {
-        var all: [UInt: UInt32] = [:]
-        all.reserveCapacity(recordCount)
-        for shard in shards { shard.withLock { all.merge($0) { first, _ in first } } }
-        return all
     }
 }
 

@@ -42,18 +42,20 @@ extension Heap {
     public func censusWorldStopped(including: (Int) -> Bool = { _ in true }) -> [CensusKey: CensusCount] {
         assertWorldStopped()
         let payloads = payloadBytesByTypeID()
-        let traced = allocationSites.recordCount > 0
+        let index = BlockIndex(allocator: allocator, sites: allocationSites)
         var groups: [CensusKey: CensusCount] = [:]
-        allocator.forEachAllocatedBlock { block, _ in
+        func visit(_ block: UnsafeMutableRawPointer) {
             let object = ObjectRef(block)
             guard object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 else { return }
             let typeID = object.typeID
             guard including(typeID) else { return }
-            let site = traced ? allocationSites.site(ofObjectAt: object.bits) : 0
+            let key = CensusKey(site: index.site(of: object.bits), typeID: typeID)
             let bytes = ObjectHeader.size + object.slotCount * 8 + (typeID < payloads.count ? payloads[typeID] : 0)
-            groups[CensusKey(site: site, typeID: typeID), default: CensusCount()].objects += 1
-            groups[CensusKey(site: site, typeID: typeID)]!.bytes += bytes
+            groups[key, default: CensusCount()].objects += 1
+            groups[key]!.bytes += bytes
         }
+        for page in index.plan.pages { index.plan.forEachAllocatedBlock(in: page, visit) }
+        for block in index.plan.large { visit(block) }
         return groups
     }
 

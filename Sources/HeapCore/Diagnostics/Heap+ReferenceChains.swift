@@ -75,50 +75,60 @@ extension Heap {
     /// groups no root reaches are absent. `typeName` names a type id in steps. World stopped, by
     /// the caller.
     public func shortestChainsWorldStopped<Key: Hashable>(from roots: [ReferenceRoot], typeName: (Int) -> String,
-                                                          group: (ObjectRef) -> Key?) -> ReferenceSearch<Key> {
+                                                          group: (ObjectRef, _ site: UInt32) -> Key?) -> ReferenceSearch<Key> {
         assertWorldStopped()
+        let index = BlockIndex(allocator: allocator, sites: allocationSites)
         var allRoots = roots
-        allocator.forEachAllocatedBlock { block, _ in
+        func noteFrozen(_ block: UnsafeMutableRawPointer) {
             let object = ObjectRef(block)
             let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
             if bits & GCBits.frozen != 0 && bits & GCBits.dead == 0 {
                 allRoots.append(ReferenceRoot(name: "frozen \(typeName(object.typeID))", object: object))
             }
         }
-        // parent: (container bits, slot) for objects reached through a slot; (root index, -1) for roots.
-        var parent: [UInt: (UInt, Int32)] = [:]
+        for page in index.plan.pages { index.plan.forEachAllocatedBlock(in: page, noteFrozen) }
+        for block in index.plan.large { noteFrozen(block) }
+        // Per block index: the container it was first reached from and the slot (roots: the
+        // root's number and -1; not reached: slot -2).
+        var parentObject = [UInt](repeating: 0, count: index.count)
+        var parentSlot = [Int32](repeating: -2, count: index.count)
         var queue: [UInt] = []
+        queue.reserveCapacity(index.count)
         var found: [Key: UInt] = [:]
         var search = ReferenceSearch<Key>()
-        for (index, root) in allRoots.enumerated() where parent[root.object.bits] == nil {
-            parent[root.object.bits] = (UInt(index), -1)
+        for (number, root) in allRoots.enumerated() {
+            guard let at = index.index(of: root.object.bits), parentSlot[at] == -2 else { continue }
+            parentObject[at] = UInt(number)
+            parentSlot[at] = -1
             queue.append(root.object.bits)
         }
         var head = 0
         while head < queue.count {
             let object = ObjectRef(bits: queue[head])!
             head += 1
-            if let key = group(object) {
+            if let key = group(object, index.site(of: object.bits)) {
                 if found[key] == nil { found[key] = object.bits }
                 search.reached[key, default: 0] += 1
             }
             for slot in 0..<object.slotCount {
                 let referentBits = object.slot(slot).pointee.load(ordering: .relaxed)
-                guard referentBits != 0, parent[referentBits] == nil else { continue }
+                guard referentBits != 0, let at = index.index(of: referentBits), parentSlot[at] == -2 else { continue }
                 let referent = ObjectRef(bits: referentBits)!
                 guard referent.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 else { continue }
-                parent[referentBits] = (object.bits, Int32(slot))
+                parentObject[at] = object.bits
+                parentSlot[at] = Int32(slot)
                 queue.append(referentBits)
             }
         }
         search.chains = found.mapValues { target in
             var steps: [String] = []
-            var cursor = target
-            while let (from, slot) = parent[cursor], slot >= 0 {
-                steps.append(stepName(container: ObjectRef(bits: from)!, slot: Int(slot), typeName: typeName))
-                cursor = from
+            var cursor = index.index(of: target)!
+            while parentSlot[cursor] >= 0 {
+                let container = ObjectRef(bits: parentObject[cursor])!
+                steps.append(stepName(container: container, slot: Int(parentSlot[cursor]), typeName: typeName))
+                cursor = index.index(of: container.bits)!
             }
-            let root = allRoots[Int(parent[cursor]!.0)].name
+            let root = allRoots[Int(parentObject[cursor])].name
             let object = ObjectRef(bits: target)!
             let cycle = cycleFacts(of: object)
             return ReferenceChain(root: root, steps: steps.reversed(), target: typeName(object.typeID),

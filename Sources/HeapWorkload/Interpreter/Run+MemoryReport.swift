@@ -90,9 +90,10 @@ extension Run {
         guard let memory else { return }
         let seconds = memory.seconds()
         let census = heap.stopTheWorld { () -> MemoryDiagnostics.Census in
+            let isCounted = countedTypes()
             let groups = heap.censusWorldStopped(including: isCounted)
             let largest = Set(grouping.totals(groups).prefix(MemoryReport.maximumChains).map(\.key))
-            let search = searchWorldStopped(roots: rootsWorldStopped(current: (thread, function, base))) { largest.contains($0) ? $0 : nil }
+            let search = searchWorldStopped(roots: rootsWorldStopped(current: (thread, function, base)), isCounted: isCounted) { largest.contains($0) ? $0 : nil }
             let retention = grouping.totals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
                 search.chains[key].map { MemoryReport.Retention(group: grouping.name(key), chain: $0) }
             }
@@ -108,8 +109,9 @@ extension Run {
         guard let memory else { return }
         let seconds = memory.seconds()
         let (census, leaks) = heap.stopTheWorld { () -> (MemoryDiagnostics.Census, [MemoryReport.Leak]) in
+            let isCounted = countedTypes()
             let groups = heap.censusWorldStopped(including: isCounted)
-            let search = searchWorldStopped(roots: rootsWorldStopped(current: nil)) { $0 }
+            let search = searchWorldStopped(roots: rootsWorldStopped(current: nil), isCounted: isCounted) { $0 }
             let totals = grouping.totals(groups)
             let finalizerTypes = Set(program.types.indices.filter { program.types[$0].finalizer != nil }.map { objectTypes[$0].id })
             let leaks = totals.prefix(MemoryReport.maximumEntries).map { key, count in
@@ -131,12 +133,13 @@ extension Run {
         memory.leaks = leaks
     }
 
-    /// The run's own objects: in a shared heap only its types (weak references are everyone's).
-    private func isCounted(_ typeID: Int) -> Bool {
-        configuration.sharedHeap == nil || ownTypeIDSet.contains(typeID)
+    /// Which types a census counts: the run's own objects, in a shared heap only its types
+    /// (weak references are everyone's there).
+    private func countedTypes() -> (Int) -> Bool {
+        guard configuration.sharedHeap != nil else { return { _ in true } }
+        let own = Set(ownTypeIDs)
+        return { own.contains($0) }
     }
-
-    private var ownTypeIDSet: Set<Int> { Set(ownTypeIDs) }
 
     /// How this run's censuses become report entries.
     var grouping: MemoryGrouping {
@@ -158,12 +161,11 @@ extension Run {
     }
 
     /// One search from `roots` for the groups `wanted` keeps (world stopped).
-    private func searchWorldStopped(roots: [ReferenceRoot], wanted: (CensusKey) -> CensusKey?) -> ReferenceSearch<CensusKey> {
-        let traced = heap.allocationSites.recordCount > 0
-        return heap.shortestChainsWorldStopped(from: roots, typeName: reportTypeName) { object in
+    private func searchWorldStopped(roots: [ReferenceRoot], isCounted: (Int) -> Bool,
+                                    wanted: (CensusKey) -> CensusKey?) -> ReferenceSearch<CensusKey> {
+        heap.shortestChainsWorldStopped(from: roots, typeName: reportTypeName) { object, site in
             let typeID = object.typeID
             guard isCounted(typeID) else { return nil }
-            let site = traced ? heap.allocationSites.site(ofObjectAt: object.bits) : 0
             return wanted(MemoryGrouping.key(CensusKey(site: site, typeID: typeID)))
         }
     }

@@ -32,9 +32,8 @@ extension SharedHeap {
         let census = heap.stopTheWorld { () -> MemoryDiagnostics.Census in
             let groups = heap.censusWorldStopped()
             let largest = Set(grouping.totals(groups).prefix(MemoryReport.maximumChains).map(\.key))
-            let traced = heap.allocationSites.recordCount > 0
-            let search = heap.shortestChainsWorldStopped(from: [], typeName: grouping.typeName) { object -> CensusKey? in
-                let key = MemoryGrouping.key(CensusKey(site: traced ? heap.allocationSites.site(ofObjectAt: object.bits) : 0, typeID: object.typeID))
+            let search = heap.shortestChainsWorldStopped(from: [], typeName: grouping.typeName) { object, site -> CensusKey? in
+                let key = MemoryGrouping.key(CensusKey(site: site, typeID: object.typeID))
                 return largest.contains(key) ? key : nil
             }
             let retention = grouping.totals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
