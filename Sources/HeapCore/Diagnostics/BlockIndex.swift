@@ -12,8 +12,9 @@
 
 struct BlockIndex {
     let plan: HeapWalkPlan
-    /// Arena base address → its ordinal.
-    private var arenas: [UInt: Int] = [:]
+    /// The arenas' base addresses, ascending (an arena's ordinal is its position): a binary
+    /// search, not a hash, finds an address's arena.
+    private var arenas: [UInt] = []
     /// Per arena ordinal × pageCount + page index: the page's first index, −1 when not in the plan.
     private var pageFirst: [Int] = []
     private var large: [UInt: Int] = [:]
@@ -23,16 +24,10 @@ struct BlockIndex {
 
     init(allocator: Allocator, sites table: AllocationSites) {
         plan = allocator.walkPlan(inPagesMarked: nil)
+        arenas = Set(plan.pages.map { UInt(bitPattern: $0) & Arena.addressMask }).sorted()
+        pageFirst = Array(repeating: -1, count: arenas.count * Arena.pageCount)
         for page in plan.pages {
-            let arena = UInt(bitPattern: page) & Arena.addressMask
-            let ordinal: Int
-            if let known = arenas[arena] {
-                ordinal = known
-            } else {
-                ordinal = arenas.count
-                arenas[arena] = ordinal
-                pageFirst += Array(repeating: -1, count: Arena.pageCount)
-            }
+            let ordinal = arenaOrdinal(of: UInt(bitPattern: page))!
             pageFirst[ordinal * Arena.pageCount + Arena.pageIndex(of: page)] = count
             count += Int(page.pointee.reserved)
         }
@@ -51,8 +46,19 @@ struct BlockIndex {
     /// The index of the block at `address` (an object's address), nil when the walk has no such
     /// block.
     @inline(__always)
+    private func arenaOrdinal(of address: UInt) -> Int? {
+        let base = address & Arena.addressMask
+        var low = 0, high = arenas.count
+        while low < high {
+            let middle = (low + high) / 2
+            if arenas[middle] < base { low = middle + 1 } else { high = middle }
+        }
+        return low < arenas.count && arenas[low] == base ? low : nil
+    }
+
+    @inline(__always)
     func index(of address: UInt) -> Int? {
-        if let ordinal = arenas[address & Arena.addressMask] {
+        if let ordinal = arenaOrdinal(of: address) {
             let pageIndex = Int((address >> UInt(Arena.pageShift)) & UInt(Arena.pageCount - 1))
             let first = pageFirst[ordinal * Arena.pageCount + pageIndex]
             guard first >= 0 else { return nil }

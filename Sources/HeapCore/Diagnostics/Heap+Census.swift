@@ -30,6 +30,12 @@ public struct CensusCount: Sendable, Equatable {
         self.objects = objects
         self.bytes = bytes
     }
+
+    /// One more object of `bytes`.
+    public mutating func add(bytes: Int) {
+        objects += 1
+        self.bytes += bytes
+    }
 }
 
 extension Heap {
@@ -51,8 +57,7 @@ extension Heap {
             guard including(typeID) else { return }
             let key = CensusKey(site: index.site(of: object.bits), typeID: typeID)
             let bytes = ObjectHeader.size + object.slotCount * 8 + (typeID < payloads.count ? payloads[typeID] : 0)
-            groups[key, default: CensusCount()].objects += 1
-            groups[key]!.bytes += bytes
+            groups[key, default: CensusCount()].add(bytes: bytes)
         }
         for page in index.plan.pages { index.plan.forEachAllocatedBlock(in: page, visit) }
         for block in index.plan.large { visit(block) }

@@ -58,24 +58,25 @@ public struct ReferenceChain: Sendable, Equatable, Codable {
     public var text: String { ([root] + steps + [target]).joined(separator: " → ") }
 }
 
-/// What one search from the roots found, per group.
-public struct ReferenceSearch<Key: Hashable> {
-    /// A shortest chain to one object of each group a root reaches.
-    public var chains: [Key: ReferenceChain] = [:]
+/// What one search from the roots found, per group (groups are numbered 0 ..< count).
+public struct ReferenceSearch: Sendable {
+    /// A shortest chain to one object of each group a root reaches (nil: none reached).
+    public var chains: [ReferenceChain?]
     /// How many objects of each group the roots reach.
-    public var reached: [Key: Int] = [:]
+    public var reached: [Int]
 }
 
 extension Heap {
     /// The search for a target's cycle stops after this many objects (then: no cycle reported).
     public static let cycleSearchLimit = 100_000
 
-    /// For each group `group` names (nil: the object is in none), a shortest chain from `roots`
-    /// (and the frozen objects) to one of its objects, and how many of its objects they reach;
-    /// groups no root reaches are absent. `typeName` names a type id in steps. World stopped, by
-    /// the caller.
-    public func shortestChainsWorldStopped<Key: Hashable>(from roots: [ReferenceRoot], typeName: (Int) -> String,
-                                                          group: (ObjectRef, _ site: UInt32) -> Key?) -> ReferenceSearch<Key> {
+    /// For each of `groups` groups — `group` numbers an object's (from the object and its site;
+    /// nil: in none) — a shortest chain from `roots` (and the frozen objects) to one of its
+    /// objects, and how many of its objects they reach. `typeName` names a type id in steps.
+    /// World stopped, by the caller. (Groups are numbers, not a generic key: a generic key
+    /// was hashed through witness tables per object, most of a million-object search.)
+    public func shortestChainsWorldStopped(from roots: [ReferenceRoot], typeName: (Int) -> String, groups: Int,
+                                           group: (ObjectRef, _ site: UInt32) -> Int?) -> ReferenceSearch {
         assertWorldStopped()
         let index = BlockIndex(allocator: allocator, sites: allocationSites)
         var allRoots = roots
@@ -94,8 +95,8 @@ extension Heap {
         var parentSlot = [Int32](repeating: -2, count: index.count)
         var queue: [UInt] = []
         queue.reserveCapacity(index.count)
-        var found: [Key: UInt] = [:]
-        var search = ReferenceSearch<Key>()
+        var found = [UInt](repeating: 0, count: groups)
+        var search = ReferenceSearch(chains: Array(repeating: nil, count: groups), reached: Array(repeating: 0, count: groups))
         for (number, root) in allRoots.enumerated() {
             guard let at = index.index(of: root.object.bits), parentSlot[at] == -2 else { continue }
             parentObject[at] = UInt(number)
@@ -106,9 +107,9 @@ extension Heap {
         while head < queue.count {
             let object = ObjectRef(bits: queue[head])!
             head += 1
-            if let key = group(object, index.site(of: object.bits)) {
-                if found[key] == nil { found[key] = object.bits }
-                search.reached[key, default: 0] += 1
+            if let number = group(object, index.site(of: object.bits)) {
+                if found[number] == 0 { found[number] = object.bits }
+                search.reached[number] += 1
             }
             for slot in 0..<object.slotCount {
                 let referentBits = object.slot(slot).pointee.load(ordering: .relaxed)
@@ -120,7 +121,8 @@ extension Heap {
                 queue.append(referentBits)
             }
         }
-        search.chains = found.mapValues { target in
+        search.chains = found.map { target -> ReferenceChain? in
+            guard target != 0 else { return nil }
             var steps: [String] = []
             var cursor = index.index(of: target)!
             while parentSlot[cursor] >= 0 {

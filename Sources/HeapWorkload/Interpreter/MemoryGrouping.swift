@@ -56,6 +56,25 @@ struct MemoryGrouping {
             fragmentation: census.fragmentation)
     }
 
+    /// What a search from `roots` found for the groups `keys` (world stopped, by the caller):
+    /// a chain to each group reached and how many of its objects were. Only objects whose type
+    /// `isCounted` accepts belong to a group.
+    func search(in heap: Heap, roots: [ReferenceRoot], isCounted: (Int) -> Bool,
+                keys: [CensusKey]) -> (chains: [CensusKey: ReferenceChain], reached: [CensusKey: Int]) {
+        let numbers = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
+        let search = heap.shortestChainsWorldStopped(from: roots, typeName: typeName, groups: keys.count) { object, site in
+            let typeID = object.typeID
+            guard isCounted(typeID) else { return nil }
+            return numbers[MemoryGrouping.key(CensusKey(site: site, typeID: typeID))]
+        }
+        var chains: [CensusKey: ReferenceChain] = [:], reached: [CensusKey: Int] = [:]
+        for (number, key) in keys.enumerated() {
+            chains[key] = search.chains[number]
+            reached[key] = search.reached[number]
+        }
+        return (chains, reached)
+    }
+
     /// The groups that changed most between two censuses.
     func changes(from before: [CensusKey: CensusCount], to after: [CensusKey: CensusCount]) -> [MemoryReport.Growth] {
         let old = Dictionary(uniqueKeysWithValues: totals(before).map { ($0.key, $0.value) })

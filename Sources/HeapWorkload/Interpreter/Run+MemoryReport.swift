@@ -92,8 +92,8 @@ extension Run {
         let census = heap.stopTheWorld { () -> MemoryDiagnostics.Census in
             let isCounted = countedTypes()
             let groups = heap.censusWorldStopped(including: isCounted)
-            let largest = Set(grouping.totals(groups).prefix(MemoryReport.maximumChains).map(\.key))
-            let search = searchWorldStopped(roots: rootsWorldStopped(current: (thread, function, base)), isCounted: isCounted) { largest.contains($0) ? $0 : nil }
+            let largest = grouping.totals(groups).prefix(MemoryReport.maximumChains).map(\.key)
+            let search = grouping.search(in: heap, roots: rootsWorldStopped(current: (thread, function, base)), isCounted: isCounted, keys: largest)
             let retention = grouping.totals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
                 search.chains[key].map { MemoryReport.Retention(group: grouping.name(key), chain: $0) }
             }
@@ -111,8 +111,8 @@ extension Run {
         let (census, leaks) = heap.stopTheWorld { () -> (MemoryDiagnostics.Census, [MemoryReport.Leak]) in
             let isCounted = countedTypes()
             let groups = heap.censusWorldStopped(including: isCounted)
-            let search = searchWorldStopped(roots: rootsWorldStopped(current: nil), isCounted: isCounted) { $0 }
             let totals = grouping.totals(groups)
+            let search = grouping.search(in: heap, roots: rootsWorldStopped(current: nil), isCounted: isCounted, keys: totals.map(\.key))
             let finalizerTypes = Set(program.types.indices.filter { program.types[$0].finalizer != nil }.map { objectTypes[$0].id })
             let leaks = totals.prefix(MemoryReport.maximumEntries).map { key, count in
                 let chain = search.chains[key]
@@ -157,16 +157,6 @@ extension Run {
         default:
             let name = heap.types.name(of: id)
             return !typePrefix.isEmpty && name.hasPrefix(typePrefix) ? String(name.dropFirst(typePrefix.count)) : name
-        }
-    }
-
-    /// One search from `roots` for the groups `wanted` keeps (world stopped).
-    private func searchWorldStopped(roots: [ReferenceRoot], isCounted: (Int) -> Bool,
-                                    wanted: (CensusKey) -> CensusKey?) -> ReferenceSearch<CensusKey> {
-        heap.shortestChainsWorldStopped(from: roots, typeName: reportTypeName) { object, site in
-            let typeID = object.typeID
-            guard isCounted(typeID) else { return nil }
-            return wanted(MemoryGrouping.key(CensusKey(site: site, typeID: typeID)))
         }
     }
 

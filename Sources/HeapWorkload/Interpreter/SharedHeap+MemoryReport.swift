@@ -31,11 +31,8 @@ extension SharedHeap {
         let seconds = Double(Run.now() - created) / 1e9
         let census = heap.stopTheWorld { () -> MemoryDiagnostics.Census in
             let groups = heap.censusWorldStopped()
-            let largest = Set(grouping.totals(groups).prefix(MemoryReport.maximumChains).map(\.key))
-            let search = heap.shortestChainsWorldStopped(from: [], typeName: grouping.typeName) { object, site -> CensusKey? in
-                let key = MemoryGrouping.key(CensusKey(site: site, typeID: object.typeID))
-                return largest.contains(key) ? key : nil
-            }
+            let largest = grouping.totals(groups).prefix(MemoryReport.maximumChains).map(\.key)
+            let search = grouping.search(in: heap, roots: [], isCounted: { _ in true }, keys: largest)
             let retention = grouping.totals(groups).prefix(MemoryReport.maximumChains).compactMap { key, _ in
                 search.chains[key].map { MemoryReport.Retention(group: grouping.name(key), chain: $0) }
             }

@@ -82,7 +82,7 @@ import Testing
             m.store(e2, into: other, slot: 0)
             let search = heap.stopTheWorld {
                 heap.shortestChainsWorldStopped(from: [ReferenceRoot(name: "global other", object: other), ReferenceRoot(name: "global cache", object: cache)],
-                                                typeName: { heap.types.name(of: $0) }) { object, _ in object.typeID }
+                                                typeName: { heap.types.name(of: $0) }, groups: 8) { object, _ in object.typeID }
             }
             // Both roots reach the blob in three steps; the earlier root wins the tie.
             #expect(search.chains[blob.id]?.text == "global other → Entry.next → Entry.next → Entry.blob → Blob")
@@ -91,11 +91,11 @@ import Testing
             #expect(search.reached[entry.id] == 4)
             #expect(search.chains[blob.id]?.cycleSize == nil)
             let direct = heap.stopTheWorld {
-                heap.shortestChainsWorldStopped(from: [ReferenceRoot(name: "global cache", object: cache)], typeName: { heap.types.name(of: $0) }) { object, _ in
-                    object.typeID == blob.id ? "blob" : nil
+                heap.shortestChainsWorldStopped(from: [ReferenceRoot(name: "global cache", object: cache)], typeName: { heap.types.name(of: $0) }, groups: 1) { object, _ in
+                    object.typeID == blob.id ? 0 : nil
                 }
             }
-            #expect(direct.chains["blob"]?.text == "global cache → array[0] → Entry.next → Entry.blob → Blob")
+            #expect(direct.chains[0]?.text == "global cache → array[0] → Entry.next → Entry.blob → Blob")
             for object in [cache, e0, e1, e2, data, other] { m.release(object) }
         }
     }
@@ -112,7 +112,7 @@ import Testing
             m.store(r[0], into: holder, slot: 1)
             for object in r { m.release(object) }
             let kept = heap.stopTheWorld {
-                heap.shortestChainsWorldStopped(from: [ReferenceRoot(name: "global holder", object: holder)], typeName: { heap.types.name(of: $0) }) { object, _ in
+                heap.shortestChainsWorldStopped(from: [ReferenceRoot(name: "global holder", object: holder)], typeName: { heap.types.name(of: $0) }, groups: 2) { object, _ in
                     object.typeID == ring.id ? 1 : nil
                 }
             }
@@ -123,7 +123,7 @@ import Testing
             let extra = m.new(node)!
             m.store(r[1], into: extra, slot: 0)
             let shared = heap.stopTheWorld {
-                heap.shortestChainsWorldStopped(from: [ReferenceRoot(name: "global holder", object: holder)], typeName: { heap.types.name(of: $0) }) { object, _ in
+                heap.shortestChainsWorldStopped(from: [ReferenceRoot(name: "global holder", object: holder)], typeName: { heap.types.name(of: $0) }, groups: 2) { object, _ in
                     object.typeID == ring.id ? 1 : nil
                 }
             }
