@@ -33,7 +33,7 @@ enum MemoryReportText {
                 [signed($0.objectsDelta), signed($0.bytesDelta, bytes: true), String($0.objects), bytes($0.bytes), $0.name]
             })
         }
-        out += "\nalive at the end of the run\n"
+        out += report.scope == "shared heap" ? "\ngarbage kept by save-all mode\n" : "\nalive at the end of the run\n"
         if report.leaks.isEmpty { out += "  (nothing)\n" }
         for leak in report.leaks.prefix(rows) {
             out += "  \(leak.objects) object\(leak.objects == 1 ? "" : "s"), \(bytes(leak.bytes)): \(leak.group)\n"

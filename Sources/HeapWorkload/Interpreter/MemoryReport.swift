@@ -86,6 +86,8 @@ public struct MemoryReport: Sendable, Codable, Equatable {
     public static let maximumEntries = 25
     public static let maximumChains = 10
 
+    /// `run`, or `shared heap` (the `report` op: no end, its `leaks` are save-all garbage).
+    public var scope: String
     /// Whether allocation sites were traced when the run ended.
     public var tracing: Bool
     public var snapshots: [Snapshot]

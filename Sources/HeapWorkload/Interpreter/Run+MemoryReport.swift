@@ -112,7 +112,9 @@ extension Run {
             let isCounted = countedTypes()
             let groups = heap.censusWorldStopped(including: isCounted)
             let totals = grouping.totals(groups)
-            let search = grouping.search(in: heap, roots: rootsWorldStopped(current: nil), isCounted: isCounted, keys: totals.map(\.key))
+            // Chains (and their cycle searches) for the groups listed only.
+            let listed = totals.prefix(MemoryReport.maximumEntries).map(\.key)
+            let search = grouping.search(in: heap, roots: rootsWorldStopped(current: nil), isCounted: isCounted, keys: listed)
             let finalizerTypes = Set(program.types.indices.filter { program.types[$0].finalizer != nil }.map { objectTypes[$0].id })
             let leaks = totals.prefix(MemoryReport.maximumEntries).map { key, count in
                 let chain = search.chains[key]
@@ -217,7 +219,7 @@ extension Run {
         let differences = zip(censuses, censuses.dropFirst()).map { before, after in
             MemoryReport.Difference(from: before.name, to: after.name, changes: grouping.changes(from: before.groups, to: after.groups))
         }
-        return MemoryReport(tracing: heap.isTracingAllocations, snapshots: snapshots, differences: differences, leaks: memory.leaks,
+        return MemoryReport(scope: "run", tracing: heap.isTracingAllocations, snapshots: snapshots, differences: differences, leaks: memory.leaks,
                             timeline: memory.samples.withLock { $0 },
                             collectionSeconds: memory.collectionSeconds.withLock { $0 })
     }

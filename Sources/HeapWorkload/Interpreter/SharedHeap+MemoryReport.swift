@@ -56,7 +56,7 @@ extension SharedHeap {
         let differences = previous.map { before in
             [MemoryReport.Difference(from: "previous report", to: "now", changes: grouping.changes(from: before.groups, to: census.groups))]
         } ?? []
-        return MemoryReport(tracing: heap.isTracingAllocations, snapshots: [grouping.snapshot(census)], differences: differences,
+        return MemoryReport(scope: "shared heap", tracing: heap.isTracingAllocations, snapshots: [grouping.snapshot(census)], differences: differences,
                             leaks: leaks, timeline: [], collectionSeconds: [])
     }
 }
