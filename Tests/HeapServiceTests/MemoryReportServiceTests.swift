@@ -9,11 +9,11 @@ import HeapWorkload
 import Testing
 
 /// Sends one request that has one answer and waits for it.
-private func answer(_ service: Service, _ request: Request) throws -> Response {
+private func answer(_ service: Service, _ request: Request, as caller: Caller = .daemonUser) throws -> Response {
     let line = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
     let answered = DispatchSemaphore(value: 0)
     let response = Locked<Response?>(nil)
-    service.handle(line: line, cancellations: ConnectionRuns()) { reply in
+    service.handle(line: line, cancellations: ConnectionRuns(), caller: caller) { reply in
         guard reply.type != "output" && reply.type != "progress" else { return }
         response.withLock { $0 = reply }
         answered.signal()
@@ -52,6 +52,22 @@ private func report(trace: Bool? = nil) -> Request {
         plain.memoryReport = nil
         plain.trace = nil
         #expect(try answer(service, plain).result?.memoryReport == nil)
+    }
+
+    @Test func membersReadTheReportButDoNotSwitchTheSharedHeapsTracing() throws {
+        let service = Service()
+        let member = Caller(uid: 1001, isOwner: false)
+        #expect(try answer(service, report(), as: member).type == "report")
+        for trace in [true, false] {
+            let refused = try answer(service, report(trace: trace), as: member)
+            #expect(refused.code == "forbidden")
+        }
+        var shared = freezing(1)
+        shared.trace = true
+        #expect(try answer(service, shared, as: member).code == "forbidden")
+        shared.heap = nil
+        #expect(try answer(service, shared, as: member).type == "result")
+        #expect(service.sharedHeap.heap.isTracingAllocations == false)
     }
 
     @Test func theSharedHeapsReportShowsWhatRunsLeftAndWhatGrew() throws {
