@@ -276,6 +276,23 @@ private func snapshot(_ result: RunResult, _ name: String) -> MemoryReport.Snaps
         #expect(rounds.last!.fragmentation.partialPages > 0)
     }
 
+    @Test func aSnapshotInsideAFinalizerIsTaken() throws {
+        let result = try run("""
+        type Node {
+            next
+            finalize { snapshot "finalizing" }
+        }
+        main {
+            a = new Node
+            a.next = a
+            del a
+            gc.collect()
+        }
+        """)
+        let finalizing = try #require(snapshot(result, "finalizing"))
+        #expect(finalizing.types.first { $0.name == "Node" }?.objects == 1)
+    }
+
     @Test func withoutAReportSnapshotsCostNothingAndTheResultHasNone() throws {
         var configuration = RunConfiguration()
         configuration.collector = .manual

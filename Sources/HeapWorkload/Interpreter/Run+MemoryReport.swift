@@ -85,9 +85,10 @@ extension Run {
 
     // MARK: Snapshots
 
-    /// `snapshot "name"` on `thread`, running `function` with its frame at `base`.
+    /// `snapshot "name"` on `thread`, running `function` with its frame at `base`. Not inside a
+    /// pause this thread holds (stopping the world again would be a misuse): none is taken there.
     func takeSnapshot(_ index: Int, thread: InterpreterThread, function: Int, base: Int) {
-        guard let memory else { return }
+        guard let memory, !thread.mutator.isInsidePause else { return }
         let seconds = memory.seconds()
         let census = heap.stopTheWorld { () -> MemoryDiagnostics.Census in
             let isCounted = countedTypes()
