@@ -47,8 +47,15 @@ public final class AllocationSites: @unchecked Sendable {
         var ids: [AllocationSite: UInt32] = [:]
     }
 
+    /// One shard of the records. A final class holding a Mutex (not a `Locked`, whose lock is
+    /// a class of its own and whose value pays a dynamic exclusivity check per access): the
+    /// records are touched at every traced `new` and death.
+    private final class Shard: Sendable {
+        let records = Mutex<[UInt: UInt32]>([:])
+    }
+
     private let interned = Mutex(Interned())
-    private let shards: [Locked<[UInt: UInt32]>] = (0..<AllocationSites.shardCount).map { _ in Locked([:]) }
+    private let shards: [Shard] = (0..<AllocationSites.shardCount).map { _ in Shard() }
 
     init() {}
 
@@ -71,7 +78,7 @@ public final class AllocationSites: @unchecked Sendable {
 
     /// Live objects that have a record now.
     public var recordCount: Int {
-        shards.reduce(0) { total, shard in total + shard.withLock { $0.count } }
+        shards.reduce(0) { total, shard in total + shard.records.withLock { $0.count } }
     }
 
     @inline(__always)
@@ -80,21 +87,21 @@ public final class AllocationSites: @unchecked Sendable {
     }
 
     func record(_ address: UInt, site: UInt32) {
-        shards[shard(of: address)].withLock { $0[address] = site }
+        shards[shard(of: address)].records.withLock { $0[address] = site }
     }
 
     func forget(_ address: UInt) {
-        _ = shards[shard(of: address)].withLock { $0.removeValue(forKey: address) }
+        _ = shards[shard(of: address)].records.withLock { $0.removeValue(forKey: address) }
     }
 
     /// Calls `body` with every record, one shard locked at a time.
     func forEachRecord(_ body: (UInt, UInt32) -> Void) {
-        for shard in shards { shard.withLock { for (address, site) in $0 { body(address, site) } } }
+        for shard in shards { shard.records.withLock { for (address, site) in $0 { body(address, site) } } }
     }
 
     /// The site id recorded for the object at `address`, 0 when none.
     public func site(ofObjectAt address: UInt) -> UInt32 {
-        shards[shard(of: address)].withLock { $0[address] ?? 0 }
+        shards[shard(of: address)].records.withLock { $0[address] ?? 0 }
     }
 }
 
