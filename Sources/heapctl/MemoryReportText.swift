@@ -58,7 +58,7 @@ enum MemoryReportText {
     static func fragmentation(_ report: FragmentationReport) -> String {
         var out = "fragmentation: index \(String(format: "%.2f", report.fragmentationIndex)) (1 − in use / committed)\n"
         out += "  in use \(bytes(report.inUseBytes)), committed \(bytes(report.committedBytes)), mapped \(bytes(report.mappedBytes)), heap resident \(bytes(report.arenaResidentBytes + report.largeMappedBytes)), process RSS \(bytes(report.residentBytes))\n"
-        out += "  pages: \(report.fullPages) full, \(report.partialPages) partial, \(report.emptyPages) empty, \(report.freePages) free in \(report.arenas) arenas (occupancy \(String(format: "%.0f", report.arenaOccupancy * 100)) %); large: \(report.largeBlocks) blocks, \(bytes(report.largeBytes))\n"
+        out += "  pages: \(report.fullPages) full, \(report.partialPages) partial, \(report.emptyPages) empty, \(report.freePages) free in \(report.arenas) arenas (occupancy \(String(format: "%.0f", report.arenaOccupancy * 100)) %); large: \(report.largeBlocks) block\(report.largeBlocks == 1 ? "" : "s"), \(bytes(report.largeBytes))\n"
         out += "  releasing empty and free pages would give back \(bytes(report.releasableBytes)) of resident memory\n"
         let rows = report.sizeClasses.sorted { $0.holeBytes > $1.holeBytes }.prefix(MemoryReportText.rows).map { row in
             [String(row.blockSize), String(row.pages), "\(row.fullPages)/\(row.partialPages)/\(row.emptyPages)", String(row.blocksInUse), String(row.freeBlocks),
