@@ -152,6 +152,12 @@ extension Service {
             if let seconds = request.timeLimitSeconds, seconds > configuration.defaultTimeLimitSeconds {
                 return "\(group) may ask for a timeLimitSeconds of at most \(configuration.defaultTimeLimitSeconds) (the daemon's default), not \(seconds)"
             }
+            if request.trace == true && request.heap == "shared" {
+                return "\(group) may not turn on the shared heap's allocation tracing (trace with heap shared)"
+            }
+            return nil
+        case .report:
+            if request.trace != nil { return "\(group) may read the shared heap's report; turning its tracing on or off is for the daemon's own user or root" }
             return nil
         case .gc:
             guard let action = request.action.flatMap(GCAction.init(rawValue:)), action.changesCollector else { return nil }

@@ -18,7 +18,7 @@ import HeapWorkload
 
 /// The ops, in the order the unknown-op message lists them.
 public enum Op: String, CaseIterable, Sendable {
-    case ping, version, stats, metrics, config, workloads, run, exec, gc, cancel, history, shutdown
+    case ping, version, stats, metrics, config, workloads, run, exec, gc, report, cancel, history, shutdown
 
     /// The answer to an op that is none of these.
     static func unknownMessage(_ op: String) -> String {
@@ -138,6 +138,11 @@ public struct Request: Codable, Sendable {
     /// `exec`: the session's name; with `reset`, forget it instead.
     public var session: String?
     public var reset: Bool?
+    /// `run`: record allocation sites from the start (in the shared heap: the heap's tracing on);
+    /// `report`: turn the shared heap's tracing on or off before the report.
+    public var trace: Bool?
+    /// `run`: put a memory report in the result (RunResult.memoryReport).
+    public var memoryReport: Bool?
 
     public init(id: RequestID?, op: String) {
         self.id = id
@@ -203,6 +208,8 @@ public struct Response: Codable, Sendable {
     public var workloads: [String: String]?
     /// `config`: the daemon's effective settings.
     public var config: [String: String]?
+    /// `report`: the shared heap's memory report.
+    public var memoryReport: MemoryReport?
 
     public init(id: RequestID?, type: String) {
         self.id = id

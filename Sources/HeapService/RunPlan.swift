@@ -86,6 +86,8 @@ struct RunPlan {
         if let threads = request.threads { configuration.params["threads"] = Int64(threads) }
         if request.gc == false { configuration.collector.automatic = false }
         configuration.seed = request.seed ?? 1
+        configuration.traceAllocations = request.trace ?? false
+        configuration.memoryReport = request.memoryReport ?? false
         configuration.heapLimitBytes = (request.heapLimitMiB ?? settings.defaultHeapLimitMiB) << 20
         configuration.timeLimit = .milliseconds(Int((request.timeLimitSeconds ?? settings.defaultTimeLimitSeconds) * 1000))
         configuration.maxOutputBytes = settings.maxOutputBytes

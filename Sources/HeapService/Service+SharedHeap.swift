@@ -73,4 +73,16 @@ extension Service {
             reply(response)
         }
     }
+
+    /// `report`: the shared heap's memory report, after turning its tracing on or off when
+    /// `trace` says so. On a thread of the pool: the census stops the world, as a mutator.
+    func report(_ request: Request, reply: @escaping @Sendable (Response) -> Void) {
+        let shared = sharedHeap
+        runQueue.async {
+            if let trace = request.trace { shared.setTracing(trace) }
+            var response = Response(id: request.id, type: "report")
+            response.memoryReport = shared.memoryReport()
+            reply(response)
+        }
+    }
 }

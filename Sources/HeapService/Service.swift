@@ -187,6 +187,8 @@ public final class Service: @unchecked Sendable {
             reply(response)
         case .gc:
             gc(request, reply: reply)
+        case .report:
+            report(request, reply: reply)
         case .workloads:
             var response = Response(id: id, type: "workloads")
             response.workloads = libraryWorkloads()

@@ -9,6 +9,6 @@ struct Heapctl: ParsableCommand {
         commandName: "heapctl",
         abstract: "Run and inspect heapd workloads.",
         version: protocolVersion,
-        subcommands: [RunCommand.self, BenchCommand.self, StatsCommand.self, HistoryCommand.self, MetricsCommand.self, ShellCommand.self, GcCommand.self, WorkloadsCommand.self]
+        subcommands: [RunCommand.self, BenchCommand.self, StatsCommand.self, HistoryCommand.self, MetricsCommand.self, ShellCommand.self, GcCommand.self, ReportCommand.self, WorkloadsCommand.self]
     )
 }

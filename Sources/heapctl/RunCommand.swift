@@ -57,6 +57,15 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the structured result as JSON instead of the output and a summary.")
     var json = false
 
+    @Flag(help: "Record where each object is made (allocation-site tracing) from the run's start.")
+    var trace = false
+
+    @Flag(help: "Print a memory report after the summary: snapshots by site and type, their differences, what is alive at the end and what keeps it alive, fragmentation (`memoryReport` in the JSON).")
+    var memoryReport = false
+
+    @Option(help: "Write the run's memory timeline (live, mapped and resident bytes, collections) to FILE: SVG when it ends in .svg, else CSV. Implies --memory-report.")
+    var timeline: String?
+
     func validate() throws {
         if let rc, RefCountPolicyKind(rawValue: rc) == nil {
             throw ValidationError("--rc must be biased, atomic or global-lock, not '\(rc)'")
@@ -82,6 +91,8 @@ struct RunCommand: ParsableCommand {
         configuration.params = try ParamOverrides.parse(params)
         if let threads { configuration.params["threads"] = Int64(threads) }
         if !json { configuration.output = { line in Swift.print(line) } }
+        configuration.traceAllocations = trace
+        configuration.memoryReport = memoryReport || timeline != nil
 
         if !embedded { return try runThroughDaemon(params: configuration.params) }
         guard let data = FileManager.default.contents(atPath: file) else {
@@ -102,7 +113,23 @@ struct RunCommand: ParsableCommand {
         } else {
             FileHandle.standardError.write(Summary.text(of: result).data(using: .utf8)!)
         }
+        try showMemoryReport(result.memoryReport)
         if !result.ok { throw ExitCode(1) }
+    }
+
+    /// The memory report's text after the summary (not with --json: it is in the JSON), and the
+    /// timeline's file.
+    private func showMemoryReport(_ report: MemoryReport?) throws {
+        guard let report else { return }
+        if memoryReport && !json { FileHandle.standardError.write(("\n" + MemoryReportText.text(of: report)).data(using: .utf8)!) }
+        guard let timeline else { return }
+        let text = timeline.hasSuffix(".svg") ? TimelineChart.svg(report, title: "memory of \(file)") : TimelineChart.csv(report)
+        do {
+            try text.write(toFile: timeline, atomically: true, encoding: .utf8)
+        } catch {
+            FileHandle.standardError.write("heapctl: cannot write \(timeline): \(error)\n".data(using: .utf8)!)
+            throw ExitCode(2)
+        }
     }
 
     /// The `run` request for heapd: the program (FILE's text, or a library name) and only the
@@ -127,6 +154,8 @@ struct RunCommand: ParsableCommand {
         request.heapLimitMiB = heapLimit
         request.timeLimitSeconds = timeLimit
         request.stream = !json
+        if trace { request.trace = true }
+        if memoryReport || timeline != nil { request.memoryReport = true }
         return request
     }
 
@@ -157,7 +186,10 @@ struct RunCommand: ParsableCommand {
                         Swift.print(String(decoding: try encoder.encode(response), as: UTF8.self))
                     } else if let result = response.result {
                         FileHandle.standardError.write(Summary.text(of: result).data(using: .utf8)!)
-                    } else {
+                    }
+                    if let result = response.result {
+                        try showMemoryReport(result.memoryReport)
+                    } else if !json {
                         FileHandle.standardError.write("heapctl: \(response.code ?? "error"): \(response.message ?? "")\n".data(using: .utf8)!)
                     }
                     if response.type == "result" { return }

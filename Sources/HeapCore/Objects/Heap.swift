@@ -17,6 +17,7 @@
 import CHeapShim
 import Synchronization
 
+@usableFromInline
 struct HeapCounters: ~Copyable {
     /// Mutators attached now.
     let attachedCount: Atomic<Int>
@@ -44,6 +45,10 @@ struct HeapCounters: ~Copyable {
     let stallAbove: Atomic<Int>
     let room: Atomic<Int>
     let pacingWaiters: Atomic<Int>
+    /// `new`'s callers record allocation sites (Diagnostics/AllocationSites.swift).
+    @usableFromInline let tracingAllocations: Atomic<Bool>
+    /// Some site was ever recorded: dying objects must drop their records.
+    let sitesRecorded: Atomic<Bool>
 }
 
 struct MutatorRecord {
@@ -77,6 +82,8 @@ public final class Heap: @unchecked Sendable {
     /// Batches of freed objects left by mutators that detached before they could free them.
     let orphans = Locked<[DeferredBatch]>([])
     let weakTable = Locked<[UInt: [UInt]]>([:])
+    /// Where live objects were made, while tracing is on (Diagnostics/AllocationSites.swift).
+    public let allocationSites = AllocationSites()
     /// Serialises mutators under the global-lock policy (handed over fairly: GlobalLock.swift).
     let globalLock = GlobalLock()
     /// The stop-the-world handshake's mutex and condition (Collector/Safepoints.swift).
@@ -149,7 +156,8 @@ public final class Heap: @unchecked Sendable {
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
                                              count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
                                              signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false),
-                                             stallAbove: Atomic(Int.max), room: Atomic(0), pacingWaiters: Atomic(0)))
+                                             stallAbove: Atomic(Int.max), room: Atomic(0), pacingWaiters: Atomic(0),
+                                             tracingAllocations: Atomic(false), sitesRecorded: Atomic(false)))
         if collector.automatic {
             collectorThread = CollectorThread(heap: self, idleInterval: collector.idleInterval)
         }

@@ -60,6 +60,7 @@ extension Mutator {
                 }
             }
             noteFreed(dead)
+            forgetAllocationSite(dead)
             freeBlock(dead)
         }
     }
@@ -97,6 +98,7 @@ extension Mutator {
         }
         assert(object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0, "heapd: collected garbage not marked dead")
         noteFreed(object)
+        forgetAllocationSite(object)
         withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall) }
     }
 

@@ -20,7 +20,7 @@ struct MutatorStorage: ~Copyable {
     let heap: UnsafeMutableRawPointer
     let allocator: UnsafeMutableRawPointer
     /// The heap's counters (attach count, QSBR sequence), reachable without its reference count.
-    let counters: UnsafeMutablePointer<HeapCounters>
+    @usableFromInline let counters: UnsafeMutablePointer<HeapCounters>
     let weakReferenceTypeID: UInt16
     /// Set (under the heap's mutator lock) when objects wait in this mutator's merge queue.
     let mergePending: Atomic<Bool>

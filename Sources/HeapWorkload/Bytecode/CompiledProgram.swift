@@ -6,7 +6,7 @@
 //               type with a finalizer; each with its code, the source location of every
 //               instruction (for run-time errors) and its frame size
 //   integers    the integer constants `loadInt` names
-//   side tables print lists, expect sites, phase names, slot names (for `x.s` resolved at run
+//   side tables print lists, expect sites, phase names, snapshot names, slot names (for `x.s` resolved at run
 //               time), type layouts
 
 /// One compiled body.
@@ -18,6 +18,8 @@ public struct CompiledFunction: Sendable {
     /// Registers the frame needs: locals, then temporaries.
     public let frameSize: Int
     public let parameterCount: Int
+    /// The names of the locals (registers 0..<count of the frame), for reference chains.
+    public var localNames: [String] = []
 }
 
 /// What a `print` prints, item by item.
@@ -56,4 +58,6 @@ public struct CompiledProgram: Sendable {
     public let globalNames: [String]
     /// Initial value of each global (nil: none).
     public let globalInitialValues: [Int64?]
+    /// The names of the `snapshot` statements, by index.
+    public var snapshots: [String] = []
 }

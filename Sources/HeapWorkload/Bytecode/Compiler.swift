@@ -31,15 +31,18 @@ public enum Compiler {
         for function in program.functions {
             var body = BodyCompiler(context: context, localCount: function.locals.count, kind: .function)
             functions.append(body.compile(function.body, name: function.name, parameters: function.parameters.count, shared: &shared))
+            functions[functions.count - 1].localNames = function.locals.map(\.name)
         }
         if let main = program.main {
             var body = BodyCompiler(context: context, localCount: main.locals.count, kind: .main)
             functions.append(body.compile(main.body, name: "main", parameters: 0, shared: &shared))
+            functions[functions.count - 1].localNames = main.locals.map(\.name)
         }
         for type in program.types {
             guard let finalizer = type.finalizer else { continue }
             var body = BodyCompiler(context: context, localCount: finalizer.locals.count, kind: .finalizer)
             functions.append(body.compile(finalizer.body, name: "\(type.name).finalize", parameters: 1, shared: &shared))
+            functions[functions.count - 1].localNames = finalizer.locals.map(\.name)
         }
         let types = program.types.enumerated().map { index, type in
             TypeLayout(name: type.name, slots: type.slots.map(\.name), payloadBytes: constants.payloads[index], finalizer: finalizerIndex[index])
@@ -48,7 +51,7 @@ public enum Compiler {
             fileName: program.fileName, functions: functions, mainIndex: program.functions.count,
             integers: shared.integers, printLists: shared.printLists, expects: shared.expects, phases: shared.phases,
             slotNames: shared.slotNames, types: types, globalNames: program.globals.map(\.name),
-            globalInitialValues: constants.globals)
+            globalInitialValues: constants.globals, snapshots: shared.snapshots)
     }
 }
 
@@ -66,6 +69,7 @@ struct SharedTables {
     var printLists: [[PrintOperand]] = []
     var expects: [ExpectSite] = []
     var phases: [String] = []
+    var snapshots: [String] = []
     var slotNames: [String] = []
     var slotNameIndex: [String: Int32] = [:]
 
@@ -332,6 +336,9 @@ struct BodyCompiler {
             openPhases.removeLast()
             location = statement.location
             emit(.phaseEnd, phase)
+        case .snapshot(let name):
+            shared.snapshots.append(name)
+            emit(.snapshot, Int32(shared.snapshots.count - 1))
         }
     }
 

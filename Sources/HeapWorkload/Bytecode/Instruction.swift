@@ -37,6 +37,7 @@
 //   weak dst, referent, function  (function -1: no callback)
 //   setThreshold base, count      print list              expect r, site
 //   expectCompare x, y, site, cmp phaseBegin phase        phaseEnd phase
+//   snapshot name            (name: index into CompiledProgram.snapshots)
 
 /// One bytecode operation.
 public enum Opcode: UInt8, Sendable {
@@ -58,7 +59,7 @@ public enum Opcode: UInt8, Sendable {
     case call, spawn, ret, retNone, retImmediate
     case forCheck, forStep, repeatCheck, checkStep
     case builtin, weak, setThreshold
-    case print, expect, expectCompare, phaseBegin, phaseEnd
+    case print, expect, expectCompare, phaseBegin, phaseEnd, snapshot
 }
 
 /// 20 bytes: the opcode and four operands (see the table above).

@@ -108,7 +108,7 @@ enum UnpublishedObjects {
              .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone, .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate,
              .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate, .jumpUnlessGreaterImmediate,
              .jumpUnlessGreaterEqualImmediate, .forCheck, .checkStep, .setThreshold, .print, .expect, .expectCompare,
-             .phaseBegin, .phaseEnd, .retNone, .retImmediate:
+             .phaseBegin, .phaseEnd, .snapshot, .retNone, .retImmediate:
             break
         }
     }

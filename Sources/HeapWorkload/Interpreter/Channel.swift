@@ -94,6 +94,14 @@ final class Channel: @unchecked Sendable {
     }
 
     /// Closes the channel and hands back what it still holds (the run's end releases it).
+    /// The words in the buffer, oldest first, without taking them: roots for a walk of the heap
+    /// (the world stopped, so no sender or receiver changes them meanwhile).
+    func bufferedWords() -> [Word] {
+        condition.lock()
+        defer { condition.unlock() }
+        return (0..<state.pointee.count).map { buffer[(state.pointee.head + $0) % capacity] }
+    }
+
     func drain() -> [Word] {
         condition.lock()
         defer { condition.unlock() }

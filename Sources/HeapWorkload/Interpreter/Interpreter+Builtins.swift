@@ -103,6 +103,9 @@ extension InterpreterThread {
             return Words.bool(Words.isObject(word) && heap.isTracked(Words.object(word)))
         case .gcIsFinalized:
             return Words.bool(heap.isFinalized(try object(first)))
+        case .gcTrace:
+            heap.setAllocationTracing(try integer(first) != 0)
+            return Words.none
         case .weak, .gcSetThreshold:
             preconditionFailure("compiled to their own instructions")
         }

@@ -39,6 +39,9 @@ struct Frame {
 /// A function ready to run: its code in memory owned by the run.
 struct FunctionEntry {
     let code: UnsafeMutablePointer<Instruction>
+    /// Per instruction, the heap's allocation-site id of a `new` (0 elsewhere): what
+    /// `recordAllocationSite` is given when tracing is on.
+    let sites: UnsafeMutablePointer<UInt32>
     let frameSize: Int
     let parameterCount: Int
 }
@@ -62,6 +65,17 @@ struct ThreadCounters {
     /// Registers and frames taken from the run's OffHeapMemory (the header's `memory`).
     var committedWords = 0
     var committedFrames = 0
+    /// The running function and its frame's base as of the last poll or builtin: how a
+    /// snapshot taken by another thread names this thread's top frame (frames record callers
+    /// only). Not updated on calls and returns, so it may be stale between those points.
+    var runningFunction = -1
+    var runningBase = 0
+
+    @inline(__always)
+    mutating func noteRunning(_ function: Int, _ base: Int) {
+        runningFunction = function
+        runningBase = base
+    }
 }
 
 final class InterpreterThread {
@@ -258,7 +272,7 @@ final class InterpreterThread {
                 case .loop:
                     // Polls before jumping, so that a limit or a cancellation names this line.
                     budget &-= 1
-                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                    if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
                     ip = code + Int(instruction.a)
                 case .jumpIfFalse:
                     if !Words.isTrue(regs[Int(instruction.a)]) { ip = code + Int(instruction.b) }
@@ -317,6 +331,7 @@ final class InterpreterThread {
                 case .new:
                     let type = run.objectTypes[Int(instruction.b)]
                     guard let made = m.new(type) else { throw run.heapLimitFault() }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[ip - code - 1]) }
                     counters.pointee.allocations &+= 1
                     counters.pointee.bytesAllocated &+= type.objectBytes(slots: type.slotCount)
                     set(instruction.a, made.bits)
@@ -326,6 +341,7 @@ final class InterpreterThread {
                         throw Fault(.badArgument, "new [\(count)]: an array has 0 to \(run.configuration.maxArrayLength) slots")
                     }
                     guard let made = m.newArray(run.arrayType, count: Int(count)) else { throw run.heapLimitFault() }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[ip - code - 1]) }
                     counters.pointee.allocations &+= 1
                     counters.pointee.bytesAllocated &+= run.arrayType.objectBytes(slots: Int(count))
                     set(instruction.a, made.bits)
@@ -373,7 +389,7 @@ final class InterpreterThread {
                 case .call:
                     // Polls in the caller, so that a limit or a cancellation names the call.
                     budget &-= 1
-                    if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                    if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
                     let callee = Int(instruction.b)
                     let calleeBase = base + Int(instruction.a)
                     let depth = counters.pointee.frameCount
@@ -441,7 +457,7 @@ final class InterpreterThread {
                         // next lies between current and stop: it fits.
                         regs[Int(instruction.a)] = Words.int(next)!
                         budget &-= 1
-                        if budget == 0 { budget = InterpreterThread.pollBudget; try poll() }
+                        if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
                         ip = code + Int(instruction.d)
                     }
                 case .repeatCheck:
@@ -450,6 +466,8 @@ final class InterpreterThread {
                 case .checkStep:
                     guard try int(instruction.a, "range step") != 0 else { throw Fault(.zeroStep, "range() step must not be zero") }
                 case .builtin:
+                    // A builtin may block (recv, send, join) while a snapshot names this frame.
+                    counters.pointee.noteRunning(function, base)
                     let result = try builtin(Builtin(code: instruction.b), instruction.c, instruction.d, regs,
                                              moving: instruction.b & Builtin.movesSecondArgument != 0)
                     if instruction.a >= 0 { set(instruction.a, result) } else if Words.isObject(result) { m.release(Words.object(result)) }
@@ -503,6 +521,8 @@ final class InterpreterThread {
                     run.beginPhase(Int(instruction.a), thread: self)
                 case .phaseEnd:
                     run.endPhase(Int(instruction.a), thread: self)
+                case .snapshot:
+                    run.takeSnapshot(Int(instruction.a), thread: self, function: function, base: base)
                 case .spawn:
                     let handle = try run.spawn(function: Int(instruction.b), arguments: regs + Int(instruction.c), count: Int(instruction.d), from: self)
                     set(instruction.a, handle)

@@ -79,13 +79,13 @@ final class Run: @unchecked Sendable {
     /// (heap type id, slot name) → slot index, for every `x.s` whose type is not known
     /// statically (SlotTable.swift: sized by the program's slots, not types × names).
     private let slotTable: SlotTable
-    private let typeNames: [Int: String]
+    let typeNames: [Int: String]
     let stopping = Atomic<Bool>(false)
     private let failure = Locked<RunError?>(nil)
     /// Errors ignored in finalizers and weak-reference callbacks (the first `maximumWarnings`),
     /// and how many there were.
     private let warnings = Locked<(list: [RunError], count: Int)>(([], 0))
-    private let handles: HandleTable
+    let handles: HandleTable
     /// What the program printed, at most `maxOutputBytes` of it (RunOutput.swift);
     /// `outputTruncated` is raised with it, so that a print loop past the bound skips formatting.
     private let output: Locked<RunOutput>
@@ -94,14 +94,16 @@ final class Run: @unchecked Sendable {
     private let threadReports = Locked<[RunResult.ThreadReport]>([])
     private let expectPasses: Locked<[Int]>
     /// Interpreters by mutator id, for the hooks.
-    private let interpreters = Locked<[UInt32: InterpreterThread]>([:])
+    let interpreters = Locked<[UInt32: InterpreterThread]>([:])
     private let spawned = Atomic<Int>(0)
     /// Objects made so far, as threads report them at their polls (for progress reports).
     let allocationsSoFar = Atomic<Int>(0)
     private let allocationTotals = Locked<(objects: Int, bytes: Int)>((0, 0))
     let deadline: UInt64?
+    /// The memory diagnostics, when the run asks for a report (Run+MemoryReport.swift).
+    let memory: MemoryDiagnostics?
     /// The prefix of this run's type names ("" in a heap of its own).
-    private let typePrefix: String
+    let typePrefix: String
     /// The heap's count of objects striped when the run began (a shared heap's goes on).
     private let stripedAtStart: Int
 
@@ -147,7 +149,12 @@ final class Run: @unchecked Sendable {
         for (index, function) in program.functions.enumerated() {
             let code = UnsafeMutablePointer<Instruction>.allocate(capacity: function.code.count)
             code.initialize(from: function.code, count: function.code.count)
-            (functionTable + index).initialize(to: FunctionEntry(code: code, frameSize: function.frameSize, parameterCount: function.parameterCount))
+            let sites = UnsafeMutablePointer<UInt32>.allocate(capacity: max(function.code.count, 1))
+            for (pc, instruction) in function.code.enumerated() {
+                let isNew = instruction.op == .new || instruction.op == .newArray
+                sites[pc] = isNew ? heap.allocationSites.intern(AllocationSite(file: program.fileName, line: function.locations[pc].line, function: function.name)) : 0
+            }
+            (functionTable + index).initialize(to: FunctionEntry(code: code, sites: sites, frameSize: function.frameSize, parameterCount: function.parameterCount))
         }
         integerWords = .allocate(capacity: max(program.integers.count, 1))
         for (index, value) in program.integers.enumerated() { integerWords[index] = Words.int(value) ?? 0 }
@@ -163,12 +170,14 @@ final class Run: @unchecked Sendable {
         deadline = configuration.timeLimit.map { limit in
             Run.now() + UInt64(limit.components.seconds) * 1_000_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000)
         }
+        memory = configuration.memoryReport ? MemoryDiagnostics(start: Run.now()) : nil
+        if configuration.traceAllocations { heap.setAllocationTracing(true) }
         hooks.run = self
         configuration.sharedHeap?.route(ownTypeIDs, to: self)
     }
 
     /// Every type id this run registered.
-    private var ownTypeIDs: [Int] { objectTypes.map(\.id) + [arrayType.id, callbackType.id, boxType.id] }
+    var ownTypeIDs: [Int] { objectTypes.map(\.id) + [arrayType.id, callbackType.id, boxType.id] }
 
     /// Live objects of this run's own types (in a shared heap, others' do not count).
     private func liveObjectsOfThisRun() -> [String: Int] {
@@ -178,7 +187,10 @@ final class Run: @unchecked Sendable {
     }
 
     deinit {
-        for index in 0..<program.functions.count { functionTable[index].code.deallocate() }
+        for index in 0..<program.functions.count {
+            functionTable[index].code.deallocate()
+            functionTable[index].sites.deallocate()
+        }
         functionTable.deallocate()
         integerWords.deallocate()
         globals.deallocate()
@@ -208,6 +220,7 @@ final class Run: @unchecked Sendable {
             reporting.withLock { $0 = false }
             if let collectionCallback { heap.removeCollectionCallback(collectionCallback) }
         }
+        if let memory { startMemoryDiagnostics(memory) }
         let finished = DispatchSemaphore(value: 0)
         let box = Locked<(live: Int, leaked: Int, problems: [String])>((0, 0, []))
         let thread = Thread { [self] in
@@ -230,6 +243,10 @@ final class Run: @unchecked Sendable {
             // weak callbacks and finalizers that spawn threads or store objects in globals again:
             // repeat until a round changes nothing.
             joinAllThreads(as: m)
+            if let memory {
+                stopMemoryDiagnostics(memory)
+                takeEndCensus()
+            }
             let shared = configuration.sharedHeap != nil
             box.withLock { $0.live = liveObjectsOfThisRun().filter { !$0.key.hasSuffix("<callback>") }.values.reduce(0, +) }
             if !shared {
@@ -767,7 +784,8 @@ final class Run: @unchecked Sendable {
             },
             warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count },
             droppedOutputLines: output.withLock { $0.truncated ? $0.droppedLines : nil },
-            striping: heap.striping.rawValue, stripedObjects: heap.stripingStatistics.striped - stripedAtStart)
+            striping: heap.striping.rawValue, stripedObjects: heap.stripingStatistics.striped - stripedAtStart,
+            memoryReport: memoryReport())
     }
 }
 

@@ -54,6 +54,13 @@ public struct RunConfiguration: Sendable {
     /// Called about every `progressInterval` while the run goes on (from a timer thread).
     public var progress: (@Sendable (RunProgress) -> Void)?
     public var progressInterval: Duration = .milliseconds(250)
+    /// Record where each object is made (allocation-site tracing) from the run's start; in a
+    /// shared heap, this turns the shared heap's tracing on (`gc.trace` turns it off).
+    public var traceAllocations = false
+    /// Gather a memory report (RunResult.memoryReport): `snapshot` statements, the end's census
+    /// with leaks and their chains, fragmentation, a timeline sampled every `timelineInterval`.
+    public var memoryReport = false
+    public var timelineInterval: Duration = .milliseconds(20)
 
     public init() {}
 }
@@ -177,6 +184,8 @@ public struct RunResult: Sendable, Codable {
     /// the shared heap's since the run began). Nil in results journaled before striping existed.
     public var striping: String?
     public var stripedObjects: Int?
+    /// The memory diagnostics (RunConfiguration.memoryReport; nil when not asked for).
+    public var memoryReport: MemoryReport?
 
     /// Of `output`, the lines the program printed: all of it, or all but the marker.
     public var keptOutputLines: Int { output.count - (droppedOutputLines == nil ? 0 : 1) }
@@ -218,6 +227,7 @@ extension RunResult {
         droppedOutputLines = try fields.decodeIfPresent(Int.self, forKey: .droppedOutputLines)
         striping = try fields.decodeIfPresent(String.self, forKey: .striping)
         stripedObjects = try fields.decodeIfPresent(Int.self, forKey: .stripedObjects)
+        memoryReport = try fields.decodeIfPresent(MemoryReport.self, forKey: .memoryReport)
     }
 }
 

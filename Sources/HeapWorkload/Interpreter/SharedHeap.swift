@@ -42,6 +42,9 @@ public final class SharedHeap: @unchecked Sendable {
     private let nextRun = Locked(0)
     /// Ids of ended runs' types that some block still carried at the last try.
     private let retained = Locked<[Int]>([])
+    /// The census of the last `report` (SharedHeap+MemoryReport.swift), and when the heap began.
+    let lastReport = Locked<MemoryDiagnostics.Census?>(nil)
+    let created = Run.now()
 
     /// `limitBytes` bounds what the heap maps, with the runs' channels and stacks (nil: no
     /// bound); `typeCapacity` bounds the heap's type ids (TypeRegistry.maximumTypes; fewer in

@@ -29,6 +29,7 @@
 //   gc.get_threshold(gen) 1           the threshold of generation gen
 //   gc.is_tracked(x)      1           1 when the collector tracks x, else 0
 //   gc.is_finalized(x)    1           1 when x's finalizer has run, else 0
+//   gc.trace(on)          1           none  (allocation-site tracing on when on != 0, off when 0)
 //
 // A builtin that returns nothing may only be called as a statement (E410 otherwise).
 
@@ -46,6 +47,7 @@ public enum Builtin: String, Sendable, Equatable, CaseIterable {
     case gcGetThreshold = "gc.get_threshold"
     case gcIsTracked = "gc.is_tracked"
     case gcIsFinalized = "gc.is_finalized"
+    case gcTrace = "gc.trace"
 
     /// How many arguments a call may pass.
     public var arity: ClosedRange<Int> {
@@ -56,7 +58,7 @@ public enum Builtin: String, Sendable, Equatable, CaseIterable {
         case .send: 2...2
         case .gcSetThreshold: 1...3
         case .len, .deref, .refcount, .rand, .channel, .recv, .close, .join,
-             .gcGetCount, .gcGetThreshold, .gcIsTracked, .gcIsFinalized: 1...1
+             .gcGetCount, .gcGetThreshold, .gcIsTracked, .gcIsFinalized, .gcTrace: 1...1
         }
     }
 
@@ -64,7 +66,7 @@ public enum Builtin: String, Sendable, Equatable, CaseIterable {
     /// called as statements.
     public var producesValue: Bool {
         switch self {
-        case .send, .close, .gcEnable, .gcDisable, .gcFreeze, .gcUnfreeze, .gcSetThreshold: false
+        case .send, .close, .gcEnable, .gcDisable, .gcFreeze, .gcUnfreeze, .gcSetThreshold, .gcTrace: false
         default: true
         }
     }

@@ -210,7 +210,7 @@ struct Checker {
                 if let otherwise { collectAssignments(in: otherwise, into: &evidence) }
             case .while(_, let loop), .repeat(_, let loop), .phase(_, let loop):
                 collectAssignments(in: loop, into: &evidence)
-            case .assign, .expression, .delete, .break, .continue, .return, .print, .expect:
+            case .assign, .expression, .delete, .break, .continue, .return, .print, .expect, .snapshot:
                 break
             }
         }
@@ -288,6 +288,8 @@ struct Checker {
             checked.kind = .expect(condition: checkExpression(condition), message: message)
         case .phase(let name, let block):
             checked.kind = .phase(name: name, body: checkBlock(block))
+        case .snapshot:
+            break
         }
         return checked
     }

@@ -122,6 +122,13 @@ extension Parser {
                 message = text
             }
             return .expect(condition: condition, message: message)
+        case .keyword(.snapshot):
+            advance()
+            guard case .string(let name) = current.kind else {
+                throw fail(.unexpectedToken, "expected the snapshot name as a string after 'snapshot', found \(current.kind.description)")
+            }
+            advance()
+            return .snapshot(name: name)
         case .keyword(.param), .keyword(.global):
             throw fail(.unexpectedToken, "\(token.kind.description) declarations belong at the top level, outside functions and main")
         default:

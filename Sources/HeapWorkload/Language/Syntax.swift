@@ -145,6 +145,9 @@ public struct Statement: Sendable, Equatable {
         case expect(condition: Expression, message: String?)
         /// `phase "name" { }`: marks and times a section of the run.
         case phase(name: String, body: Block)
+        /// `snapshot "name"`: records the live objects by allocation site and type (a run's
+        /// memory report; nothing when the run asks for none).
+        case snapshot(name: String)
     }
 }
 

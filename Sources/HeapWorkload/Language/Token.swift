@@ -38,7 +38,7 @@ enum TokenKind: Equatable {
 enum Keyword: String, CaseIterable {
     case param, global, type, payload, finalize, fn, main
     case `if`, elif, `else`, `while`, `for`, `in`, `repeat`, `break`, `continue`, `return`
-    case del, print, expect, phase
+    case del, print, expect, phase, snapshot
     case new, spawn, none, `true`, `false`, and, or, not, `self`
 
     /// Keywords that begin a top-level declaration; the parser resynchronises on them.

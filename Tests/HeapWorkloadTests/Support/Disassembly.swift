@@ -11,7 +11,7 @@ enum Disassembly {
     static func arity(_ op: Opcode) -> Int {
         switch op {
         case .retNone: 0
-        case .loadNone, .clear, .jump, .loop, .checkStep, .print, .phaseBegin, .phaseEnd, .ret, .retImmediate: 1
+        case .loadNone, .clear, .jump, .loop, .checkStep, .print, .phaseBegin, .phaseEnd, .snapshot, .ret, .retImmediate: 1
         case .loadInt, .move, .loadGlobal, .storeGlobal, .storeGlobalMove, .negate, .not, .jumpIfFalse, .jumpIfTrue,
              .new, .newArray, .repeatCheck, .setThreshold, .expect: 2
         case .add, .subtract, .multiply, .divide, .remainder, .shiftLeft, .shiftRight, .bitAnd, .bitOr, .bitXor,

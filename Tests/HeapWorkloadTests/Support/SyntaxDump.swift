@@ -64,6 +64,7 @@ enum SyntaxDump {
         case .expect(let condition, let message):
             return "(expect \(dump(condition))" + (message.map { " \"\($0)\"" } ?? "") + ")"
         case .phase(let name, let body): return "(phase \"\(name)\" \(dump(body)))"
+        case .snapshot(let name): return "(snapshot \"\(name)\")"
         }
     }
 
