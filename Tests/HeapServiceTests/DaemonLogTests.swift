@@ -24,7 +24,7 @@ private func heapdLog(environment: (String) -> [String: String], arguments: [Str
     let scratch = try scratchDirectory("log")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let logPath = scratch + "/stderr", socket = scratch + "/heapd.sock"
-    FileManager.default.createFile(atPath: logPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: logPath, contents: nil)
     let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
     let process = Process()
     process.executableURL = Daemon.binary
@@ -55,7 +55,7 @@ private func heapdLog(environment: (String) -> [String: String], arguments: [Str
     @Test func theJournalStreamIsTrustedOnlyWhenItIsStandardError() throws {
         let scratch = try scratchDirectory("stream")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        FileManager.default.createFile(atPath: scratch + "/a", contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch + "/a", contents: nil)
         let file = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + "/a"))
         defer { try? file.close() }
         let identity = streamIdentity(file.fileDescriptor)

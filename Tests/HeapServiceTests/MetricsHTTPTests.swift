@@ -15,8 +15,10 @@ final class TCPConnection {
     private let descriptor: Int32
     private var pending: [UInt8] = []
 
+    /// The descriptor is set only once connected: an init that throws runs no deinit, so a
+    /// failed connect closes its number once (ClientTests says why that matters).
     init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var limit = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -27,9 +29,11 @@ final class TCPConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
+            let code = errno
             close(descriptor)
-            throw ClientError.noDaemon("127.0.0.1:\(port)", errno)
+            throw ClientError.noDaemon("127.0.0.1:\(port)", code)
         }
+        self.descriptor = descriptor
     }
 
     deinit { close(descriptor) }

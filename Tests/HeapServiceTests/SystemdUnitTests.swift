@@ -177,7 +177,7 @@ func unitValues(_ key: String, in text: String) -> [String] {
             guard !name.isEmpty, rest.dropFirst(name.count).first == "(" || rest.dropFirst(name.count).hasPrefix(" resumed") else { continue }
             made.insert(String(name))
         }
-        #expect(made.count > 30, "\(made.sorted()) from \(lines.count) lines: \(lines.prefix(5))")
+        #expect(made.count > 30, "\(made.sorted()) from \(lines.count) lines: \(lines.prefix(5)); strace and heapd wrote: \(log)")
         #expect(made.contains("mbind") && made.contains("sched_setaffinity"), "\(made.sorted())")
         let refused = made.subtracting(allowed.calls)
         #expect(refused.isEmpty, "heapd made system calls heapd.service's SystemCallFilter= refuses: \(refused.sorted())")

@@ -22,8 +22,8 @@ func runToEnd(_ executable: String, _ arguments: [String], environment: [String:
     let scratch = NSTemporaryDirectory() + "heapd-run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: scratch) }
-    FileManager.default.createFile(atPath: scratch + "/out", contents: nil)
-    FileManager.default.createFile(atPath: scratch + "/err", contents: nil)
+    _ = FileManager.default.createFile(atPath: scratch + "/out", contents: nil)
+    _ = FileManager.default.createFile(atPath: scratch + "/err", contents: nil)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
