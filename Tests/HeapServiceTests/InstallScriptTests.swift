@@ -45,6 +45,7 @@ private func mode(_ path: String) -> mode_t {
         "usr/local/share/doc/heapd/README.md", "usr/local/share/doc/heapd/architecture.md",
         "usr/local/share/doc/heapd/concurrent-collection.md", "usr/local/share/doc/heapd/examples/heapd-metrics.conf",
         "usr/local/share/doc/heapd/examples/heapd.toml", "usr/local/share/doc/heapd/language.md",
+        "usr/local/share/doc/heapd/memory-diagnostics.md",
         "usr/local/share/doc/heapd/protocol.md", "usr/local/share/doc/heapd/service.md", "usr/local/share/doc/heapd/striping.md",
         "usr/local/share/zsh/site-functions/_heapctl", "usr/local/share/zsh/site-functions/_heapd",
     ]
