@@ -18,7 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // heapd's Unix-socket server (HeapService).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        // heapd's log lines (to stderr, which journald takes under systemd).
+        // heapd's log lines (to stderr, which journald takes under systemd: DaemonLog.swift).
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
@@ -47,10 +47,11 @@ let package = Package(
             dependencies: ["HeapCore"],
             path: "Sources/HeapWorkload"
         ),
+        // NIOHTTP1: the metrics over HTTP (MetricsServer), parsed by NIO's HTTP codec.
         .target(
             name: "HeapService",
             dependencies: ["HeapWorkload", "HeapCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             path: "Sources/HeapService"
         ),
         .executableTarget(
@@ -85,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeapServiceTests",
-            dependencies: ["HeapService", "HeapWorkload"],
+            dependencies: ["HeapService", "HeapWorkload", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/HeapServiceTests"
         ),
         // heapctl's pure parts (bench's medians, table, CSV, chart), through @testable import.

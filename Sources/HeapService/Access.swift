@@ -18,18 +18,18 @@
 // member's, first, by the defaults (heap_limit_mib, time_limit_seconds: `forbidden`), which are
 // never above the maximums (ServiceConfiguration(settings:)).
 //
-// The supplementary groups are the peer process's own, read from /proc/<pid>/status (`Groups:`),
-// not the group database (getgrouplist(3), /etc/group): what a process may do is decided by its
-// credentials, so a shell started before the user was added to the group, or one that dropped its
-// groups (setpriv --clear-groups, systemd's SupplementaryGroups=), is judged as it is. The status
-// file is read as the connection opens and trusted only when its effective uid and gid are the
-// ones SO_PEERCRED gave: a peer that exited and whose pid was reused by another user's process
-// gets no supplementary groups. A pid reused by a process of the same uid and gid can give only
-// groups that the kernel already gave that user's processes.
+// The supplementary groups are the ones the kernel took with the credentials at connect(2)
+// (SO_PEERGROUPS, Linux 4.13), not the group database (getgrouplist(3), /etc/group): what a
+// process may do is decided by its credentials, so a shell started before the user was added to
+// the group, or one that dropped its groups (setpriv --clear-groups, systemd's
+// SupplementaryGroups=), is judged as it is. They come from the connection itself, so nothing of
+// the peer's process is read: heapd needs no view of other users' /proc entries (the unit hides
+// them, ProtectProc=invisible), and a peer that exited and whose pid was reused cannot lend
+// heapd another process's groups.
 //
 // Pure: `PeerAccess.level(of:)` and `Service.memberRestriction(_:)` decide from their arguments
-// (and the daemon's settings); only `PeerIdentity.init(credentials:)` reads /proc, and the server
-// calls it on its request pool, never on the event loop (Server+Connection).
+// (and the daemon's settings); the server reads the credentials and groups off the connection
+// (Server+Connection).
 
 import Foundation
 #if canImport(Glibc)
@@ -65,30 +65,38 @@ public struct PeerIdentity: Sendable, Equatable {
         self.groups = groups
     }
 
-    /// The peer behind `credentials`, with the supplementary groups of its process now.
-    init(credentials: PeerCredentials) {
-        let status = try? String(contentsOfFile: "/proc/\(credentials.pid)/status", encoding: .utf8)
-        self.init(uid: credentials.uid, gid: credentials.gid,
-                  groups: status.flatMap { PeerIdentity.groups(status: $0, uid: credentials.uid, gid: credentials.gid) } ?? [])
+    /// The peer behind `credentials`, with the supplementary groups SO_PEERGROUPS gave.
+    init(credentials: PeerCredentials, groups: PeerGroups?) {
+        self.init(uid: credentials.uid, gid: credentials.gid, groups: groups?.list ?? [])
+    }
+}
+
+/// SO_PEERGROUPS's answer: the peer's supplementary groups, sorted, in a buffer of room for
+/// `capacity` (a peer in more groups is seen with none, getsockopt failing with ERANGE: its
+/// primary group still counts). NIO zeroes the buffer and does not say how much the kernel
+/// filled, so the list ends at the first 0 after the start; a group 0 (root's) can come only
+/// first, the list being sorted, and is kept when more groups follow it. A lone 0 cannot be told
+/// from an empty list and is taken for one: the peer is then denied, never let in, by it.
+public struct PeerGroups: Sendable {
+    public static let capacity = 4096
+    var buffer = InlineArray<4096, gid_t>(repeating: 0)
+
+    public init() {}
+
+    init(_ groups: [gid_t]) {
+        for (index, group) in groups.sorted().prefix(PeerGroups.capacity).enumerated() { buffer[index] = group }
     }
 
-    /// The `Groups:` of a /proc/<pid>/status text, or nil when its effective uid or gid (the
-    /// second figure of `Uid:` and `Gid:`) is not `uid`/`gid`: not the process that connected.
-    static func groups(status: String, uid: uid_t, gid: gid_t) -> [gid_t]? {
-        var effectiveUID: uid_t?, effectiveGID: gid_t?, groups: [gid_t]?
-        for line in status.split(separator: "\n") {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard let key = fields.first else { continue }
-            let values = fields.dropFirst()
-            switch key {
-            case "Uid:": effectiveUID = values.dropFirst().first.flatMap { uid_t($0) }
-            case "Gid:": effectiveGID = values.dropFirst().first.flatMap { gid_t($0) }
-            case "Groups:": groups = values.compactMap { gid_t($0) }
-            default: continue
-            }
+    /// The groups, without the zeroes that pad the buffer.
+    var list: [gid_t] {
+        guard buffer[0] != 0 || buffer[1] != 0 else { return [] }
+        var groups: [gid_t] = []
+        for index in 0..<PeerGroups.capacity {
+            let group = buffer[index]
+            if group == 0 && index > 0 { break }
+            groups.append(group)
         }
-        guard effectiveUID == uid, effectiveGID == gid else { return nil }
-        return groups ?? []
+        return groups
     }
 }
 

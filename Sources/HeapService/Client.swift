@@ -31,7 +31,8 @@ public final class Client {
     private let descriptor: Int32
     private var pending: [UInt8] = []
 
-    /// Connects to `path`; with `timeout`, a read that waits longer than it throws `timedOut`.
+    /// Connects to `path`; with `timeout`, a connect (a full backlog), a send or a read that
+    /// waits longer than it throws `timedOut`.
     public init(socketPath path: String, timeout: Duration? = nil) throws {
         descriptor = try Client.connect(path, timeout: timeout)
     }
@@ -44,7 +45,10 @@ public final class Client {
         guard descriptor >= 0 else { throw ClientError.noDaemon(path, errno) }
         if let timeout {
             var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+            if limit.tv_sec == 0 && limit.tv_usec == 0 { limit.tv_usec = 1 }      // 0 would mean "no timeout"
             setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            // A Unix socket's connect(2) waits on the send timeout when the listener's backlog is full.
+            setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -61,6 +65,7 @@ public final class Client {
         guard connected == 0 else {
             let code = errno
             Glibc.close(descriptor)
+            if code == EAGAIN || code == EINPROGRESS { throw ClientError.timedOut }
             throw ClientError.noDaemon(path, code)
         }
         return descriptor
@@ -89,6 +94,7 @@ public final class Client {
             // send with MSG_NOSIGNAL, not write: a heapd that has gone away must give an error
             // here (EPIPE), not a SIGPIPE that kills the client.
             let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw ClientError.timedOut }
             guard written > 0 else { throw ClientError.closed }
             offset += written
         }

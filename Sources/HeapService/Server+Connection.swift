@@ -14,10 +14,10 @@
 //                 | answer is written)                               | is on the socket
 //   any           | the peer closes, or the channel fails            | closed (runs cancelled, slot freed)
 //
-// Peers: an owner is known from SO_PEERCRED's uid on the loop; anyone else's level needs the
-// supplementary groups of its process (/proc/<pid>/status, Access.swift), read on the connection's
-// queue. A finishing connection lets the lines it has read be answered, in order, before it closes:
-// a `shutdown` and the requests after it in the same write all get their answers, and so does a
+// Peers: an owner is known from SO_PEERCRED's uid; anyone else's level needs the supplementary
+// groups the kernel recorded at connect (SO_PEERGROUPS, Access.swift), both read on the loop. A
+// finishing connection lets the lines it has read be answered, in order, before it closes: a
+// `shutdown` and the requests after it in the same write all get their answers, and so does a
 // client that sent its requests and half-closed (its runs go on until they end: it is waiting for
 // them; one that then closes altogether is gone, and they are cancelled).
 //
@@ -109,10 +109,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard let context else { return }
         guard let peer else { return refuse(forbidden) }
         if access.isOwner(uid: peer.uid) { return decide(.owner, uid: peer.uid) }
-        let access = access, bound = bound, loop = context.eventLoop
-        queue.async {
-            let level = access.level(of: PeerIdentity(credentials: peer))
-            loop.execute { bound.value.decide(level, uid: peer.uid) }
+        guard let provider = context.channel as? any SocketOptionProvider else { return refuse(forbidden) }
+        let groups: EventLoopFuture<PeerGroups> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERGROUPS))
+        let access = access, bound = bound
+        groups.whenComplete { result in
+            bound.value.decide(access.level(of: PeerIdentity(credentials: peer, groups: try? result.get())), uid: peer.uid)
         }
     }
 

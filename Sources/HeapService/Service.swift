@@ -75,6 +75,8 @@ public struct ServiceConfiguration: Sendable {
     public var socketPath: String?
     public var stateDirectory: String?
     public var allowGroup: String?
+    /// `metrics_listen`, as written: shown by `config` (the daemon serves it, MetricsServer).
+    public var metricsListen: String?
 
     public init() {}
 
@@ -235,6 +237,7 @@ public final class Service: @unchecked Sendable {
             "journal": journal?.path ?? "",
             "journal_max_bytes": journal.map { "\($0.limits.maxBytes)" } ?? "",
             "journal_segments": journal.map { "\($0.limits.segments)" } ?? "",
+            "metrics_listen": configuration.metricsListen ?? "",
         ].merging(configuration.connections.described) { $1 }
     }
 

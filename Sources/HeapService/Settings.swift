@@ -41,6 +41,9 @@
 //   output_high_water_bytes HEAPD_OUTPUT_HIGH_WATER_BYTES  responses waiting for a client past
 //                                                 which its streamed runs are cancelled and it is
 //                                                 disconnected (4 MiB)
+//   metrics_listen      HEAPD_METRICS_LISTEN      also serve the metrics over HTTP at this IP
+//                                                 address and port: "127.0.0.1:9464",
+//                                                 "[::1]:9464" (MetricsServer; none by default)
 //
 // Flags (`heapd --workers 4`) go through the same checks as the file and the variables
 // (`parse(flags:)`), and ServiceConfiguration(settings:) checks what only the whole can: a
@@ -78,6 +81,8 @@ public struct Settings: Sendable, Equatable {
     public var maxConnectionsPerUser: Int?
     public var idleTimeoutSeconds: Int?
     public var outputHighWaterBytes: Int?
+    /// As written (`127.0.0.1:9464`), checked by MetricsServer.address(parsing:).
+    public var metricsListen: String?
 
     public init() {}
 
@@ -107,6 +112,7 @@ public struct Settings: Sendable, Equatable {
         ("striping", "HEAPD_STRIPING"),
         ("max_connections", "HEAPD_MAX_CONNECTIONS"), ("max_connections_per_user", "HEAPD_MAX_CONNECTIONS_PER_USER"),
         ("idle_timeout_seconds", "HEAPD_IDLE_TIMEOUT_SECONDS"), ("output_high_water_bytes", "HEAPD_OUTPUT_HIGH_WATER_BYTES"),
+        ("metrics_listen", "HEAPD_METRICS_LISTEN"),
     ]
 
     /// Reads a configuration file's text (`name` names it in errors).
@@ -176,6 +182,7 @@ public struct Settings: Sendable, Equatable {
         merged.maxConnectionsPerUser = later.maxConnectionsPerUser ?? maxConnectionsPerUser
         merged.idleTimeoutSeconds = later.idleTimeoutSeconds ?? idleTimeoutSeconds
         merged.outputHighWaterBytes = later.outputHighWaterBytes ?? outputHighWaterBytes
+        merged.metricsListen = later.metricsListen ?? metricsListen
         return merged
     }
 
@@ -250,6 +257,12 @@ public struct Settings: Sendable, Equatable {
         case "max_connections_per_user": maxConnectionsPerUser = try integer(ConnectionLimits.connectionRange)
         case "idle_timeout_seconds": idleTimeoutSeconds = try integer(ConnectionLimits.idleTimeoutRange)
         case "output_high_water_bytes": outputHighWaterBytes = try integer(ConnectionLimits.outputHighWaterRange)
+        case "metrics_listen":
+            let address = try string()
+            guard MetricsServer.address(parsing: address) != nil else {
+                throw Problem(source: source, message: "metrics_listen is an IP address and a port, like 127.0.0.1:9464 or [::1]:9464 (no host names), not \(address)")
+            }
+            metricsListen = address
         case "pin_threads":
             guard value == "true" || value == "false" else { throw Problem(source: source, message: "pin_threads is true or false, not \(value)") }
             pinThreads = value == "true"
@@ -305,5 +318,6 @@ extension ServiceConfiguration {
         connections.maxConnectionsPerUser = settings.maxConnectionsPerUser ?? connections.maxConnectionsPerUser
         connections.idleTimeoutSeconds = settings.idleTimeoutSeconds ?? connections.idleTimeoutSeconds
         connections.outputHighWaterBytes = settings.outputHighWaterBytes ?? connections.outputHighWaterBytes
+        metricsListen = settings.metricsListen
     }
 }

@@ -56,6 +56,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ConnectionOptions.socketHelp)
     var socket: String?
 
+    @Option(help: ConnectionOptions.runTimeoutHelp)
+    var timeout: Double?
+
     @Flag(help: "Run in this process, without a daemon (a library name is looked up in ./workloads).")
     var embedded = false
 
@@ -70,13 +73,15 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         try LimitChecks.heapLimit(heapLimit)
+        try ConnectionOptions.check(timeout: timeout)
     }
 
     func run() throws {
         var plan = try BenchPlan(threads: threads, rc: rc, gc: gc, collector: collector, repeatCount: repeatCount, params: params)
         try plan.setStripings(striping)
         let runner: BenchRunner = embedded ? try EmbeddedRunner(file: file)
-            : try DaemonRunner(file: file, socketPath: socket ?? Client.clientSocketPath(), heapLimitMiB: heapLimit)
+            : try DaemonRunner(file: file, socketPath: socket ?? Client.clientSocketPath(), heapLimitMiB: heapLimit,
+                               timeout: ConnectionOptions.duration(timeout, fallback: nil))
         if plan.threads != [nil], !runner.declaresThreads(file: file) {
             fail("\(file) declares no `threads` param, so --threads cannot set it (binary-trees, cycle-churn, larson and shared-refcount declare one)", status: 2)
         }
@@ -122,8 +127,7 @@ struct BenchCommand: ParsableCommand {
 
 /// Prints `heapctl: message` on stderr and exits with `status`.
 private func fail(_ message: String, status: Int32) -> Never {
-    FileHandle.standardError.write("heapctl: \(message)\n".data(using: .utf8)!)
-    BenchCommand.exit(withError: ExitCode(status))
+    ExitStatus.fail(message, status: status)
 }
 
 // MARK: - The plan
@@ -299,15 +303,19 @@ final class DaemonRunner: BenchRunner {
     /// What --heap-limit asked for (nil: heapd's `heap_limit_mib`).
     private let heapLimitMiB: Int?
     private var nextID = 1
+    private let socketPath: String
+    private let timeout: Duration?
 
-    init(file: String, socketPath: String, heapLimitMiB: Int?) throws {
+    init(file: String, socketPath: String, heapLimitMiB: Int?, timeout: Duration?) throws {
         self.file = file
         self.heapLimitMiB = heapLimitMiB
+        self.socketPath = socketPath
+        self.timeout = timeout
         source = workloadSource(file, library: nil)
         do {
-            client = try ServerCheck.connect(socketPath)
-        } catch {
-            fail("\(error)", status: 3)
+            client = try ServerCheck.connect(socketPath, timeout: timeout)
+        } catch let error as ClientError {
+            fail(ExitStatus.describe(error, path: socketPath, timeout: timeout), status: ExitStatus.unreachable)
         }
     }
 
@@ -335,9 +343,10 @@ final class DaemonRunner: BenchRunner {
         request.gc = gc
         request.exclusive = true
         do {
-            try client.send(request)
+            var refusal = try client.sendOrReadRefusal(request)
             while true {
-                let response = try client.receive()
+                let response = try refusal ?? client.receive()
+                refusal = nil
                 switch (response.type, response.result, response.code) {
                 case ("result", let result?, _):
                     return .finished(result)
@@ -345,8 +354,10 @@ final class DaemonRunner: BenchRunner {
                     return .finished(result)
                 case ("error", nil, "bad_request"?) where source == nil && configuration.params["threads"] != nil && (response.message ?? "").contains("'threads'"):
                     fail("\(file) declares no `threads` param, so --threads cannot set it (binary-trees, cycle-churn, larson and shared-refcount declare one)", status: 2)
-                case ("error", nil, let code?) where ["bad_request", "parse_error", "check_error"].contains(code):
-                    fail("\(code): \(response.message ?? "")", status: 2)
+                case ("error", nil, let code?) where ExitStatus.of(errorCode: code) != ExitStatus.failed:
+                    // A bad program, or heapd refusing the sweep (busy, forbidden: a member may not
+                    // run exclusive runs): the sweep stops with the status that says which.
+                    fail("\(code): \(response.message ?? "")", status: ExitStatus.of(errorCode: code))
                 case ("error", nil, let code):
                     return .failed("\(code ?? "error"): \(response.message ?? "")")
                 default:
@@ -354,7 +365,7 @@ final class DaemonRunner: BenchRunner {
                 }
             }
         } catch let error as ClientError {
-            fail("\(error)", status: 3)
+            fail(ExitStatus.describe(error, path: socketPath, timeout: timeout), status: ExitStatus.unreachable)
         }
     }
 }

@@ -1,7 +1,10 @@
-// heapctl run: runs a workload file and prints its output and a summary (or the result as JSON).
+// heapctl run: runs a workload file and prints its output and a summary. With --json, through
+// heapd: every event of the streamed run as heapd sends it, one JSON object a line (NDJSON: output,
+// progress, phase, gc, then the result or error); --embedded: the structured result.
 //
-// Exit status: 0 the run ended well, 1 it failed (an expect, a run-time error, a limit), 2 the
-// program or the command line is wrong (diagnostics on stderr), 3 no daemon could be reached.
+// Exit status (ExitStatus.swift): 0 the run ended well, 1 it failed (an expect, a run-time error, a
+// limit), 2 the program or the command line is wrong (diagnostics on stderr), 3 no daemon could
+// be reached (or it fell silent for --timeout), 4 heapd is busy, 5 forbidden.
 
 import ArgumentParser
 import Foundation
@@ -54,7 +57,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Threads sharing a large collection's heap walk (--embedded; default: the CPUs, at most 8).")
     var pauseWorkers: Int?
 
-    @Flag(help: "Print the structured result as JSON instead of the output and a summary.")
+    @Flag(help: "Through heapd: print the run's events as NDJSON, one JSON object a line, the last one its result or error. With --embedded: print the structured result as JSON. Instead of the output and a summary.")
     var json = false
 
     @Flag(help: "Record where each object is made (allocation-site tracing) from the run's start.")
@@ -66,6 +69,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write the run's memory timeline (live, mapped and resident bytes, collections) to FILE: SVG when it ends in .svg, else CSV. Implies --memory-report.")
     var timeline: String?
 
+    @Option(help: ConnectionOptions.runTimeoutHelp)
+    var timeout: Double?
+
     func validate() throws {
         if let rc, RefCountPolicyKind(rawValue: rc) == nil {
             throw ValidationError("--rc must be biased, atomic or global-lock, not '\(rc)'")
@@ -73,6 +79,7 @@ struct RunCommand: ParsableCommand {
         try LimitChecks.heapLimit(heapLimit)
         try LimitChecks.timeLimit(timeLimit)
         try LimitChecks.threads(threads)
+        try ConnectionOptions.check(timeout: timeout)
     }
 
     func run() throws {
@@ -153,38 +160,49 @@ struct RunCommand: ParsableCommand {
         request.seed = seed
         request.heapLimitMiB = heapLimit
         request.timeLimitSeconds = timeLimit
-        request.stream = !json
+        request.stream = true
         if trace { request.trace = true }
         if memoryReport || timeline != nil { request.memoryReport = true }
         return request
     }
 
-    /// Sends the run to heapd, prints its output as it streams, then the summary (or the JSON).
+    /// Sends the run to heapd and prints its events as they stream: the output and a live
+    /// progress line, then the summary; with --json, every event line as heapd sent it.
     private func runThroughDaemon(params: [String: Int64]) throws {
         let request = try daemonRequest(params: params)
         let path = socket ?? Client.clientSocketPath()
+        let timeout = ConnectionOptions.duration(timeout, fallback: nil)
+        let live = isatty(2) != 0 && !json
         do {
-            let client = try ServerCheck.connect(path)
-            try client.send(request)
+            let client = try ServerCheck.connect(path, timeout: timeout)
+            var refusal = try client.sendOrReadRefusal(request)
             while true {
-                let response = try client.receive()
+                let line: String, response: Response
+                if let refused = refusal {
+                    line = String(decoding: try JSONEncoder().encode(refused), as: UTF8.self)
+                    response = refused
+                    refusal = nil
+                } else {
+                    line = try client.receiveLine()
+                    response = try JSONDecoder().decode(Response.self, from: Data(line.utf8))
+                }
+                if json {
+                    // Unbuffered: a script reading the pipe sees each event as it comes.
+                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                }
                 switch response.type {
                 case "output":
-                    Swift.print(response.line ?? "")
+                    if !json { Swift.print(response.line ?? "") }
                 case "progress":
                     // A live line on a terminal; nothing when stderr is a file or a pipe.
-                    if isatty(2) != 0, let progress = response.progress {
-                        let line = String(format: "\r%.1f s  %.1f M allocations/s  heap %d MiB  %d collections ",
+                    if live, let progress = response.progress {
+                        let text = String(format: "\r%.1f s  %.1f M allocations/s  heap %d MiB  %d collections ",
                                           progress.elapsedSeconds, progress.allocationsPerSecond / 1e6, progress.heapBytes >> 20, progress.collections)
-                        FileHandle.standardError.write(line.data(using: .utf8)!)
+                        FileHandle.standardError.write(text.data(using: .utf8)!)
                     }
                 case "result", "error":
-                    if isatty(2) != 0 && !json { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
-                    if json {
-                        let encoder = JSONEncoder()
-                        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                        Swift.print(String(decoding: try encoder.encode(response), as: UTF8.self))
-                    } else if let result = response.result {
+                    if live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+                    if !json, let result = response.result {
                         FileHandle.standardError.write(Summary.text(of: result).data(using: .utf8)!)
                     }
                     if let result = response.result {
@@ -193,14 +211,15 @@ struct RunCommand: ParsableCommand {
                         FileHandle.standardError.write("heapctl: \(response.code ?? "error"): \(response.message ?? "")\n".data(using: .utf8)!)
                     }
                     if response.type == "result" { return }
-                    throw ExitCode(response.result == nil ? 2 : 1)
+                    // A run that ran and failed is 1 whatever its code; one refused before it ran
+                    // says why (ExitStatus).
+                    throw ExitCode(response.result == nil ? ExitStatus.of(errorCode: response.code) : ExitStatus.failed)
                 default:
                     continue
                 }
             }
         } catch let error as ClientError {
-            FileHandle.standardError.write("heapctl: \(error)\n".data(using: .utf8)!)
-            throw ExitCode(3)
+            ExitStatus.fail(ExitStatus.describe(error, path: path, timeout: timeout), status: ExitStatus.unreachable)
         }
     }
 

@@ -28,9 +28,10 @@ enum ServerCheck {
         return onSystemSocket && systemUser != nil && server == systemUser
     }
 
-    /// A connection to `path` whose server is trusted; ClientError otherwise.
-    static func connect(_ path: String) throws -> Client {
-        let client = try Client(socketPath: path)
+    /// A connection to `path` whose server is trusted; ClientError otherwise. With `timeout`,
+    /// every wait on it (connect, send, each read) gives up after that long (`timedOut`).
+    static func connect(_ path: String, timeout: Duration? = nil) throws -> Client {
+        let client = try Client(socketPath: path, timeout: timeout)
         guard let server = client.serverCredentials() else { throw ClientError.untrustedServer(path, nil) }
         let systemUser = getpwnam(systemUserName).map { $0.pointee.pw_uid }
         guard trusts(server: server.uid, user: getuid(), socketPath: path, systemUser: systemUser) else {

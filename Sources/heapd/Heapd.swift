@@ -11,6 +11,13 @@
 //   socket    the one systemd passed (fd 3), or PATH bound here: mode 0660, group allow_group;
 //             without --socket and XDG_RUNTIME_DIR a user's heapd binds
 //             /tmp/heapd-UID/heapd.sock, in a directory only that user may enter
+//   logs      stderr: under journald `<N>` priorities and no timestamp, else swift-log's lines
+//             (DaemonLog)
+//   exit      0 stopped; 1 it could not serve (the socket, the journal, the metrics port);
+//             64 a command-line error (ArgumentParser's EX_USAGE); 78 (EX_CONFIG) a configuration
+//             error: a bad file, variable or flag value, an unknown allow_group, metrics_listen
+//             where Internet sockets are forbidden. heapd.service names 64 and 78 in
+//             RestartPreventExitStatus=: restarting cannot fix them.
 
 import ArgumentParser
 import CHeapShim
@@ -27,6 +34,10 @@ import Glibc
 struct Heapd: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "heapd", abstract: "The heapd daemon: runs workloads sent over a Unix socket.",
                                                     version: protocolVersion)
+
+    /// The exit status of a configuration error (sysexits' EX_CONFIG), which heapd.service's
+    /// RestartPreventExitStatus= names.
+    static let configurationError = ExitCode(78)
 
     @Option(help: "The configuration file (default: /etc/heapd/heapd.toml when it exists). Settings: docs/protocol.md; HEAPD_* variables override the file, flags override both.")
     var config: String?
@@ -46,7 +57,7 @@ struct Heapd: ParsableCommand {
     @Option(help: "The state directory, for the results journal (default: $STATE_DIRECTORY under systemd, /var/lib/heapd as root, else $XDG_STATE_HOME/heapd or ~/.local/state/heapd).")
     var stateDirectory: String?
 
-    @Option(help: "Also serve the metrics over HTTP at HOST:PORT (GET /metrics), e.g. 127.0.0.1:9464.")
+    @Option(help: "Also serve the metrics over HTTP at ADDRESS:PORT (GET /metrics), an IP address: 127.0.0.1:9464 or [::1]:9464 (setting metrics_listen).")
     var metricsListen: String?
 
     /// Defaults < file < environment < flags, and the service's configuration from them.
@@ -62,12 +73,13 @@ struct Heapd: ParsableCommand {
             }
             // Checked as the file's values are (`--workers 0` is refused).
             let flags = try Settings.parse(flags: ["socket": socket, "workers": workers.map(String.init), "workloads": workloads,
-                                                   "allow_group": allowGroup, "state_directory": stateDirectory].compactMapValues { $0 })
+                                                   "allow_group": allowGroup, "state_directory": stateDirectory,
+                                                   "metrics_listen": metricsListen].compactMapValues { $0 })
             let settings = file.overridden(by: try Settings.parse(environment: ProcessInfo.processInfo.environment)).overridden(by: flags)
             return (settings, try ServiceConfiguration(settings: settings))
         } catch {
-            FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
-            throw ExitCode(2)
+            DaemonLog.fail("\(error)")
+            throw Heapd.configurationError
         }
     }
 
@@ -77,11 +89,7 @@ struct Heapd: ParsableCommand {
         let allowGroup = settings.allowGroup
         let stateDirectory = settings.stateDirectory ?? Heapd.defaultStateDirectory()
         let stop = DispatchSemaphore(value: 0)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
+        DaemonLog.bootstrap()
         let logger = Logger(label: "heapd")
         // A file-size limit (RLIMIT_FSIZE) makes a journal write fail with EFBIG, which is
         // reported to the client, instead of killing heapd with SIGXFSZ.
@@ -97,11 +105,11 @@ struct Heapd: ParsableCommand {
         do {
             journal = try Journal(directory: stateDirectory, limits: journalLimits, logger: logger)
         } catch {
-            FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
+            DaemonLog.fail("\(error)")
             throw ExitCode(1)
         }
         if journal.interruptedAtStart > 0 {
-            FileHandle.standardError.write("heapd: \(journal.interruptedAtStart) run(s) cut short by the last stop recorded as interrupted\n".data(using: .utf8)!)
+            logger.warning("\(journal.interruptedAtStart) run(s) cut short by the last stop recorded as interrupted")
         }
         let activated = Systemd.takeListeningSocket()
         // As `config` shows it: the limits in force, where heapd serves and keeps its state.
@@ -133,8 +141,8 @@ struct Heapd: ParsableCommand {
             var access = PeerAccess()
             if let allowGroup {
                 guard let group = getgrnam(allowGroup) else {
-                    FileHandle.standardError.write("heapd: no group named \(allowGroup)\n".data(using: .utf8)!)
-                    throw ExitCode(2)
+                    DaemonLog.fail("allow_group: no group named \(allowGroup)")
+                    throw Heapd.configurationError
                 }
                 access.allowedGroup = group.pointee.gr_gid
             }
@@ -145,27 +153,24 @@ struct Heapd: ParsableCommand {
             server = try Server(service: service, socketPath: configuration.socketPath ?? path, adopting: activated, access: access,
                                 logger: logger)
         } catch let error as ServerError {
-            FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
+            DaemonLog.fail("\(error)")
             throw ExitCode(1)
         } catch let error as SocketFileError {
-            FileHandle.standardError.write("heapd: \(error)\n".data(using: .utf8)!)
+            DaemonLog.fail("\(error)")
             throw ExitCode(1)
         }
         logger.info("listening on \(server.socketPath)")
         var metricsServer: MetricsServer?
-        if let metricsListen {
-            let parts = metricsListen.split(separator: ":")
-            guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
-                FileHandle.standardError.write("heapd: --metrics-listen takes HOST:PORT, not \(metricsListen)\n".data(using: .utf8)!)
-                server.shutdown()
-                throw ExitCode(2)
-            }
+        // Settings checked the address (MetricsServer.address(parsing:)).
+        if let listen = settings.metricsListen, let address = MetricsServer.address(parsing: listen) {
             do {
-                metricsServer = try MetricsServer(service: service, host: String(parts[0]), port: port)
-                logger.info("metrics on http://\(parts[0]):\(metricsServer!.port)/metrics")
+                let metrics = try MetricsServer(service: service, address: address)
+                metricsServer = metrics
+                logger.info("metrics on http://\(listen.hasSuffix(":0") ? String(listen.dropLast(2)) + ":\(metrics.port)" : listen)/metrics")
             } catch {
-                FileHandle.standardError.write("heapd: cannot serve metrics on \(metricsListen): \(error)\n".data(using: .utf8)!)
+                DaemonLog.fail("\(error)")
                 server.shutdown()
+                if case .internetSocketsForbidden = error { throw Heapd.configurationError }
                 throw ExitCode(1)
             }
         }

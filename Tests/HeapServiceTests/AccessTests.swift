@@ -61,17 +61,20 @@ private func run(_ configure: (inout Request) -> Void) -> Request {
         #expect(closed.level(of: PeerIdentity(uid: 65534, gid: 65534)) == .refused)
     }
 
-    @Test func theGroupsAreTheProcessesOwnWhenItsIdsAreThePeers() {
-        let status = "Name:\tpython3\nUmask:\t0022\nUid:\t1001\t1001\t1001\t1001\nGid:\t1001\t1001\t1001\t1001\nFDSize:\t64\nGroups:\t27 2000 3000 \nNStgid:\t4242\n"
-        #expect(PeerIdentity.groups(status: status, uid: 1001, gid: 1001) == [27, 2000, 3000])
-        #expect(PeerIdentity.groups(status: "Uid:\t5\t5\t5\t5\nGid:\t6\t6\t6\t6\nGroups:\t\n", uid: 5, gid: 6) == [])
-        // The pid now belongs to someone else: no groups are taken from it.
-        #expect(PeerIdentity.groups(status: status, uid: 1002, gid: 1001) == nil)
-        #expect(PeerIdentity.groups(status: status, uid: 1001, gid: 1002) == nil)
-        // The effective ids count (SO_PEERCRED's), not the real ones.
-        let setuid = "Uid:\t1001\t0\t0\t0\nGid:\t1001\t1001\t1001\t1001\nGroups:\t2000\n"
-        #expect(PeerIdentity.groups(status: setuid, uid: 0, gid: 1001) == [2000])
-        #expect(PeerIdentity.groups(status: setuid, uid: 1001, gid: 1001) == nil)
+    /// SO_PEERGROUPS's buffer comes back zero-padded: the list ends at the padding, and a root
+    /// group (0) is kept only where it cannot be padding (first, with more groups after it).
+    @Test func thePeersGroupsEndWhereTheKernelsListEnds() {
+        #expect(PeerGroups([27, 2000, 3000]).list == [27, 2000, 3000])
+        #expect(PeerGroups([3000, 27]).list == [27, 3000])
+        #expect(PeerGroups().list == [])
+        #expect(PeerGroups([0, 27]).list == [0, 27])
+        // A lone 0 is an empty list: it never makes a peer a member of root's group.
+        #expect(PeerGroups([0]).list == [])
+        var access = PeerAccess(allowedGroup: 0, daemonUser: 999)
+        #expect(access.level(of: PeerIdentity(credentials: PeerCredentials(pid: 1, uid: 1001, gid: 1001), groups: PeerGroups([0]))) == .refused)
+        access.allowedGroup = 2000
+        #expect(access.level(of: PeerIdentity(credentials: PeerCredentials(pid: 1, uid: 1001, gid: 1001), groups: PeerGroups([27, 2000]))) == .member)
+        #expect(access.level(of: PeerIdentity(credentials: PeerCredentials(pid: 1, uid: 1001, gid: 1001), groups: nil)) == .refused)
     }
 
     @Test func aMemberIsHeldToTheDefaultsAndTheOwnerIsNot() throws {

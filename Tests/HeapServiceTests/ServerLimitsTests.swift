@@ -209,12 +209,16 @@ private func allEvents(_ client: Client, _ request: Request) throws -> [Response
             (["HEAPD_MAX_OUTPUT_BYTES": "-1"], [], "HEAPD_MAX_OUTPUT_BYTES: max_output_bytes is an integer from 0"),
             (["HEAPD_MAX_THREADS": "0"], [], "HEAPD_MAX_THREADS: max_threads is an integer from 1"),
             ([:], ["--workers", "0"], "--workers: workers is an integer from 1 to 1024, not 0"),
-            ([:], ["--metrics-listen", "127.0.0.1:70000"], "--metrics-listen takes HOST:PORT"),
+            ([:], ["--metrics-listen", "127.0.0.1:70000"], "--metrics-listen: metrics_listen is an IP address and a port"),
+            ([:], ["--metrics-listen", "localhost:9464"], "(no host names), not localhost:9464"),
+            (["HEAPD_METRICS_LISTEN": "[::1]9464"], [], "HEAPD_METRICS_LISTEN: metrics_listen is an IP address and a port"),
+            ([:], ["--allow-group", "no-such-group-here"], "allow_group: no group named no-such-group-here"),
         ]
         for (environment, arguments, message) in cases {
             let daemon = try Daemon(environment: environment, extraArguments: arguments, waitForSocket: false)
             daemon.process.waitUntilExit()
-            #expect(daemon.process.terminationStatus == 2, "\(environment) \(arguments)")
+            // EX_CONFIG (78): heapd.service's RestartPreventExitStatus= keeps systemd from looping.
+            #expect(daemon.process.terminationStatus == 78, "\(environment) \(arguments)")
             let errors = String(decoding: daemon.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(errors.contains(message), "\(errors)")
         }

@@ -1,6 +1,7 @@
 // ConcurrentDetection: finding a collection's tentative garbage while mutators run, for a short
-// pause to validate (DESIGN.md's "concurrent detection + short validation"; Bacon and Rajan,
-// "Concurrent Cycle Collection in Reference Counted Systems", ECOOP 2001).
+// pause to validate (docs/concurrent-collection.md, docs/architecture.md's "Collector"
+// invariants; Bacon and Rajan, "Concurrent Cycle Collection in Reference Counted Systems",
+// ECOOP 2001).
 //
 // A concurrent collection (Finalization.swift's `collect` runs the phases):
 //
