@@ -168,10 +168,11 @@ func unitValues(_ key: String, in text: String) -> [String] {
         let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
         var made = Set<String>()
         for line in lines {
-            // "1234 name(args..." or "1234 <... name resumed>..."
+            // "1234 name(args..." or "1234 <... name resumed>..." — strace pads the pid to 5
+            // columns, so a shorter one is followed by more than one space.
             let fields = line.split(separator: " ", maxSplits: 1)
             guard fields.count == 2 else { continue }
-            var rest = fields[1]
+            var rest = fields[1].drop { $0 == " " }
             if rest.hasPrefix("<... ") { rest = rest.dropFirst(5) }
             let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
             guard !name.isEmpty, rest.dropFirst(name.count).first == "(" || rest.dropFirst(name.count).hasPrefix(" resumed") else { continue }
