@@ -81,31 +81,31 @@ final class Run: @unchecked Sendable {
     private let slotTable: SlotTable
     let typeNames: [Int: String]
     let stopping = Atomic<Bool>(false)
-    private let failure = Locked<RunError?>(nil)
+    let failure = Locked<RunError?>(nil)
     /// Errors ignored in finalizers and weak-reference callbacks (the first `maximumWarnings`),
     /// and how many there were.
-    private let warnings = Locked<(list: [RunError], count: Int)>(([], 0))
+    let warnings = Locked<(list: [RunError], count: Int)>(([], 0))
     let handles: HandleTable
     /// What the program printed, at most `maxOutputBytes` of it (RunOutput.swift);
     /// `outputTruncated` is raised with it, so that a print loop past the bound skips formatting.
-    private let output: Locked<RunOutput>
+    let output: Locked<RunOutput>
     private let outputTruncated = Atomic<Bool>(false)
-    private let phases: Locked<[RunResult.Phase]>
-    private let threadReports = Locked<[RunResult.ThreadReport]>([])
-    private let expectPasses: Locked<[Int]>
+    let phases: Locked<[RunResult.Phase]>
+    let threadReports = Locked<[RunResult.ThreadReport]>([])
+    let expectPasses: Locked<[Int]>
     /// Interpreters by mutator id, for the hooks.
     let interpreters = Locked<[UInt32: InterpreterThread]>([:])
     private let spawned = Atomic<Int>(0)
     /// Objects made so far, as threads report them at their polls (for progress reports).
     let allocationsSoFar = Atomic<Int>(0)
-    private let allocationTotals = Locked<(objects: Int, bytes: Int)>((0, 0))
+    let allocationTotals = Locked<(objects: Int, bytes: Int)>((0, 0))
     let deadline: UInt64?
     /// The memory diagnostics, when the run asks for a report (Run+MemoryReport.swift).
     let memory: MemoryDiagnostics?
     /// The prefix of this run's type names ("" in a heap of its own).
     let typePrefix: String
     /// The heap's count of objects striped when the run began (a shared heap's goes on).
-    private let stripedAtStart: Int
+    let stripedAtStart: Int
 
     /// Fails with run.type-limit when the program's types do not fit what is left of the heap's
     /// type ids (a shared heap's, in practice).
@@ -739,79 +739,6 @@ final class Run: @unchecked Sendable {
         if object.typeID == heap.weakReferenceType.id { return "a weak reference" }
         if object.typeID == arrayType.id { return "an array" }
         return "a \(typeNames[object.typeID] ?? "object") object"
-    }
-
-    // MARK: Report
-
-    private func report(wallSeconds: Double, live: Int, leaked: Int, problems: [String]) -> RunResult {
-        let totals = heap.collectorTotals
-        let error = failure.withLock { $0 }
-        let passes = expectPasses.withLock { $0 }
-        let (objects, bytes) = allocationTotals.withLock { ($0.objects, $0.bytes) }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let failedSite = error?.code == .expectFailed ? program.expects.firstIndex { $0.location.line == error!.line && $0.location.column == error!.column } : nil
-        return RunResult(
-            file: program.fileName, policy: configuration.policy.rawValue, ok: error == nil, error: error,
-            output: output.withLock { $0.lines }, wallSeconds: wallSeconds, phases: phases.withLock { $0 },
-            allocations: objects, frees: max(objects - live, 0), bytesAllocated: bytes, liveAtEnd: live, leaked: leaked,
-            heapProblems: problems,
-            collector: RunResult.Collector(
-                mode: heap.collectionMode.rawValue,
-                collections: totals.generations.map(\.collections), collected: totals.generations.map(\.collected),
-                uncollectable: totals.generations.map(\.uncollectable), automaticCollections: totals.automaticCollections,
-                pauseP50Milliseconds: Double(totals.pause(atPercentile: 50)) / 1e6,
-                pauseP99Milliseconds: Double(totals.pause(atPercentile: 99)) / 1e6,
-                pauseMaxMilliseconds: Double(totals.longestPauseNanoseconds) / 1e6,
-                totalPauseMilliseconds: Double(totals.totalPauseNanoseconds) / 1e6,
-                pauseBuckets: RunResult.pauseBucketBounds.map { Int(totals.pauses.totalCount == 0 ? 0 : totals.pauses.count(within: 0...$0)) }
-                    + [Int(totals.pauses.totalCount)],
-                totalConcurrentMilliseconds: Double(totals.totalConcurrentNanoseconds) / 1e6,
-                collectorCPUMilliseconds: Double(totals.collectorCPUNanoseconds) / 1e6,
-                tentative: totals.tentative, validated: totals.validated, dropped: totals.dropped,
-                safepointP50Milliseconds: Double(totals.timeToSafepoint(atPercentile: 50)) / 1e6,
-                safepointP99Milliseconds: Double(totals.timeToSafepoint(atPercentile: 99)) / 1e6,
-                safepointMaxMilliseconds: Double(totals.timeToSafepoint(atPercentile: 100)) / 1e6,
-                mutatorPauseP50Milliseconds: Double(totals.mutatorPause(atPercentile: 50)) / 1e6,
-                mutatorPauseP99Milliseconds: Double(totals.mutatorPause(atPercentile: 99)) / 1e6,
-                mutatorPauseMaxMilliseconds: Double(totals.mutatorPause(atPercentile: 100)) / 1e6),
-            peakRSSBytes: usage.ru_maxrss * 1024,
-            peakHeapBytes: heap.allocator.peakMappedBytes,
-            threads: threadReports.withLock { $0 },
-            expects: program.expects.enumerated().map { index, site in
-                RunResult.Expectation(line: site.location.line, column: site.location.column, condition: site.condition,
-                                      passed: passes[index], failed: index == failedSite ? 1 : 0)
-            },
-            warnings: warnings.withLock { $0.list }, warningCount: warnings.withLock { $0.count },
-            droppedOutputLines: output.withLock { $0.truncated ? $0.droppedLines : nil },
-            striping: heap.striping.rawValue, stripedObjects: heap.stripingStatistics.striped - stripedAtStart,
-            memoryReport: memoryReport())
-    }
-}
-
-extension Run {
-    /// The result of a run that failed before its first operation (run.type-limit): nothing
-    /// ran, nothing was allocated.
-    static func notStarted(_ error: RunError, program: CompiledProgram, configuration: RunConfiguration) -> RunResult {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let generations = [0, 0, 0]
-        return RunResult(
-            file: program.fileName, policy: configuration.policy.rawValue, ok: false, error: error, output: [], wallSeconds: 0,
-            phases: program.phases.map { RunResult.Phase(name: $0, seconds: 0, allocations: 0, runs: 0) },
-            allocations: 0, frees: 0, bytesAllocated: 0, liveAtEnd: 0, leaked: 0, heapProblems: [],
-            collector: RunResult.Collector(
-                mode: (configuration.sharedHeap?.heap.collectionMode ?? configuration.collector.mode).rawValue,
-                collections: generations, collected: generations, uncollectable: generations, automaticCollections: 0,
-                pauseP50Milliseconds: 0, pauseP99Milliseconds: 0, pauseMaxMilliseconds: 0, totalPauseMilliseconds: 0,
-                pauseBuckets: Array(repeating: 0, count: RunResult.pauseBucketBounds.count + 1),
-                totalConcurrentMilliseconds: 0, collectorCPUMilliseconds: 0, tentative: 0, validated: 0, dropped: 0,
-                safepointP50Milliseconds: 0, safepointP99Milliseconds: 0, safepointMaxMilliseconds: 0,
-                mutatorPauseP50Milliseconds: 0, mutatorPauseP99Milliseconds: 0, mutatorPauseMaxMilliseconds: 0),
-            peakRSSBytes: usage.ru_maxrss * 1024, peakHeapBytes: 0, threads: [],
-            expects: program.expects.map {
-                RunResult.Expectation(line: $0.location.line, column: $0.location.column, condition: $0.condition, passed: 0, failed: 0)
-            })
     }
 }
 
