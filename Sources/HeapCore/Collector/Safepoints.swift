@@ -270,13 +270,17 @@ extension Heap {
         assertRunningCountLocked()
     }
 
-    /// The debug-build check of the equation at the top of the file. World mutex held.
+    /// The debug-build check of the equation at the top of the file, and of `World.parkedCount`.
+    /// World mutex held.
     @inline(__always)
     func assertRunningCountLocked(_ function: StaticString = #function) {
         #if DEBUG
-        let running = mutators.withLock { table in table.values.count { $0.storage.pointee.worldState == .running } }
+        let (running, parked) = mutators.withLock { table in
+            (table.values.count { $0.storage.pointee.worldState == .running }, table.values.count { $0.storage.pointee.worldState == .parked })
+        }
         assert(world.runningCount.load(ordering: .relaxed) == running,
                "heapd: \(function): runningCount \(world.runningCount.load(ordering: .relaxed)) but \(running) mutators running")
+        assert(world.parkedCount == parked, "heapd: \(function): parkedCount \(world.parkedCount) but \(parked) mutators parked")
         #endif
     }
 
