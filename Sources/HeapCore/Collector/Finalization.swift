@@ -92,6 +92,7 @@ extension Heap {
             testHooks?.beforeValidation?(outcome.tentative.map { ObjectRef(bits: $0)! })
             result.candidates = outcome.candidates
             result.pagesWalked = outcome.pages
+            result.pagesAssisted = outcome.pagesAssisted
             result.tentative = outcome.tentative.count
             // One pause per batch; the first also when there is nothing to validate (the counts
             // restart in it).
@@ -115,7 +116,7 @@ extension Heap {
         result.handshakeNanoseconds = timing.handshakeNanoseconds
         if !teardown.unreachable.isEmpty {
             let start = monotonicNanoseconds()
-            for batch in teardown.unreachable { free(batch.garbage, epoch: batch.epoch, &result, by: me, into: &teardown) }
+            result.batchesAssisted = shareTeardown(teardown.unreachable, by: me, releasing: &teardown.released)
             teardown.unreachable = []
             result.teardownNanoseconds = monotonicNanoseconds() - start
         }
@@ -296,21 +297,7 @@ extension Heap {
             result.saved = garbage.count
             return
         }
-        // Membership by the dead bit, not by the pass's scratch word: a referent outside the set
-        // can carry the pass's epoch too (subtract_refs reaches every referent the filter admits,
-        // walked or not), and one taken for garbage would keep the reference forever.
-        for object in garbage { me.markDead(object) }
-        for object in garbage {
-            for index in 0..<object.slotCount {
-                let slot = object.slot(index)
-                if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)),
-                   referent.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 {
-                    slot.pointee.store(0, ordering: .relaxed)
-                    teardown.released.append(referent)
-                }
-            }
-        }
-        for object in garbage { me.freeCollectedGarbage(object) }
+        freeUnreachable(garbage, by: me, releasing: &teardown.released)
     }
 
     /// Clears the weak references to `garbage` (found by the pass of `epoch`), keeping the

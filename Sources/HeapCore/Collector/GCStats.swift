@@ -54,6 +54,11 @@ public struct CollectionResult: Sendable, Equatable {
     public var candidates: Int
     /// Pages walked to find them (young collections walk only pages marked young).
     public var pagesWalked: Int
+    /// Of those, walked by mutators that assisted a concurrent walk (ConcurrentDetection.swift).
+    public var pagesAssisted: Int
+    /// Batches of the garbage (one per validation pause) freed by mutators that assisted a
+    /// concurrent collection's teardown (CollectionAssists.swift).
+    public var batchesAssisted: Int
     /// Unreachable objects found, the resurrected ones included.
     public var unreachable: Int
     /// Of those, resurrected by a finalizer or a weak-reference callback and kept alive.
@@ -82,7 +87,8 @@ public struct CollectionResult: Sendable, Equatable {
     public var trialDeletionNanoseconds: UInt64
     /// Weak references, finalizers, the resurrection check.
     public var finalizationNanoseconds: UInt64
-    /// Breaking the cycles and freeing.
+    /// Breaking the cycles and freeing: in the pause in stop-the-world mode, once the world runs
+    /// again in concurrent mode (with the mutators that assist, CollectionAssists.swift).
     public var teardownNanoseconds: UInt64
 
     init(generation: Int, reason: CollectionReason, mode: CollectionMode) {
@@ -90,7 +96,7 @@ public struct CollectionResult: Sendable, Equatable {
         self.reason = reason
         self.mode = mode
         concurrentNanoseconds = 0; tentative = 0; validated = 0; collectorCPUNanoseconds = 0
-        candidates = 0; pagesWalked = 0; unreachable = 0; resurrected = 0; finalized = 0; saved = 0
+        candidates = 0; pagesWalked = 0; pagesAssisted = 0; batchesAssisted = 0; unreachable = 0; resurrected = 0; finalized = 0; saved = 0
         pauseNanoseconds = 0; handshakeNanoseconds = 0; findCandidatesNanoseconds = 0
         trialDeletionNanoseconds = 0; finalizationNanoseconds = 0; teardownNanoseconds = 0
     }

@@ -111,6 +111,10 @@ public final class Heap: @unchecked Sendable {
     /// (ConcurrentDetection.pausePages); tests set -1 to take the concurrent path every time.
     /// Set before the heap is shared with other threads.
     nonisolated(unsafe) var pauseWalkPages = ConcurrentDetection.pausePages
+    /// Mutators that outpace a concurrent walk may walk its pages (CollectionAssists.swift):
+    /// at most this many at once. Tests set 0 to keep the walk to the collecting thread. Set
+    /// before the heap is shared with other threads.
+    nonisolated(unsafe) var walkAssistants = ConcurrentDetection.assistants
     let walkPacing = MutexCondition()
     /// The running concurrent walk's allocation stamp (0 when none runs), for mutators that
     /// attach while it runs (`MutatorStorage.allocationStamp`).

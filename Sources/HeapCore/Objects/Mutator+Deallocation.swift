@@ -91,8 +91,8 @@ extension Mutator {
     /// to the allocator: no mutator is inside a load now (loads never span a safepoint), so none
     /// can be holding its address without a reference, and QSBR has nothing to wait for.
     func freeCollectedGarbage(_ object: ObjectRef) {
-        assert(isInsidePause || heap.collectionGate.isHeld(by: self),
-               "heapd: freeCollectedGarbage needs the world stopped by this mutator, or its collection running")
+        assert(isInsidePause || heap.collectionGate.isHeldByAnyone,
+               "heapd: freeCollectedGarbage needs the world stopped by this mutator, or a collection running (its own, or one it assists)")
         if object.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
             heap.forgetWeakReference(object)
         }

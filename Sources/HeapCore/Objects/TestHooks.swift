@@ -12,8 +12,13 @@ final class TestHooks: @unchecked Sendable {
     /// A weak reference whose count reached zero is about to leave the weak table.
     var weakReferenceDying: ((ObjectRef) -> Void)?
     /// A concurrent collection's walk is about to copy the page whose blocks start at the given
-    /// address, with the world running (Collector/ConcurrentDetection.swift).
+    /// address, with the world running (Collector/ConcurrentDetection.swift); called on the
+    /// thread that walks the page, the collecting one or an assisting mutator.
     var beforeConcurrentPageCopy: ((UInt) -> Void)?
+    /// A concurrent collection's teardown is about to free one batch of its garbage, with the
+    /// world running; called on the freeing thread, the collecting one or an assisting mutator
+    /// (Collector/CollectionAssists.swift).
+    var beforeTeardownBatch: (() -> Void)?
     /// A concurrent collection found its tentative garbage and is about to stop the world to
     /// validate it; called on the collecting thread with the world running.
     var beforeValidation: (([ObjectRef]) -> Void)?

@@ -37,22 +37,6 @@ private final class Scene: Sendable {
 }
 
 /// Waits for `semaphore` in a blocking region, so that a pause need not wait for this thread.
-private func wait(_ semaphore: DispatchSemaphore, as m: Mutator) {
-    m.enterBlockingRegion()
-    semaphore.wait()
-    m.leaveBlockingRegion()
-}
-
-/// Makes two-object garbage cycles nonstop, counting them, until `stop` is set (pacing tests).
-private func makeGarbage(_ m: Mutator, _ node: ObjectType, until stop: borrowing Atomic<Bool>, counting made: borrowing Atomic<Int>) {
-    while !stop.load(ordering: .relaxed) {
-        let (a, b) = makeTwoObjectCycle(m, node)
-        m.release(a)
-        m.release(b)
-        made.add(1, ordering: .relaxed)
-    }
-}
-
 @Suite struct ConcurrentDetectionTests {
     /// A cycle reachable only through a weak reference is tentative garbage; before validation a
     /// second mutator dereferences it and keeps it (in a global, in its own variable, or handed
@@ -274,6 +258,7 @@ private func makeGarbage(_ m: Mutator, _ node: ObjectType, until stop: borrowing
     @Test func theWalksProgressMakesRoomForAMutator() {
         let heap = Heap(collector: .manual)
         heap.pauseWalkPages = -1
+        heap.walkAssistants = 0               // the walk's own progress: no mutator walks a page
         let node = heap.types.register(name: "N", slots: ["r"])
         let made = Atomic<Int>(0), madeWhileHeld = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)

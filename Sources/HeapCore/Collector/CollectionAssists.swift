@@ -1,0 +1,253 @@
+// CollectionAssists: mutators that outpace a concurrent collection do some of its work instead
+// of only waiting for it (Go's collector calls this assisting). A mutator held by pacing
+// (ConcurrentDetection.swift) is idle, and the collecting thread is then the one thread between
+// the program and its next allocation; with more CPUs than collecting threads, the idle ones may
+// as well collect.
+//
+//   walk       a mutator held while the walk runs walks pages of it: the plan's pages are taken
+//              one at a time from a shared counter by the collecting thread (lane 0) and by at
+//              most `ConcurrentDetection.assistants` mutators, each on a lane of its own
+//              (WalkTables.swift); the collecting thread closes the walk to new lanes when no page
+//              is left, waits for the lanes lent to be given back, and merges them. It does so in
+//              its blocking region, as the collecting thread walks in its own: the walk reads only
+//              page copies and its tables, so a pause need not wait for it.
+//   teardown   a mutator held until the garbage is freed frees batches of it (each the garbage of
+//              one validation pause): the batches are taken one at a time by the collecting
+//              thread and the mutators that join; the collecting thread closes the teardown when
+//              none is left and waits for the batches taken to be freed, before pacing ends. A
+//              batch's garbage references no other batch's (a reference from another batch would
+//              have been from outside when its own batch was validated, and kept it alive), so
+//              each batch is freed whole by one thread, as the collecting thread would free it.
+//              The mutator leaves its blocking region to free, so that a pause waits for it as it
+//              waits for the collecting thread — and so, under the global-lock policy, it could
+//              free only while the collecting thread waits: there the teardown is not shared.
+//
+// Either way the assisting mutator's time counts as a pause it saw (it was not running its
+// program), and what it does is what the collecting thread would have done: no new rule for the
+// collection's soundness.
+
+import Synchronization
+
+/// A walk's pages, shared out one at a time between the collecting thread (lane 0) and the
+/// mutators that assist it (top of the file). The lanes' writes are theirs until they leave;
+/// `finish` waits for every lane to leave, under the mutex each leaves under, so the collecting
+/// thread then reads what they wrote.
+final class SharedWalk: @unchecked Sendable {
+    let index: WalkIndex
+    let lanes: UnsafeMutablePointer<WalkLane>
+    let filter: CandidateFilter
+    let policy: RefCountPolicyKind
+    /// The next page to walk (its number in the plan).
+    let nextPage = Atomic<Int>(0)
+    let pagesAssisted = Atomic<Int>(0)
+    private let state = MutexCondition()
+    /// Guarded by `state`: whether lanes may join, the lanes lent (a bit each, lane 1 is bit 1),
+    /// and the lanes that may be lent.
+    private var open = true
+    private var lent: UInt = 0
+    private let lendable: UInt
+
+    init(index: WalkIndex, lanes: UnsafeMutablePointer<WalkLane>, assistants: Int, filter: CandidateFilter, policy: RefCountPolicyKind) {
+        self.index = index
+        self.lanes = lanes
+        self.filter = filter
+        self.policy = policy
+        let count = min(max(assistants, 0), ConcurrentDetection.assistants)
+        lendable = count == 0 ? 0 : (UInt(1) << (count + 1)) - 2
+    }
+
+    /// A lane for an assisting mutator, or nil (the walk is over, or every lane is lent).
+    func join() -> Int? {
+        state.withLock {
+            let free = lendable & ~lent
+            guard open, free != 0 else { return nil }
+            let lane = free.trailingZeroBitCount
+            lent |= 1 << lane
+            return lane
+        }
+    }
+
+    func leave(_ lane: Int) {
+        state.withLock {
+            lent &= ~(1 << lane)
+            if lent == 0 { state.broadcast() }
+        }
+    }
+
+    /// Closes the walk to new lanes and waits until the lent ones have left; returns the pages
+    /// they walked.
+    func finish() -> Int {
+        state.withLock {
+            open = false
+            while lent != 0 { state.wait() }
+        }
+        return pagesAssisted.load(ordering: .relaxed)
+    }
+
+    /// Walks pages on `lane` until none is left.
+    func walkPages(in heap: Heap, lane number: Int) {
+        var lane = lanes[number]
+        defer { lanes[number] = lane }
+        let pages = index.views.count
+        while true {
+            let page = nextPage.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard page < pages else { return }
+            let examined = lane.walkPage(page, of: heap, index: index, filter: filter, policy: policy)
+            if number != 0 { pagesAssisted.wrappingAdd(1, ordering: .relaxed) }
+            heap.makeRoom(examined / ConcurrentDetection.blocksPerRoom)
+        }
+    }
+}
+
+/// A concurrent collection's garbage batches, freed after its validation pauses by the collecting
+/// thread and the waiting mutators that join (top of the file). `finish` waits, under the mutex
+/// each joiner leaves under, until every batch taken is freed.
+final class SharedTeardown: @unchecked Sendable {
+    let batches: [(garbage: [ObjectRef], epoch: UInt)]
+    /// The next batch to free.
+    private let next = Atomic<Int>(0)
+    private let state = MutexCondition()
+    /// Guarded by `state`: whether mutators may join, how many are freeing, and the references
+    /// to live objects their batches' slots held (the collection releases them in step 5), and
+    /// the batches they freed.
+    private var open = true
+    private var joined = 0
+    private var released: [ObjectRef] = []
+    private var assisted = 0
+
+    init(_ batches: [(garbage: [ObjectRef], epoch: UInt)]) {
+        self.batches = batches
+    }
+
+    /// Whether a mutator may free batches now (then it must `leave`).
+    func join() -> Bool {
+        state.withLock {
+            guard open, next.load(ordering: .relaxed) < batches.count else { return false }
+            joined += 1
+            return true
+        }
+    }
+
+    /// Frees batches until none is left; appends to `released` the references they held to live
+    /// objects. Returns how many it freed.
+    func freeBatches(in heap: Heap, by me: Mutator, releasing released: inout [ObjectRef]) -> Int {
+        var freed = 0
+        while true {
+            let batch = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard batch < batches.count else { return freed }
+            heap.testHooks?.beforeTeardownBatch?()
+            heap.freeUnreachable(batches[batch].garbage, by: me, releasing: &released)
+            freed += 1
+        }
+    }
+
+    func leave(releasing more: [ObjectRef], batchesFreed: Int) {
+        state.withLock {
+            released += more
+            assisted += batchesFreed
+            joined -= 1
+            if joined == 0 { state.broadcast() }
+        }
+    }
+
+    /// Closes the teardown to new joiners and waits until those that joined have left; returns
+    /// what their batches released, and how many batches they freed.
+    func finish() -> (released: [ObjectRef], batchesAssisted: Int) {
+        state.withLock {
+            open = false
+            while joined != 0 { state.wait() }
+            return (released, assisted)
+        }
+    }
+}
+
+extension Heap {
+    /// Step 4 (Finalization.swift) for `garbage`, found by one validation or pause: marks it dead,
+    /// empties its slots that name live objects (appending those to `released`), and gives its
+    /// blocks back. The collecting mutator, or one assisting it (top of the file).
+    func freeUnreachable(_ garbage: [ObjectRef], by me: Mutator, releasing released: inout [ObjectRef]) {
+        // Membership by the dead bit, not by the pass's scratch word: a referent outside the set
+        // can carry the pass's epoch too (subtract_refs reaches every referent the filter admits,
+        // walked or not), and one taken for garbage would keep the reference forever.
+        for object in garbage { me.markDead(object) }
+        for object in garbage {
+            for index in 0..<object.slotCount {
+                let slot = object.slot(index)
+                if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)),
+                   referent.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead == 0 {
+                    slot.pointee.store(0, ordering: .relaxed)
+                    released.append(referent)
+                }
+            }
+        }
+        for object in garbage { me.freeCollectedGarbage(object) }
+    }
+}
+
+extension Mutator {
+    /// Waits, in a blocking region, until the running concurrent collection has made room or
+    /// its pacing has ended (ConcurrentDetection.swift), assisting it meanwhile (top of the
+    /// file). Records the wait as a pause this mutator saw.
+    @inline(never)
+    func waitForConcurrentWalk() {
+        // The collecting mutator never waits for its own collection (it does not allocate while
+        // it walks, but it frees, and a finalizer of a nested collection may allocate).
+        guard withHeap({ $0.outpacesWalk() && !$0.collectionGate.isHeld(by: self) }) else { return }
+        let start = monotonicNanoseconds()
+        enterBlockingRegion()
+        withHeap { heap in
+            heap.concurrentDetection.assist(in: heap)
+            while let teardown = waitForRoomOrTeardown(heap) {
+                var released: [ObjectRef] = []
+                leaveBlockingRegion()
+                let freed = teardown.freeBatches(in: heap, by: self, releasing: &released)
+                enterBlockingRegion()
+                teardown.leave(releasing: released, batchesFreed: freed)
+            }
+        }
+        leaveBlockingRegion()
+        withHeap { heap in heap.world.withLock { heap.world.recordMutatorPauseLocked(monotonicNanoseconds() - start) } }
+    }
+
+    /// Waits until this mutator no longer outpaces the walk (nil), or a teardown it has joined.
+    private func waitForRoomOrTeardown(_ heap: Heap) -> SharedTeardown? {
+        heap.walkPacing.withLock {
+            // Sequentially consistent: pairs with `makeRoom` (its comment). `stallAbove` is
+            // lowered to Int.max under this mutex by `endPacing`.
+            heap.counters.pointee.pacingWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            defer { heap.counters.pointee.pacingWaiters.wrappingSubtract(1, ordering: .relaxed) }
+            while heap.outpacesWalk() {
+                // Published before the broadcast that wakes this wait (`Heap.shareTeardown`).
+                if let teardown = heap.concurrentDetection.joinableTeardown.withLock({ $0 }), teardown.join() {
+                    return teardown
+                }
+                heap.walkPacing.wait()
+            }
+            return nil
+        }
+    }
+}
+
+extension Heap {
+    /// Frees a concurrent collection's garbage `batches`, with the waiting mutators that join
+    /// (top of the file); appends to `released` the references to live objects they held, and
+    /// returns how many batches the mutators freed. The collecting mutator, after the validation
+    /// pauses, pacing not yet ended.
+    func shareTeardown(_ batches: [(garbage: [ObjectRef], epoch: UInt)], by me: Mutator, releasing released: inout [ObjectRef]) -> Int {
+        let teardown = SharedTeardown(batches)
+        // Under the global lock a joiner would free only while this thread waits: no gain.
+        if policy != .globalLock {
+            concurrentDetection.joinableTeardown.withLock { $0 = teardown }
+            walkPacing.withLock { walkPacing.broadcast() }
+        }
+        _ = teardown.freeBatches(in: self, by: me, releasing: &released)
+        concurrentDetection.joinableTeardown.withLock { $0 = nil }
+        // In a blocking region: a joiner that is freeing may be held by another thread's pause,
+        // which must not wait for this one.
+        me.enterBlockingRegion()
+        let (more, assisted) = teardown.finish()
+        me.leaveBlockingRegion()
+        released += more
+        return assisted
+    }
+}

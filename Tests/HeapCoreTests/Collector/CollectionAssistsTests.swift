@@ -1,0 +1,135 @@
+@testable import HeapCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Testing
+
+/// Holds the calling thread until `done()` or about ten seconds have passed (then the test's
+/// expectations on what the other thread did fail instead of hanging).
+private func hold(until done: () -> Bool) {
+    for _ in 0..<1_000 where !done() { usleep(10_000) }
+}
+
+/// Mutators that outpace a concurrent collection do some of its work (CollectionAssists.swift):
+/// each test holds the collecting thread at a hook until the other mutator has done a share.
+@Suite struct CollectionAssistsTests {
+    /// Held before its second page, the collecting thread goes on once the other mutator, which
+    /// made garbage until pacing held it, has walked a page of the plan. Every page is walked
+    /// once, by one thread or the other, and the garbage made before the collection is all found.
+    @Test(arguments: RefCountPolicyKind.allCases)
+    func aMutatorThatOutpacesTheWalkWalksPagesOfIt(_ policy: RefCountPolicyKind) {
+        let heap = Heap(policy: policy, collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let cycles = 8_192                    // some twelve pages of two-object cycles
+        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
+        let start = DispatchSemaphore(value: 0)
+        let collecting = Atomic<UInt32>(0)
+        let byCollector = Atomic<Int>(0), byOther = Atomic<Int>(0)
+        let hooks = TestHooks()
+        hooks.beforeConcurrentPageCopy = { _ in
+            guard Mutator.current?.id == collecting.load(ordering: .relaxed) else {
+                byOther.add(1, ordering: .relaxed)
+                return
+            }
+            guard byCollector.add(1, ordering: .relaxed).newValue == 2 else { return }
+            start.signal()
+            hold { byOther.load(ordering: .relaxed) > 0 }
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                collecting.store(m.id, ordering: .relaxed)
+                for _ in 0..<cycles {
+                    let (a, b) = makeTwoObjectCycle(m, node)
+                    m.release(a)
+                    m.release(b)
+                }
+                let result = heap.collect()
+                #expect(result.mode == .concurrent)
+                #expect(result.pagesAssisted > 0, "the other mutator walked pages")
+                #expect(result.pagesAssisted == byOther.load(ordering: .relaxed))
+                #expect(result.pagesWalked == byCollector.load(ordering: .relaxed) + byOther.load(ordering: .relaxed),
+                        "each page once")
+                #expect(result.collected == 2 * cycles, "the garbage made before it, and only that")
+                stop.store(true, ordering: .relaxed)
+            } else {
+                wait(start, as: m)
+                makeGarbage(m, node, until: stop, counting: made)
+            }
+        }
+        heap.testHooks = nil
+        #expect(made.load(ordering: .relaxed) > 0)
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+
+    /// Held before its first batch of garbage, the collecting thread goes on once the other
+    /// mutator, held by pacing until the garbage is freed, has freed a batch. What either freed is
+    /// gone, the verifier finds nothing wrong, and the garbage's references to live objects were
+    /// given back. Not under the global lock, where the teardown is not shared.
+    @Test(arguments: RefCountPolicyKind.allCases)
+    func aMutatorHeldUntilTheGarbageIsFreedFreesBatchesOfIt(_ policy: RefCountPolicyKind) {
+        let heap = Heap(policy: policy, collector: .manual)
+        heap.pauseWalkPages = -1
+        heap.walkAssistants = 0               // the teardown's share only
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let pair = heap.types.register(name: "P", slots: ["r", "live"])
+        let cycles = 3 * ConcurrentDetection.pauseBudget     // six batches or so
+        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
+        let start = DispatchSemaphore(value: 0)
+        let collecting = Atomic<UInt32>(0)
+        let byCollector = Atomic<Int>(0), byOther = Atomic<Int>(0)
+        let hooks = TestHooks()
+        hooks.beforeValidation = { _ in start.signal() }
+        hooks.beforeTeardownBatch = {
+            guard Mutator.current?.id == collecting.load(ordering: .relaxed) else {
+                byOther.add(1, ordering: .relaxed)
+                return
+            }
+            guard byCollector.add(1, ordering: .relaxed).newValue == 1, policy != .globalLock else { return }
+            hold { byOther.load(ordering: .relaxed) > 0 }
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                collecting.store(m.id, ordering: .relaxed)
+                // Each garbage cycle also holds a live object, which its teardown gives back.
+                let live = m.new(node)!
+                for _ in 0..<cycles {
+                    let a = m.new(pair)!, b = m.new(pair)!
+                    m.store(b, into: a, slot: 0)
+                    m.store(a, into: b, slot: 0)
+                    m.store(live, into: a, slot: 1)
+                    m.release(a)
+                    m.release(b)
+                }
+                let result = heap.collect()
+                #expect(result.mode == .concurrent)
+                #expect(result.pauses.count > 2, "several batches")
+                #expect((result.batchesAssisted > 0) == (policy != .globalLock), "the other mutator freed batches")
+                #expect(result.batchesAssisted == byOther.load(ordering: .relaxed))
+                #expect(result.collected == 2 * cycles)
+                #expect(m.refcount(live) == 1, "every garbage reference to it given back")
+                stop.store(true, ordering: .relaxed)
+                m.release(live)
+            } else {
+                wait(start, as: m)
+                makeGarbage(m, node, until: stop, counting: made)
+            }
+        }
+        heap.testHooks = nil
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+}
