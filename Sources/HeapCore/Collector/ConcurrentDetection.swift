@@ -66,6 +66,10 @@
 //                                        count after the first validation pause)
 //                           room       = `HeapCounters.room`: what the walk has made so far
 //
+// count0 is what the mutators made less what was freed, and the collection's own freeing would
+// lower it by the whole garbage: stallAbove goes down as much first (`discountPacing`), so that
+// pacing counts what the mutators make.
+//
 // A collection of W objects thus lets the mutators make at most 2 budgets + W/4 before the next:
 // walks settle at a size set by the budget instead of growing. A mutator that outpaces the walk
 // goes on as soon as room is made, a page later, instead of waiting for the end. Room-making
@@ -231,6 +235,16 @@ extension Heap {
         if counters.pointee.pacingWaiters.load(ordering: .sequentiallyConsistent) > 0 {
             walkPacing.withLock { walkPacing.broadcast() }
         }
+    }
+
+    /// The collection is about to free `objects` of garbage, which takes as many off count0
+    /// (`Mutator.noteYoungObjectFreed`): pacing's limit goes down as much, so that the freeing
+    /// makes no room — pacing counts what the mutators make, not what the collection gives back.
+    /// The collecting thread, pacing begun.
+    func discountPacing(forFreeing objects: Int) {
+        let limit = counters.pointee.stallAbove.load(ordering: .relaxed)
+        guard limit != Int.max else { return }
+        counters.pointee.stallAbove.store(limit > Int.min + objects ? limit - objects : Int.min, ordering: .relaxed)
     }
 
     /// The walk is over: waiting mutators go on.

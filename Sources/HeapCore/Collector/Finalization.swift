@@ -116,6 +116,7 @@ extension Heap {
         result.handshakeNanoseconds = timing.handshakeNanoseconds
         if !teardown.unreachable.isEmpty {
             let start = monotonicNanoseconds()
+            if plan != nil { discountPacing(forFreeing: teardown.unreachable.reduce(0) { $0 + $1.garbage.count }) }
             result.batchesAssisted = shareTeardown(teardown.unreachable, by: me, releasing: &teardown.released)
             teardown.unreachable = []
             result.teardownNanoseconds = monotonicNanoseconds() - start

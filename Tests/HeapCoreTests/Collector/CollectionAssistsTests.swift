@@ -132,4 +132,62 @@ private func hold(until done: () -> Bool) {
             expectEmpty(heap, m)
         }
     }
+
+    /// Pacing counts what the mutators make, not what the collection gives back: freeing the
+    /// garbage takes it off the young count, and without the discount that would be room. The
+    /// collecting thread, held before its first batch, lets the other mutator start making
+    /// garbage there; that mutator frees the batches it can take and stops at its budget, not at
+    /// its budget and the garbage freed.
+    @Test func freeingTheGarbageMakesNoPacingRoom() {
+        let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1
+        heap.walkAssistants = 0
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let budget = ConcurrentDetection.budgetThresholds * heap.thresholds.0
+        let cycles = budget                   // twice the budget in garbage objects
+        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
+        let start = DispatchSemaphore(value: 0)
+        let collecting = Atomic<UInt32>(0)
+        let madeWhileHeld = Atomic<Int>(-1)
+        let hooks = TestHooks()
+        hooks.beforeTeardownBatch = {
+            guard Mutator.current?.id == collecting.load(ordering: .relaxed),
+                  madeWhileHeld.load(ordering: .relaxed) < 0 else { return }
+            start.signal()
+            // Until the other mutator has stopped making objects (or has made three budgets).
+            var last = -1
+            for _ in 0..<100 where made.load(ordering: .relaxed) != last && made.load(ordering: .relaxed) < 3 * budget {
+                last = made.load(ordering: .relaxed)
+                usleep(100_000)
+            }
+            madeWhileHeld.store(made.load(ordering: .relaxed), ordering: .relaxed)
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                collecting.store(m.id, ordering: .relaxed)
+                for _ in 0..<cycles {
+                    let (a, b) = makeTwoObjectCycle(m, node)
+                    m.release(a)
+                    m.release(b)
+                }
+                let result = heap.collect()
+                #expect(result.collected == 2 * cycles)
+                #expect(result.batchesAssisted > 0)
+                #expect(madeWhileHeld.load(ordering: .relaxed) * 2 <= budget + 2 * Mutator.youngBatch,
+                        "stopped at its budget")
+                stop.store(true, ordering: .relaxed)
+            } else {
+                wait(start, as: m)
+                makeGarbage(m, node, until: stop, counting: made)
+            }
+        }
+        heap.testHooks = nil
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
 }
