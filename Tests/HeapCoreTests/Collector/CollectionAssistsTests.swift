@@ -12,6 +12,15 @@ private func hold(until done: () -> Bool) {
     for _ in 0..<1_000 where !done() { usleep(10_000) }
 }
 
+/// Makes `count` two-object cycles and drops them.
+private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
+    for _ in 0..<count {
+        let (a, b) = makeTwoObjectCycle(m, node)
+        m.release(a)
+        m.release(b)
+    }
+}
+
 /// Mutators that outpace a concurrent collection do some of its work (CollectionAssists.swift):
 /// each test holds the collecting thread at a hook until the other mutator has done a share.
 @Suite struct CollectionAssistsTests {
@@ -44,11 +53,7 @@ private func hold(until done: () -> Bool) {
             defer { heap.detachCurrentThread() }
             if i == 0 {
                 collecting.store(m.id, ordering: .relaxed)
-                for _ in 0..<cycles {
-                    let (a, b) = makeTwoObjectCycle(m, node)
-                    m.release(a)
-                    m.release(b)
-                }
+                dropCycles(m, node, cycles)
                 let result = heap.collect()
                 #expect(result.mode == .concurrent)
                 #expect(result.pagesAssisted > 0, "the other mutator walked pages")
@@ -168,11 +173,7 @@ private func hold(until done: () -> Bool) {
             defer { heap.detachCurrentThread() }
             if i == 0 {
                 collecting.store(m.id, ordering: .relaxed)
-                for _ in 0..<cycles {
-                    let (a, b) = makeTwoObjectCycle(m, node)
-                    m.release(a)
-                    m.release(b)
-                }
+                dropCycles(m, node, cycles)
                 let result = heap.collect()
                 #expect(result.collected == 2 * cycles)
                 #expect(result.batchesAssisted > 0)
