@@ -29,21 +29,16 @@ import HeapCore
 import Glibc
 #endif
 
+/// A caller's state while its callee runs (32 bytes).
 struct Frame {
-    var function: Int
-    var pc: Int
+    /// The caller's next instruction: the one after its call.
+    var returnIP: UnsafeMutablePointer<Instruction>
     var base: Int
+    /// The caller's top (its frame's end), restored on return.
+    var top: Int
+    var function: Int32
+    /// The caller's register that receives the result.
     var dest: Int32
-}
-
-/// A function ready to run: its code in memory owned by the run.
-struct FunctionEntry {
-    let code: UnsafeMutablePointer<Instruction>
-    /// Per instruction, the heap's allocation-site id of a `new` (0 elsewhere): what
-    /// `recordAllocationSite` is given when tracing is on.
-    let sites: UnsafeMutablePointer<UInt32>
-    let frameSize: Int
-    let parameterCount: Int
 }
 
 /// The counters the loop updates, in raw memory owned by the thread: a stored property of the
@@ -154,7 +149,7 @@ final class InterpreterThread {
     /// before its first poll is taken first (the header's `memory`).
     func execute(_ index: Int, base: Int) throws(RunError) -> Word {
         do throws(Fault) {
-            try commitStack(top: base + run.functionTable[index].frameSize)
+            try commitStack(top: base + run.bytecode.functions[index].frameSize)
         } catch {
             throw self.error(error, function: index, pc: 0)
         }
@@ -164,15 +159,19 @@ final class InterpreterThread {
     /// `execute` without taking stack first. (Kept apart: the same check inside this function
     /// cost 2.7% more instructions in binary-trees's loop, by callgrind.)
     private func interpret(_ index: Int, base startBase: Int) throws(RunError) -> Word {
-        let table = run.functionTable
+        let table = run.bytecode.functions
+        let slotCaches = run.bytecode.slotCaches
+        let newTypes = run.bytecode.newTypes
         let counters = self.counters
         let frames = self.frames
+        let registers = self.registers
+        let capacity = self.capacity
+        let frameLimit = frameCapacity &- 1
         let entryDepth = counters.pointee.frameCount
         var function = index
-        var code = table[function].code
-        // The next instruction (the loop's pc, as a pointer: one value live across the
-        // dispatch instead of a base and an index).
-        var ip = code
+        // The next instruction (the loop's pc, as a pointer; jumps move it by their distance,
+        // RunCode.swift, so no pointer to the function's start stays live across the dispatch).
+        var ip = table[function].code
         var base = startBase
         var regs = registers + base
         let m = mutator
@@ -201,6 +200,13 @@ final class InterpreterThread {
                 throw Fault(word == 0 ? .noneAccess : .typeError, "\(what) of \(run.describeKind(word)): an object is needed")
             }
             return Words.object(word)
+        }
+        /// The slot that name number `name` is in `container`'s type, through the instruction's
+        /// slot cache `cache` (RunCode.swift).
+        @inline(__always) func namedSlot(_ container: ObjectRef, _ name: Int32, _ cache: Int32) throws(Fault) -> Int {
+            let entry = (slotCaches + Int(cache)).pointee.load(ordering: .relaxed)
+            if _fastPath(entry >> 32 == UInt64(truncatingIfNeeded: container.typeID)) { return Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) }
+            return try slotCacheMiss(container, name: name, cache: cache)
         }
 
         do throws(Fault) {
@@ -268,20 +274,20 @@ final class InterpreterThread {
                 case .not:
                     set(instruction.a, Words.bool(!Words.isTrue(regs[Int(instruction.b)])))
                 case .jump:
-                    ip = code + Int(instruction.a)
+                    ip += Int(instruction.a)
                 case .loop:
                     // Polls before jumping, so that a limit or a cancellation names this line.
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
-                    ip = code + Int(instruction.a)
+                    ip += Int(instruction.a)
                 case .jumpIfFalse:
-                    if !Words.isTrue(regs[Int(instruction.a)]) { ip = code + Int(instruction.b) }
+                    if !Words.isTrue(regs[Int(instruction.a)]) { ip += Int(instruction.b) }
                 case .jumpIfTrue:
-                    if Words.isTrue(regs[Int(instruction.a)]) { ip = code + Int(instruction.b) }
+                    if Words.isTrue(regs[Int(instruction.a)]) { ip += Int(instruction.b) }
                 case .jumpUnlessEqual:
-                    if regs[Int(instruction.a)] != regs[Int(instruction.b)] { ip = code + Int(instruction.c) }
+                    if regs[Int(instruction.a)] != regs[Int(instruction.b)] { ip += Int(instruction.c) }
                 case .jumpUnlessNotEqual:
-                    if regs[Int(instruction.a)] == regs[Int(instruction.b)] { ip = code + Int(instruction.c) }
+                    if regs[Int(instruction.a)] == regs[Int(instruction.b)] { ip += Int(instruction.c) }
                 case .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual:
                     let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
                     guard x & y & 1 == 1 else {
@@ -295,7 +301,7 @@ final class InterpreterThread {
                     case .jumpUnlessGreater: a > b
                     default: a >= b
                     }
-                    if !holds { ip = code + Int(instruction.c) }
+                    if !holds { ip += Int(instruction.c) }
                 case .addImmediate:
                     let x = regs[Int(instruction.b)]
                     guard Words.isInt(x) else {
@@ -319,21 +325,21 @@ final class InterpreterThread {
                     case .jumpUnlessGreaterImmediate: a > b
                     default: a >= b
                     }
-                    if !holds { ip = code + Int(instruction.c) }
+                    if !holds { ip += Int(instruction.c) }
                 case .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone:
                     let container = try object(instruction.a, "slot")
-                    let slot = try run.slotIndex(of: container, name: Int(instruction.b))
-                    if m.slotIsEmpty(container, slot: slot) == (instruction.op == .jumpIfSlotNamedNone) { ip = code + Int(instruction.c) }
+                    let slot = try namedSlot(container, instruction.b, instruction.d)
+                    if m.slotIsEmpty(container, slot: slot) == (instruction.op == .jumpIfSlotNamedNone) { ip += Int(instruction.c) }
                 case .jumpIfSlotNone, .jumpIfSlotNotNone:
                     let container = try object(instruction.a, "slot")
                     guard Int(instruction.b) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.b)") }
-                    if m.slotIsEmpty(container, slot: Int(instruction.b)) == (instruction.op == .jumpIfSlotNone) { ip = code + Int(instruction.c) }
+                    if m.slotIsEmpty(container, slot: Int(instruction.b)) == (instruction.op == .jumpIfSlotNone) { ip += Int(instruction.c) }
                 case .new:
-                    let type = run.objectTypes[Int(instruction.b)]
-                    guard let made = m.new(type) else { throw run.heapLimitFault() }
-                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[ip - code - 1]) }
+                    let newType = newTypes + Int(instruction.b)
+                    guard let made = m.new(newType.pointee.type) else { throw run.heapLimitFault() }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[run.bytecode.pc(of: ip, in: function) - 1]) }
                     counters.pointee.allocations &+= 1
-                    counters.pointee.bytesAllocated &+= type.objectBytes(slots: type.slotCount)
+                    counters.pointee.bytesAllocated &+= newType.pointee.bytes
                     set(instruction.a, made.bits)
                 case .newArray:
                     let count = try int(instruction.b, "new [n]")
@@ -341,7 +347,7 @@ final class InterpreterThread {
                         throw Fault(.badArgument, "new [\(count)]: an array has 0 to \(run.configuration.maxArrayLength) slots")
                     }
                     guard let made = m.newArray(run.arrayType, count: Int(count)) else { throw run.heapLimitFault() }
-                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[ip - code - 1]) }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[run.bytecode.pc(of: ip, in: function) - 1]) }
                     counters.pointee.allocations &+= 1
                     counters.pointee.bytesAllocated &+= run.arrayType.objectBytes(slots: Int(count))
                     set(instruction.a, made.bits)
@@ -351,7 +357,7 @@ final class InterpreterThread {
                     set(instruction.a, unbox(m.load(container, slot: Int(instruction.c))))
                 case .getSlotNamed:
                     let container = try object(instruction.b, "slot")
-                    let slot = try run.slotIndex(of: container, name: Int(instruction.c))
+                    let slot = try namedSlot(container, instruction.c, instruction.d)
                     set(instruction.a, unbox(m.load(container, slot: slot)))
                 case .setSlot, .setSlotMove, .setSlotNamed, .setSlotNamedMove:
                     let container = try object(instruction.a, "slot")
@@ -360,7 +366,7 @@ final class InterpreterThread {
                         slot = Int(instruction.b)
                         guard slot < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
                     } else {
-                        slot = try run.slotIndex(of: container, name: Int(instruction.b))
+                        slot = try namedSlot(container, instruction.b, instruction.d)
                     }
                     try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotMove || instruction.op == .setSlotNamedMove, regs)
                 case .setSlotUnpublished, .setSlotUnpublishedMove:
@@ -390,29 +396,28 @@ final class InterpreterThread {
                     // Polls in the caller, so that a limit or a cancellation names the call.
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
-                    let callee = Int(instruction.b)
-                    let calleeBase = base + Int(instruction.a)
+                    let callee = table + Int(instruction.b)
+                    let calleeBase = base &+ Int(instruction.a)
                     let depth = counters.pointee.frameCount
-                    guard depth < frameCapacity - 1 else {
+                    guard depth < frameLimit else {
                         throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
                     }
-                    guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
-                    assert(depth < counters.pointee.committedFrames && calleeBase + table[callee].frameSize <= counters.pointee.committedWords,
+                    let frameEnd = calleeBase &+ callee.pointee.frameSize
+                    guard frameEnd <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
+                    assert(depth < counters.pointee.committedFrames && frameEnd <= counters.pointee.committedWords,
                            "a call past the stack taken from the run's OffHeapMemory")
-                    frames[depth] = Frame(function: function, pc: ip - code, base: base, dest: instruction.c)
-                    counters.pointee.frameCount = depth + 1
                     let callerTop = counters.pointee.top
-                    function = callee
-                    code = table[callee].code
-                    ip = code
+                    frames[depth] = Frame(returnIP: ip, base: base, top: callerTop, function: Int32(truncatingIfNeeded: function), dest: instruction.c)
+                    counters.pointee.frameCount = depth &+ 1
+                    function = Int(instruction.b)
+                    ip = callee.pointee.code
                     base = calleeBase
-                    regs = registers + base
-                    counters.pointee.top = base + table[callee].frameSize
+                    regs = registers + calleeBase
+                    counters.pointee.top = frameEnd
                     // The callee's locals start as none. Above the caller's top they are (the
                     // stack's invariant); below it they may hold the caller's integer
                     // temporaries, which are not cleared after use.
-                    var local = calleeBase + table[callee].parameterCount
-                    let frameEnd = calleeBase + table[callee].frameSize
+                    var local = calleeBase &+ callee.pointee.parameterCount
                     let stale = callerTop < frameEnd ? callerTop : frameEnd   // (`min` stayed a call)
                     while local < stale {
                         registers[local] = Words.none
@@ -438,18 +443,17 @@ final class InterpreterThread {
                         counters.pointee.top = base
                         return result
                     }
-                    let frame = frames[depth - 1]
-                    counters.pointee.frameCount = depth - 1
-                    function = frame.function
-                    code = table[function].code
-                    ip = code + frame.pc
+                    let frame = frames[depth &- 1]
+                    counters.pointee.frameCount = depth &- 1
+                    function = Int(frame.function)
+                    ip = frame.returnIP
                     base = frame.base
                     regs = registers + base
-                    counters.pointee.top = base + table[function].frameSize
+                    counters.pointee.top = frame.top
                     set(frame.dest, result)
                 case .forCheck:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
-                    if step > 0 ? current >= stop : current <= stop { ip = code + Int(instruction.d) }
+                    if step > 0 ? current >= stop : current <= stop { ip += Int(instruction.d) }
                 case .forStep:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
                     let next = current &+ step
@@ -458,11 +462,11 @@ final class InterpreterThread {
                         regs[Int(instruction.a)] = Words.int(next)!
                         budget &-= 1
                         if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
-                        ip = code + Int(instruction.d)
+                        ip += Int(instruction.d)
                     }
                 case .repeatCheck:
                     let count = try int(instruction.a, "repeat")
-                    if count <= 0 { ip = code + Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
+                    if count <= 0 { ip += Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
                 case .checkStep:
                     guard try int(instruction.a, "range step") != 0 else { throw Fault(.zeroStep, "range() step must not be zero") }
                 case .builtin:
@@ -530,7 +534,7 @@ final class InterpreterThread {
             }
         } catch {
             // Unwind: everything this invocation put on the stack goes, then say where it failed.
-            let failure = self.error(error, function: function, pc: ip - code - 1)
+            let failure = self.error(error, function: function, pc: run.bytecode.pc(of: ip, in: function) - 1)
             releaseRegisters(from: startBase, to: max(counters.pointee.top, startBase))
             counters.pointee.frameCount = entryDepth
             counters.pointee.top = startBase
@@ -564,6 +568,16 @@ final class InterpreterThread {
         case .failure(.negativeShift): throw Fault(.badArgument, "negative shift count")
         case .failure(.overflow): throw Fault(.overflow, "integer overflow in \(op.rawValue) (values are 63-bit)")
         }
+    }
+
+    /// The slot cache `cache` missed (RunCode.swift): the slot from the run's table, and the cache
+    /// filled with it.
+    @inline(never)
+    private func slotCacheMiss(_ container: ObjectRef, name: Int32, cache: Int32) throws(Fault) -> Int {
+        let slot = try run.slotIndex(of: container, name: Int(name))
+        let entry = UInt64(truncatingIfNeeded: container.typeID) << 32 | UInt64(truncatingIfNeeded: slot)
+        (run.bytecode.slotCaches + Int(cache)).pointee.store(entry, ordering: .relaxed)
+        return slot
     }
 
     /// Stores register `register` into the slot, moving it out of the register when `moving`;
