@@ -29,6 +29,15 @@ import HeapCore
 import Glibc
 #endif
 
+/// The operands of the instruction a pointer points to, read where they are used.
+extension UnsafeMutablePointer where Pointee == Instruction {
+    var op: Opcode { @inline(__always) get { pointee.op } }
+    var a: Int32 { @inline(__always) get { pointee.a } }
+    var b: Int32 { @inline(__always) get { pointee.b } }
+    var c: Int32 { @inline(__always) get { pointee.c } }
+    var d: Int32 { @inline(__always) get { pointee.d } }
+}
+
 /// A caller's state while its callee runs (32 bytes).
 struct Frame {
     /// The caller's next instruction: the one after its call.
@@ -208,10 +217,18 @@ final class InterpreterThread {
             if _fastPath(entry >> 32 == UInt64(truncatingIfNeeded: container.typeID)) { return Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) }
             return try slotCacheMiss(container, name: name, cache: cache)
         }
+        /// The object in `register`, checked to have slot `slot` (an index the compiler resolved).
+        @inline(__always) func knownSlot(_ register: Int32, _ slot: Int32) throws(Fault) -> ObjectRef {
+            let container = try object(register, "slot")
+            guard Int(slot) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
+            return container
+        }
 
         do throws(Fault) {
             while true {
-                let instruction = ip.pointee
+                // Operands are read from the instruction in memory by the cases that use them (a
+                // copy of the whole instruction kept all five values live across the dispatch).
+                let instruction = ip
                 ip += 1
                 executed &+= 1
                 switch instruction.op {
@@ -241,7 +258,7 @@ final class InterpreterThread {
                         guard !overflow else { throw Fault(.overflow, "integer overflow in +") }
                         set(instruction.a, Word(bitPattern: sum))
                     } else {
-                        try arithmetic(.add, instruction, regs)
+                        try arithmetic(.add, instruction.pointee, regs)
                     }
                 case .subtract:
                     let x = regs[Int(instruction.b)], y = regs[Int(instruction.c)]
@@ -250,16 +267,16 @@ final class InterpreterThread {
                         guard !overflow else { throw Fault(.overflow, "integer overflow in -") }
                         set(instruction.a, Word(bitPattern: difference))
                     } else {
-                        try arithmetic(.subtract, instruction, regs)
+                        try arithmetic(.subtract, instruction.pointee, regs)
                     }
-                case .multiply: try arithmetic(.multiply, instruction, regs)
-                case .divide: try arithmetic(.divide, instruction, regs)
-                case .remainder: try arithmetic(.remainder, instruction, regs)
-                case .shiftLeft: try arithmetic(.shiftLeft, instruction, regs)
-                case .shiftRight: try arithmetic(.shiftRight, instruction, regs)
-                case .bitAnd: try arithmetic(.bitAnd, instruction, regs)
-                case .bitOr: try arithmetic(.bitOr, instruction, regs)
-                case .bitXor: try arithmetic(.bitXor, instruction, regs)
+                case .multiply: try arithmetic(.multiply, instruction.pointee, regs)
+                case .divide: try arithmetic(.divide, instruction.pointee, regs)
+                case .remainder: try arithmetic(.remainder, instruction.pointee, regs)
+                case .shiftLeft: try arithmetic(.shiftLeft, instruction.pointee, regs)
+                case .shiftRight: try arithmetic(.shiftRight, instruction.pointee, regs)
+                case .bitAnd: try arithmetic(.bitAnd, instruction.pointee, regs)
+                case .bitOr: try arithmetic(.bitOr, instruction.pointee, regs)
+                case .bitXor: try arithmetic(.bitXor, instruction.pointee, regs)
                 case .equal:
                     set(instruction.a, Words.bool(regs[Int(instruction.b)] == regs[Int(instruction.c)]))
                 case .notEqual:
@@ -326,14 +343,16 @@ final class InterpreterThread {
                     default: a >= b
                     }
                     if !holds { ip += Int(instruction.c) }
-                case .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone:
+                case .jumpIfSlotNamedNone:
                     let container = try object(instruction.a, "slot")
-                    let slot = try namedSlot(container, instruction.b, instruction.d)
-                    if m.slotIsEmpty(container, slot: slot) == (instruction.op == .jumpIfSlotNamedNone) { ip += Int(instruction.c) }
-                case .jumpIfSlotNone, .jumpIfSlotNotNone:
+                    if m.slotIsEmpty(container, slot: try namedSlot(container, instruction.b, instruction.d)) { ip += Int(instruction.c) }
+                case .jumpIfSlotNamedNotNone:
                     let container = try object(instruction.a, "slot")
-                    guard Int(instruction.b) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.b)") }
-                    if m.slotIsEmpty(container, slot: Int(instruction.b)) == (instruction.op == .jumpIfSlotNone) { ip += Int(instruction.c) }
+                    if !m.slotIsEmpty(container, slot: try namedSlot(container, instruction.b, instruction.d)) { ip += Int(instruction.c) }
+                case .jumpIfSlotNone:
+                    if m.slotIsEmpty(try knownSlot(instruction.a, instruction.b), slot: Int(instruction.b)) { ip += Int(instruction.c) }
+                case .jumpIfSlotNotNone:
+                    if !m.slotIsEmpty(try knownSlot(instruction.a, instruction.b), slot: Int(instruction.b)) { ip += Int(instruction.c) }
                 case .new:
                     let newType = newTypes + Int(instruction.b)
                     guard let made = m.new(newType.pointee.type) else { throw run.heapLimitFault() }
@@ -369,19 +388,19 @@ final class InterpreterThread {
                         slot = try namedSlot(container, instruction.b, instruction.d)
                     }
                     try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotMove || instruction.op == .setSlotNamedMove, regs)
-                case .setSlotUnpublished, .setSlotUnpublishedMove:
-                    let container = try object(instruction.a, "slot")
-                    let slot = Int(instruction.b)
-                    guard slot < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
+                case .setSlotUnpublished:
+                    try storeSlot(try knownSlot(instruction.a, instruction.b), Int(instruction.b), instruction.c, moving: false, regs, unpublished: true)
+                case .setSlotUnpublishedMove:
+                    let container = try knownSlot(instruction.a, instruction.b)
                     // The object moved in (`make`'s `n.left = make(d - 1)`) inline, the rest
                     // through storeSlot. (Inlining all of storeSlot into every store case instead
                     // made slot stores faster and binary-trees slower: 3.51 → 3.68 s.)
                     let word = regs[Int(instruction.c)]
-                    if _fastPath(Words.isObject(word) && instruction.op == .setSlotUnpublishedMove) {
+                    if _fastPath(Words.isObject(word)) {
                         regs[Int(instruction.c)] = Words.none
-                        m.storeUnpublished(consuming: ObjectRef(bits: word), into: container, slot: slot)
+                        m.storeUnpublished(consuming: ObjectRef(bits: word), into: container, slot: Int(instruction.b))
                     } else {
-                        try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotUnpublishedMove, regs, unpublished: true)
+                        try storeSlot(container, Int(instruction.b), instruction.c, moving: true, regs, unpublished: true)
                     }
                 case .getElement:
                     let (array, index) = try element(instruction.b, instruction.c, regs)
@@ -424,12 +443,13 @@ final class InterpreterThread {
                         local &+= 1
                     }
                 case .ret, .retNone, .retImmediate:
-                    var result = Words.none
-                    if instruction.op == .ret {
+                    let result: Word
+                    switch instruction.op {
+                    case .ret:
                         result = regs[Int(instruction.a)]
                         regs[Int(instruction.a)] = Words.none
-                    } else if instruction.op == .retImmediate {
-                        result = Word(bitPattern: Int(instruction.a) &<< 1 | 1)
+                    case .retImmediate: result = Word(bitPattern: Int(instruction.a) &<< 1 | 1)
+                    default: result = Words.none
                     }
                     for register in 0..<table[function].frameSize {
                         let word = regs[register]
