@@ -2,11 +2,15 @@
 // dispatch loop.
 //
 //   registers   one contiguous stack of words per thread; a frame is a window of it
-//               (`frameSize` words from its base). Invariant: every register above the running
-//               frame's top is none, so a call needs no clearing — its parameters are the
-//               caller's argument temporaries, moved in place — and a return clears exactly the
-//               frame it leaves.
-//   frames      the return addresses: caller function, pc, base, destination register
+//               (`frameSize` words from its base): its locals (parameters first), then its
+//               temporaries. Invariants: no register above the running frame's top holds an
+//               object (each is none or an integer left by an earlier frame), and between
+//               statements no temporary does (the compiler moves or clears each one that may
+//               hold an object once it is used; a temporary is written before it is read). So a
+//               return releases and clears the frame's locals only, and an invocation (a call,
+//               `execute`) clears its function's locals past the parameters — which are the
+//               caller's argument temporaries, moved in place — and nothing else.
+//   frames      the callers: next instruction, base, top, function, destination register
 //   top         the running frame's end; callbacks that run inside an operation (weak-reference
 //               callbacks during a release, finalizers) run above it
 //   memory      the stack and the frames are reserved whole (`capacity`, `frameCapacity`; pages
@@ -142,6 +146,28 @@ final class InterpreterThread {
         expectPasses.deallocate()
     }
 
+    /// Clears the locals past the parameters of a frame of `function` starting at `frame` (the
+    /// header's invariants: they may hold integers an earlier frame left, never an object).
+    /// Locals are few: the first two are stored inline (a plain loop became a call to memset on
+    /// every call, binary-trees' `make` clearing its one local `n`).
+    @inline(__always)
+    private func clearLocals(_ frame: UnsafeMutablePointer<Word>, _ function: UnsafeMutablePointer<FunctionEntry>) {
+        assert((function.pointee.parameterCount..<function.pointee.frameSize).allSatisfy { !Words.isObject(frame[$0]) },
+               "an object above the caller's top at a call")
+        let first = function.pointee.parameterCount
+        let count = function.pointee.localCount
+        guard first < count else { return }
+        frame[first] = Words.none
+        guard first &+ 1 < count else { return }
+        frame[first &+ 1] = Words.none
+        if first &+ 2 < count { clearMoreLocals(frame + (first &+ 2), count &- first &- 2) }
+    }
+
+    @inline(never)
+    private func clearMoreLocals(_ start: UnsafeMutablePointer<Word>, _ count: Int) {
+        start.update(repeating: Words.none, count: count)
+    }
+
     /// Releases every register of the stack below `top` (the run's end, or a failure unwinding).
     func releaseRegisters(from start: Int, to end: Int) {
         for index in start..<end {
@@ -190,6 +216,7 @@ final class InterpreterThread {
             throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
         }
         counters.pointee.top = base + table[function].frameSize
+        clearLocals(regs, table + function)
         defer { counters.pointee.operations += executed }
 
         @inline(__always) func set(_ register: Int32, _ word: Word) {
@@ -436,12 +463,7 @@ final class InterpreterThread {
                     // The callee's locals start as none. Above the caller's top they are (the
                     // stack's invariant); below it they may hold the caller's integer
                     // temporaries, which are not cleared after use.
-                    var local = calleeBase &+ callee.pointee.parameterCount
-                    let stale = callerTop < frameEnd ? callerTop : frameEnd   // (`min` stayed a call)
-                    while local < stale {
-                        registers[local] = Words.none
-                        local &+= 1
-                    }
+                    clearLocals(regs, callee)
                 case .ret, .retNone, .retImmediate:
                     let result: Word
                     switch instruction.op {
@@ -451,12 +473,18 @@ final class InterpreterThread {
                     case .retImmediate: result = Word(bitPattern: Int(instruction.a) &<< 1 | 1)
                     default: result = Words.none
                     }
-                    for register in 0..<table[function].frameSize {
-                        let word = regs[register]
+                    let entry = table + function
+                    assert((entry.pointee.localCount..<entry.pointee.frameSize).allSatisfy { !Words.isObject(regs[$0]) },
+                           "a temporary holds an object at a return")
+                    var local = regs
+                    let localsEnd = regs + entry.pointee.localCount
+                    while local < localsEnd {
+                        let word = local.pointee
                         if word != 0 {
-                            regs[register] = Words.none
+                            local.pointee = Words.none
                             if Words.isObject(word) { m.release(Words.object(word)) }
                         }
+                        local += 1
                     }
                     let depth = counters.pointee.frameCount
                     if depth == entryDepth {

@@ -29,6 +29,8 @@ struct FunctionEntry {
     let sites: UnsafeMutablePointer<UInt32>
     let frameSize: Int
     let parameterCount: Int
+    /// The locals (parameters first) are registers 0..<localCount of the frame.
+    let localCount: Int
 }
 
 /// A type `new` makes, with the size of its objects precomputed.
@@ -69,7 +71,7 @@ struct RunCode: ~Copyable {
                 siteTable[pc] = sites(function, pc)
             }
             (functions + index).initialize(to: FunctionEntry(code: code, sites: siteTable, frameSize: function.frameSize,
-                                                             parameterCount: function.parameterCount))
+                                                             parameterCount: function.parameterCount, localCount: function.localCount))
         }
         slotCacheCount = caches
         slotCaches = .allocate(capacity: max(caches, 1))
