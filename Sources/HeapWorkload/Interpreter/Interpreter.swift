@@ -211,13 +211,11 @@ final class InterpreterThread {
         var regs = registers + base
         let m = mutator
         var budget = InterpreterThread.pollBudget
-        var executed = 0
         guard base + table[function].frameSize <= capacity else {
             throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
         }
         counters.pointee.top = base + table[function].frameSize
         clearLocals(regs, table + function)
-        defer { counters.pointee.operations += executed }
 
         @inline(__always) func set(_ register: Int32, _ word: Word) {
             let slot = regs + Int(register)
@@ -244,6 +242,21 @@ final class InterpreterThread {
             if _fastPath(entry >> 32 == UInt64(truncatingIfNeeded: container.typeID)) { return Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) }
             return try slotCacheMiss(container, name: name, cache: cache)
         }
+        /// An ordering test's operands (registers a and b), both integers, as their tagged
+        /// words: 2v + 1 orders as v does.
+        @inline(__always) func integers(_ instruction: UnsafeMutablePointer<Instruction>) throws(Fault) -> (Int, Int) {
+            let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
+            guard x & y & 1 == 1 else {
+                throw Fault(.typeError, "comparison of \(run.describeKind(x)) and \(run.describeKind(y)): integers are needed")
+            }
+            return (Int(bitPattern: x), Int(bitPattern: y))
+        }
+        /// The same for register a and the immediate b.
+        @inline(__always) func integerAndImmediate(_ instruction: UnsafeMutablePointer<Instruction>) throws(Fault) -> (Int, Int) {
+            let x = regs[Int(instruction.a)]
+            guard Words.isInt(x) else { throw Fault(.typeError, "comparison of \(run.describeKind(x)) and an integer: integers are needed") }
+            return (Int(bitPattern: x), Int(instruction.b) &<< 1 | 1)
+        }
         /// The object in `register`, checked to have slot `slot` (an index the compiler resolved).
         @inline(__always) func knownSlot(_ register: Int32, _ slot: Int32) throws(Fault) -> ObjectRef {
             let container = try object(register, "slot")
@@ -257,7 +270,9 @@ final class InterpreterThread {
                 // copy of the whole instruction kept all five values live across the dispatch).
                 let instruction = ip
                 ip += 1
-                executed &+= 1
+                // Counted in the thread's counters: a local count, added at the end, stayed
+                // in a stack slot anyway (a load and a store per operation).
+                counters.pointee.operations &+= 1
                 switch instruction.op {
                 case .loadInt:
                     let word = run.integerWords[Int(instruction.b)]
@@ -332,20 +347,19 @@ final class InterpreterThread {
                     if regs[Int(instruction.a)] != regs[Int(instruction.b)] { ip += Int(instruction.c) }
                 case .jumpUnlessNotEqual:
                     if regs[Int(instruction.a)] == regs[Int(instruction.b)] { ip += Int(instruction.c) }
-                case .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual:
-                    let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
-                    guard x & y & 1 == 1 else {
-                        throw Fault(.typeError, "comparison of \(run.describeKind(x)) and \(run.describeKind(y)): integers are needed")
-                    }
-                    // Tagged integers (2v + 1) compare as their values do.
-                    let a = Int(bitPattern: x), b = Int(bitPattern: y)
-                    let holds = switch instruction.op {
-                    case .jumpUnlessLess: a < b
-                    case .jumpUnlessLessEqual: a <= b
-                    case .jumpUnlessGreater: a > b
-                    default: a >= b
-                    }
-                    if !holds { ip += Int(instruction.c) }
+                // An ordering test has a case per opcode (a shared case tested the opcode again).
+                case .jumpUnlessLess:
+                    let (x, y) = try integers(instruction)
+                    if !(x < y) { ip += Int(instruction.c) }
+                case .jumpUnlessLessEqual:
+                    let (x, y) = try integers(instruction)
+                    if !(x <= y) { ip += Int(instruction.c) }
+                case .jumpUnlessGreater:
+                    let (x, y) = try integers(instruction)
+                    if !(x > y) { ip += Int(instruction.c) }
+                case .jumpUnlessGreaterEqual:
+                    let (x, y) = try integers(instruction)
+                    if !(x >= y) { ip += Int(instruction.c) }
                 case .addImmediate:
                     let x = regs[Int(instruction.b)]
                     guard Words.isInt(x) else {
@@ -354,22 +368,24 @@ final class InterpreterThread {
                     let (sum, overflow) = Int(bitPattern: x).addingReportingOverflow(Int(instruction.c) &<< 1)
                     guard !overflow else { throw Fault(.overflow, "integer overflow in + (values are 63-bit)") }
                     set(instruction.a, Word(bitPattern: sum))
-                case .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate, .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate,
-                     .jumpUnlessGreaterImmediate, .jumpUnlessGreaterEqualImmediate:
-                    let x = regs[Int(instruction.a)]
-                    let a = Int(bitPattern: x), b = Int(instruction.b) &<< 1 | 1
-                    if !Words.isInt(x) && instruction.op != .jumpUnlessEqualImmediate && instruction.op != .jumpUnlessNotEqualImmediate {
-                        throw Fault(.typeError, "comparison of \(run.describeKind(x)) and an integer: integers are needed")
-                    }
-                    let holds = switch instruction.op {
-                    case .jumpUnlessEqualImmediate: a == b
-                    case .jumpUnlessNotEqualImmediate: a != b
-                    case .jumpUnlessLessImmediate: a < b
-                    case .jumpUnlessLessEqualImmediate: a <= b
-                    case .jumpUnlessGreaterImmediate: a > b
-                    default: a >= b
-                    }
-                    if !holds { ip += Int(instruction.c) }
+                // Against an immediate: equality holds for any value (an object is not the
+                // integer), an ordering needs an integer.
+                case .jumpUnlessEqualImmediate:
+                    if regs[Int(instruction.a)] != Word(bitPattern: Int(instruction.b) &<< 1 | 1) { ip += Int(instruction.c) }
+                case .jumpUnlessNotEqualImmediate:
+                    if regs[Int(instruction.a)] == Word(bitPattern: Int(instruction.b) &<< 1 | 1) { ip += Int(instruction.c) }
+                case .jumpUnlessLessImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x < n) { ip += Int(instruction.c) }
+                case .jumpUnlessLessEqualImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x <= n) { ip += Int(instruction.c) }
+                case .jumpUnlessGreaterImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x > n) { ip += Int(instruction.c) }
+                case .jumpUnlessGreaterEqualImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x >= n) { ip += Int(instruction.c) }
                 case .jumpIfSlotNamedNone:
                     let container = try object(instruction.a, "slot")
                     if m.slotIsEmpty(container, slot: try namedSlot(container, instruction.b, instruction.d)) { ip += Int(instruction.c) }
