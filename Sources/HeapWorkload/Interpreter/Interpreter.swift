@@ -10,7 +10,7 @@
 //               return releases and clears the frame's locals only, and an invocation (a call,
 //               `execute`) clears its function's locals past the parameters — which are the
 //               caller's argument temporaries, moved in place — and nothing else.
-//   frames      the callers: next instruction, base, top, function, destination register
+//   frames      the callers: next instruction, function entry, base, destination register
 //   top         the running frame's end; callbacks that run inside an operation (weak-reference
 //               callbacks during a release, finalizers) run above it
 //   memory      the stack and the frames are reserved whole (`capacity`, `frameCapacity`; pages
@@ -46,10 +46,9 @@ extension UnsafeMutablePointer where Pointee == Instruction {
 struct Frame {
     /// The caller's next instruction: the one after its call.
     var returnIP: UnsafeMutablePointer<Instruction>
+    /// The caller's entry in the run's function table (RunCode.functions).
+    var caller: UnsafeMutablePointer<FunctionEntry>
     var base: Int
-    /// The caller's top (its frame's end), restored on return.
-    var top: Int
-    var function: Int32
     /// The caller's register that receives the result.
     var dest: Int32
 }
@@ -203,19 +202,21 @@ final class InterpreterThread {
         let capacity = self.capacity
         let frameLimit = frameCapacity &- 1
         let entryDepth = counters.pointee.frameCount
-        var function = index
+        // The running function's entry (its index, `function`, only where a report needs it).
+        var running = table + index
+        var function: Int { running - table }
         // The next instruction (the loop's pc, as a pointer; jumps move it by their distance,
         // RunCode.swift, so no pointer to the function's start stays live across the dispatch).
-        var ip = table[function].code
+        var ip = running.pointee.code
         var base = startBase
         var regs = registers + base
         let m = mutator
         var budget = InterpreterThread.pollBudget
-        guard base + table[function].frameSize <= capacity else {
+        guard base + running.pointee.frameSize <= capacity else {
             throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
         }
-        counters.pointee.top = base + table[function].frameSize
-        clearLocals(regs, table + function)
+        counters.pointee.top = base + running.pointee.frameSize
+        clearLocals(regs, running)
 
         @inline(__always) func set(_ register: Int32, _ word: Word) {
             let slot = regs + Int(register)
@@ -399,7 +400,7 @@ final class InterpreterThread {
                 case .new:
                     let newType = newTypes + Int(instruction.b)
                     guard let made = m.new(newType.pointee.type) else { throw run.heapLimitFault() }
-                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[run.bytecode.pc(of: ip, in: function) - 1]) }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: running.pointee.sites[ip - running.pointee.code - 1]) }
                     counters.pointee.allocations &+= 1
                     counters.pointee.bytesAllocated &+= newType.pointee.bytes
                     set(instruction.a, made.bits)
@@ -409,7 +410,7 @@ final class InterpreterThread {
                         throw Fault(.badArgument, "new [\(count)]: an array has 0 to \(run.configuration.maxArrayLength) slots")
                     }
                     guard let made = m.newArray(run.arrayType, count: Int(count)) else { throw run.heapLimitFault() }
-                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[run.bytecode.pc(of: ip, in: function) - 1]) }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: running.pointee.sites[ip - running.pointee.code - 1]) }
                     counters.pointee.allocations &+= 1
                     counters.pointee.bytesAllocated &+= run.arrayType.objectBytes(slots: Int(count))
                     set(instruction.a, made.bits)
@@ -468,17 +469,14 @@ final class InterpreterThread {
                     guard frameEnd <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
                     assert(depth < counters.pointee.committedFrames && frameEnd <= counters.pointee.committedWords,
                            "a call past the stack taken from the run's OffHeapMemory")
-                    let callerTop = counters.pointee.top
-                    frames[depth] = Frame(returnIP: ip, base: base, top: callerTop, function: Int32(truncatingIfNeeded: function), dest: instruction.c)
+                    frames[depth] = Frame(returnIP: ip, caller: running, base: base, dest: instruction.c)
                     counters.pointee.frameCount = depth &+ 1
-                    function = Int(instruction.b)
+                    running = callee
                     ip = callee.pointee.code
                     base = calleeBase
                     regs = registers + calleeBase
                     counters.pointee.top = frameEnd
-                    // The callee's locals start as none. Above the caller's top they are (the
-                    // stack's invariant); below it they may hold the caller's integer
-                    // temporaries, which are not cleared after use.
+                    // The callee's locals start as none (its parameters are the arguments).
                     clearLocals(regs, callee)
                 case .ret, .retNone, .retImmediate:
                     let result: Word
@@ -489,11 +487,10 @@ final class InterpreterThread {
                     case .retImmediate: result = Word(bitPattern: Int(instruction.a) &<< 1 | 1)
                     default: result = Words.none
                     }
-                    let entry = table + function
-                    assert((entry.pointee.localCount..<entry.pointee.frameSize).allSatisfy { !Words.isObject(regs[$0]) },
+                    assert((running.pointee.localCount..<running.pointee.frameSize).allSatisfy { !Words.isObject(regs[$0]) },
                            "a temporary holds an object at a return")
                     var local = regs
-                    let localsEnd = regs + entry.pointee.localCount
+                    let localsEnd = regs + running.pointee.localCount
                     while local < localsEnd {
                         let word = local.pointee
                         if word != 0 {
@@ -509,11 +506,11 @@ final class InterpreterThread {
                     }
                     let frame = frames[depth &- 1]
                     counters.pointee.frameCount = depth &- 1
-                    function = Int(frame.function)
+                    running = frame.caller
                     ip = frame.returnIP
                     base = frame.base
                     regs = registers + base
-                    counters.pointee.top = frame.top
+                    counters.pointee.top = base &+ running.pointee.frameSize
                     set(frame.dest, result)
                 case .forCheck:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
