@@ -196,6 +196,7 @@ final class InterpreterThread {
         let table = run.bytecode.functions
         let slotCaches = run.bytecode.slotCaches
         let newTypes = run.bytecode.newTypes
+        let boxTypeID = run.boxType.id
         let counters = self.counters
         let frames = self.frames
         let registers = self.registers
@@ -417,11 +418,11 @@ final class InterpreterThread {
                 case .getSlot:
                     let container = try object(instruction.b, "slot")
                     guard Int(instruction.c) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.c)") }
-                    set(instruction.a, unbox(m.load(container, slot: Int(instruction.c))))
+                    set(instruction.a, unbox(boxTypeID, m.load(container, slot: Int(instruction.c))))
                 case .getSlotNamed:
                     let container = try object(instruction.b, "slot")
                     let slot = try namedSlot(container, instruction.c, instruction.d)
-                    set(instruction.a, unbox(m.load(container, slot: slot)))
+                    set(instruction.a, unbox(boxTypeID, m.load(container, slot: slot)))
                 case .setSlot, .setSlotMove, .setSlotNamed, .setSlotNamedMove:
                     let container = try object(instruction.a, "slot")
                     let slot: Int
@@ -448,7 +449,7 @@ final class InterpreterThread {
                     }
                 case .getElement:
                     let (array, index) = try element(instruction.b, instruction.c, regs)
-                    set(instruction.a, unbox(m.load(array, slot: index)))
+                    set(instruction.a, unbox(boxTypeID, m.load(array, slot: index)))
                 case .setElement, .setElementMove:
                     let (array, index) = try element(instruction.a, instruction.b, regs)
                     try storeSlot(array, index, instruction.c, moving: instruction.op == .setElementMove, regs)
@@ -678,9 +679,9 @@ final class InterpreterThread {
     /// What a slot load gives the program: the object, or the value in a box (the box's
     /// reference dropped).
     @inline(__always)
-    private func unbox(_ loaded: ObjectRef?) -> Word {
+    private func unbox(_ boxTypeID: Int, _ loaded: ObjectRef?) -> Word {
         guard let loaded else { return Words.none }
-        guard loaded.typeID == run.boxType.id else { return loaded.bits }
+        guard loaded.typeID == boxTypeID else { return loaded.bits }
         let word = loaded.payload.load(as: Word.self)
         mutator.release(loaded)
         return word
