@@ -133,7 +133,7 @@ struct BodyCompiler {
         emit(.retNone)
         let size = max(frameSize, 1)
         return CompiledFunction(name: name, code: UnpublishedObjects.rewrite(code, frameSize: size), locations: locations,
-                                frameSize: size, parameterCount: parameters)
+                                frameSize: size, parameterCount: parameters, localCount: localCount)
     }
 
     // MARK: Emitting

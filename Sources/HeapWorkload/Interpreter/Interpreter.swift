@@ -2,11 +2,15 @@
 // dispatch loop.
 //
 //   registers   one contiguous stack of words per thread; a frame is a window of it
-//               (`frameSize` words from its base). Invariant: every register above the running
-//               frame's top is none, so a call needs no clearing — its parameters are the
-//               caller's argument temporaries, moved in place — and a return clears exactly the
-//               frame it leaves.
-//   frames      the return addresses: caller function, pc, base, destination register
+//               (`frameSize` words from its base): its locals (parameters first), then its
+//               temporaries. Invariants: no register above the running frame's top holds an
+//               object (each is none or an integer left by an earlier frame), and between
+//               statements no temporary does (the compiler moves or clears each one that may
+//               hold an object once it is used; a temporary is written before it is read). So a
+//               return releases and clears the frame's locals only, and an invocation (a call,
+//               `execute`) clears its function's locals past the parameters — which are the
+//               caller's argument temporaries, moved in place — and nothing else.
+//   frames      the callers: next instruction, function entry, base, destination register
 //   top         the running frame's end; callbacks that run inside an operation (weak-reference
 //               callbacks during a release, finalizers) run above it
 //   memory      the stack and the frames are reserved whole (`capacity`, `frameCapacity`; pages
@@ -29,21 +33,24 @@ import HeapCore
 import Glibc
 #endif
 
-struct Frame {
-    var function: Int
-    var pc: Int
-    var base: Int
-    var dest: Int32
+/// The operands of the instruction a pointer points to, read where they are used.
+extension UnsafeMutablePointer where Pointee == Instruction {
+    var op: Opcode { @inline(__always) get { pointee.op } }
+    var a: Int32 { @inline(__always) get { pointee.a } }
+    var b: Int32 { @inline(__always) get { pointee.b } }
+    var c: Int32 { @inline(__always) get { pointee.c } }
+    var d: Int32 { @inline(__always) get { pointee.d } }
 }
 
-/// A function ready to run: its code in memory owned by the run.
-struct FunctionEntry {
-    let code: UnsafeMutablePointer<Instruction>
-    /// Per instruction, the heap's allocation-site id of a `new` (0 elsewhere): what
-    /// `recordAllocationSite` is given when tracing is on.
-    let sites: UnsafeMutablePointer<UInt32>
-    let frameSize: Int
-    let parameterCount: Int
+/// A caller's state while its callee runs (32 bytes).
+struct Frame {
+    /// The caller's next instruction: the one after its call.
+    var returnIP: UnsafeMutablePointer<Instruction>
+    /// The caller's entry in the run's function table (RunCode.functions).
+    var caller: UnsafeMutablePointer<FunctionEntry>
+    var base: Int
+    /// The caller's register that receives the result.
+    var dest: Int32
 }
 
 /// The counters the loop updates, in raw memory owned by the thread: a stored property of the
@@ -138,6 +145,28 @@ final class InterpreterThread {
         expectPasses.deallocate()
     }
 
+    /// Clears the locals past the parameters of a frame of `function` starting at `frame` (the
+    /// header's invariants: they may hold integers an earlier frame left, never an object).
+    /// Locals are few: the first two are stored inline (a plain loop became a call to memset on
+    /// every call, binary-trees' `make` clearing its one local `n`).
+    @inline(__always)
+    private func clearLocals(_ frame: UnsafeMutablePointer<Word>, _ function: UnsafeMutablePointer<FunctionEntry>) {
+        assert((function.pointee.parameterCount..<function.pointee.frameSize).allSatisfy { !Words.isObject(frame[$0]) },
+               "an object above the caller's top at a call")
+        let first = function.pointee.parameterCount
+        let count = function.pointee.localCount
+        guard first < count else { return }
+        frame[first] = Words.none
+        guard first &+ 1 < count else { return }
+        frame[first &+ 1] = Words.none
+        if first &+ 2 < count { clearMoreLocals(frame + (first &+ 2), count &- first &- 2) }
+    }
+
+    @inline(never)
+    private func clearMoreLocals(_ start: UnsafeMutablePointer<Word>, _ count: Int) {
+        start.update(repeating: Words.none, count: count)
+    }
+
     /// Releases every register of the stack below `top` (the run's end, or a failure unwinding).
     func releaseRegisters(from start: Int, to end: Int) {
         for index in start..<end {
@@ -154,7 +183,7 @@ final class InterpreterThread {
     /// before its first poll is taken first (the header's `memory`).
     func execute(_ index: Int, base: Int) throws(RunError) -> Word {
         do throws(Fault) {
-            try commitStack(top: base + run.functionTable[index].frameSize)
+            try commitStack(top: base + run.bytecode.functions[index].frameSize)
         } catch {
             throw self.error(error, function: index, pc: 0)
         }
@@ -164,25 +193,31 @@ final class InterpreterThread {
     /// `execute` without taking stack first. (Kept apart: the same check inside this function
     /// cost 2.7% more instructions in binary-trees's loop, by callgrind.)
     private func interpret(_ index: Int, base startBase: Int) throws(RunError) -> Word {
-        let table = run.functionTable
+        let table = run.bytecode.functions
+        let slotCaches = run.bytecode.slotCaches
+        let newTypes = run.bytecode.newTypes
+        let boxTypeID = run.boxType.id
         let counters = self.counters
         let frames = self.frames
+        let registers = self.registers
+        let capacity = self.capacity
+        let frameLimit = frameCapacity &- 1
         let entryDepth = counters.pointee.frameCount
-        var function = index
-        var code = table[function].code
-        // The next instruction (the loop's pc, as a pointer: one value live across the
-        // dispatch instead of a base and an index).
-        var ip = code
+        // The running function's entry (its index, `function`, only where a report needs it).
+        var running = table + index
+        var function: Int { running - table }
+        // The next instruction (the loop's pc, as a pointer; jumps move it by their distance,
+        // RunCode.swift, so no pointer to the function's start stays live across the dispatch).
+        var ip = running.pointee.code
         var base = startBase
         var regs = registers + base
         let m = mutator
         var budget = InterpreterThread.pollBudget
-        var executed = 0
-        guard base + table[function].frameSize <= capacity else {
+        guard base + running.pointee.frameSize <= capacity else {
             throw error(Fault(.recursionLimit, "register stack exhausted"), function: function, pc: 0)
         }
-        counters.pointee.top = base + table[function].frameSize
-        defer { counters.pointee.operations += executed }
+        counters.pointee.top = base + running.pointee.frameSize
+        clearLocals(regs, running)
 
         @inline(__always) func set(_ register: Int32, _ word: Word) {
             let slot = regs + Int(register)
@@ -202,12 +237,44 @@ final class InterpreterThread {
             }
             return Words.object(word)
         }
+        /// The slot that name number `name` is in `container`'s type, through the instruction's
+        /// slot cache `cache` (RunCode.swift).
+        @inline(__always) func namedSlot(_ container: ObjectRef, _ name: Int32, _ cache: Int32) throws(Fault) -> Int {
+            let entry = (slotCaches + Int(cache)).pointee.load(ordering: .relaxed)
+            if _fastPath(entry >> 32 == UInt64(truncatingIfNeeded: container.typeID)) { return Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) }
+            return try slotCacheMiss(container, name: name, cache: cache)
+        }
+        /// An ordering test's operands (registers a and b), both integers, as their tagged
+        /// words: 2v + 1 orders as v does.
+        @inline(__always) func integers(_ instruction: UnsafeMutablePointer<Instruction>) throws(Fault) -> (Int, Int) {
+            let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
+            guard x & y & 1 == 1 else {
+                throw Fault(.typeError, "comparison of \(run.describeKind(x)) and \(run.describeKind(y)): integers are needed")
+            }
+            return (Int(bitPattern: x), Int(bitPattern: y))
+        }
+        /// The same for register a and the immediate b.
+        @inline(__always) func integerAndImmediate(_ instruction: UnsafeMutablePointer<Instruction>) throws(Fault) -> (Int, Int) {
+            let x = regs[Int(instruction.a)]
+            guard Words.isInt(x) else { throw Fault(.typeError, "comparison of \(run.describeKind(x)) and an integer: integers are needed") }
+            return (Int(bitPattern: x), Int(instruction.b) &<< 1 | 1)
+        }
+        /// The object in `register`, checked to have slot `slot` (an index the compiler resolved).
+        @inline(__always) func knownSlot(_ register: Int32, _ slot: Int32) throws(Fault) -> ObjectRef {
+            let container = try object(register, "slot")
+            guard Int(slot) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
+            return container
+        }
 
         do throws(Fault) {
             while true {
-                let instruction = ip.pointee
+                // Operands are read from the instruction in memory by the cases that use them (a
+                // copy of the whole instruction kept all five values live across the dispatch).
+                let instruction = ip
                 ip += 1
-                executed &+= 1
+                // Counted in the thread's counters: a local count, added at the end, stayed
+                // in a stack slot anyway (a load and a store per operation).
+                counters.pointee.operations &+= 1
                 switch instruction.op {
                 case .loadInt:
                     let word = run.integerWords[Int(instruction.b)]
@@ -235,7 +302,7 @@ final class InterpreterThread {
                         guard !overflow else { throw Fault(.overflow, "integer overflow in +") }
                         set(instruction.a, Word(bitPattern: sum))
                     } else {
-                        try arithmetic(.add, instruction, regs)
+                        try arithmetic(.add, instruction.pointee, regs)
                     }
                 case .subtract:
                     let x = regs[Int(instruction.b)], y = regs[Int(instruction.c)]
@@ -244,16 +311,16 @@ final class InterpreterThread {
                         guard !overflow else { throw Fault(.overflow, "integer overflow in -") }
                         set(instruction.a, Word(bitPattern: difference))
                     } else {
-                        try arithmetic(.subtract, instruction, regs)
+                        try arithmetic(.subtract, instruction.pointee, regs)
                     }
-                case .multiply: try arithmetic(.multiply, instruction, regs)
-                case .divide: try arithmetic(.divide, instruction, regs)
-                case .remainder: try arithmetic(.remainder, instruction, regs)
-                case .shiftLeft: try arithmetic(.shiftLeft, instruction, regs)
-                case .shiftRight: try arithmetic(.shiftRight, instruction, regs)
-                case .bitAnd: try arithmetic(.bitAnd, instruction, regs)
-                case .bitOr: try arithmetic(.bitOr, instruction, regs)
-                case .bitXor: try arithmetic(.bitXor, instruction, regs)
+                case .multiply: try arithmetic(.multiply, instruction.pointee, regs)
+                case .divide: try arithmetic(.divide, instruction.pointee, regs)
+                case .remainder: try arithmetic(.remainder, instruction.pointee, regs)
+                case .shiftLeft: try arithmetic(.shiftLeft, instruction.pointee, regs)
+                case .shiftRight: try arithmetic(.shiftRight, instruction.pointee, regs)
+                case .bitAnd: try arithmetic(.bitAnd, instruction.pointee, regs)
+                case .bitOr: try arithmetic(.bitOr, instruction.pointee, regs)
+                case .bitXor: try arithmetic(.bitXor, instruction.pointee, regs)
                 case .equal:
                     set(instruction.a, Words.bool(regs[Int(instruction.b)] == regs[Int(instruction.c)]))
                 case .notEqual:
@@ -268,34 +335,33 @@ final class InterpreterThread {
                 case .not:
                     set(instruction.a, Words.bool(!Words.isTrue(regs[Int(instruction.b)])))
                 case .jump:
-                    ip = code + Int(instruction.a)
+                    ip += Int(instruction.a)
                 case .loop:
                     // Polls before jumping, so that a limit or a cancellation names this line.
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
-                    ip = code + Int(instruction.a)
+                    ip += Int(instruction.a)
                 case .jumpIfFalse:
-                    if !Words.isTrue(regs[Int(instruction.a)]) { ip = code + Int(instruction.b) }
+                    if !Words.isTrue(regs[Int(instruction.a)]) { ip += Int(instruction.b) }
                 case .jumpIfTrue:
-                    if Words.isTrue(regs[Int(instruction.a)]) { ip = code + Int(instruction.b) }
+                    if Words.isTrue(regs[Int(instruction.a)]) { ip += Int(instruction.b) }
                 case .jumpUnlessEqual:
-                    if regs[Int(instruction.a)] != regs[Int(instruction.b)] { ip = code + Int(instruction.c) }
+                    if regs[Int(instruction.a)] != regs[Int(instruction.b)] { ip += Int(instruction.c) }
                 case .jumpUnlessNotEqual:
-                    if regs[Int(instruction.a)] == regs[Int(instruction.b)] { ip = code + Int(instruction.c) }
-                case .jumpUnlessLess, .jumpUnlessLessEqual, .jumpUnlessGreater, .jumpUnlessGreaterEqual:
-                    let x = regs[Int(instruction.a)], y = regs[Int(instruction.b)]
-                    guard x & y & 1 == 1 else {
-                        throw Fault(.typeError, "comparison of \(run.describeKind(x)) and \(run.describeKind(y)): integers are needed")
-                    }
-                    // Tagged integers (2v + 1) compare as their values do.
-                    let a = Int(bitPattern: x), b = Int(bitPattern: y)
-                    let holds = switch instruction.op {
-                    case .jumpUnlessLess: a < b
-                    case .jumpUnlessLessEqual: a <= b
-                    case .jumpUnlessGreater: a > b
-                    default: a >= b
-                    }
-                    if !holds { ip = code + Int(instruction.c) }
+                    if regs[Int(instruction.a)] == regs[Int(instruction.b)] { ip += Int(instruction.c) }
+                // An ordering test has a case per opcode (a shared case tested the opcode again).
+                case .jumpUnlessLess:
+                    let (x, y) = try integers(instruction)
+                    if !(x < y) { ip += Int(instruction.c) }
+                case .jumpUnlessLessEqual:
+                    let (x, y) = try integers(instruction)
+                    if !(x <= y) { ip += Int(instruction.c) }
+                case .jumpUnlessGreater:
+                    let (x, y) = try integers(instruction)
+                    if !(x > y) { ip += Int(instruction.c) }
+                case .jumpUnlessGreaterEqual:
+                    let (x, y) = try integers(instruction)
+                    if !(x >= y) { ip += Int(instruction.c) }
                 case .addImmediate:
                     let x = regs[Int(instruction.b)]
                     guard Words.isInt(x) else {
@@ -304,36 +370,40 @@ final class InterpreterThread {
                     let (sum, overflow) = Int(bitPattern: x).addingReportingOverflow(Int(instruction.c) &<< 1)
                     guard !overflow else { throw Fault(.overflow, "integer overflow in + (values are 63-bit)") }
                     set(instruction.a, Word(bitPattern: sum))
-                case .jumpUnlessEqualImmediate, .jumpUnlessNotEqualImmediate, .jumpUnlessLessImmediate, .jumpUnlessLessEqualImmediate,
-                     .jumpUnlessGreaterImmediate, .jumpUnlessGreaterEqualImmediate:
-                    let x = regs[Int(instruction.a)]
-                    let a = Int(bitPattern: x), b = Int(instruction.b) &<< 1 | 1
-                    if !Words.isInt(x) && instruction.op != .jumpUnlessEqualImmediate && instruction.op != .jumpUnlessNotEqualImmediate {
-                        throw Fault(.typeError, "comparison of \(run.describeKind(x)) and an integer: integers are needed")
-                    }
-                    let holds = switch instruction.op {
-                    case .jumpUnlessEqualImmediate: a == b
-                    case .jumpUnlessNotEqualImmediate: a != b
-                    case .jumpUnlessLessImmediate: a < b
-                    case .jumpUnlessLessEqualImmediate: a <= b
-                    case .jumpUnlessGreaterImmediate: a > b
-                    default: a >= b
-                    }
-                    if !holds { ip = code + Int(instruction.c) }
-                case .jumpIfSlotNamedNone, .jumpIfSlotNamedNotNone:
+                // Against an immediate: equality holds for any value (an object is not the
+                // integer), an ordering needs an integer.
+                case .jumpUnlessEqualImmediate:
+                    if regs[Int(instruction.a)] != Word(bitPattern: Int(instruction.b) &<< 1 | 1) { ip += Int(instruction.c) }
+                case .jumpUnlessNotEqualImmediate:
+                    if regs[Int(instruction.a)] == Word(bitPattern: Int(instruction.b) &<< 1 | 1) { ip += Int(instruction.c) }
+                case .jumpUnlessLessImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x < n) { ip += Int(instruction.c) }
+                case .jumpUnlessLessEqualImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x <= n) { ip += Int(instruction.c) }
+                case .jumpUnlessGreaterImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x > n) { ip += Int(instruction.c) }
+                case .jumpUnlessGreaterEqualImmediate:
+                    let (x, n) = try integerAndImmediate(instruction)
+                    if !(x >= n) { ip += Int(instruction.c) }
+                case .jumpIfSlotNamedNone:
                     let container = try object(instruction.a, "slot")
-                    let slot = try run.slotIndex(of: container, name: Int(instruction.b))
-                    if m.slotIsEmpty(container, slot: slot) == (instruction.op == .jumpIfSlotNamedNone) { ip = code + Int(instruction.c) }
-                case .jumpIfSlotNone, .jumpIfSlotNotNone:
+                    if m.slotIsEmpty(container, slot: try namedSlot(container, instruction.b, instruction.d)) { ip += Int(instruction.c) }
+                case .jumpIfSlotNamedNotNone:
                     let container = try object(instruction.a, "slot")
-                    guard Int(instruction.b) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.b)") }
-                    if m.slotIsEmpty(container, slot: Int(instruction.b)) == (instruction.op == .jumpIfSlotNone) { ip = code + Int(instruction.c) }
+                    if !m.slotIsEmpty(container, slot: try namedSlot(container, instruction.b, instruction.d)) { ip += Int(instruction.c) }
+                case .jumpIfSlotNone:
+                    if m.slotIsEmpty(try knownSlot(instruction.a, instruction.b), slot: Int(instruction.b)) { ip += Int(instruction.c) }
+                case .jumpIfSlotNotNone:
+                    if !m.slotIsEmpty(try knownSlot(instruction.a, instruction.b), slot: Int(instruction.b)) { ip += Int(instruction.c) }
                 case .new:
-                    let type = run.objectTypes[Int(instruction.b)]
-                    guard let made = m.new(type) else { throw run.heapLimitFault() }
-                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[ip - code - 1]) }
+                    let newType = newTypes + Int(instruction.b)
+                    guard let made = m.new(newType.pointee.type) else { throw run.heapLimitFault() }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: running.pointee.sites[ip - running.pointee.code - 1]) }
                     counters.pointee.allocations &+= 1
-                    counters.pointee.bytesAllocated &+= type.objectBytes(slots: type.slotCount)
+                    counters.pointee.bytesAllocated &+= newType.pointee.bytes
                     set(instruction.a, made.bits)
                 case .newArray:
                     let count = try int(instruction.b, "new [n]")
@@ -341,18 +411,18 @@ final class InterpreterThread {
                         throw Fault(.badArgument, "new [\(count)]: an array has 0 to \(run.configuration.maxArrayLength) slots")
                     }
                     guard let made = m.newArray(run.arrayType, count: Int(count)) else { throw run.heapLimitFault() }
-                    if m.tracesAllocations { m.recordAllocationSite(made, site: table[function].sites[ip - code - 1]) }
+                    if m.tracesAllocations { m.recordAllocationSite(made, site: running.pointee.sites[ip - running.pointee.code - 1]) }
                     counters.pointee.allocations &+= 1
                     counters.pointee.bytesAllocated &+= run.arrayType.objectBytes(slots: Int(count))
                     set(instruction.a, made.bits)
                 case .getSlot:
                     let container = try object(instruction.b, "slot")
                     guard Int(instruction.c) < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(instruction.c)") }
-                    set(instruction.a, unbox(m.load(container, slot: Int(instruction.c))))
+                    set(instruction.a, unbox(boxTypeID, m.load(container, slot: Int(instruction.c))))
                 case .getSlotNamed:
                     let container = try object(instruction.b, "slot")
-                    let slot = try run.slotIndex(of: container, name: Int(instruction.c))
-                    set(instruction.a, unbox(m.load(container, slot: slot)))
+                    let slot = try namedSlot(container, instruction.c, instruction.d)
+                    set(instruction.a, unbox(boxTypeID, m.load(container, slot: slot)))
                 case .setSlot, .setSlotMove, .setSlotNamed, .setSlotNamedMove:
                     let container = try object(instruction.a, "slot")
                     let slot: Int
@@ -360,26 +430,26 @@ final class InterpreterThread {
                         slot = Int(instruction.b)
                         guard slot < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
                     } else {
-                        slot = try run.slotIndex(of: container, name: Int(instruction.b))
+                        slot = try namedSlot(container, instruction.b, instruction.d)
                     }
                     try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotMove || instruction.op == .setSlotNamedMove, regs)
-                case .setSlotUnpublished, .setSlotUnpublishedMove:
-                    let container = try object(instruction.a, "slot")
-                    let slot = Int(instruction.b)
-                    guard slot < container.slotCount else { throw Fault(.unknownSlot, "object has no slot \(slot)") }
+                case .setSlotUnpublished:
+                    try storeSlot(try knownSlot(instruction.a, instruction.b), Int(instruction.b), instruction.c, moving: false, regs, unpublished: true)
+                case .setSlotUnpublishedMove:
+                    let container = try knownSlot(instruction.a, instruction.b)
                     // The object moved in (`make`'s `n.left = make(d - 1)`) inline, the rest
                     // through storeSlot. (Inlining all of storeSlot into every store case instead
                     // made slot stores faster and binary-trees slower: 3.51 → 3.68 s.)
                     let word = regs[Int(instruction.c)]
-                    if _fastPath(Words.isObject(word) && instruction.op == .setSlotUnpublishedMove) {
+                    if _fastPath(Words.isObject(word)) {
                         regs[Int(instruction.c)] = Words.none
-                        m.storeUnpublished(consuming: ObjectRef(bits: word), into: container, slot: slot)
+                        m.storeUnpublished(consuming: ObjectRef(bits: word), into: container, slot: Int(instruction.b))
                     } else {
-                        try storeSlot(container, slot, instruction.c, moving: instruction.op == .setSlotUnpublishedMove, regs, unpublished: true)
+                        try storeSlot(container, Int(instruction.b), instruction.c, moving: true, regs, unpublished: true)
                     }
                 case .getElement:
                     let (array, index) = try element(instruction.b, instruction.c, regs)
-                    set(instruction.a, unbox(m.load(array, slot: index)))
+                    set(instruction.a, unbox(boxTypeID, m.load(array, slot: index)))
                 case .setElement, .setElementMove:
                     let (array, index) = try element(instruction.a, instruction.b, regs)
                     try storeSlot(array, index, instruction.c, moving: instruction.op == .setElementMove, regs)
@@ -390,66 +460,62 @@ final class InterpreterThread {
                     // Polls in the caller, so that a limit or a cancellation names the call.
                     budget &-= 1
                     if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
-                    let callee = Int(instruction.b)
-                    let calleeBase = base + Int(instruction.a)
+                    let callee = table + Int(instruction.b)
+                    let calleeBase = base &+ Int(instruction.a)
                     let depth = counters.pointee.frameCount
-                    guard depth < frameCapacity - 1 else {
+                    guard depth < frameLimit else {
                         throw Fault(.recursionLimit, "recursion deeper than \(run.configuration.maxCallDepth) calls")
                     }
-                    guard calleeBase + table[callee].frameSize <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
-                    assert(depth < counters.pointee.committedFrames && calleeBase + table[callee].frameSize <= counters.pointee.committedWords,
+                    let frameEnd = calleeBase &+ callee.pointee.frameSize
+                    guard frameEnd <= capacity else { throw Fault(.recursionLimit, "register stack exhausted") }
+                    assert(depth < counters.pointee.committedFrames && frameEnd <= counters.pointee.committedWords,
                            "a call past the stack taken from the run's OffHeapMemory")
-                    frames[depth] = Frame(function: function, pc: ip - code, base: base, dest: instruction.c)
-                    counters.pointee.frameCount = depth + 1
-                    let callerTop = counters.pointee.top
-                    function = callee
-                    code = table[callee].code
-                    ip = code
+                    frames[depth] = Frame(returnIP: ip, caller: running, base: base, dest: instruction.c)
+                    counters.pointee.frameCount = depth &+ 1
+                    running = callee
+                    ip = callee.pointee.code
                     base = calleeBase
-                    regs = registers + base
-                    counters.pointee.top = base + table[callee].frameSize
-                    // The callee's locals start as none. Above the caller's top they are (the
-                    // stack's invariant); below it they may hold the caller's integer
-                    // temporaries, which are not cleared after use.
-                    var local = calleeBase + table[callee].parameterCount
-                    let frameEnd = calleeBase + table[callee].frameSize
-                    let stale = callerTop < frameEnd ? callerTop : frameEnd   // (`min` stayed a call)
-                    while local < stale {
-                        registers[local] = Words.none
-                        local &+= 1
-                    }
+                    regs = registers + calleeBase
+                    counters.pointee.top = frameEnd
+                    // The callee's locals start as none (its parameters are the arguments).
+                    clearLocals(regs, callee)
                 case .ret, .retNone, .retImmediate:
-                    var result = Words.none
-                    if instruction.op == .ret {
+                    let result: Word
+                    switch instruction.op {
+                    case .ret:
                         result = regs[Int(instruction.a)]
                         regs[Int(instruction.a)] = Words.none
-                    } else if instruction.op == .retImmediate {
-                        result = Word(bitPattern: Int(instruction.a) &<< 1 | 1)
+                    case .retImmediate: result = Word(bitPattern: Int(instruction.a) &<< 1 | 1)
+                    default: result = Words.none
                     }
-                    for register in 0..<table[function].frameSize {
-                        let word = regs[register]
+                    assert((running.pointee.localCount..<running.pointee.frameSize).allSatisfy { !Words.isObject(regs[$0]) },
+                           "a temporary holds an object at a return")
+                    var local = regs
+                    let localsEnd = regs + running.pointee.localCount
+                    while local < localsEnd {
+                        let word = local.pointee
                         if word != 0 {
-                            regs[register] = Words.none
+                            local.pointee = Words.none
                             if Words.isObject(word) { m.release(Words.object(word)) }
                         }
+                        local += 1
                     }
                     let depth = counters.pointee.frameCount
                     if depth == entryDepth {
                         counters.pointee.top = base
                         return result
                     }
-                    let frame = frames[depth - 1]
-                    counters.pointee.frameCount = depth - 1
-                    function = frame.function
-                    code = table[function].code
-                    ip = code + frame.pc
+                    let frame = frames[depth &- 1]
+                    counters.pointee.frameCount = depth &- 1
+                    running = frame.caller
+                    ip = frame.returnIP
                     base = frame.base
                     regs = registers + base
-                    counters.pointee.top = base + table[function].frameSize
+                    counters.pointee.top = base &+ running.pointee.frameSize
                     set(frame.dest, result)
                 case .forCheck:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
-                    if step > 0 ? current >= stop : current <= stop { ip = code + Int(instruction.d) }
+                    if step > 0 ? current >= stop : current <= stop { ip += Int(instruction.d) }
                 case .forStep:
                     let current = try int(instruction.a, "for"), stop = try int(instruction.b, "range"), step = try int(instruction.c, "range step")
                     let next = current &+ step
@@ -458,11 +524,11 @@ final class InterpreterThread {
                         regs[Int(instruction.a)] = Words.int(next)!
                         budget &-= 1
                         if budget == 0 { budget = InterpreterThread.pollBudget; counters.pointee.noteRunning(function, base); try poll() }
-                        ip = code + Int(instruction.d)
+                        ip += Int(instruction.d)
                     }
                 case .repeatCheck:
                     let count = try int(instruction.a, "repeat")
-                    if count <= 0 { ip = code + Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
+                    if count <= 0 { ip += Int(instruction.b) } else { regs[Int(instruction.a)] = Words.int(count - 1)! }
                 case .checkStep:
                     guard try int(instruction.a, "range step") != 0 else { throw Fault(.zeroStep, "range() step must not be zero") }
                 case .builtin:
@@ -530,7 +596,7 @@ final class InterpreterThread {
             }
         } catch {
             // Unwind: everything this invocation put on the stack goes, then say where it failed.
-            let failure = self.error(error, function: function, pc: ip - code - 1)
+            let failure = self.error(error, function: function, pc: run.bytecode.pc(of: ip, in: function) - 1)
             releaseRegisters(from: startBase, to: max(counters.pointee.top, startBase))
             counters.pointee.frameCount = entryDepth
             counters.pointee.top = startBase
@@ -564,6 +630,16 @@ final class InterpreterThread {
         case .failure(.negativeShift): throw Fault(.badArgument, "negative shift count")
         case .failure(.overflow): throw Fault(.overflow, "integer overflow in \(op.rawValue) (values are 63-bit)")
         }
+    }
+
+    /// The slot cache `cache` missed (RunCode.swift): the slot from the run's table, and the cache
+    /// filled with it.
+    @inline(never)
+    private func slotCacheMiss(_ container: ObjectRef, name: Int32, cache: Int32) throws(Fault) -> Int {
+        let slot = try run.slotIndex(of: container, name: Int(name))
+        let entry = UInt64(truncatingIfNeeded: container.typeID) << 32 | UInt64(truncatingIfNeeded: slot)
+        (run.bytecode.slotCaches + Int(cache)).pointee.store(entry, ordering: .relaxed)
+        return slot
     }
 
     /// Stores register `register` into the slot, moving it out of the register when `moving`;
@@ -603,9 +679,9 @@ final class InterpreterThread {
     /// What a slot load gives the program: the object, or the value in a box (the box's
     /// reference dropped).
     @inline(__always)
-    private func unbox(_ loaded: ObjectRef?) -> Word {
+    private func unbox(_ boxTypeID: Int, _ loaded: ObjectRef?) -> Word {
         guard let loaded else { return Words.none }
-        guard loaded.typeID == run.boxType.id else { return loaded.bits }
+        guard loaded.typeID == boxTypeID else { return loaded.bits }
         let word = loaded.payload.load(as: Word.self)
         mutator.release(loaded)
         return word

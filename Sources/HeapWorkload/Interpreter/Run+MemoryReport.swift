@@ -189,13 +189,13 @@ extension Run {
     /// A thread's registers holding objects, each named by the local it is (or a temporary) and
     /// the function whose frame holds it. Frames record their callers; `running` is the top one.
     private func registerRoots(of thread: InterpreterThread, running: (function: Int, base: Int)?) -> [ReferenceRoot] {
-        var owners = (0..<thread.counters.pointee.frameCount).map { (function: thread.frames[$0].function, base: thread.frames[$0].base) }
+        var owners = (0..<thread.counters.pointee.frameCount).map { (function: thread.frames[$0].caller - bytecode.functions, base: thread.frames[$0].base) }
         if let running, running.base >= (owners.last?.base ?? 0) { owners.append(running) }
         var roots: [ReferenceRoot] = []
         for register in 0..<thread.top {
             let word = thread.registers[register]
             guard Words.isObject(word) else { continue }
-            let owner = owners.last { register >= $0.base && register < $0.base + functionTable[$0.function].frameSize }
+            let owner = owners.last { register >= $0.base && register < $0.base + bytecode.functions[$0.function].frameSize }
             let place: String
             if let owner {
                 let function = program.functions[owner.function]

@@ -73,7 +73,8 @@ final class Run: @unchecked Sendable {
     let callbackType: ObjectType
     /// Holds an integer, a channel or a thread handle stored in a slot (slots hold references).
     let boxType: ObjectType
-    let functionTable: UnsafeMutablePointer<FunctionEntry>
+    /// The code and the tables the loop reads (RunCode.swift).
+    let bytecode: RunCode
     let integerWords: UnsafeMutablePointer<Word>
     let globals: UnsafeMutablePointer<Atomic<UInt>>
     /// (heap type id, slot name) → slot index, for every `x.s` whose type is not known
@@ -145,16 +146,9 @@ final class Run: @unchecked Sendable {
         for (index, type) in objectTypes.enumerated() { names[type.id] = program.types[index].name }
         typeNames = names
         slotTable = SlotTable(layouts: program.types, typeIDs: objectTypes.map(\.id), slotNames: program.slotNames)
-        functionTable = .allocate(capacity: program.functions.count)
-        for (index, function) in program.functions.enumerated() {
-            let code = UnsafeMutablePointer<Instruction>.allocate(capacity: function.code.count)
-            code.initialize(from: function.code, count: function.code.count)
-            let sites = UnsafeMutablePointer<UInt32>.allocate(capacity: max(function.code.count, 1))
-            for (pc, instruction) in function.code.enumerated() {
-                let isNew = instruction.op == .new || instruction.op == .newArray
-                sites[pc] = isNew ? heap.allocationSites.intern(AllocationSite(file: program.fileName, line: function.locations[pc].line, function: function.name)) : 0
-            }
-            (functionTable + index).initialize(to: FunctionEntry(code: code, sites: sites, frameSize: function.frameSize, parameterCount: function.parameterCount))
+        bytecode = RunCode(program: program, objectTypes: types.objectTypes) { [heap] function, pc in
+            let isNew = function.code[pc].op == .new || function.code[pc].op == .newArray
+            return isNew ? heap.allocationSites.intern(AllocationSite(file: program.fileName, line: function.locations[pc].line, function: function.name)) : 0
         }
         integerWords = .allocate(capacity: max(program.integers.count, 1))
         for (index, value) in program.integers.enumerated() { integerWords[index] = Words.int(value) ?? 0 }
@@ -187,11 +181,6 @@ final class Run: @unchecked Sendable {
     }
 
     deinit {
-        for index in 0..<program.functions.count {
-            functionTable[index].code.deallocate()
-            functionTable[index].sites.deallocate()
-        }
-        functionTable.deallocate()
         integerWords.deallocate()
         globals.deallocate()
     }
