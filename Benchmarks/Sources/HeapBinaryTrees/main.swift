@@ -39,7 +39,10 @@ let longLived = make(depth, m, nodeType)
 for d in stride(from: 4, through: depth, by: 2) {
     let iterations = 1 << (depth - d + 4)
     var total = 0
-    for _ in 0..<iterations { total += check(make(d, m, nodeType), m) }
+    for _ in 0..<iterations {
+        total += check(make(d, m, nodeType), m)
+        m.safepoint()       // the loop's back-edge, where the interpreter polls too
+    }
     print("\(iterations) trees of depth \(d) check: \(total)")
 }
 m.retain(longLived)

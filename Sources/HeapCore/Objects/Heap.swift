@@ -21,6 +21,9 @@ import Synchronization
 struct HeapCounters: ~Copyable {
     /// Mutators attached now.
     let attachedCount: Atomic<Int>
+    /// Attached mutators not in a blocking region (QSBR.swift): the ones that may hold a pointer
+    /// loaded without a reference. `onlineCount <= attachedCount`.
+    let onlineCount: Atomic<Int>
     /// QSBR's write sequence: advanced when a batch of freed objects is sealed.
     let writeSequence: Atomic<UInt64>
     /// `orphans.count`, mirrored for a lock-free check at every quiescent point.
@@ -157,7 +160,7 @@ public final class Heap: @unchecked Sendable {
         counters = .allocate(capacity: 1)
         let state = CollectorState(automatic: collector.automatic, thresholds: collector.thresholds, mode: collector.mode)
         collectorState = Locked(state)
-        counters.initialize(to: HeapCounters(attachedCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
+        counters.initialize(to: HeapCounters(attachedCount: Atomic(0), onlineCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
                                              count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
                                              signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false),
                                              stallAbove: Atomic(Int.max), room: Atomic(0), pacingWaiters: Atomic(0),
@@ -195,7 +198,7 @@ public final class Heap: @unchecked Sendable {
         hotObjects?.initialize(repeating: HotObject(address: 0, operations: 0), count: Striping.hotSlots)
         let storage = UnsafeMutablePointer<MutatorStorage>.allocate(capacity: 1)
         storage.initialize(to: MutatorStorage(
-            id: id, policy: policy,
+            id: id, policy: policy, newObjectCounts: NewObjectCounts.make(for: policy, mutatorID: id),
             heap: Unmanaged.passRetained(self).toOpaque(),
             allocator: Unmanaged.passUnretained(allocator).toOpaque(),
             counters: counters,
@@ -218,6 +221,7 @@ public final class Heap: @unchecked Sendable {
         }
         // Sequentially consistent: pairs with the load in `freeBlock` (see QSBR.swift).
         counters.pointee.attachedCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        counters.pointee.onlineCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
         heapd_set_current_mutator(UnsafeMutableRawPointer(storage), id)
         return Mutator(storage: storage)
     }

@@ -29,33 +29,33 @@ extension Mutator {
         return make(type, slotCount: count)
     }
 
+    /// The header is written as four words (ObjectHeader's table); slots and payload of up to 64
+    /// bytes are zeroed 16 bytes at a time up to the object's end rounded to 16 (blocks are
+    /// multiples of 16 bytes), with no call; larger ones by memset.
     @inline(__always)
     private func make(_ type: ObjectType, slotCount: Int) -> ObjectRef? {
         let size = type.objectBytes(slots: slotCount)
         guard let block = withAllocator({ $0.allocateTrusted(byteCount: size) }) else { return nil }
-        let header = block.bindMemory(to: ObjectHeader.self, capacity: 1)
-        header.initialize(to: ObjectHeader(
-            // Acquiring: pairs with `stampAllocations`' release, so that an object made with the
-            // stamp finds its page's young mark cleared by the walk, and marks it again below.
-            ownerID: Atomic(id), localCount: Atomic(0), shared: Atomic(0),
-            scratch: storage.pointee.allocationStamp.load(ordering: .acquiring),
-            typeID: UInt16(type.id), gcBits: Atomic(slotCount > 0 ? GCBits.tracked : 0),
-            flags: (size > SizeClass.maxSmallSize ? ObjectFlags.large : 0) | (type.hasFinalizer ? ObjectFlags.hasFinalizer : 0),
-            slotCount: UInt32(slotCount)))
-        let object = ObjectRef(block)
-        switch storage.pointee.policy {
-        case .biased: BiasedCounting.initialize(object, mutatorID: id)
-        case .atomic: AtomicCounting.initialize(object, mutatorID: id)
-        case .globalLock: GlobalLockCounting.initialize(object, mutatorID: id)
+        let isSmall = size <= SizeClass.maxSmallSize
+        let tracked = slotCount > 0
+        // Acquiring: pairs with `stampAllocations`' release, so that an object made with the
+        // stamp finds its page's young mark cleared by the walk, and marks it again below.
+        let stamp = storage.pointee.allocationStamp.load(ordering: .acquiring)
+        let flags = (isSmall ? 0 : ObjectFlags.large) | (type.hasFinalizer ? ObjectFlags.hasFinalizer : 0)
+        ObjectHeader.initialize(block, counts: storage.pointee.newObjectCounts, scratch: stamp, typeID: type.id,
+                                gcBits: tracked ? GCBits.tracked : 0, flags: flags, slotCount: slotCount)
+        // Straight-line stores, not a loop (which the optimizer turns into a call to memset).
+        let zero = (UInt64(0), UInt64(0))
+        if size <= ObjectHeader.size + 64 {
+            if size > ObjectHeader.size { (block + 32).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+            if size > ObjectHeader.size + 16 { (block + 48).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+            if size > ObjectHeader.size + 32 { (block + 64).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+            if size > ObjectHeader.size + 48 { (block + 80).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+        } else {
+            (block + ObjectHeader.size).initializeMemory(as: UInt8.self, repeating: 0, count: size &- ObjectHeader.size)
         }
-        for index in 0..<slotCount {
-            (block + ObjectHeader.size + index * 8).initializeMemory(as: UInt.self, repeating: 0, count: 1)
-        }
-        if type.payloadBytes > 0 {
-            object.payload.initializeMemory(as: UInt8.self, repeating: 0, count: type.payloadBytes)
-        }
-        if slotCount > 0 { noteYoungObject(block, isSmall: size <= SizeClass.maxSmallSize) }
-        return object
+        if tracked { noteYoungObject(block, isSmall: isSmall) }
+        return ObjectRef(block)
     }
 
     /// Stores `value` (retained for the slot) into slot `index` of `object`, and releases what was

@@ -16,6 +16,8 @@ import Synchronization
 struct MutatorStorage: ~Copyable {
     @usableFromInline let id: UInt32
     @usableFromInline let policy: RefCountPolicyKind
+    /// The first header words of the objects this mutator makes (ObjectHeader.swift).
+    let newObjectCounts: NewObjectCounts
     /// The Heap, retained while attached (an `Unmanaged` opaque pointer).
     let heap: UnsafeMutableRawPointer
     let allocator: UnsafeMutableRawPointer

@@ -55,9 +55,48 @@ struct ObjectHeader: ~Copyable {
     @usableFromInline let slotCount: UInt32
 
     @usableFromInline static let size = 32
+
+    /// Writes a new object's header at `block` as four 8-byte words, in the table's layout:
+    /// ownerID and localCount (`counts.ownerAndLocal`), shared, scratch, then typeID, gcBits,
+    /// flags and slotCount. The caller has checked that `typeID` fits 16 bits and `slotCount`
+    /// 32 (the type registry and `newArray` do).
+    @inline(__always)
+    static func initialize(_ block: UnsafeMutableRawPointer, counts: NewObjectCounts, scratch: UInt,
+                           typeID: Int, gcBits: UInt8, flags: UInt8, slotCount: Int) {
+        let last = UInt64(UInt16(truncatingIfNeeded: typeID)) | UInt64(gcBits) << 16 | UInt64(flags) << 24
+            | UInt64(UInt32(truncatingIfNeeded: slotCount)) << 32
+        block.storeBytes(of: counts.ownerAndLocal, as: UInt64.self)
+        block.storeBytes(of: counts.shared, toByteOffset: 8, as: Int.self)
+        block.storeBytes(of: scratch, toByteOffset: 16, as: UInt.self)
+        block.storeBytes(of: last, toByteOffset: 24, as: UInt64.self)
+    }
     /// Where `gcBits` is (the table above), for the concurrent collector's racy update.
     static let gcBitsOffset = 26
     @usableFromInline static let immortalCount = UInt32.max
+}
+
+/// The first two words of a new object's header for one mutator under one policy: what
+/// `RefCountPolicy.initialize` writes into a header whose ownerID is the mutator's, found once
+/// when the mutator attaches (`make(for:mutatorID:)`) so that `new` stores two words.
+struct NewObjectCounts {
+    /// Offset 0: ownerID (low half) and localCount (high half).
+    let ownerAndLocal: UInt64
+    /// Offset 8.
+    let shared: Int
+
+    static func make(for policy: RefCountPolicyKind, mutatorID: UInt32) -> NewObjectCounts {
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: ObjectHeader.size, alignment: 16)
+        defer { scratch.deallocate() }
+        scratch.initializeMemory(as: UInt8.self, repeating: 0, count: ObjectHeader.size)
+        scratch.storeBytes(of: mutatorID, as: UInt32.self)
+        let object = ObjectRef(scratch)
+        switch policy {
+        case .biased: BiasedCounting.initialize(object, mutatorID: mutatorID)
+        case .atomic: AtomicCounting.initialize(object, mutatorID: mutatorID)
+        case .globalLock: GlobalLockCounting.initialize(object, mutatorID: mutatorID)
+        }
+        return NewObjectCounts(ownerAndLocal: scratch.load(as: UInt64.self), shared: scratch.load(fromByteOffset: 8, as: Int.self))
+    }
 }
 
 @usableFromInline
