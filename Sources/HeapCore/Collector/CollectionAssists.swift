@@ -28,6 +28,46 @@
 
 import Synchronization
 
+/// Who is assisting one piece of a collection: mutators join while it is open, and the
+/// collecting thread closes it and waits until every joiner has left. Joining, leaving and the
+/// caller's own state changed with them happen under one mutex, so what a joiner wrote before it
+/// left is seen by the collecting thread once `close` returns.
+final class AssistGate: @unchecked Sendable {
+    private let state = MutexCondition()
+    /// Guarded by `state`.
+    private var open = true
+    private var joined = 0
+
+    /// Joins if the gate is open and `admit` (run under the mutex) gives a value: then the caller
+    /// must `leave`.
+    func join<T>(_ admit: () -> T?) -> T? {
+        state.withLock {
+            guard open, let admitted = admit() else { return nil }
+            joined += 1
+            return admitted
+        }
+    }
+
+    /// Leaves, running `body` under the mutex first.
+    func leave(_ body: () -> Void = {}) {
+        state.withLock {
+            body()
+            joined -= 1
+            if joined == 0 { state.broadcast() }
+        }
+    }
+
+    /// Closes the gate to joiners and waits until those that joined have left; then runs `body`
+    /// under the mutex.
+    func close<T>(_ body: () -> T) -> T {
+        state.withLock {
+            open = false
+            while joined != 0 { state.wait() }
+            return body()
+        }
+    }
+}
+
 /// A walk's pages, shared out one at a time between the collecting thread (lane 0) and the
 /// mutators that assist it (top of the file). The lanes' writes are theirs until they leave;
 /// `finish` waits for every lane to leave, under the mutex each leaves under, so the collecting
@@ -40,10 +80,9 @@ final class SharedWalk: @unchecked Sendable {
     /// The next page to walk (its number in the plan).
     let nextPage = Atomic<Int>(0)
     let pagesAssisted = Atomic<Int>(0)
-    private let state = MutexCondition()
-    /// Guarded by `state`: whether lanes may join, the lanes lent (a bit each, lane 1 is bit 1),
-    /// and the lanes that may be lent.
-    private var open = true
+    private let gate = AssistGate()
+    /// Guarded by the gate's mutex: the lanes lent (a bit each, lane 1 is bit 1). And the lanes
+    /// that may be lent.
     private var lent: UInt = 0
     private let lendable: UInt
 
@@ -58,30 +97,22 @@ final class SharedWalk: @unchecked Sendable {
 
     /// A lane for an assisting mutator, or nil (the walk is over, or every lane is lent).
     func join() -> Int? {
-        state.withLock {
+        gate.join {
             let free = lendable & ~lent
-            guard open, free != 0 else { return nil }
-            let lane = free.trailingZeroBitCount
-            lent |= 1 << lane
-            return lane
+            guard free != 0 else { return nil }
+            lent |= 1 << free.trailingZeroBitCount
+            return free.trailingZeroBitCount
         }
     }
 
     func leave(_ lane: Int) {
-        state.withLock {
-            lent &= ~(1 << lane)
-            if lent == 0 { state.broadcast() }
-        }
+        gate.leave { lent &= ~(1 << lane) }
     }
 
     /// Closes the walk to new lanes and waits until the lent ones have left; returns the pages
     /// they walked.
     func finish() -> Int {
-        state.withLock {
-            open = false
-            while lent != 0 { state.wait() }
-        }
-        return pagesAssisted.load(ordering: .relaxed)
+        gate.close { pagesAssisted.load(ordering: .relaxed) }
     }
 
     /// Walks pages on `lane` until none is left.
@@ -106,12 +137,9 @@ final class SharedTeardown: @unchecked Sendable {
     let batches: [(garbage: [ObjectRef], epoch: UInt)]
     /// The next batch to free.
     private let next = Atomic<Int>(0)
-    private let state = MutexCondition()
-    /// Guarded by `state`: whether mutators may join, how many are freeing, and the references
-    /// to live objects their batches' slots held (the collection releases them in step 5), and
-    /// the batches they freed.
-    private var open = true
-    private var joined = 0
+    private let gate = AssistGate()
+    /// Guarded by the gate's mutex: the references to live objects the joiners' batches' slots
+    /// held (the collection releases them in step 5), and the batches they freed.
     private var released: [ObjectRef] = []
     private var assisted = 0
 
@@ -121,11 +149,7 @@ final class SharedTeardown: @unchecked Sendable {
 
     /// Whether a mutator may free batches now (then it must `leave`).
     func join() -> Bool {
-        state.withLock {
-            guard open, next.load(ordering: .relaxed) < batches.count else { return false }
-            joined += 1
-            return true
-        }
+        gate.join { next.load(ordering: .relaxed) < batches.count ? true : nil } ?? false
     }
 
     /// Frees batches until none is left; appends to `released` the references they held to live
@@ -142,22 +166,16 @@ final class SharedTeardown: @unchecked Sendable {
     }
 
     func leave(releasing more: [ObjectRef], batchesFreed: Int) {
-        state.withLock {
+        gate.leave {
             released += more
             assisted += batchesFreed
-            joined -= 1
-            if joined == 0 { state.broadcast() }
         }
     }
 
     /// Closes the teardown to new joiners and waits until those that joined have left; returns
     /// what their batches released, and how many batches they freed.
     func finish() -> (released: [ObjectRef], batchesAssisted: Int) {
-        state.withLock {
-            open = false
-            while joined != 0 { state.wait() }
-            return (released, assisted)
-        }
+        gate.close { (released, assisted) }
     }
 }
 
