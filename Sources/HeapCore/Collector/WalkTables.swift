@@ -201,17 +201,22 @@ struct WalkLane {
 }
 
 /// Steps 3 and 4 over the merged lanes (top of the file): the collecting thread's working lists,
-/// reused between walks. Per candidate: reached, union-find parent, component size (then next
-/// slot); the marking stack; the unreached candidates.
+/// reused between walks. Per candidate: reached, reach and piece (`batches`); the marking
+/// stack; the unreached candidates; `batches`' long edges, pieces, groups and order.
 struct WalkMarking {
     var reached = RawList<Bool>()
-    var parent = RawList<Int32>()
-    var size = RawList<Int32>()
+    var reach = RawList<Int32>()
+    var pieceOf = RawList<Int32>()
     var stack = RawList<Int32>()
     var unreached = RawList<Int32>()
+    var longEdges = RawList<Int32>()
+    var pieceStart = RawList<Int32>()
+    var group = RawList<Int32>()
+    var order = RawList<Int32>()
 
     func deallocate() {
-        reached.deallocate(); parent.deallocate(); size.deallocate(); stack.deallocate(); unreached.deallocate()
+        reached.deallocate(); reach.deallocate(); pieceOf.deallocate(); stack.deallocate(); unreached.deallocate()
+        longEdges.deallocate(); pieceStart.deallocate(); group.deallocate(); order.deallocate()
     }
 
     /// Takes every edge off its referent's count (what is left is gc_refs), marks from the
@@ -255,16 +260,134 @@ struct WalkMarking {
         return batches(lane, index: index)
     }
 
-    /// The unreached candidates' addresses grouped by component (union-find over the edges
-    /// between them), and batches of whole components of at most `pauseBudget` objects.
+    /// Edges between unreached candidates at most this far apart (in candidate order) are
+    /// *short* (`batches`).
+    static let shortEdge: Int32 = 64
+
+    /// The unreached candidates' addresses grouped into batches of whole components (by the
+    /// edges between them) of at most `pauseBudget` objects, unless one component is larger.
+    ///
+    /// A mutator's objects sit together in its pages, so most components are runs of candidates
+    /// close together, linked by short edges (`shortEdge`). In candidate order, the unreached are
+    /// first cut wherever no short edge crosses: each *piece* between two cuts is closed under
+    /// short edges. The long edges (an object far from its neighbours, a cycle through two
+    /// threads' pages) then join pieces into groups, by a union-find over the few pieces they
+    /// touch. A group is whole components; groups are packed into batches in order of their
+    /// first piece, and the rare group larger than the budget (a large component, or components
+    /// interleaved with one) is split into its components.
     private mutating func batches(_ lane: WalkLane, index: WalkIndex) -> ([UInt], [Range<Int>]) {
         let (ordinal, edges, edgeStart, addresses) = (index.ordinal, lane.edges, lane.edgeStart, lane.addresses)
-        // A component is named by its root, its smallest candidate: a union links the larger
-        // root under the smaller and path halving only shortens links, so a parent is never
-        // greater than its child (`parent[x] <= x`).
-        parent.resize(to: addresses.count, filling: -1)
-        for i in 0..<unreached.count { parent[Int(unreached[i])] = unreached[i] }
-        let parent = self.parent
+        // `reach[x]`: the farthest unreached candidate that a short edge links with x, x the
+        // nearer to the start; the long edges are listed, nearer end first.
+        reach.resize(to: addresses.count, filling: -1)
+        for i in 0..<unreached.count { reach[Int(unreached[i])] = unreached[i] }
+        let reach = self.reach
+        longEdges.removeAll()
+        for i in 0..<unreached.count {
+            let candidate = unreached[i]
+            for edge in Int(edgeStart[Int(candidate)])..<Int(edgeStart[Int(candidate) + 1]) {
+                let referent = ordinal[Int(edges[edge])]
+                guard referent >= 0, !reached[Int(referent)] else { continue }
+                let (near, far) = candidate < referent ? (candidate, referent) : (referent, candidate)
+                if far &- near <= WalkMarking.shortEdge {
+                    if reach[Int(near)] < far { reach[Int(near)] = far }
+                } else {
+                    longEdges.append(near)
+                    longEdges.append(far)
+                }
+            }
+        }
+        // The pieces: a cut before the k-th unreached when no short edge from an earlier one
+        // reaches it. `pieceOf` numbers each unreached candidate's piece.
+        pieceStart.removeAll()
+        pieceOf.resize(to: addresses.count, filling: -1)
+        var farthest: Int32 = -1
+        for k in 0..<unreached.count {
+            let candidate = unreached[k]
+            if candidate > farthest { pieceStart.append(Int32(truncatingIfNeeded: k)) }
+            farthest = max(farthest, reach[Int(candidate)])
+            pieceOf[Int(candidate)] = Int32(truncatingIfNeeded: pieceStart.count &- 1)
+        }
+        let pieces = pieceStart.count
+        pieceStart.append(Int32(truncatingIfNeeded: unreached.count))
+        // The groups: a union-find over the pieces the long edges touch (-1: a piece no long
+        // edge touches). A group is named by its first piece: a union links the larger root
+        // under the smaller, so the root is met first in order.
+        group.resize(to: pieces, filling: -1)
+        let group = self.group
+        @inline(__always) func root(_ x: Int32) -> Int32 {
+            var x = x
+            while group[Int(x)] >= 0 && group[Int(x)] != x {
+                group[Int(x)] = group[Int(group[Int(x)])]      // path halving
+                x = group[Int(x)]
+            }
+            return x
+        }
+        for edge in stride(from: 0, to: longEdges.count, by: 2) {
+            let (a, b) = (root(pieceOf[Int(longEdges[edge])]), root(pieceOf[Int(longEdges[edge + 1])]))
+            guard a != b else { continue }
+            group[Int(min(a, b))] = min(a, b)
+            group[Int(max(a, b))] = min(a, b)
+        }
+        // Each group's pieces, root first: (root, piece) pairs in order.
+        var members: [UInt64] = []
+        if longEdges.count > 0 {
+            for piece in 0..<pieces where group[piece] >= 0 {
+                members.append(UInt64(UInt32(root(Int32(piece)))) << 32 | UInt64(piece))
+            }
+            members.sort()
+        }
+        // The groups in order, each packed whole, except one over the budget: split by its
+        // components (`splitByComponent`), so that a batch over the budget is one component.
+        order.removeAll()
+        order.reserve(unreached.count)
+        var packing = BatchPacking()
+        var member = 0
+        for piece in 0..<pieces {
+            let start = order.count
+            if group[piece] < 0 {
+                appendPiece(piece)
+            } else if group[piece] == Int32(piece) {
+                // A root: its members follow it in `members`, and none was appended yet.
+                while member < members.count && members[member] >> 32 == UInt64(piece) {
+                    appendPiece(Int(members[member] & 0xFFFF_FFFF))
+                    member += 1
+                }
+            } else {
+                continue
+            }
+            if order.count - start > ConcurrentDetection.pauseBudget {
+                splitByComponent(start..<order.count, lane, index: index, &packing)
+            } else {
+                packing.add(order.count - start)
+            }
+        }
+        let order = self.order
+        let tentative = [UInt](unsafeUninitializedCapacity: order.count) { tentative, initialized in
+            for i in 0..<order.count { tentative[i] = addresses[Int(order[i])] }
+            initialized = order.count
+        }
+        return (tentative, packing.finish())
+    }
+
+    /// Appends piece `piece`'s candidates to `order`.
+    private mutating func appendPiece(_ piece: Int) {
+        for k in Int(pieceStart[piece])..<Int(pieceStart[piece + 1]) { order.appendReserved(unreached[k]) }
+    }
+
+    /// Reorders `order[range]`, a group (closed under the edges between the unreached, its
+    /// candidates in increasing order), by component, and packs the components. A union-find
+    /// over its edges: a component is named by its root, its smallest candidate (a union links
+    /// the larger root under the smaller, and path halving only shortens links, so a parent is
+    /// never greater than its child). `reach` and `pieceOf` are done with: they hold the parents
+    /// and the sizes.
+    private mutating func splitByComponent(_ range: Range<Int>, _ lane: WalkLane, index: WalkIndex, _ packing: inout BatchPacking) {
+        let (ordinal, edges, edgeStart) = (index.ordinal, lane.edges, lane.edgeStart)
+        let (order, parent, size) = (self.order, self.reach, self.pieceOf)
+        for i in range {
+            parent[Int(order[i])] = order[i]
+            size[Int(order[i])] = 0
+        }
         @inline(__always) func root(_ x: Int32) -> Int32 {
             var x = x
             while parent[Int(x)] != x {
@@ -273,8 +396,8 @@ struct WalkMarking {
             }
             return x
         }
-        for i in 0..<unreached.count {
-            let candidate = unreached[i]
+        for i in range {
+            let candidate = order[i]
             for edge in Int(edgeStart[Int(candidate)])..<Int(edgeStart[Int(candidate) + 1]) {
                 let referent = ordinal[Int(edges[edge])]
                 guard referent >= 0, !reached[Int(referent)] else { continue }
@@ -282,41 +405,51 @@ struct WalkMarking {
                 if a != b { parent[Int(max(a, b))] = min(a, b) }
             }
         }
-        // Every link straight to its root, in increasing order (`unreached` is): a parent,
-        // smaller, already links to its root.
-        for i in 0..<unreached.count {
-            let x = Int(unreached[i])
+        // Every link straight to its root, in increasing order: a parent, smaller, already
+        // links to its root. Then a counting sort: sizes, then each component's next position.
+        for i in range {
+            let x = Int(order[i])
             parent[x] = parent[Int(parent[x])]
         }
-        // A counting sort of the unreached by component (no allocation per component): sizes,
-        // then each component's first slot in `tentative`, in order of first appearance — the
-        // roots in increasing order. `size` holds, for a root, its size and then its next slot.
-        size.resize(to: addresses.count, filling: 0)
-        for i in 0..<unreached.count { size[Int(parent[Int(unreached[i])])] &+= 1 }
-        var batches: [Range<Int>] = []
-        var next: Int32 = 0
-        var batchStart = 0
-        for i in 0..<unreached.count {
-            let component = Int(unreached[i])
-            guard parent[component] == Int32(component) else { continue }   // a root
-            let count = Int(size[component])
-            if Int(next) > batchStart && Int(next) - batchStart + count > ConcurrentDetection.pauseBudget {
-                batches.append(batchStart..<Int(next))
-                batchStart = Int(next)
-            }
-            size[component] = next
-            next += Int32(count)
+        for i in range { size[Int(parent[Int(order[i])])] &+= 1 }
+        var next = Int32(truncatingIfNeeded: range.lowerBound)
+        for i in range where parent[Int(order[i])] == order[i] {
+            let root = Int(order[i])
+            let count = size[root]
+            packing.add(Int(count))
+            size[root] = next
+            next &+= count
         }
-        if Int(next) > batchStart { batches.append(batchStart..<Int(next)) }
-        var tentative = [UInt](repeating: 0, count: unreached.count)
-        tentative.withUnsafeMutableBufferPointer { tentative in
-            for i in 0..<unreached.count {
-                let component = Int(parent[Int(unreached[i])])
-                tentative[Int(size[component])] = addresses[Int(unreached[i])]
-                size[component] &+= 1
-            }
+        stack.removeAll()
+        for i in range { stack.append(order[i]) }
+        for i in 0..<stack.count {
+            let root = Int(parent[Int(stack[i])])
+            order[Int(size[root])] = stack[i]
+            size[root] &+= 1
         }
-        return (tentative, batches)
+    }
+}
+
+/// Batches of the tentative garbage (`ConcurrentDetection.Outcome`): consecutive groups, each
+/// whole components, packed in order into ranges of at most `pauseBudget` objects (a larger
+/// group alone).
+struct BatchPacking {
+    private(set) var batches: [Range<Int>] = []
+    private var start = 0
+    private var end = 0
+
+    mutating func add(_ count: Int) {
+        if end > start && end - start + count > ConcurrentDetection.pauseBudget {
+            batches.append(start..<end)
+            start = end
+        }
+        end += count
+    }
+
+    mutating func finish() -> [Range<Int>] {
+        if end > start { batches.append(start..<end) }
+        start = end
+        return batches
     }
 }
 

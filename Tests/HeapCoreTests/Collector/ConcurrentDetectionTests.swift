@@ -389,6 +389,28 @@ private final class Scene: Sendable {
             expectEmpty(heap, m)
         }
     }
+    /// Cycles whose objects are far apart in the heap (every first object made before every
+    /// second one) interleave, so no cut in address order separates them: they are still
+    /// validated in several pauses, one whole cycle each at least.
+    @Test func interleavedCyclesAreStillSplitIntoBatches() {
+        let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let budget = ConcurrentDetection.pauseBudget
+        withMutator(heap) { m in
+            let firsts = (0..<budget).map { _ in m.new(node)! }
+            let seconds = (0..<budget).map { _ in m.new(node)! }
+            for (a, b) in zip(firsts, seconds) {
+                m.store(b, into: a, slot: 0)
+                m.store(a, into: b, slot: 0)
+            }
+            for object in firsts + seconds { m.release(object) }
+            let result = heap.collect()
+            #expect(result.collected == 2 * budget)
+            #expect(result.pauses.count >= 2)
+            expectEmpty(heap, m)
+        }
+    }
     /// A concurrent heap's collection whose walk is small (a few pages) runs it in the pause and
     /// says so; a larger one walks concurrently.
     @Test func aSmallWalkRunsInThePause() {
