@@ -11,6 +11,19 @@
 //              is left, waits for the lanes lent to be given back, and merges them. It does so in
 //              its blocking region, as the collecting thread walks in its own: the walk reads only
 //              page copies and its tables, so a pause need not wait for it.
+//   validate   a mutator parked by a validation pause, or held by pacing while one runs,
+//              validates batches of it: each pause shares out up to 1 + `validationAssistants`
+//              batches (`SharedValidation`), one at a time from a shared counter, and each batch
+//              has a trial-deletion pass of its own (its own epoch), so passes run side by side:
+//              a pass writes the scratch words and generation bits of its own set only, and reads
+//              others' scratch words only to see that they are not of its epoch (atomically, as
+//              TrialDeletion's passes all do). The stopper does what follows from each batch's
+//              garbage (the pause's held references, the teardown's start) alone, in batch order,
+//              once every joiner has left. A batch found garbage is so whatever else ran beside
+//              it: its objects' counts are what the world, stopped, holds, as in a pause of its
+//              own. The mutator stays parked or blocked meanwhile and touches objects only while
+//              the stopper holds the world stopped and waits for it; a parked one spins a moment
+//              for the batches, which are shared as soon as every mutator has parked.
 //   teardown   a mutator held until the garbage is freed frees batches of it (each the garbage of
 //              one validation pause): the batches are taken one at a time by the collecting
 //              thread and the mutators that join; the collecting thread closes the teardown when
@@ -130,6 +143,137 @@ final class SharedWalk: @unchecked Sendable {
     }
 }
 
+/// One validation pause's batches of tentative garbage, validated by the stopper and the
+/// mutators that join while the pause runs (top of the file), each batch in a pass of its own
+/// `epochs` entry. `finish` waits, under the mutex each joiner leaves under, until every batch
+/// taken is validated; each batch's garbage is then read by the stopper alone.
+final class SharedValidation: @unchecked Sendable {
+    let batches: [ArraySlice<UInt>]
+    let epochs: [UInt]
+    let target: UInt8
+    /// The largest batch: a joiner's worklist holds as many.
+    let largest: Int
+    /// The next batch to validate.
+    private let next = Atomic<Int>(0)
+    private let gate = AssistGate()
+    /// Per batch, its garbage: written by the one thread that validated it.
+    private let found: UnsafeMutablePointer<[ObjectRef]>
+    /// Guarded by the gate's mutex: the batches the joiners validated.
+    private var assisted = 0
+
+    init(_ batches: [ArraySlice<UInt>], epochs: [UInt], promotingTo target: UInt8) {
+        self.batches = batches
+        self.epochs = epochs
+        self.target = target
+        largest = batches.map(\.count).max() ?? 0
+        found = .allocate(capacity: batches.count)
+        found.initialize(repeating: [], count: batches.count)
+    }
+
+    deinit {
+        found.deinitialize(count: batches.count)
+        found.deallocate()
+    }
+
+    /// Whether a mutator may validate batches now (then it must `leave`).
+    func join() -> Bool {
+        gate.join { next.load(ordering: .relaxed) < batches.count ? true : nil } ?? false
+    }
+
+    /// Validates batches until none is left, with `worklist` (room for `largest` objects).
+    /// Returns how many it validated.
+    func validateBatches(in heap: Heap, worklist: inout ObjectList) -> Int {
+        var validated = 0
+        while true {
+            let batch = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard batch < batches.count else { return validated }
+            heap.testHooks?.beforeValidationBatch?()
+            found[batch] = heap.validateBatch(batches[batch], epoch: epochs[batch], promotingTo: target, worklist: &worklist)
+            validated += 1
+        }
+    }
+
+    func leave(validated: Int) {
+        gate.leave { assisted += validated }
+    }
+
+    /// Closes the validation to new joiners and waits until those that joined have left; returns
+    /// each batch's garbage and how many batches the joiners validated.
+    func finish() -> (garbage: [[ObjectRef]], assisted: Int) {
+        gate.close { (Array(UnsafeBufferPointer(start: found, count: batches.count)), assisted) }
+    }
+}
+
+extension ConcurrentDetection {
+    /// A collection's validation pauses begin: mutators they park look for batches to validate
+    /// when `shared` (`Mutator.assistValidation`).
+    func beginValidation(shared: Bool) {
+        validating.store(shared, ordering: .relaxed)
+    }
+
+    func endValidation() {
+        validating.store(false, ordering: .relaxed)
+    }
+
+    /// Validates `validation`'s batches with the mutators that join (top of the file); returns
+    /// each batch's garbage and how many the mutators validated. The stopper, in the pause.
+    func validate(_ validation: SharedValidation, in heap: Heap) -> (garbage: [[ObjectRef]], assisted: Int) {
+        let shared = validation.batches.count > 1
+        if shared {
+            joinableValidation.withLock { $0 = validation }
+            validationOpen.store(true, ordering: .releasing)
+            if heap.counters.pointee.pacingWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+                heap.walkPacing.withLock { heap.walkPacing.broadcast() }
+            }
+        }
+        var worklist = heap.collectorBuffers.take(capacity: validation.largest)
+        _ = validation.validateBatches(in: heap, worklist: &worklist)
+        heap.collectorBuffers.give(worklist)
+        if shared {
+            validationOpen.store(false, ordering: .relaxed)
+            joinableValidation.withLock { $0 = nil }
+        }
+        return validation.finish()
+    }
+
+    /// Validates batches of the pause's shared validation, if one is open with batches left: a
+    /// mutator parked by the pause, or held by pacing while it runs.
+    func assistValidation(in heap: Heap) {
+        guard let validation = joinableValidation.withLock({ $0 }), validation.join() else { return }
+        validate(joined: validation, in: heap)
+    }
+
+    /// Validates batches of `validation`, which the caller has joined, and leaves it.
+    func validate(joined validation: SharedValidation, in heap: Heap) {
+        var worklist = ObjectList(capacity: validation.largest)
+        defer { worklist.deallocate() }
+        validation.leave(validated: validation.validateBatches(in: heap, worklist: &worklist))
+    }
+}
+
+extension Heap {
+    /// Mutators that may validate batches beside the stopper of a validation pause (top of the
+    /// file): as many as may assist a walk, short of the other mutators attached and of the
+    /// pause's worker threads (the CPUs); none under the global-lock policy, where mutators wait
+    /// for the lock and not at safepoints.
+    func validationAssistants() -> Int {
+        guard policy != .globalLock else { return 0 }
+        let others = mutators.withLock { $0.count } - 1
+        return max(0, min(walkAssistants, ConcurrentDetection.assistants, pauseWorkers - 1, others))
+    }
+
+    /// Validation of one batch of tentative garbage (ConcurrentDetection.swift) in the pass of
+    /// `epoch`, taken for it: its garbage. World stopped, by the caller or by the stopper it
+    /// assists (writes only the batch's objects' scratch words and generation bits).
+    func validateBatch(_ batch: ArraySlice<UInt>, epoch: UInt, promotingTo target: UInt8, worklist: inout ObjectList) -> [ObjectRef] {
+        var set = validate(batch)
+        return set.withUnsafeMutableBufferPointer { set in
+            countReferences(in: set, epoch: epoch, lessHeld: 0, lessPauseHeld: true)
+            return unreachable(in: set, epoch: epoch, roots: nil, promotingTo: target, worklist: &worklist)
+        }
+    }
+}
+
 /// A concurrent collection's garbage batches, freed after its validation pauses by the collecting
 /// thread and the waiting mutators that join (top of the file). `finish` waits, under the mutex
 /// each joiner leaves under, until every batch taken is freed.
@@ -203,6 +347,20 @@ extension Heap {
 }
 
 extension Mutator {
+    /// Parked by a pause: if it is one of a concurrent collection's validation pauses that share
+    /// their batches, waits a moment for them and validates some (top of the file).
+    func assistValidation(in heap: Heap) {
+        let detection = heap.concurrentDetection
+        guard detection.validating.load(ordering: .relaxed) else { return }
+        let counters = storage.pointee.counters
+        // Acquiring: pairs with the releasing store that opens it (what the stopper wrote before
+        // is seen here; the gate's mutex orders it again).
+        let open = spinWait(upTo: heap.validationJoinSpinNanoseconds) {
+            detection.validationOpen.load(ordering: .acquiring) || !counters.pointee.stopRequested.load(ordering: .relaxed)
+        }
+        if open && counters.pointee.stopRequested.load(ordering: .relaxed) { detection.assistValidation(in: heap) }
+    }
+
     /// Waits, in a blocking region, until the running concurrent collection has made room or
     /// its pacing has ended (ConcurrentDetection.swift), assisting it meanwhile (top of the
     /// file). Records the wait as a pause this mutator saw.
@@ -215,29 +373,48 @@ extension Mutator {
         enterBlockingRegion()
         withHeap { heap in
             heap.concurrentDetection.assist(in: heap)
-            while let teardown = waitForRoomOrTeardown(heap) {
-                var released: [ObjectRef] = []
-                leaveBlockingRegion()
-                let freed = teardown.freeBatches(in: heap, by: self, releasing: &released)
-                enterBlockingRegion()
-                teardown.leave(releasing: released, batchesFreed: freed)
+            while let assist = waitForRoomOrAssist(heap) {
+                switch assist {
+                case .validation(let validation):
+                    // In the blocking region: the pause that shares it waits for this thread.
+                    heap.concurrentDetection.validate(joined: validation, in: heap)
+                case .teardown(let teardown):
+                    var released: [ObjectRef] = []
+                    leaveBlockingRegion()
+                    let freed = teardown.freeBatches(in: heap, by: self, releasing: &released)
+                    enterBlockingRegion()
+                    teardown.leave(releasing: released, batchesFreed: freed)
+                }
             }
         }
         leaveBlockingRegion()
         withHeap { heap in heap.world.withLock { heap.world.recordMutatorPauseLocked(monotonicNanoseconds() - start) } }
     }
 
-    /// Waits until this mutator no longer outpaces the walk (nil), or a teardown it has joined.
-    private func waitForRoomOrTeardown(_ heap: Heap) -> SharedTeardown? {
+    /// Work a waiting mutator has joined.
+    private enum Assist {
+        case validation(SharedValidation)
+        case teardown(SharedTeardown)
+    }
+
+    /// Waits until this mutator no longer outpaces the walk (nil), or a validation or teardown
+    /// it has joined.
+    private func waitForRoomOrAssist(_ heap: Heap) -> Assist? {
         heap.walkPacing.withLock {
             // Sequentially consistent: pairs with `makeRoom` (its comment). `stallAbove` is
             // lowered to Int.max under this mutex by `endPacing`.
             heap.counters.pointee.pacingWaiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
             defer { heap.counters.pointee.pacingWaiters.wrappingSubtract(1, ordering: .relaxed) }
-            while heap.outpacesWalk() {
-                // Published before the broadcast that wakes this wait (`Heap.shareTeardown`).
+            while true {
+                // Published before the broadcast that wakes this wait (`Heap.shareTeardown`,
+                // `ConcurrentDetection.validate`). A validation first: its pause is waiting,
+                // and the pause may be the one that gave this mutator room again.
+                if let validation = heap.concurrentDetection.joinableValidation.withLock({ $0 }), validation.join() {
+                    return .validation(validation)
+                }
+                guard heap.outpacesWalk() else { break }
                 if let teardown = heap.concurrentDetection.joinableTeardown.withLock({ $0 }), teardown.join() {
-                    return teardown
+                    return .teardown(teardown)
                 }
                 heap.walkPacing.wait()
             }

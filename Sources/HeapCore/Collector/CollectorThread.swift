@@ -43,7 +43,8 @@ public struct CollectorConfiguration: Sendable {
     public var idleInterval: Duration?
     /// Threads that share a large collection's walk of the heap while the world is stopped (the
     /// mutators are parked, so their CPUs are free); 1: the collecting thread alone. Default: the
-    /// CPUs available, at most 8.
+    /// CPUs available, at most 8. A concurrent collection's validation pauses share their
+    /// batches with at most this many less one of the mutators they hold (CollectionAssists).
     public var pauseWorkers: Int
 
     public init(automatic: Bool = true, thresholds: (Int, Int, Int) = (700, 10, 10), idleInterval: Duration? = .milliseconds(500),

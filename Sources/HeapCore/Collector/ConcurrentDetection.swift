@@ -103,6 +103,12 @@ final class ConcurrentDetection: @unchecked Sendable {
     /// The teardown that waiting mutators may join (CollectionAssists.swift), while its batches
     /// are being freed.
     let joinableTeardown = Mutex<SharedTeardown?>(nil)
+    /// The validation that mutators may join while its pause runs (CollectionAssists.swift), and
+    /// whether there is one (for parked mutators' spins); whether the running collection's
+    /// validation pauses share their batches.
+    let joinableValidation = Mutex<SharedValidation?>(nil)
+    let validationOpen = Atomic<Bool>(false)
+    let validating = Atomic<Bool>(false)
 
     /// Mutators that may assist one walk at once (each has a lane and a page copy).
     static let assistants = 3
@@ -266,9 +272,10 @@ extension Heap {
 
 extension Heap {
     /// Validation (top of the file): the tentative addresses that are live admissible objects of
-    /// this heap now. World stopped, before the walk ends.
+    /// this heap now. World stopped, by the caller or by the stopper it assists
+    /// (CollectionAssists.swift), before the walk ends.
     func validate(_ tentative: ArraySlice<UInt>) -> [ObjectRef] {
-        assertWorldStopped()
+        assertWorldStoppedForCollection()
         let filter = CandidateFilter(collecting: 2)
         let regions = allocator.regions
         let allocatorID = allocator.id

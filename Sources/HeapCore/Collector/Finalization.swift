@@ -94,12 +94,16 @@ extension Heap {
             result.pagesWalked = outcome.pages
             result.pagesAssisted = outcome.pagesAssisted
             result.tentative = outcome.tentative.count
-            // One pause per batch; the first also when there is nothing to validate (the counts
-            // restart in it).
-            for (number, batch) in (outcome.batches.isEmpty ? [0..<0] : outcome.batches).enumerated() {
+            // One pause per group of batches (one batch unless mutators may assist); the first
+            // also when there is nothing to validate (the counts restart in it).
+            let batches = outcome.batches.isEmpty ? [0..<0] : outcome.batches
+            let perPause = 1 + validationAssistants()
+            concurrentDetection.beginValidation(shared: perPause > 1)
+            for (number, first) in stride(from: 0, to: batches.count, by: perPause).enumerated() {
                 var each = PauseTiming()
+                let group = batches[first..<min(first + perPause, batches.count)].map { outcome.tentative[$0] }
                 stopTheWorld(timing: &each) {
-                    validateGarbage(outcome.tentative[batch], first: number == 0, &result, by: me, into: &teardown)
+                    validateGarbage(group, first: number == 0, &result, by: me, into: &teardown)
                 }
                 // The counts restarted in the first pause: so does pacing's budget. A mutator
                 // waiting for room waits on until the garbage is freed: woken between pauses,
@@ -109,6 +113,7 @@ extension Heap {
                 timing.pauseNanoseconds += each.pauseNanoseconds
                 result.pauses.append(each.pauseNanoseconds)
             }
+            concurrentDetection.endValidation()
             allocator.endConcurrentWalk()
         }
         if result.pauses.isEmpty { result.pauses.append(timing.pauseNanoseconds) }
@@ -174,32 +179,37 @@ extension Heap {
         startTeardown(of: garbage, epoch: epoch, &result, by: me, into: &teardown, since: clock)
     }
 
-    /// Pause 1 of a concurrent collection, once per batch of the tentative garbage: its
-    /// validation (ConcurrentDetection.swift) and the start of its teardown. The counts restart
-    /// in the `first` one.
-    private func validateGarbage(_ batch: ArraySlice<UInt>, first: Bool, _ result: inout CollectionResult, by me: Mutator,
+    /// Pause 1 of a concurrent collection, once per group of batches of the tentative garbage:
+    /// their validation (ConcurrentDetection.swift), shared with the mutators that assist it
+    /// (CollectionAssists.swift), and the start of their teardown. The counts restart in the
+    /// `first` one.
+    private func validateGarbage(_ batches: [ArraySlice<UInt>], first: Bool, _ result: inout CollectionResult, by me: Mutator,
                                  into teardown: inout Teardown) {
         let start = monotonicNanoseconds()
-        var set = validate(batch)
-        let target = promotionTarget(of: result.generation)
-        let (garbage, epoch) = set.withUnsafeMutableBufferPointer {
-            findUnreachable(in: $0, promotingTo: target, lessPauseHeld: true)
+        let validation = SharedValidation(batches, epochs: batches.map { _ in nextEpoch() }, promotingTo: promotionTarget(of: result.generation))
+        let (found, assisted) = concurrentDetection.validate(validation, in: self)
+        result.validationsAssisted += assisted
+        for (garbage, epoch) in zip(found, validation.epochs) {
+            takeOverPauseHeld(inEpoch: epoch)
+            result.validated += garbage.count
+            result.unreachable += garbage.count
         }
-        takeOverPauseHeld(inEpoch: epoch)
         result.trialDeletionNanoseconds += monotonicNanoseconds() - start
-        result.validated += garbage.count
-        result.unreachable += garbage.count
         if first { resetCounts(afterCollecting: result.generation) }
-        startTeardown(of: garbage, epoch: epoch, &result, by: me, into: &teardown, since: monotonicNanoseconds())
+        for (garbage, epoch) in zip(found, validation.epochs) {
+            startTeardown(of: garbage, epoch: epoch, &result, by: me, into: &teardown, since: monotonicNanoseconds())
+        }
     }
 
     /// The merge queues' references this pause holds (Safepoints.swift) are not from outside: an
     /// object whose only reference it was is garbage with what only it reaches, as it would have
     /// been had the queue been merged before the pause. Takes them off the gc_refs of the pass of
-    /// `epoch` (after update_refs). World stopped.
+    /// `epoch` (after update_refs). World stopped, by the caller or by the stopper it assists
+    /// (writes only the scratch words of the pass's set).
     func subtractPauseHeld(inEpoch epoch: UInt) {
-        for object in pauseHeld where Scratch.epoch(object.header.pointee.scratch) == epoch {
-            object.header.pointee.scratch &-= 1
+        for object in pauseHeld {
+            let word = object.scratchWord.pointee.load(ordering: .relaxed)
+            if Scratch.epoch(word) == epoch { object.scratchWord.pointee.store(word &- 1, ordering: .relaxed) }
         }
     }
 

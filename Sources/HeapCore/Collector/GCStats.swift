@@ -59,6 +59,9 @@ public struct CollectionResult: Sendable, Equatable {
     /// Batches of the garbage (one per validation pause) freed by mutators that assisted a
     /// concurrent collection's teardown (CollectionAssists.swift).
     public var batchesAssisted: Int
+    /// Batches of the tentative garbage validated by mutators that assisted a validation pause
+    /// (CollectionAssists.swift).
+    public var validationsAssisted: Int
     /// Unreachable objects found, the resurrected ones included.
     public var unreachable: Int
     /// Of those, resurrected by a finalizer or a weak-reference callback and kept alive.
@@ -96,7 +99,7 @@ public struct CollectionResult: Sendable, Equatable {
         self.reason = reason
         self.mode = mode
         concurrentNanoseconds = 0; tentative = 0; validated = 0; collectorCPUNanoseconds = 0
-        candidates = 0; pagesWalked = 0; pagesAssisted = 0; batchesAssisted = 0; unreachable = 0; resurrected = 0; finalized = 0; saved = 0
+        candidates = 0; pagesWalked = 0; pagesAssisted = 0; batchesAssisted = 0; validationsAssisted = 0; unreachable = 0; resurrected = 0; finalized = 0; saved = 0
         pauseNanoseconds = 0; handshakeNanoseconds = 0; findCandidatesNanoseconds = 0
         trialDeletionNanoseconds = 0; finalizationNanoseconds = 0; teardownNanoseconds = 0
     }

@@ -160,6 +160,20 @@ extension Heap {
         assert(isInsidePause, "heapd: \(function) needs the world stopped by the calling thread")
     }
 
+    /// The debug-build check for work a stopper may share with the mutators that assist it
+    /// (CollectionAssists.swift): the world is stopped by the calling thread, or by another while
+    /// the caller, a mutator of this heap, is parked or blocked.
+    @inline(__always)
+    func assertWorldStoppedForCollection(_ function: StaticString = #function) {
+        #if DEBUG
+        guard !isInsidePause else { return }
+        let me = Mutator.current
+        assert(world.stopperID.load(ordering: .relaxed) != 0 && me?.storage.pointee.worldState != .running
+               && me?.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque(),
+               "heapd: \(function) needs the world stopped, by the calling thread or by the stopper it assists")
+        #endif
+    }
+
     /// Stops every other mutator at a safepoint (or in a blocking region), drains the merge queues,
     /// runs `body` with the world quiescent, and resumes everyone. The caller must be a mutator of
     /// this heap; its own state does not matter.
@@ -324,6 +338,7 @@ extension Mutator {
         withHeap { heap in
             let parkedAt = monotonicNanoseconds()
             heap.world.withLock { heap.setWorldStateLocked(storage, to: .parked) }
+            assistValidation(in: heap)
             let counters = storage.pointee.counters
             // Relaxed: a lowered flag seen here only sends this thread to the mutex, where
             // `waitForResumeLocked` reads the flag again (and orders what the pause wrote).

@@ -168,38 +168,55 @@ extension Heap {
     /// the collector itself holds, which are not from outside the set).
     @inline(__always)
     private func updateRefs(_ object: ObjectRef, epoch: UInt, lessHeld held: Int) {
-        object.header.pointee.scratch = (epoch << 32 | Scratch.bias) &+ (UInt(bitPattern: refcount(of: object) &- held) & Scratch.refsMask)
+        let word = (epoch << 32 | Scratch.bias) &+ (UInt(bitPattern: refcount(of: object) &- held) & Scratch.refsMask)
+        object.scratchWord.pointee.store(word, ordering: .relaxed)
     }
 
     /// The objects of `set` that nothing outside it references, directly or through its slots;
     /// the others (survivors) move to generation `target`. Pass `epoch` when update_refs and
     /// subtract_refs are already done for it (collectCandidates); otherwise a new epoch is taken
-    /// and both are done here. `roots`, when given, are the objects of the set with gc_refs > 0
-    /// (a shared walk lists them), so that the set need not be scanned for them. `held` is the
-    /// number of references to each object of the set that the collector holds itself
-    /// (Finalization's hold), taken off its count; with `lessPauseHeld`, so are the merge
-    /// queues' references that the pause holds (Finalization's subtractPauseHeld). World stopped.
+    /// and both are done here (`countReferences`). `roots`, when given, are the objects of the
+    /// set with gc_refs > 0 (a shared walk lists them), so that the set need not be scanned for
+    /// them. World stopped.
     func findUnreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt? = nil, roots: UnsafeMutableBufferPointer<ObjectRef>? = nil,
-                         promotingTo target: UInt8, lessHeld held: Int = 0, lessPauseHeld: Bool = false) -> (unreachable: [ObjectRef], epoch: UInt) {
+                         promotingTo target: UInt8, lessHeld held: Int = 0) -> (unreachable: [ObjectRef], epoch: UInt) {
         assertWorldStopped()
         let epoch = epoch ?? {
             let fresh = nextEpoch()
-            // update_refs
-            for object in set { updateRefs(object, epoch: fresh, lessHeld: held) }
-            // subtract_refs
-            for object in set {
-                forEachReferent(of: object, inEpoch: fresh) { referent in
-                    referent.header.pointee.scratch &-= 1
-                }
-            }
-            if lessPauseHeld { subtractPauseHeld(inEpoch: fresh) }
+            countReferences(in: set, epoch: fresh, lessHeld: held, lessPauseHeld: false)
             return fresh
         }()
-        // move_unreachable: mark from the roots; each object is pushed at most once.
         var worklist = collectorBuffers.take(capacity: set.count)
         defer { collectorBuffers.give(worklist) }
+        return (unreachable(in: set, epoch: epoch, roots: roots, promotingTo: target, worklist: &worklist), epoch)
+    }
+
+    /// update_refs and subtract_refs for the pass of `epoch` over `set`. `held` is the number of
+    /// references to each object of the set that the collector holds itself (Finalization's
+    /// hold), taken off its count; with `lessPauseHeld`, so are the merge queues' references
+    /// that the pause holds (Finalization's subtractPauseHeld). World stopped, by the caller or
+    /// by the stopper it assists (CollectionAssists.swift): this writes the scratch words of the
+    /// set only, so passes over disjoint sets may run side by side.
+    func countReferences(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt, lessHeld held: Int, lessPauseHeld: Bool) {
+        assertWorldStoppedForCollection()
+        for object in set { updateRefs(object, epoch: epoch, lessHeld: held) }
+        for object in set {
+            forEachReferent(of: object, inEpoch: epoch) { referent in
+                let word = referent.scratchWord
+                word.pointee.store(word.pointee.load(ordering: .relaxed) &- 1, ordering: .relaxed)
+            }
+        }
+        if lessPauseHeld { subtractPauseHeld(inEpoch: epoch) }
+    }
+
+    /// move_unreachable for the pass of `epoch` over `set` (update_refs and subtract_refs done):
+    /// marks from the roots, each object pushed at most once onto `worklist` (room for the set),
+    /// and returns what it did not reach. The same rule as `countReferences` for who may call.
+    func unreachable(in set: UnsafeMutableBufferPointer<ObjectRef>, epoch: UInt, roots: UnsafeMutableBufferPointer<ObjectRef>?,
+                     promotingTo target: UInt8, worklist: inout ObjectList) -> [ObjectRef] {
+        assertWorldStoppedForCollection()
         var marked = 0
-        for object in roots ?? set where Scratch.isRoot(object.header.pointee.scratch) {
+        for object in roots ?? set where Scratch.isRoot(object.scratchWord.pointee.load(ordering: .relaxed)) {
             guard mark(object, promotingTo: target) else { continue }
             marked += 1
             worklist.append(object)
@@ -212,18 +229,18 @@ extension Heap {
             }
         }
         // Everything reached (the usual case): no need to look at the set again.
-        guard marked < set.count else { return ([], epoch) }
+        guard marked < set.count else { return [] }
         var unreachable: [ObjectRef] = []
         unreachable.reserveCapacity(set.count - marked)
-        for object in set where object.header.pointee.scratch & Scratch.reachable == 0 {
+        for object in set where object.scratchWord.pointee.load(ordering: .relaxed) & Scratch.reachable == 0 {
             unreachable.append(object)
         }
-        return (unreachable, epoch)
+        return unreachable
     }
 
     /// Whether `object` was in the set of the pass of `epoch` and found unreachable.
     func isUnreachable(_ object: ObjectRef, epoch: UInt) -> Bool {
-        let word = object.header.pointee.scratch
+        let word = object.scratchWord.pointee.load(ordering: .relaxed)
         return Scratch.epoch(word) == epoch && word & Scratch.reachable == 0
     }
 
@@ -231,9 +248,9 @@ extension Heap {
     /// exactly once, so promotion costs no pass of its own); false if it was marked already.
     @inline(__always)
     private func mark(_ object: ObjectRef, promotingTo target: UInt8) -> Bool {
-        let word = object.header.pointee.scratch
+        let word = object.scratchWord.pointee.load(ordering: .relaxed)
         if word & Scratch.reachable != 0 { return false }
-        object.header.pointee.scratch = word | Scratch.reachable
+        object.scratchWord.pointee.store(word | Scratch.reachable, ordering: .relaxed)
         let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
         let moved = (bits & ~GCBits.generationMask) | target << GCBits.generationShift
         if moved != bits { object.header.pointee.gcBits.store(moved, ordering: .relaxed) }
@@ -251,7 +268,7 @@ extension Heap {
         var slot = object.slot(0)
         for _ in 0..<slots {
             if let referent = ObjectRef(bits: slot.pointee.load(ordering: .relaxed)),
-               Scratch.epoch(referent.header.pointee.scratch) == epoch {
+               Scratch.epoch(referent.scratchWord.pointee.load(ordering: .relaxed)) == epoch {
                 body(referent)
             }
             slot += 1

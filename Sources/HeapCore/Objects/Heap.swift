@@ -118,6 +118,10 @@ public final class Heap: @unchecked Sendable {
     /// at most this many at once. Tests set 0 to keep the walk to the collecting thread. Set
     /// before the heap is shared with other threads.
     nonisolated(unsafe) var walkAssistants = ConcurrentDetection.assistants
+    /// How long a mutator parked by a validation pause that shares its batches spins for them
+    /// (CollectionAssists.swift). Tests set it long, so that the parked mutator surely joins. Set
+    /// before the heap is shared with other threads.
+    nonisolated(unsafe) var validationJoinSpinNanoseconds = World.maximumSpinNanoseconds
     let walkPacing = MutexCondition()
     /// The running concurrent walk's allocation stamp (0 when none runs), for mutators that
     /// attach while it runs (`MutatorStorage.allocationStamp`).

@@ -7,8 +7,9 @@
 //                                       holder (global-lock); the stripe id     never an RMW
 //                                       while striped (a pause)
 //   8       shared      Int atomic      any thread                              RMW: see below
-//   16      scratch     UInt            collector (world stopped); after death:  plain
-//                                       the dealloc worklist / QSBR link
+//   16      scratch     UInt            collector (world stopped); after death:  plain; relaxed
+//                                       the dealloc worklist / QSBR link        atomic in trial
+//                                                                               deletion (shared)
 //   24      typeID      UInt16          creator                                 immutable
 //   26      gcBits      UInt8 atomic    creator, collector; weak-ref creation   relaxed; bit set by RMW
 //   27      flags       UInt8           creator                                 immutable
@@ -147,6 +148,12 @@ public struct ObjectRef: Hashable, @unchecked Sendable, CustomStringConvertible 
 
     @usableFromInline @inline(__always)
     var header: UnsafeMutablePointer<ObjectHeader> { address.assumingMemoryBound(to: ObjectHeader.self) }
+
+    /// The scratch word as an atomic word: trial deletion's passes (TrialDeletion.swift), which
+    /// threads that share a pause run side by side, each writing its own set's words and reading
+    /// any.
+    @inline(__always)
+    var scratchWord: UnsafeMutablePointer<Atomic<UInt>> { (address + 16).assumingMemoryBound(to: Atomic<UInt>.self) }
 
     /// Slot `index` as an atomic word (0 = none).
     @inlinable @inline(__always)

@@ -19,6 +19,10 @@ final class TestHooks: @unchecked Sendable {
     /// world running; called on the freeing thread, the collecting one or an assisting mutator
     /// (Collector/CollectionAssists.swift).
     var beforeTeardownBatch: (() -> Void)?
+    /// A validation pause is about to validate one batch of tentative garbage, with the world
+    /// stopped; called on the validating thread, the stopper or an assisting mutator
+    /// (Collector/CollectionAssists.swift).
+    var beforeValidationBatch: (() -> Void)?
     /// A concurrent collection found its tentative garbage and is about to stop the world to
     /// validate it; called on the collecting thread with the world running.
     var beforeValidation: (([ObjectRef]) -> Void)?

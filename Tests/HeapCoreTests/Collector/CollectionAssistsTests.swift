@@ -138,6 +138,79 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
         }
     }
 
+    /// A validation pause shares its batches with the mutators it holds: held before its first
+    /// batch, the collecting thread goes on once the other mutator has validated one — parked
+    /// at a safepoint by the pause (`held: false`: pacing's budget is too large to reach), or
+    /// waiting for pacing room (`held: true`: the collecting thread lets the pause begin only
+    /// once the other waits) — for the first batch; later pauses may find it either way. Either way the garbage made before the collection is all found,
+    /// and only that. Not under the global lock, where validation is not shared.
+    @Test(arguments: [RefCountPolicyKind.biased, .atomic], [false, true])
+    func aMutatorHeldByAValidationPauseValidatesBatchesOfIt(_ policy: RefCountPolicyKind, held: Bool) {
+        let heap = Heap(policy: policy, collector: CollectorConfiguration(automatic: false, idleInterval: nil, pauseWorkers: 2))
+        heap.pauseWalkPages = -1
+        heap.walkAssistants = 1
+        heap.validationJoinSpinNanoseconds = 5_000_000_000
+        if !held { heap.setThresholds(1_000_000) }
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let cycles = 3 * ConcurrentDetection.pauseBudget     // six batches or so
+        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
+        let start = DispatchSemaphore(value: 0)
+        let collecting = Atomic<UInt32>(0)
+        let byCollector = Atomic<Int>(0), byOther = Atomic<Int>(0)
+        let assistedWhileHeld = Atomic<Bool>(false), wrongState = Atomic<Bool>(false)
+        let hooks = TestHooks()
+        hooks.beforeValidation = { _ in
+            start.signal()
+            // The other mutator is on its way: the pause must find it waiting for pacing room, or
+            // running (to park at a safepoint), not still waking up.
+            if held {
+                hold { heap.counters.pointee.pacingWaiters.load(ordering: .relaxed) > 0 }
+            } else {
+                hold { made.load(ordering: .relaxed) > 0 }
+            }
+        }
+        hooks.beforeValidationBatch = {
+            guard let me = Mutator.current, me.id == collecting.load(ordering: .relaxed) else {
+                // Blocked when pacing holds it, parked when the pause does.
+                let state = Mutator.current!.storage.pointee.worldState
+                if byOther.add(1, ordering: .relaxed).newValue == 1 && state != (held ? .blocked : .parked) {
+                    wrongState.store(true, ordering: .relaxed)
+                }
+                return
+            }
+            guard byCollector.add(1, ordering: .relaxed).newValue == 1 else { return }
+            hold { byOther.load(ordering: .relaxed) > 0 }
+            assistedWhileHeld.store(byOther.load(ordering: .relaxed) > 0, ordering: .relaxed)
+        }
+        heap.testHooks = hooks
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                collecting.store(m.id, ordering: .relaxed)
+                dropCycles(m, node, cycles)
+                let result = heap.collect()
+                #expect(result.mode == .concurrent)
+                let (assisted, wrong) = (assistedWhileHeld.load(ordering: .relaxed), wrongState.load(ordering: .relaxed))
+                #expect(assisted, "the other mutator validated a batch of the first pause")
+                #expect(!wrong, held ? "held by pacing" : "parked by the pause")
+                #expect(result.validationsAssisted == byOther.load(ordering: .relaxed))
+                #expect(result.pauses.count * 2 >= byCollector.load(ordering: .relaxed) + byOther.load(ordering: .relaxed),
+                        "two batches a pause")
+                #expect(result.collected == 2 * cycles, "the garbage made before it, and only that")
+                stop.store(true, ordering: .relaxed)
+            } else {
+                wait(start, as: m)
+                makeGarbage(m, node, until: stop, counting: made)
+            }
+        }
+        heap.testHooks = nil
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+
     /// Pacing counts what the mutators make, not what the collection gives back: freeing the
     /// garbage takes it off the young count, and without the discount that would be room. The
     /// collecting thread, held before its first batch, lets the other mutator start making
