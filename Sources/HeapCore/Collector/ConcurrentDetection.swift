@@ -80,6 +80,18 @@
 // waits for its own collection. A waiting mutator is idle, so it assists instead, while there is
 // work to share: it walks pages of the walk, and later frees batches of the garbage
 // (CollectionAssists.swift).
+//
+// The bridge: when the garbage is freed, the waiters wake, and on a machine with no spare CPU
+// they can keep the collecting thread from running for many milliseconds — time in which the
+// mutators, no longer paced, make hundreds of thousands of objects that the next walk must then
+// examine (and the walks grow, costlier per object as their tables outgrow the caches). So an
+// automatic concurrent collection ends pacing at a bridge instead: the mutators may make one more
+// budget past the young threshold (or past the count, if higher), and wait there until the next
+// collection's walk begins and replaces the limit (`beginPacing(waking:)`). They cross the
+// threshold before they reach the bridge, and so ask for that collection; a bridge nothing will
+// replace is lifted (`liftPacingBridge`): when the collector thread finds no collection due,
+// and whenever the young threshold changes (gc.disable, gc.set_threshold, a full collection's
+// scaling), since a mutator could then reach the bridge without asking.
 
 import CHeapShim
 import Synchronization
@@ -219,16 +231,32 @@ extension Heap {
 
     /// Pacing (top of the file): from now until `endPacing`, allocating mutators that push
     /// count0 past the budget and the room made wait. Called again once the counts have
-    /// restarted (in a collection's first validation pause); waiters wait on (top of the file).
-    func beginPacing() {
+    /// restarted (in a collection's first validation pause); waiters wait on (top of the file),
+    /// except at a walk's start (`waking`), where this replaces a bridge they may wait at.
+    func beginPacing(waking: Bool = false) {
+        let budget = pacingBudget()
+        let count0 = counters.pointee.count0.load(ordering: .relaxed)
+        let limit = count0 > Int.max - budget ? Int.max : count0 + budget
+        guard waking else {
+            counters.pointee.room.store(0, ordering: .relaxed)
+            counters.pointee.stallAbove.store(limit, ordering: .relaxed)
+            return
+        }
+        walkPacing.withLock {
+            pacingBridged = false
+            counters.pointee.room.store(0, ordering: .relaxed)
+            counters.pointee.stallAbove.store(limit, ordering: .relaxed)
+            walkPacing.broadcast()
+        }
+    }
+
+    /// What mutators may make before they wait (top of the file).
+    private func pacingBudget() -> Int {
         // Saturating: a threshold may be as large as a program or a client sets it.
-        let budget = collectorState.withLock { state in
+        collectorState.withLock { state in
             let (thresholds, overflow) = state.youngThreshold.multipliedReportingOverflow(by: ConcurrentDetection.budgetThresholds)
             return max(overflow ? Int.max : thresholds, state.longLivedTotal)
         }
-        let count0 = counters.pointee.count0.load(ordering: .relaxed)
-        counters.pointee.room.store(0, ordering: .relaxed)
-        counters.pointee.stallAbove.store(count0 > Int.max - budget ? Int.max : count0 + budget, ordering: .relaxed)
     }
 
     /// The collection has progressed: `objects` more may be made, and the mutators waiting for
@@ -253,12 +281,38 @@ extension Heap {
         counters.pointee.stallAbove.store(limit > Int.min + objects ? limit - objects : Int.min, ordering: .relaxed)
     }
 
-    /// The walk is over: waiting mutators go on.
-    func endPacing() {
+    /// The garbage is freed: waiting mutators go on — with `bridging`, only as far as the
+    /// bridge (top of the file), which the next collection's walk replaces.
+    func endPacing(bridging: Bool) {
         walkPacing.withLock {
+            let limit = bridging ? bridgeLimit() : Int.max
+            pacingBridged = limit != Int.max
+            counters.pointee.room.store(0, ordering: .relaxed)
+            counters.pointee.stallAbove.store(limit, ordering: .relaxed)
+            walkPacing.broadcast()
+        }
+    }
+
+    /// Lifts the bridge, if pacing is at one: no collection may come to replace it (the
+    /// collector thread found none due, or the young threshold changed).
+    func liftPacingBridge() {
+        walkPacing.withLock {
+            guard pacingBridged else { return }
+            pacingBridged = false
             counters.pointee.stallAbove.store(Int.max, ordering: .relaxed)
             walkPacing.broadcast()
         }
+    }
+
+    /// The bridge: a budget past the young threshold or the count, whichever is higher, so that
+    /// the mutators cross the threshold — and ask for the collection that replaces it — before
+    /// they reach it. Int.max (none) while automatic collection is off.
+    private func bridgeLimit() -> Int {
+        let threshold = counters.pointee.signalThreshold.load(ordering: .relaxed)
+        let budget = pacingBudget()
+        let base = max(threshold, counters.pointee.count0.load(ordering: .relaxed))
+        guard threshold != Int.max, base <= Int.max - budget else { return Int.max }
+        return base + budget
     }
 
     /// Whether an allocating mutator must wait for the walk (pacing, top of the file).

@@ -85,7 +85,7 @@ extension Heap {
         case let plan?:
             let start = monotonicNanoseconds()
             me.enterBlockingRegion()
-            beginPacing()
+            beginPacing(waking: true)
             let outcome = concurrentDetection.detect(in: self, generation: generation, plan: plan)
             me.leaveBlockingRegion()
             result.concurrentNanoseconds = monotonicNanoseconds() - start
@@ -127,8 +127,10 @@ extension Heap {
             result.teardownNanoseconds = monotonicNanoseconds() - start
         }
         // Pacing lasts until the garbage is freed, and ends before program code runs
-        // (finalizers, callbacks), which may allocate.
-        if plan != nil { endPacing() }
+        // (finalizers, callbacks), which may allocate; at a bridge after an automatic
+        // concurrent collection (ConcurrentDetection.swift). Any other collection lifts a
+        // bridge left before it.
+        endPacing(bridging: plan != nil && reason != .explicit)
         result.collectorCPUNanoseconds = threadCPUNanoseconds() - cpu
         if !teardown.held.isEmpty {
             let start = monotonicNanoseconds()

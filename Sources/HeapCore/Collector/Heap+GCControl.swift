@@ -96,6 +96,8 @@ extension Heap {
             change(&state)
             counters.pointee.signalThreshold.store(state.signalThreshold, ordering: .relaxed)
         }
+        // A bridge assumed the old threshold (ConcurrentDetection.swift).
+        liftPacingBridge()
         // A count already above a lowered threshold is not left waiting for the next batch.
         if let me = Mutator.current, me.heap === self { me.flushYoungDelta(poll: false) }
     }
@@ -183,6 +185,7 @@ extension Heap {
     func collectAutomatically(_ reason: CollectionReason) {
         // Cleared first: a mutator crossing the threshold from now on signals again.
         counters.pointee.collectionRequested.store(false, ordering: .relaxed)
+        testHooks?.beforeAutomaticCollection?()
         let generation: Int?
         switch reason {
         case .threshold: generation = dueGeneration()
@@ -191,7 +194,11 @@ extension Heap {
             generation = waiting && collectorState.withLock({ $0.automatic && $0.enabled && $0.thresholds.0 > 0 }) ? 0 : nil
         case .explicit: generation = nil
         }
-        guard let generation else { return }
+        guard let generation else {
+            // Nothing due: no collection will replace a bridge (ConcurrentDetection.swift).
+            liftPacingBridge()
+            return
+        }
         let me = attachCurrentThread()
         collect(generation, by: me, reason: reason)
         detachCurrentThread()
@@ -209,5 +216,7 @@ extension Heap {
             default: break
             }
         }
+        // A bridge assumed the old threshold (ConcurrentDetection.swift).
+        if generation == 2 { liftPacingBridge() }
     }
 }

@@ -123,6 +123,9 @@ public final class Heap: @unchecked Sendable {
     /// before the heap is shared with other threads.
     nonisolated(unsafe) var validationJoinSpinNanoseconds = World.maximumSpinNanoseconds
     let walkPacing = MutexCondition()
+    /// Whether pacing's limit is a bridge (Collector/ConcurrentDetection.swift). Under
+    /// `walkPacing`'s mutex.
+    nonisolated(unsafe) var pacingBridged = false
     /// The running concurrent walk's allocation stamp (0 when none runs), for mutators that
     /// attach while it runs (`MutatorStorage.allocationStamp`).
     let allocationStamp = Atomic<UInt>(0)

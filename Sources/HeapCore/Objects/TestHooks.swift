@@ -23,6 +23,9 @@ final class TestHooks: @unchecked Sendable {
     /// stopped; called on the validating thread, the stopper or an assisting mutator
     /// (Collector/CollectionAssists.swift).
     var beforeValidationBatch: (() -> Void)?
+    /// The collector thread is about to decide whether an automatic collection is due; called
+    /// on it, before it attaches (Collector/Heap+GCControl.swift).
+    var beforeAutomaticCollection: (() -> Void)?
     /// A concurrent collection found its tentative garbage and is about to stop the world to
     /// validate it; called on the collecting thread with the world running.
     var beforeValidation: (([ObjectRef]) -> Void)?

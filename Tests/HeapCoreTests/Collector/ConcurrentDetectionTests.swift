@@ -354,6 +354,47 @@ private final class Scene: Sendable {
             expectEmpty(heap, m)
         }
     }
+    /// An automatic concurrent collection ends pacing at a bridge: with the collector thread
+    /// held before its next collection, a mutator making garbage stops a budget past the
+    /// threshold and waits there, instead of running on until the collector thread gets a CPU.
+    /// gc.disable() lifts the bridge (no collection will come to replace it): the mutator goes on.
+    @Test func aMutatorWaitsAtTheBridgeUntilTheNextCollectionOrGCDisable() {
+        let heap = Heap(collector: CollectorConfiguration(automatic: true, idleInterval: nil))
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let made = Atomic<Int>(0), stop = Atomic<Bool>(false), held = Atomic<Bool>(false)
+        let waitedAtBridge = Atomic<Bool>(false), wentOnAfterDisable = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        let hooks = TestHooks()
+        hooks.beforeAutomaticCollection = {
+            // The first time after a concurrent collection has ended: hold the collector thread.
+            guard heap.collectorTotals.collections > 0, !held.exchange(true, ordering: .relaxed) else { return }
+            for _ in 0..<1_000 where heap.counters.pointee.pacingWaiters.load(ordering: .relaxed) == 0 { usleep(10_000) }
+            waitedAtBridge.store(heap.counters.pointee.pacingWaiters.load(ordering: .relaxed) > 0, ordering: .relaxed)
+            let before = made.load(ordering: .relaxed)
+            heap.setAutomaticCollection(enabled: false)
+            for _ in 0..<1_000 where made.load(ordering: .relaxed) < before + 100 { usleep(10_000) }
+            wentOnAfterDisable.store(made.load(ordering: .relaxed) >= before + 100, ordering: .relaxed)
+            stop.store(true, ordering: .relaxed)
+            done.signal()
+        }
+        heap.testHooks = hooks
+        runOnThreads(1) { _ in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            makeGarbage(m, node, until: stop, counting: made)
+        }
+        done.wait()
+        heap.testHooks = nil
+        let (waited, wentOn) = (waitedAtBridge.load(ordering: .relaxed), wentOnAfterDisable.load(ordering: .relaxed))
+        #expect(waited, "the mutator waited at the bridge while no collection ran")
+        #expect(wentOn, "gc.disable() let it go on")
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+
     /// Tentative garbage larger than a pause's budget is validated in several pauses, whole
     /// components each: many small cycles take several pauses, one cycle larger than the budget
     /// takes one of its own, and everything is collected either way.
