@@ -21,6 +21,37 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
     }
 }
 
+/// The two mutators of each test: the collecting one runs the test's body; the other, once
+/// `start` is signalled, makes garbage (counted in `made`) until the body has returned. Then the
+/// hooks go and a last collection must leave the heap empty.
+private final class Beside: Sendable {
+    let made = Atomic<Int>(0), stop = Atomic<Bool>(false), collecting = Atomic<UInt32>(0)
+    let start = DispatchSemaphore(value: 0)
+
+    /// Whether the calling thread is the collecting mutator.
+    var onCollectingThread: Bool { Mutator.current?.id == collecting.load(ordering: .relaxed) }
+
+    func run(_ heap: Heap, _ node: ObjectType, collecting body: @escaping @Sendable (Mutator) -> Void) {
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            if i == 0 {
+                self.collecting.store(m.id, ordering: .relaxed)
+                body(m)
+                self.stop.store(true, ordering: .relaxed)
+            } else {
+                wait(self.start, as: m)
+                makeGarbage(m, node, until: self.stop, counting: self.made)
+            }
+        }
+        heap.testHooks = nil
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+}
+
 /// Mutators that outpace a concurrent collection do some of its work (CollectionAssists.swift):
 /// each test holds the collecting thread at a hook until the other mutator has done a share.
 @Suite struct CollectionAssistsTests {
@@ -33,46 +64,30 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
         heap.pauseWalkPages = -1              // the concurrent path, however small the heap
         let node = heap.types.register(name: "N", slots: ["r"])
         let cycles = 8_192                    // some twelve pages of two-object cycles
-        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
-        let start = DispatchSemaphore(value: 0)
-        let collecting = Atomic<UInt32>(0)
+        let beside = Beside()
         let byCollector = Atomic<Int>(0), byOther = Atomic<Int>(0)
         let hooks = TestHooks()
         hooks.beforeConcurrentPageCopy = { _ in
-            guard Mutator.current?.id == collecting.load(ordering: .relaxed) else {
+            guard beside.onCollectingThread else {
                 byOther.add(1, ordering: .relaxed)
                 return
             }
             guard byCollector.add(1, ordering: .relaxed).newValue == 2 else { return }
-            start.signal()
+            beside.start.signal()
             hold { byOther.load(ordering: .relaxed) > 0 }
         }
         heap.testHooks = hooks
-        runOnThreads(2) { i in
-            let m = heap.attachCurrentThread()
-            defer { heap.detachCurrentThread() }
-            if i == 0 {
-                collecting.store(m.id, ordering: .relaxed)
-                dropCycles(m, node, cycles)
-                let result = heap.collect()
-                #expect(result.mode == .concurrent)
-                #expect(result.pagesAssisted > 0, "the other mutator walked pages")
-                #expect(result.pagesAssisted == byOther.load(ordering: .relaxed))
-                #expect(result.pagesWalked == byCollector.load(ordering: .relaxed) + byOther.load(ordering: .relaxed),
-                        "each page once")
-                #expect(result.collected == 2 * cycles, "the garbage made before it, and only that")
-                stop.store(true, ordering: .relaxed)
-            } else {
-                wait(start, as: m)
-                makeGarbage(m, node, until: stop, counting: made)
-            }
+        beside.run(heap, node) { m in
+            dropCycles(m, node, cycles)
+            let result = heap.collect()
+            #expect(result.mode == .concurrent)
+            #expect(result.pagesAssisted > 0, "the other mutator walked pages")
+            #expect(result.pagesAssisted == byOther.load(ordering: .relaxed))
+            #expect(result.pagesWalked == byCollector.load(ordering: .relaxed) + byOther.load(ordering: .relaxed),
+                    "each page once")
+            #expect(result.collected == 2 * cycles, "the garbage made before it, and only that")
         }
-        heap.testHooks = nil
-        #expect(made.load(ordering: .relaxed) > 0)
-        withMutator(heap) { m in
-            heap.collect()
-            expectEmpty(heap, m)
-        }
+        #expect(beside.made.load(ordering: .relaxed) > 0)
     }
 
     /// Held before its first batch of garbage, the collecting thread goes on once the other
@@ -87,14 +102,12 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
         let node = heap.types.register(name: "N", slots: ["r"])
         let pair = heap.types.register(name: "P", slots: ["r", "live"])
         let cycles = 3 * ConcurrentDetection.pauseBudget     // six batches or so
-        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
-        let start = DispatchSemaphore(value: 0)
-        let collecting = Atomic<UInt32>(0)
+        let beside = Beside()
         let byCollector = Atomic<Int>(0), byOther = Atomic<Int>(0)
         let hooks = TestHooks()
-        hooks.beforeValidation = { _ in start.signal() }
+        hooks.beforeValidation = { _ in beside.start.signal() }
         hooks.beforeTeardownBatch = {
-            guard Mutator.current?.id == collecting.load(ordering: .relaxed) else {
+            guard beside.onCollectingThread else {
                 byOther.add(1, ordering: .relaxed)
                 return
             }
@@ -102,39 +115,25 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
             hold { byOther.load(ordering: .relaxed) > 0 }
         }
         heap.testHooks = hooks
-        runOnThreads(2) { i in
-            let m = heap.attachCurrentThread()
-            defer { heap.detachCurrentThread() }
-            if i == 0 {
-                collecting.store(m.id, ordering: .relaxed)
-                // Each garbage cycle also holds a live object, which its teardown gives back.
-                let live = m.new(node)!
-                for _ in 0..<cycles {
-                    let a = m.new(pair)!, b = m.new(pair)!
-                    m.store(b, into: a, slot: 0)
-                    m.store(a, into: b, slot: 0)
-                    m.store(live, into: a, slot: 1)
-                    m.release(a)
-                    m.release(b)
-                }
-                let result = heap.collect()
-                #expect(result.mode == .concurrent)
-                #expect(result.pauses.count > 2, "several batches")
-                #expect((result.batchesAssisted > 0) == (policy != .globalLock), "the other mutator freed batches")
-                #expect(result.batchesAssisted == byOther.load(ordering: .relaxed))
-                #expect(result.collected == 2 * cycles)
-                #expect(m.refcount(live) == 1, "every garbage reference to it given back")
-                stop.store(true, ordering: .relaxed)
-                m.release(live)
-            } else {
-                wait(start, as: m)
-                makeGarbage(m, node, until: stop, counting: made)
+        beside.run(heap, node) { m in
+            // Each garbage cycle also holds a live object, which its teardown gives back.
+            let live = m.new(node)!
+            for _ in 0..<cycles {
+                let a = m.new(pair)!, b = m.new(pair)!
+                m.store(b, into: a, slot: 0)
+                m.store(a, into: b, slot: 0)
+                m.store(live, into: a, slot: 1)
+                m.release(a)
+                m.release(b)
             }
-        }
-        heap.testHooks = nil
-        withMutator(heap) { m in
-            heap.collect()
-            expectEmpty(heap, m)
+            let result = heap.collect()
+            #expect(result.mode == .concurrent)
+            #expect(result.pauses.count > 2, "several batches")
+            #expect((result.batchesAssisted > 0) == (policy != .globalLock), "the other mutator freed batches")
+            #expect(result.batchesAssisted == byOther.load(ordering: .relaxed))
+            #expect(result.collected == 2 * cycles)
+            #expect(m.refcount(live) == 1, "every garbage reference to it given back")
+            m.release(live)
         }
     }
 
@@ -153,24 +152,22 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
         if !held { heap.setThresholds(1_000_000) }
         let node = heap.types.register(name: "N", slots: ["r"])
         let cycles = 3 * ConcurrentDetection.pauseBudget     // six batches or so
-        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
-        let start = DispatchSemaphore(value: 0)
-        let collecting = Atomic<UInt32>(0)
+        let beside = Beside()
         let byCollector = Atomic<Int>(0), byOther = Atomic<Int>(0)
         let assistedWhileHeld = Atomic<Bool>(false), wrongState = Atomic<Bool>(false)
         let hooks = TestHooks()
         hooks.beforeValidation = { _ in
-            start.signal()
+            beside.start.signal()
             // The other mutator is on its way: the pause must find it waiting for pacing room, or
             // running (to park at a safepoint), not still waking up.
             if held {
                 hold { heap.counters.pointee.pacingWaiters.load(ordering: .relaxed) > 0 }
             } else {
-                hold { made.load(ordering: .relaxed) > 0 }
+                hold { beside.made.load(ordering: .relaxed) > 0 }
             }
         }
         hooks.beforeValidationBatch = {
-            guard let me = Mutator.current, me.id == collecting.load(ordering: .relaxed) else {
+            guard beside.onCollectingThread else {
                 // Blocked when pacing holds it, parked when the pause does.
                 let state = Mutator.current!.storage.pointee.worldState
                 if byOther.add(1, ordering: .relaxed).newValue == 1 && state != (held ? .blocked : .parked) {
@@ -183,31 +180,17 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
             assistedWhileHeld.store(byOther.load(ordering: .relaxed) > 0, ordering: .relaxed)
         }
         heap.testHooks = hooks
-        runOnThreads(2) { i in
-            let m = heap.attachCurrentThread()
-            defer { heap.detachCurrentThread() }
-            if i == 0 {
-                collecting.store(m.id, ordering: .relaxed)
-                dropCycles(m, node, cycles)
-                let result = heap.collect()
-                #expect(result.mode == .concurrent)
-                let (assisted, wrong) = (assistedWhileHeld.load(ordering: .relaxed), wrongState.load(ordering: .relaxed))
-                #expect(assisted, "the other mutator validated a batch of the first pause")
-                #expect(!wrong, held ? "held by pacing" : "parked by the pause")
-                #expect(result.validationsAssisted == byOther.load(ordering: .relaxed))
-                #expect(result.pauses.count * 2 >= byCollector.load(ordering: .relaxed) + byOther.load(ordering: .relaxed),
-                        "two batches a pause")
-                #expect(result.collected == 2 * cycles, "the garbage made before it, and only that")
-                stop.store(true, ordering: .relaxed)
-            } else {
-                wait(start, as: m)
-                makeGarbage(m, node, until: stop, counting: made)
-            }
-        }
-        heap.testHooks = nil
-        withMutator(heap) { m in
-            heap.collect()
-            expectEmpty(heap, m)
+        beside.run(heap, node) { m in
+            dropCycles(m, node, cycles)
+            let result = heap.collect()
+            #expect(result.mode == .concurrent)
+            let (assisted, wrong) = (assistedWhileHeld.load(ordering: .relaxed), wrongState.load(ordering: .relaxed))
+            #expect(assisted, "the other mutator validated a batch of the first pause")
+            #expect(!wrong, held ? "held by pacing" : "parked by the pause")
+            #expect(result.validationsAssisted == byOther.load(ordering: .relaxed))
+            #expect(result.pauses.count * 2 >= byCollector.load(ordering: .relaxed) + byOther.load(ordering: .relaxed),
+                    "two batches a pause")
+            #expect(result.collected == 2 * cycles, "the garbage made before it, and only that")
         }
     }
 
@@ -223,45 +206,29 @@ private func dropCycles(_ m: Mutator, _ node: ObjectType, _ count: Int) {
         let node = heap.types.register(name: "N", slots: ["r"])
         let budget = ConcurrentDetection.budgetThresholds * heap.thresholds.0
         let cycles = budget                   // twice the budget in garbage objects
-        let made = Atomic<Int>(0), stop = Atomic<Bool>(false)
-        let start = DispatchSemaphore(value: 0)
-        let collecting = Atomic<UInt32>(0)
+        let beside = Beside()
         let madeWhileHeld = Atomic<Int>(-1)
         let hooks = TestHooks()
         hooks.beforeTeardownBatch = {
-            guard Mutator.current?.id == collecting.load(ordering: .relaxed),
+            guard beside.onCollectingThread,
                   madeWhileHeld.load(ordering: .relaxed) < 0 else { return }
-            start.signal()
+            beside.start.signal()
             // Until the other mutator has stopped making objects (or has made three budgets).
             var last = -1
-            for _ in 0..<100 where made.load(ordering: .relaxed) != last && made.load(ordering: .relaxed) < 3 * budget {
-                last = made.load(ordering: .relaxed)
+            for _ in 0..<100 where beside.made.load(ordering: .relaxed) != last && beside.made.load(ordering: .relaxed) < 3 * budget {
+                last = beside.made.load(ordering: .relaxed)
                 usleep(100_000)
             }
-            madeWhileHeld.store(made.load(ordering: .relaxed), ordering: .relaxed)
+            madeWhileHeld.store(beside.made.load(ordering: .relaxed), ordering: .relaxed)
         }
         heap.testHooks = hooks
-        runOnThreads(2) { i in
-            let m = heap.attachCurrentThread()
-            defer { heap.detachCurrentThread() }
-            if i == 0 {
-                collecting.store(m.id, ordering: .relaxed)
-                dropCycles(m, node, cycles)
-                let result = heap.collect()
-                #expect(result.collected == 2 * cycles)
-                #expect(result.batchesAssisted > 0)
-                #expect(madeWhileHeld.load(ordering: .relaxed) * 2 <= budget + 2 * Mutator.youngBatch,
-                        "stopped at its budget")
-                stop.store(true, ordering: .relaxed)
-            } else {
-                wait(start, as: m)
-                makeGarbage(m, node, until: stop, counting: made)
-            }
-        }
-        heap.testHooks = nil
-        withMutator(heap) { m in
-            heap.collect()
-            expectEmpty(heap, m)
+        beside.run(heap, node) { m in
+            dropCycles(m, node, cycles)
+            let result = heap.collect()
+            #expect(result.collected == 2 * cycles)
+            #expect(result.batchesAssisted > 0)
+            #expect(madeWhileHeld.load(ordering: .relaxed) * 2 <= budget + 2 * Mutator.youngBatch,
+                    "stopped at its budget")
         }
     }
 }
