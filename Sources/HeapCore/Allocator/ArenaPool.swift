@@ -37,10 +37,12 @@ public struct ArenaReleasePolicy: Sendable, Equatable {
         self.retainedPerArenasInUse = retainedPerArenasInUse
     }
 
-    /// An allocator's default: one empty arena kept, and one more per two arenas in use.
-    /// (One kept alone, binary-trees 18 compiled against HeapCore unmapped and faulted back
-    /// about 110,000 pages, 0.15–0.2 s of system time in a 2 s run: BENCHMARKS.md.)
-    public static let standard = ArenaReleasePolicy(retainedEmptyArenas: 1, retainedPerArenasInUse: 2)
+    /// An allocator's default: one empty arena kept, and one more per arena in use, so that
+    /// mapped arenas stay within twice those in use plus one. (One kept alone, binary-trees 18
+    /// compiled against HeapCore unmapped and faulted back about 110,000 pages, 0.15–0.2 s of
+    /// system time in a 2 s run; one per two in use still 64,000, as each tree of depth 18 is
+    /// as large as the long-lived tree beside it: BENCHMARKS.md.)
+    public static let standard = ArenaReleasePolicy(retainedEmptyArenas: 1, retainedPerArenasInUse: 1)
 
     /// The empty arenas a pool keeps while `inUse` of its arenas hold blocks.
     public func emptyArenasAllowed(inUse: Int) -> Int {
