@@ -5,10 +5,10 @@
 #include <string.h>
 #include "heapd_shim.h"
 
-_Thread_local void *heapd_tls_thread_heap = 0;
-_Thread_local uint64_t heapd_tls_thread_heap_id = 0;
-_Thread_local void *heapd_tls_mutator = 0;
-_Thread_local uint32_t heapd_tls_mutator_id = 0;
+HEAPD_TLS void *heapd_tls_thread_heap = 0;
+HEAPD_TLS uint64_t heapd_tls_thread_heap_id = 0;
+HEAPD_TLS void *heapd_tls_mutator = 0;
+HEAPD_TLS uint32_t heapd_tls_mutator_id = 0;
 
 static pthread_key_t heapd_exit_key;
 static pthread_once_t heapd_exit_once = PTHREAD_ONCE_INIT;

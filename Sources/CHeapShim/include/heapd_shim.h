@@ -13,10 +13,19 @@
 
 #include <stdint.h>
 
+// The slots below use the initial-exec TLS model. Swift compiles C as position-independent code,
+// whose default (general-dynamic) model makes every access a call to __tls_get_addr as far as
+// the compiler knows: the static link relaxes it to one `mov %fs:...`, but the code around it
+// was already built around a call (arguments moved to callee-saved registers and back, and
+// registers saved in functions that call nothing else). Initial-exec is a plain load from the
+// thread pointer; it needs the slots in the static TLS block, which holds for an executable and
+// for libraries loaded with it (not for one opened later with dlopen).
+#define HEAPD_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
 // The calling thread's attached thread heap (NULL when the thread is not attached) and its id
 // (0 when not attached). Written only by the thread itself, at attach and detach.
-extern _Thread_local void *heapd_tls_thread_heap;
-extern _Thread_local uint64_t heapd_tls_thread_heap_id;
+extern HEAPD_TLS void *heapd_tls_thread_heap;
+extern HEAPD_TLS uint64_t heapd_tls_thread_heap_id;
 
 static inline __attribute__((always_inline)) void *heapd_current_thread_heap(void) {
     return heapd_tls_thread_heap;
@@ -36,8 +45,8 @@ void heapd_unregister_thread_exit(void);
 
 // The calling thread's mutator (NULL when none) and its id (0 when none): the object layer's
 // equivalent of the thread heap slots above. Written only by the thread itself.
-extern _Thread_local void *heapd_tls_mutator;
-extern _Thread_local uint32_t heapd_tls_mutator_id;
+extern HEAPD_TLS void *heapd_tls_mutator;
+extern HEAPD_TLS uint32_t heapd_tls_mutator_id;
 
 static inline __attribute__((always_inline)) void *heapd_current_mutator(void) {
     return heapd_tls_mutator;

@@ -38,7 +38,7 @@ public struct AllocatorConfiguration: Sendable {
     /// Defaults to what HEAPD_CHECKED_ALLOCATOR says (`AllocatorChecking.fromEnvironment`).
     public var checking: AllocatorChecking?
 
-    public init(topology: any Topology = NumaTopology(), binding: NumaBinding = .bind, releasePolicy: ArenaReleasePolicy = ArenaReleasePolicy(),
+    public init(topology: any Topology = NumaTopology(), binding: NumaBinding = .bind, releasePolicy: ArenaReleasePolicy = .standard,
                 limitBytes: Int? = nil, checking: AllocatorChecking? = AllocatorChecking.fromEnvironment) {
         self.topology = topology
         self.binding = binding

@@ -8,7 +8,8 @@
 //   region map         every arena's region is `.arena`; every large block's first region is
 //                      `.largeStart` and the rest `.largeContinuation`
 //   arenas             page i free <=> freeMask bit i; emptyArenas == |arenas with all pages free|
-//                      <= retainedEmptyArenas; arenaCount == |arenas|
+//                      <= policy.emptyArenasAllowed(inUse: arenaCount − emptyArenas);
+//                      arenaCount == |arenas|
 //   heap queues        each page of queues[c] is owned by the heap, of class c, not isInFull, in
 //                      noDelayed, with consistent prev links; direct[i] == queues[class(i)].first
 //                      (emptyPage in the checking build)
@@ -103,7 +104,8 @@ extension Allocator {
                 }
                 if arenas != state.arenaCount { problems.append("pool \(pool.node): arenaCount \(state.arenaCount), found \(arenas)") }
                 if empty != state.emptyArenas { problems.append("pool \(pool.node): emptyArenas \(state.emptyArenas), found \(empty)") }
-                if empty > pool.policy.retainedEmptyArenas { problems.append("pool \(pool.node): \(empty) empty arenas kept, policy allows \(pool.policy.retainedEmptyArenas)") }
+                let allowed = pool.policy.emptyArenasAllowed(inUse: arenas - empty)
+                if empty > allowed { problems.append("pool \(pool.node): \(empty) empty arenas kept, policy allows \(allowed)") }
 
                 var abandoned = 0
                 for sizeClass in 0..<SizeClass.count {

@@ -5,12 +5,18 @@
 // block. Counts kept under the lock:
 //
 //   arenas.count == Σ arenas
-//   emptyArenas  == |{ arena : freeMask == dataPagesMask }|  <= policy.retainedEmptyArenas
+//   emptyArenas  == |{ arena : freeMask == dataPagesMask }|
+//                <= policy.emptyArenasAllowed(inUse: arenaCount − emptyArenas)   (no walk running)
 //   abandoned[c] == pages of class c in state .abandoned on this pool's lists
 //
 // Release policy (pymalloc keeps one empty arena to avoid thrashing): when an arena becomes empty
-// and more than `retainedEmptyArenas` are empty, it is unmapped at once; a retained arena may have
-// its data pages decommitted (MADV_DONTNEED) so that it costs address space but no RSS.
+// and more are empty than the policy allows, empty arenas are unmapped at once until the count
+// fits; a retained arena may have its data pages decommitted (MADV_DONTNEED) so that it costs
+// address space but no RSS. The allowance is `retainedEmptyArenas`, plus one per
+// `retainedPerArenasInUse` arenas that still hold blocks: a program that frees and rebuilds a
+// structure beside a long-lived one (binary-trees' trees beside its long-lived tree) then
+// reuses the freed arenas instead of unmapping them and faulting a fresh mapping in, page by
+// page, for the next one; once nothing is in use, the allowance is `retainedEmptyArenas` again.
 
 import Synchronization
 
@@ -20,11 +26,27 @@ public struct ArenaReleasePolicy: Sendable, Equatable {
     public var retainedEmptyArenas: Int
     /// Whether a kept arena's pages are returned to the OS (MADV_DONTNEED) while it waits.
     public var decommitRetained: Bool
+    /// One more empty arena kept per this many arenas in use (0: none; the file comment).
+    public var retainedPerArenasInUse: Int
 
-    public init(retainedEmptyArenas: Int = 1, decommitRetained: Bool = false) {
+    public init(retainedEmptyArenas: Int = 1, decommitRetained: Bool = false, retainedPerArenasInUse: Int = 0) {
         precondition(retainedEmptyArenas >= 0, "retainedEmptyArenas must not be negative")
+        precondition(retainedPerArenasInUse >= 0, "retainedPerArenasInUse must not be negative")
         self.retainedEmptyArenas = retainedEmptyArenas
         self.decommitRetained = decommitRetained
+        self.retainedPerArenasInUse = retainedPerArenasInUse
+    }
+
+    /// An allocator's default: one empty arena kept, and one more per arena in use, so that
+    /// mapped arenas stay within twice those in use plus one. (One kept alone, binary-trees 18
+    /// compiled against HeapCore unmapped and faulted back about 110,000 pages, 0.15–0.2 s of
+    /// system time in a 2 s run; one per two in use still 64,000, as each tree of depth 18 is
+    /// as large as the long-lived tree beside it: BENCHMARKS.md.)
+    public static let standard = ArenaReleasePolicy(retainedEmptyArenas: 1, retainedPerArenasInUse: 1)
+
+    /// The empty arenas a pool keeps while `inUse` of its arenas hold blocks.
+    public func emptyArenasAllowed(inUse: Int) -> Int {
+        retainedEmptyArenas + (retainedPerArenasInUse > 0 ? inUse / retainedPerArenasInUse : 0)
     }
 }
 
@@ -154,11 +176,31 @@ final class ArenaPool: @unchecked Sendable {
             state.emptiedDuringWalk = true
             return
         }
-        if state.emptyArenas > policy.retainedEmptyArenas {
+        if state.emptyArenas > allowedEmptyArenas(state) {
             destroyLocked(arena, &state)
+            // The arenas in use went down by one, so the allowance may have too: an arena
+            // kept empty earlier goes as well.
+            while state.emptyArenas > allowedEmptyArenas(state), let other = Self.firstEmptyAvailable(state) {
+                destroyLocked(other, &state)
+            }
         } else if policy.decommitRetained {
             Arena.decommitDataPages(arena)
         }
+    }
+
+    /// What the policy allows now.
+    private func allowedEmptyArenas(_ state: borrowing State) -> Int {
+        policy.emptyArenasAllowed(inUse: state.arenaCount - state.emptyArenas)
+    }
+
+    /// An empty arena of the available list (every empty arena is on it).
+    private static func firstEmptyAvailable(_ state: borrowing State) -> UnsafeMutablePointer<ArenaHeader>? {
+        var arena = state.available
+        while let current = arena {
+            if current.pointee.freeMask == Arena.dataPagesMask { return current }
+            arena = current.pointee.nextAvailable
+        }
+        return nil
     }
 
     private func destroyLocked(_ arena: UnsafeMutablePointer<ArenaHeader>, _ state: inout State) {
@@ -300,7 +342,7 @@ final class ArenaPool: @unchecked Sendable {
     }
 
     /// A concurrent walk ends. The last one unmaps the large blocks freed meanwhile and releases
-    /// the arenas that emptied beyond the policy's retained ones (decommitting those it keeps).
+    /// the empty arenas beyond the policy's allowance (decommitting those it keeps).
     func endWalk() {
         let large = withLock { state -> [UnsafeMutablePointer<LargeBlockHeader>] in
             state.walkers -= 1
@@ -310,7 +352,7 @@ final class ArenaPool: @unchecked Sendable {
             while let current = arena {
                 arena = current.pointee.nextAll
                 guard current.pointee.freeMask == Arena.dataPagesMask else { continue }
-                if state.emptyArenas > policy.retainedEmptyArenas {
+                if state.emptyArenas > allowedEmptyArenas(state) {
                     destroyLocked(current, &state)
                 } else if policy.decommitRetained {
                     Arena.decommitDataPages(current)

@@ -119,14 +119,19 @@ extension ThreadHeap {
     /// the caller), one table load, one list pop, one counter bump, one tag clear.
     @inline(__always)
     func allocateSmall(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+        popDirect(byteCount) ?? allocateGeneric(byteCount)
+    }
+
+    /// allocateSmall's pop alone: nil when the direct page has no free block (then only
+    /// `allocateGeneric` can find one), so that a caller can keep its fast path free of calls.
+    @inline(__always)
+    func popDirect(_ byteCount: Int) -> UnsafeMutableRawPointer? {
         let page = storage.pointee.direct[unchecked: (byteCount &+ 15) >> 4]
-        if let block = page.pointee.free {
-            page.pointee.free = block.load(as: UnsafeMutableRawPointer?.self)
-            page.pointee.setUsed(page.pointee.usedCount &+ 1)
-            block.storeBytes(of: 0, toByteOffset: 8, as: UInt.self)
-            return block
-        }
-        return allocateGeneric(byteCount)
+        guard let block = page.pointee.free else { return nil }
+        page.pointee.free = block.load(as: UnsafeMutableRawPointer?.self)
+        page.pointee.setUsed(page.pointee.usedCount &+ 1)
+        block.storeBytes(of: 0, toByteOffset: 8, as: UInt.self)
+        return block
     }
 }
 

@@ -17,7 +17,46 @@ import Synchronization
 extension Mutator {
     /// A new object of `type` holding one reference (the caller's), its slots empty and its
     /// payload zeroed. Nil when the allocator can get no memory.
+    ///
+    /// Fast path, with no call (so no registers saved): not an array, at most 64 bytes of slots
+    /// and payload, a free block on the size's direct page. Budget: the size, one TLS load and
+    /// the page's pop, the header's four words, up to four 16-byte stores, the page's young
+    /// mark and the young count. Everything else (and every misuse) in `newGeneric`, as
+    /// `make` does it.
     public func new(_ type: ObjectType) -> ObjectRef? {
+        // Wrapping arithmetic: slot counts are below 2^32 and payloads not negative, so an
+        // overflow wraps to a negative size, which fails the test (`make` traps on it).
+        let size = ObjectHeader.size &+ type.slotCount &* 8 &+ type.payloadBytes
+        guard _fastPath(!type.isArray && UInt(bitPattern: size) <= UInt(ObjectHeader.size + 64)),
+              let block = ThreadHeap.current.unsafelyUnwrapped.popDirect(size)
+        else { return newGeneric(type) }
+        let tracked = type.slotCount > 0
+        // Acquiring: as in `make`.
+        let stamp = storage.pointee.allocationStamp.load(ordering: .acquiring)
+        ObjectHeader.initialize(block, counts: storage.pointee.newObjectCounts, scratch: stamp, typeID: type.id,
+                                gcBits: tracked ? GCBits.tracked : 0, flags: type.hasFinalizer ? ObjectFlags.hasFinalizer : 0,
+                                slotCount: type.slotCount)
+        zeroSmallBody(block, size: size)
+        // noteYoungObject, with its flush as the last call (a jump): a call in the middle made
+        // this path save and restore five registers for it.
+        if tracked {
+            Arena.page(containing: UInt(bitPattern: block)).pointee.markGeneration(0)
+            storage.pointee.youngDelta &+= 1
+            if storage.pointee.youngDelta >= Mutator.youngBatch { return flushingYoungDelta(ObjectRef(block)) }
+        }
+        return ObjectRef(block)
+    }
+
+    /// `object`, after the young-count flush that its making reached (a safepoint).
+    @inline(never)
+    private func flushingYoungDelta(_ object: ObjectRef) -> ObjectRef? {
+        flushYoungDelta()
+        return object
+    }
+
+    /// `new` for what its fast path leaves: arrays (a misuse), larger objects, an empty direct page.
+    @inline(never)
+    private func newGeneric(_ type: ObjectType) -> ObjectRef? {
         require(!type.isArray, "heapd: new(type \(type.id)): an array type needs newArray(_:count:)")
         return make(type, slotCount: type.slotCount)
     }
@@ -44,18 +83,25 @@ extension Mutator {
         let flags = (isSmall ? 0 : ObjectFlags.large) | (type.hasFinalizer ? ObjectFlags.hasFinalizer : 0)
         ObjectHeader.initialize(block, counts: storage.pointee.newObjectCounts, scratch: stamp, typeID: type.id,
                                 gcBits: tracked ? GCBits.tracked : 0, flags: flags, slotCount: slotCount)
-        // Straight-line stores, not a loop (which the optimizer turns into a call to memset).
-        let zero = (UInt64(0), UInt64(0))
         if size <= ObjectHeader.size + 64 {
-            if size > ObjectHeader.size { (block + 32).storeBytes(of: zero, as: (UInt64, UInt64).self) }
-            if size > ObjectHeader.size + 16 { (block + 48).storeBytes(of: zero, as: (UInt64, UInt64).self) }
-            if size > ObjectHeader.size + 32 { (block + 64).storeBytes(of: zero, as: (UInt64, UInt64).self) }
-            if size > ObjectHeader.size + 48 { (block + 80).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+            zeroSmallBody(block, size: size)
         } else {
             (block + ObjectHeader.size).initializeMemory(as: UInt8.self, repeating: 0, count: size &- ObjectHeader.size)
         }
         if tracked { noteYoungObject(block, isSmall: isSmall) }
         return ObjectRef(block)
+    }
+
+    /// Zeroes the slots and payload of a `size`-byte object, `size` ≤ header + 64, 16 bytes at a
+    /// time up to its end rounded to 16 (blocks are multiples of 16 bytes). Straight-line stores,
+    /// not a loop (which the optimizer turns into a call to memset).
+    @inline(__always)
+    private func zeroSmallBody(_ block: UnsafeMutableRawPointer, size: Int) {
+        let zero = (UInt64(0), UInt64(0))
+        if size > ObjectHeader.size { (block + 32).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+        if size > ObjectHeader.size + 16 { (block + 48).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+        if size > ObjectHeader.size + 32 { (block + 64).storeBytes(of: zero, as: (UInt64, UInt64).self) }
+        if size > ObjectHeader.size + 48 { (block + 80).storeBytes(of: zero, as: (UInt64, UInt64).self) }
     }
 
     /// Stores `value` (retained for the slot) into slot `index` of `object`, and releases what was

@@ -210,6 +210,33 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
         }
     }
 
+    @Test func releasePolicyKeepsMoreEmptyArenasWhileOthersAreInUse() {
+        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 1, retainedPerArenasInUse: 2), checking: nil))
+        onAttachedThread(allocator) {
+            // 6 arenas' worth of 8 KiB blocks; free the last two arenas' blocks: with 4 arenas in
+            // use the policy allows 1 + 4 / 2 = 3 empty ones, so both stay mapped.
+            let perArena = Arena.dataPageCount * 8
+            let blocks = (0..<(6 * perArena)).map { _ in allocator.allocate(byteCount: 8192)! }
+            #expect(allocator.statistics().arenas == 6)
+            for block in blocks[(4 * perArena)...] { allocator.deallocate(block) }
+            allocator.collect()
+            var stats = allocator.statistics()
+            #expect(stats.arenas == 6)
+            #expect(stats.arenasReleased == 0)
+            #expect(allocator.verify() == [])
+            // Building again reuses them: no new mapping.
+            let again = (0..<(2 * perArena)).map { _ in allocator.allocate(byteCount: 8192)! }
+            #expect(allocator.statistics().nodes.reduce(0) { $0 + $1.arenasCreated } == 6)
+            // Everything freed: nothing is in use, so one empty arena stays.
+            for block in blocks[..<(4 * perArena)] + again { allocator.deallocate(block) }
+            allocator.collect()
+            stats = allocator.statistics()
+            #expect(stats.arenas == 1)
+            #expect(stats.arenasReleased == 5)
+            #expect(allocator.verify() == [])
+        }
+    }
+
     @Test func decommittedArenasKeepTheirMappingButNotTheirMemory() {
         let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 1, decommitRetained: true), checking: nil))
         onAttachedThread(allocator) {
