@@ -91,7 +91,10 @@
 // threshold before they reach the bridge, and so ask for that collection; a bridge nothing will
 // replace is lifted (`liftPacingBridge`): when the collector thread finds no collection due,
 // and whenever the young threshold changes (gc.disable, gc.set_threshold, a full collection's
-// scaling), since a mutator could then reach the bridge without asking.
+// scaling), since a mutator could then reach the bridge without asking. No bridge is set when
+// the collecting thread is about to run program code (finalizers, weak-reference callbacks,
+// gc callbacks, the releases that end a teardown): that code may wait for a mutator, which the
+// bridge would hold until this thread's next collection.
 
 import CHeapShim
 import Synchronization

@@ -128,9 +128,12 @@ extension Heap {
         }
         // Pacing lasts until the garbage is freed, and ends before program code runs
         // (finalizers, callbacks), which may allocate; at a bridge after an automatic
-        // concurrent collection (ConcurrentDetection.swift). Any other collection lifts a
-        // bridge left before it.
-        endPacing(bridging: plan != nil && reason != .explicit)
+        // concurrent collection (ConcurrentDetection.swift) — unless this thread is about to
+        // run program code, which may wait for a mutator the bridge would hold until this
+        // thread's next collection. Any other collection lifts a bridge left before it.
+        let runsProgramCode = !teardown.held.isEmpty || !teardown.callbacks.isEmpty || !teardown.released.isEmpty
+            || collectorState.withLock { !$0.callbacks.isEmpty }
+        endPacing(bridging: plan != nil && reason != .explicit && !runsProgramCode)
         result.collectorCPUNanoseconds = threadCPUNanoseconds() - cpu
         if !teardown.held.isEmpty {
             let start = monotonicNanoseconds()

@@ -395,6 +395,39 @@ private final class Scene: Sendable {
         }
     }
 
+    /// No bridge when the collector thread runs program code after the collection: a finalizer
+    /// that waits for a mutator to make more objects must see it do so, not wait forever for a
+    /// mutator held until the collector thread's next collection.
+    @Test func aFinalizerThatWaitsForAMutatorIsNotHeldUpByTheBridge() {
+        let made = Atomic<Int>(0), stop = Atomic<Bool>(false), waited = Atomic<Bool>(false)
+        let sawProgress = Atomic<Bool>(false)
+        let heap = Heap(finalizer: { _, _ in
+            guard !waited.exchange(true, ordering: .relaxed) else { return }
+            // Well past a bridge: three pacing budgets of the default threshold.
+            let goal = made.load(ordering: .relaxed) + 3 * ConcurrentDetection.budgetThresholds * 700
+            for _ in 0..<1_000 where made.load(ordering: .relaxed) < goal { usleep(10_000) }
+            sawProgress.store(made.load(ordering: .relaxed) >= goal, ordering: .relaxed)
+            stop.store(true, ordering: .relaxed)
+        }, collector: CollectorConfiguration(automatic: true, idleInterval: nil))
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let finalizable = heap.types.register(name: "F", slots: ["r"], hasFinalizer: true)
+        runOnThreads(1) { _ in
+            let m = heap.attachCurrentThread()
+            defer { heap.detachCurrentThread() }
+            let (a, b) = makeTwoObjectCycle(m, finalizable)
+            m.release(a)
+            m.release(b)
+            makeGarbage(m, node, until: stop, counting: made)
+        }
+        let progress = sawProgress.load(ordering: .relaxed)
+        #expect(progress, "the mutator went on while the finalizer waited")
+        withMutator(heap) { m in
+            heap.collect()
+            expectEmpty(heap, m)
+        }
+    }
+
     /// Tentative garbage larger than a pause's budget is validated in several pauses, whole
     /// components each: many small cycles take several pauses, one cycle larger than the budget
     /// takes one of its own, cycles interleaved in the heap take several, and everything is
