@@ -94,7 +94,9 @@
 // scaling), since a mutator could then reach the bridge without asking. No bridge is set when
 // the collecting thread is about to run program code (finalizers, weak-reference callbacks,
 // gc callbacks, the releases that end a teardown): that code may wait for a mutator, which the
-// bridge would hold until this thread's next collection.
+// bridge would hold until this thread's next collection. For the same reason, program code that
+// a release reaches on the collecting thread while its collection runs (a finalizer, weak-
+// reference callbacks) suspends pacing while it runs (`suspendPacing`).
 
 import CHeapShim
 import Synchronization
@@ -318,10 +320,25 @@ extension Heap {
         return base + budget
     }
 
+    /// Program code is about to run on the collecting thread, in the middle of its collection
+    /// (a finalizer or weak-reference callbacks that a release reached): pacing holds no one
+    /// until `resumePacing`, and the waiters go on. That code may wait for a mutator, and only
+    /// this collection's progress would release one that pacing holds.
+    func suspendPacing() {
+        // Sequentially consistent, then the broadcast under the mutex the waiters check under:
+        // a waiter sees the suspension, or is woken.
+        counters.pointee.pacingSuspended.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        walkPacing.withLock { walkPacing.broadcast() }
+    }
+
+    func resumePacing() {
+        counters.pointee.pacingSuspended.wrappingSubtract(1, ordering: .relaxed)
+    }
+
     /// Whether an allocating mutator must wait for the walk (pacing, top of the file).
     func outpacesWalk() -> Bool {
         let stallAbove = counters.pointee.stallAbove.load(ordering: .relaxed)
-        guard stallAbove != Int.max else { return false }
+        guard stallAbove != Int.max, counters.pointee.pacingSuspended.load(ordering: .sequentiallyConsistent) == 0 else { return false }
         let (excess, overflow) = counters.pointee.count0.load(ordering: .relaxed).subtractingReportingOverflow(stallAbove)
         return overflow || excess > counters.pointee.room.load(ordering: .sequentiallyConsistent)
     }

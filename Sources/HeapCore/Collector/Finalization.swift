@@ -33,9 +33,9 @@
 // collects: it runs its collection inside the one that called it, on the same thread. That
 // nested collection sees the held garbage as referenced from outside and keeps it; pause 2
 // takes an epoch of its own, so nothing computed in pause 1 is trusted after the world has run.
-// (A finalizer that waits for a thread that is itself waiting to collect never ends: don't. Nor
-// for a mutator that a concurrent collection's pacing holds, if the finalizer runs on the
-// collecting thread while the collection runs: only that collection's progress releases it.)
+// (A finalizer that waits for a thread that is itself waiting to collect never ends: don't. One
+// that waits for a mutator that pacing holds is fine: program code on the collecting thread
+// suspends pacing, and ends it at no bridge — ConcurrentDetection.swift.)
 
 import Synchronization
 

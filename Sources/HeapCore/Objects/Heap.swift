@@ -48,6 +48,9 @@ struct HeapCounters: ~Copyable {
     let stallAbove: Atomic<Int>
     let room: Atomic<Int>
     let pacingWaiters: Atomic<Int>
+    /// Above 0 while the collecting thread runs program code that a release reached (a finalizer,
+    /// weak-reference callbacks): pacing holds no one meanwhile (`Heap.suspendPacing`).
+    let pacingSuspended: Atomic<Int>
     /// `new`'s callers record allocation sites (Diagnostics/AllocationSites.swift).
     @usableFromInline let tracingAllocations: Atomic<Bool>
     /// Some site was ever recorded: dying objects must drop their records.
@@ -170,7 +173,7 @@ public final class Heap: @unchecked Sendable {
         counters.initialize(to: HeapCounters(attachedCount: Atomic(0), onlineCount: Atomic(0), writeSequence: Atomic(1), orphanBatchCount: Atomic(0), stopRequested: Atomic(false),
                                              count0: Atomic(0), count1: Atomic(0), count2: Atomic(0),
                                              signalThreshold: Atomic(state.signalThreshold), collectionRequested: Atomic(false),
-                                             stallAbove: Atomic(Int.max), room: Atomic(0), pacingWaiters: Atomic(0),
+                                             stallAbove: Atomic(Int.max), room: Atomic(0), pacingWaiters: Atomic(0), pacingSuspended: Atomic(0),
                                              tracingAllocations: Atomic(false), sitesRecorded: Atomic(false)))
         if collector.automatic {
             collectorThread = CollectorThread(heap: self, idleInterval: collector.idleInterval)

@@ -194,6 +194,41 @@ private final class Beside: Sendable {
         }
     }
 
+    /// A finalizer that a release reaches on the collecting thread while its collection runs
+    /// (here from a hook before validation, as the releases after a pause reach them) suspends
+    /// pacing: it waits for the other mutator, held by pacing, to make more objects, and sees it
+    /// do so instead of waiting for a collection that cannot progress meanwhile.
+    @Test func aFinalizerOnTheCollectingThreadSuspendsPacing() {
+        let beside = Beside()
+        let sawProgress = Atomic<Bool>(false)
+        let heap = Heap(finalizer: { _, _ in
+            let goal = beside.made.load(ordering: .relaxed) + 100
+            for _ in 0..<1_000 where beside.made.load(ordering: .relaxed) < goal { usleep(10_000) }
+            sawProgress.store(beside.made.load(ordering: .relaxed) >= goal, ordering: .relaxed)
+        }, collector: .manual)
+        heap.pauseWalkPages = -1
+        heap.walkAssistants = 0
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let finalizable = heap.types.register(name: "F", slots: ["r"], hasFinalizer: true)
+        let held = Locked<ObjectRef?>(nil)
+        let hooks = TestHooks()
+        hooks.beforeValidation = { _ in
+            guard let object = held.withLock({ $0 }) else { return }
+            held.withLock { $0 = nil }
+            beside.start.signal()
+            hold { heap.counters.pointee.pacingWaiters.load(ordering: .relaxed) > 0 }
+            Mutator.current!.release(object)         // the last reference: the finalizer runs here
+        }
+        heap.testHooks = hooks
+        beside.run(heap, node) { m in
+            dropCycles(m, node, 2 * ConcurrentDetection.pauseBudget)
+            held.withLock { $0 = m.new(finalizable)! }
+            heap.collect()
+            let progress = sawProgress.load(ordering: .relaxed)
+            #expect(progress, "the held mutator went on while the finalizer waited")
+        }
+    }
+
     /// Pacing counts what the mutators make, not what the collection gives back: freeing the
     /// garbage takes it off the young count, and without the discount that would be room. The
     /// collecting thread, held before its first batch, lets the other mutator start making
