@@ -91,12 +91,12 @@
 // threshold before they reach the bridge, and so ask for that collection; a bridge nothing will
 // replace is lifted (`liftPacingBridge`): when the collector thread finds no collection due,
 // and whenever the young threshold changes (gc.disable, gc.set_threshold, a full collection's
-// scaling), since a mutator could then reach the bridge without asking. No bridge is set when
-// the collecting thread is about to run program code (finalizers, weak-reference callbacks,
-// gc callbacks, the releases that end a teardown): that code may wait for a mutator, which the
-// bridge would hold until this thread's next collection. For the same reason, program code that
-// a release reaches on the collecting thread while its collection runs (a finalizer, weak-
-// reference callbacks) suspends pacing while it runs (`suspendPacing`).
+// scaling), since a mutator could then reach the bridge without asking.
+//
+// Program code that the collecting thread runs during its collection (finalizers, weak-reference
+// and gc callbacks, whether a collection step or a release reached them) suspends pacing and
+// any bridge while it runs (`runningProgramCode`): it may wait for a mutator, which only this
+// thread's progress, or its next collection, would release.
 
 import CHeapShim
 import Synchronization
@@ -247,8 +247,14 @@ extension Heap {
             counters.pointee.stallAbove.store(limit, ordering: .relaxed)
             return
         }
+        setPacingLimit(limit, bridge: false)
+    }
+
+    /// Pacing's limit becomes `limit` (a `bridge` or not) with no room made yet, and the waiters
+    /// look at it again.
+    private func setPacingLimit(_ limit: Int, bridge: Bool) {
         walkPacing.withLock {
-            pacingBridged = false
+            pacingBridged = bridge
             counters.pointee.room.store(0, ordering: .relaxed)
             counters.pointee.stallAbove.store(limit, ordering: .relaxed)
             walkPacing.broadcast()
@@ -289,13 +295,9 @@ extension Heap {
     /// The garbage is freed: waiting mutators go on — with `bridging`, only as far as the
     /// bridge (top of the file), which the next collection's walk replaces.
     func endPacing(bridging: Bool) {
-        walkPacing.withLock {
-            let limit = bridging ? bridgeLimit() : Int.max
-            pacingBridged = limit != Int.max
-            counters.pointee.room.store(0, ordering: .relaxed)
-            counters.pointee.stallAbove.store(limit, ordering: .relaxed)
-            walkPacing.broadcast()
-        }
+        // Outside the mutex: the budget is read under the collector state's lock.
+        let limit = bridging ? bridgeLimit() : Int.max
+        setPacingLimit(limit, bridge: limit != Int.max)
     }
 
     /// Lifts the bridge, if pacing is at one: no collection may come to replace it (the
@@ -320,19 +322,18 @@ extension Heap {
         return base + budget
     }
 
-    /// Program code is about to run on the collecting thread, in the middle of its collection
-    /// (a finalizer or weak-reference callbacks that a release reached): pacing holds no one
-    /// until `resumePacing`, and the waiters go on. That code may wait for a mutator, and only
-    /// this collection's progress would release one that pacing holds.
-    func suspendPacing() {
+    /// Runs program code (finalizers, weak-reference and gc callbacks). On the thread of a
+    /// running collection, pacing holds no one meanwhile, and its waiters go on (top of the
+    /// file): the code may wait for a mutator, which pacing or a bridge would hold until this
+    /// thread's collection progressed, or its next one began.
+    func runningProgramCode<R>(_ body: () -> R) -> R {
+        guard let me = Mutator.current, collectionGate.isHeld(by: me) else { return body() }
         // Sequentially consistent, then the broadcast under the mutex the waiters check under:
         // a waiter sees the suspension, or is woken.
         counters.pointee.pacingSuspended.wrappingAdd(1, ordering: .sequentiallyConsistent)
         walkPacing.withLock { walkPacing.broadcast() }
-    }
-
-    func resumePacing() {
-        counters.pointee.pacingSuspended.wrappingSubtract(1, ordering: .relaxed)
+        defer { counters.pointee.pacingSuspended.wrappingSubtract(1, ordering: .relaxed) }
+        return body()
     }
 
     /// Whether an allocating mutator must wait for the walk (pacing, top of the file).

@@ -35,7 +35,7 @@
 // takes an epoch of its own, so nothing computed in pause 1 is trusted after the world has run.
 // (A finalizer that waits for a thread that is itself waiting to collect never ends: don't. One
 // that waits for a mutator that pacing holds is fine: program code on the collecting thread
-// suspends pacing, and ends it at no bridge — ConcurrentDetection.swift.)
+// suspends pacing — ConcurrentDetection.swift.)
 
 import Synchronization
 
@@ -130,12 +130,9 @@ extension Heap {
         }
         // Pacing lasts until the garbage is freed, and ends before program code runs
         // (finalizers, callbacks), which may allocate; at a bridge after an automatic
-        // concurrent collection (ConcurrentDetection.swift) — unless this thread is about to
-        // run program code, which may wait for a mutator the bridge would hold until this
-        // thread's next collection. Any other collection lifts a bridge left before it.
-        let runsProgramCode = !teardown.held.isEmpty || !teardown.callbacks.isEmpty || !teardown.released.isEmpty
-            || collectorState.withLock { !$0.callbacks.isEmpty }
-        endPacing(bridging: plan != nil && reason != .explicit && !runsProgramCode)
+        // concurrent collection (ConcurrentDetection.swift). Any other collection lifts a
+        // bridge left before it.
+        endPacing(bridging: plan != nil && reason != .explicit)
         result.collectorCPUNanoseconds = threadCPUNanoseconds() - cpu
         if !teardown.held.isEmpty {
             let start = monotonicNanoseconds()
@@ -265,16 +262,18 @@ extension Heap {
     /// Returns how many ran.
     private func runFinalizers(of held: [ObjectRef], by me: Mutator) -> Int {
         guard let finalizer else { return 0 }
-        var ran = 0
-        for object in held where Heap.hasFinalizerToRun(object) {
-            // A plain load and store, not an RMW: no other thread writes the bits of an object
-            // nothing else references (only the collector, in a pause).
-            let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
-            object.header.pointee.gcBits.store(bits | GCBits.finalized, ordering: .relaxed)
-            finalizer(me, object)
-            ran += 1
+        return runningProgramCode {
+            var ran = 0
+            for object in held where Heap.hasFinalizerToRun(object) {
+                // A plain load and store, not an RMW: no other thread writes the bits of an
+                // object nothing else references (only the collector, in a pause).
+                let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
+                object.header.pointee.gcBits.store(bits | GCBits.finalized, ordering: .relaxed)
+                finalizer(me, object)
+                ran += 1
+            }
+            return ran
         }
-        return ran
     }
 
     /// Pause 2 (steps 3 and 4).

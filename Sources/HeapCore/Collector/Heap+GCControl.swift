@@ -153,7 +153,9 @@ extension Heap {
     }
 
     func invokeCollectionCallbacks(_ phase: CollectionPhase, _ result: CollectionResult) {
-        for callback in collectorState.withLock({ $0.callbacks }) { callback.body(phase, result) }
+        let callbacks = collectorState.withLock { $0.callbacks }
+        guard !callbacks.isEmpty else { return }
+        runningProgramCode { for callback in callbacks { callback.body(phase, result) } }
     }
 
     // MARK: statistics

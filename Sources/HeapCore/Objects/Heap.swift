@@ -48,8 +48,8 @@ struct HeapCounters: ~Copyable {
     let stallAbove: Atomic<Int>
     let room: Atomic<Int>
     let pacingWaiters: Atomic<Int>
-    /// Above 0 while the collecting thread runs program code that a release reached (a finalizer,
-    /// weak-reference callbacks): pacing holds no one meanwhile (`Heap.suspendPacing`).
+    /// Above 0 while the collecting thread runs program code (finalizers, weak-reference and gc
+    /// callbacks): pacing holds no one meanwhile (`Heap.runningProgramCode`).
     let pacingSuspended: Atomic<Int>
     /// `new`'s callers record allocation sites (Diagnostics/AllocationSites.swift).
     @usableFromInline let tracingAllocations: Atomic<Bool>

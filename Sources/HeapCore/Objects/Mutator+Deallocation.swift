@@ -44,7 +44,7 @@ extension Mutator {
                 var callbacks: [(weak: ObjectRef, callback: ObjectRef)] = []
                 heap.testHooks?.dyingWithWeakReferences?(dead)
                 heap.clearWeakReferences(to: dead, mutator: self, callbacks: &callbacks)
-                if !callbacks.isEmpty { runningProgramCode { runWeakCallbacks(callbacks) } }
+                if !callbacks.isEmpty { runWeakCallbacks(callbacks) }
             }
             if dead.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
                 heap.testHooks?.weakReferenceDying?(dead)
@@ -112,28 +112,21 @@ extension Mutator {
         let bits = object.header.pointee.gcBits.load(ordering: .relaxed)
         object.header.pointee.gcBits.store((bits | GCBits.finalized) & ~GCBits.dead, ordering: .relaxed)
         retain(object)
-        runningProgramCode { finalizer(self, object) }
+        heap.runningProgramCode { finalizer(self, object) }
         guard releaseReportingDeath(object) else { return false }
         markDead(object)
         return true
     }
 
-    /// Runs program code that a death reached (a finalizer, weak-reference callbacks). On the
-    /// thread of a collection that is running, with pacing suspended (ConcurrentDetection.swift).
-    private func runningProgramCode(_ body: () -> Void) {
-        guard heap.collectionGate.isHeld(by: self) else { return body() }
-        heap.suspendPacing()
-        defer { heap.resumePacing() }
-        body()
-    }
-
     /// Runs the callbacks collected while clearing weak references (no lock held), and drops the
     /// references the collection took.
     func runWeakCallbacks(_ callbacks: [(weak: ObjectRef, callback: ObjectRef)]) {
-        for (weak, callback) in callbacks {
-            heap.weakCallback?(self, weak, callback)
-            release(callback)
-            release(weak)
+        heap.runningProgramCode {
+            for (weak, callback) in callbacks {
+                heap.weakCallback?(self, weak, callback)
+                release(callback)
+                release(weak)
+            }
         }
     }
 }

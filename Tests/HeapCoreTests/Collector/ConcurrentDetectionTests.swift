@@ -395,9 +395,9 @@ private final class Scene: Sendable {
         }
     }
 
-    /// No bridge when the collector thread runs program code after the collection: a finalizer
-    /// that waits for a mutator to make more objects must see it do so, not wait forever for a
-    /// mutator held until the collector thread's next collection.
+    /// Program code that the collector thread runs after its collection suspends the bridge: a
+    /// finalizer that waits for a mutator to make more objects must see it do so, not wait
+    /// forever for a mutator held until the collector thread's next collection.
     @Test func aFinalizerThatWaitsForAMutatorIsNotHeldUpByTheBridge() {
         let made = Atomic<Int>(0), stop = Atomic<Bool>(false), waited = Atomic<Bool>(false)
         let sawProgress = Atomic<Bool>(false)
