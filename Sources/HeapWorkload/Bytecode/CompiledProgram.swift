@@ -18,10 +18,10 @@ public struct CompiledFunction: Sendable {
     /// Registers the frame needs: locals, then temporaries.
     public let frameSize: Int
     public let parameterCount: Int
-    /// Registers 0..<localCount are the locals (parameters first); the rest are temporaries.
-    public let localCount: Int
-    /// The names of the locals (registers 0..<count of the frame), for reference chains.
-    public var localNames: [String] = []
+    /// The names of the locals, registers 0..<localCount of the frame (parameters first; the
+    /// rest are temporaries), for reference chains.
+    public let localNames: [String]
+    public var localCount: Int { localNames.count }
 }
 
 /// What a `print` prints, item by item.

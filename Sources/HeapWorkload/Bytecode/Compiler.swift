@@ -29,20 +29,17 @@ public enum Compiler {
         }
         let context = Context(program: program, constants: constants)
         for function in program.functions {
-            var body = BodyCompiler(context: context, localCount: function.locals.count, kind: .function)
+            var body = BodyCompiler(context: context, locals: function.locals.map(\.name), kind: .function)
             functions.append(body.compile(function.body, name: function.name, parameters: function.parameters.count, shared: &shared))
-            functions[functions.count - 1].localNames = function.locals.map(\.name)
         }
         if let main = program.main {
-            var body = BodyCompiler(context: context, localCount: main.locals.count, kind: .main)
+            var body = BodyCompiler(context: context, locals: main.locals.map(\.name), kind: .main)
             functions.append(body.compile(main.body, name: "main", parameters: 0, shared: &shared))
-            functions[functions.count - 1].localNames = main.locals.map(\.name)
         }
         for type in program.types {
             guard let finalizer = type.finalizer else { continue }
-            var body = BodyCompiler(context: context, localCount: finalizer.locals.count, kind: .finalizer)
+            var body = BodyCompiler(context: context, locals: finalizer.locals.map(\.name), kind: .finalizer)
             functions.append(body.compile(finalizer.body, name: "\(type.name).finalize", parameters: 1, shared: &shared))
-            functions[functions.count - 1].localNames = finalizer.locals.map(\.name)
         }
         let types = program.types.enumerated().map { index, type in
             TypeLayout(name: type.name, slots: type.slots.map(\.name), payloadBytes: constants.payloads[index], finalizer: finalizerIndex[index])
@@ -101,7 +98,8 @@ struct BodyCompiler {
     enum Kind { case function, main, finalizer }
 
     let context: Context
-    let localCount: Int
+    /// The locals' names: registers 0..<localNames.count.
+    let localNames: [String]
     let kind: Kind
     var code: [Instruction] = []
     var locations: [SourceLocation] = []
@@ -119,12 +117,12 @@ struct BodyCompiler {
         for open in openPhases.reversed() where open.loopDepth >= depth { emit(.phaseEnd, open.phase) }
     }
 
-    init(context: Context, localCount: Int, kind: Kind) {
+    init(context: Context, locals localNames: [String], kind: Kind) {
         self.context = context
-        self.localCount = localCount
+        self.localNames = localNames
         self.kind = kind
-        nextTemporary = localCount
-        frameSize = localCount
+        nextTemporary = localNames.count
+        frameSize = localNames.count
     }
 
     mutating func compile(_ body: Block, name: String, parameters: Int, shared: inout SharedTables) -> CompiledFunction {
@@ -133,7 +131,7 @@ struct BodyCompiler {
         emit(.retNone)
         let size = max(frameSize, 1)
         return CompiledFunction(name: name, code: UnpublishedObjects.rewrite(code, frameSize: size), locations: locations,
-                                frameSize: size, parameterCount: parameters, localCount: localCount)
+                                frameSize: size, parameterCount: parameters, localNames: localNames)
     }
 
     // MARK: Emitting
