@@ -121,6 +121,7 @@ extension Mutator {
     /// Runs the callbacks collected while clearing weak references (no lock held), and drops the
     /// references the collection took.
     func runWeakCallbacks(_ callbacks: [(weak: ObjectRef, callback: ObjectRef)]) {
+        guard !callbacks.isEmpty else { return }
         heap.runningProgramCode {
             for (weak, callback) in callbacks {
                 heap.weakCallback?(self, weak, callback)
