@@ -63,7 +63,8 @@ struct MutatorRecord {
     /// Objects whose last non-owner release found their shared count at zero (brc.c's
     /// objects_to_merge). Each holds one pending reference.
     var mergeQueue: [UInt] = []
-    /// The mutator is detaching: objects are merged by whoever would queue them.
+    /// The mutator is detaching and runs no more program code: it owns no unmerged object and
+    /// will touch no count again, so whoever would queue an object to it merges it on the spot.
     var isLeaving = false
 }
 
@@ -237,10 +238,10 @@ public final class Heap: @unchecked Sendable {
     }
 
     /// Detaches the calling thread's mutator: merges every object it still owns (their owner
-    /// becomes 0, so other threads count them on the shared word alone), leaves the mutator table
-    /// and merges what waits in its queue (objects queued after that are merged by whoever queues
-    /// them), hands freed objects that others might still be reading to the heap, and detaches its
-    /// allocator thread heap.
+    /// becomes 0, so other threads count them on the shared word alone) and what waits in its
+    /// queue, until neither is left (objects queued after that are merged by whoever queues
+    /// them), hands freed objects that others might still be reading to the heap, leaves the
+    /// mutator table and detaches its allocator thread heap.
     public func detachCurrentThread() {
         guard let mutator = Mutator.current, mutator.storage.pointee.heap == Unmanaged.passUnretained(self).toOpaque() else {
             misuse("heapd: detachCurrentThread on a thread with no mutator of this heap")
@@ -250,13 +251,13 @@ public final class Heap: @unchecked Sendable {
         // then it counts as running, so no pause can start while it works.
         mutator.pollStopRequest()
         mutator.dropStripeRequests()
-        mutator.mergeOwnedObjects()
-        let queued = mutators.withLock { table -> [UInt] in
-            table[mutator.id]!.isLeaving = true          // later queuers merge on the spot
-            defer { table[mutator.id]!.mergeQueue = [] }
-            return table[mutator.id]!.mergeQueue
-        }
-        for bits in queued { mutator.mergeQueued(ObjectRef(bits: bits)!) }
+        // Merging a queued object can free it and run its finalizer here: program code that makes
+        // objects this mutator owns and counts them, and gets more objects queued. So: merge
+        // what it owns, drain the queue, and again, until a round finds the queue empty; only
+        // then may other threads merge its objects on the spot (brc.c's _Py_brc_remove_thread).
+        repeat {
+            mutator.mergeOwnedObjects()
+        } while mutator.drainMergeQueueOrLeave()
         // After the last release this mutator makes (the merges above can free objects).
         mutator.closeStripeCounts()
         mutator.leaveAndHandOffDeferredFrees()
@@ -288,6 +289,17 @@ public final class Heap: @unchecked Sendable {
         }
         if queued { return false }
         return BiasedCounting.merge(object, extra: -1) == 0
+    }
+
+    /// Takes a detaching mutator's merge queue; when it is empty, marks the mutator leaving
+    /// instead, in the same critical section (no object can be queued to it after that).
+    func takeMergeQueueOrLeave(of id: UInt32) -> [UInt] {
+        mutators.withLock { table in
+            let queued = table[id]!.mergeQueue
+            if queued.isEmpty { table[id]!.isLeaving = true } else { table[id]!.mergeQueue = [] }
+            table[id]!.storage.pointee.mergePending.store(false, ordering: .relaxed)
+            return queued
+        }
     }
 
     /// Takes the calling mutator's merge queue.

@@ -55,7 +55,8 @@ extension Mutator {
     }
 
     /// At detach: merges every live object this mutator owns (biased counting), before it leaves
-    /// the mutator table and before it passes another quiescent point. Blocks that died since its
+    /// the mutator table and before it passes another quiescent point (again after each drain of
+    /// its queue, whose finalizers may make objects). Blocks that died since its
     /// last quiescent point cannot be freed meanwhile (QSBR waits for it), and those that died
     /// before carry the dead bit, visible through the write sequence it read there; the dead bit
     /// (offset 26) is a byte the allocator never writes, so it is safe to test on a block another
@@ -72,6 +73,15 @@ extension Mutator {
             else { return }
             _ = BiasedCounting.merge(object, extra: 0)
         } }
+    }
+
+    /// At detach: merges what waits in the queue and returns true, or, when nothing does, leaves
+    /// the table's queueing for good and returns false (Heap.detachCurrentThread).
+    func drainMergeQueueOrLeave() -> Bool {
+        assertOnOwnThread()
+        let queued = heap.takeMergeQueueOrLeave(of: id)
+        for bits in queued { mergeQueued(ObjectRef(bits: bits)!) }
+        return !queued.isEmpty
     }
 
     /// Merges one queued object, dropping the queue's reference; frees it if that was the last.

@@ -191,6 +191,61 @@ import Testing
         }
     }
 
+    /// Detaching drains the merge queue, and a merge that frees an object runs its finalizer:
+    /// program code on the detaching thread, which makes objects this thread owns and counts
+    /// them. Until that code has run, another thread's release of such an object goes to the
+    /// queue (only the owner reads its local count while it can change: a merge on the spot
+    /// racing with the owner's own count loses updates, as heapfuzz seed 597 found), and what
+    /// the code leaves alive is merged before the thread is gone.
+    @Test func objectsAFinalizerMakesWhileItsThreadDetachesAreMergedByThatThread() {
+        let types = Locked<(finalizable: ObjectType, node: ObjectType)?>(nil)
+        let handed = Locked<(given: ObjectRef, kept: ObjectRef, owner: UInt32)?>(nil)
+        let given = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+        let queuedToTheOwner = Locked<Bool?>(nil)
+        let heap = Heap(policy: .biased, finalizer: { m, _ in
+            // On the detaching owner, from its merge queue: one object for the other thread to
+            // release while this code still runs, one left alive after it.
+            let node = types.withLock { $0!.node }
+            let a = m.new(node)!, b = m.new(node)!
+            handed.withLock { $0 = (a, b, m.id) }
+            given.signal()
+            released.wait()
+        }, collector: .manual)
+        let finalizable = heap.types.register(name: "Finalizable", slots: ["ref"], hasFinalizer: true)
+        let node = heap.types.register(name: "Node", slots: ["ref"])
+        types.withLock { $0 = (finalizable, node) }
+        let object = Locked<ObjectRef?>(nil)
+        let made = DispatchSemaphore(value: 0), queued = DispatchSemaphore(value: 0)
+        runOnThreads(2) { i in
+            let m = heap.attachCurrentThread()
+            if i == 0 {
+                object.withLock { $0 = m.new(finalizable)! }
+                made.signal()
+                queued.wait()                            // the other's release waits in our queue
+                heap.detachCurrentThread()               // merges it: the finalizer runs here
+            } else {
+                made.wait()
+                m.release(object.withLock { $0! })       // shared 0: queued to the owner
+                queued.signal()
+                given.wait()
+                let (a, _, owner) = handed.withLock { $0! }
+                m.release(a)
+                queuedToTheOwner.withLock { $0 = heap.mutators.withLock { $0[owner]?.mergeQueue.contains(a.bits) } }
+                released.signal()
+                heap.detachCurrentThread()
+            }
+        }
+        #expect(queuedToTheOwner.withLock { $0 } == true)
+        let kept = handed.withLock { $0!.kept }
+        #expect(kept.header.pointee.ownerID.load(ordering: .relaxed) == 0)
+        #expect(kept.header.pointee.shared.load(ordering: .relaxed) == (1 << SharedState.shift) | SharedState.merged)
+        withMutator(heap) { m in
+            m.release(kept)
+            #expect(heap.verify(roots: []) == [])
+            #expect(heap.liveObjectsByType().isEmpty)
+        }
+    }
+
     @Test func theOwnerPaysNoAtomicReadModifyWrite() {
         // Not a timing: the owner's retain/release leave the shared word untouched.
         let heap = Heap(policy: .biased, collector: .manual)
