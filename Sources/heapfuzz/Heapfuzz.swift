@@ -26,10 +26,10 @@ struct Heapfuzz: ParsableCommand {
     @Option(help: "Fuzz for this many seconds (default 60 when no count is given).")
     var seconds: Double?
 
-    @Option(help: "Run this many generated programs (each under the six configurations).")
+    @Option(help: "Run this many generated programs (each under the six configurations); alone, with no --seconds or --sources, only these.")
     var programs: Int?
 
-    @Option(help: "Run this many mutated sources through the front end.")
+    @Option(help: "Run this many mutated sources through the front end; alone, with no --seconds or --programs, only these.")
     var sources: Int?
 
     @Option(help: "The campaign's seed (default: from the clock; printed).")
@@ -89,8 +89,11 @@ struct Heapfuzz: ParsableCommand {
         options.programs = programs
         options.sources = sources
         options.seconds = seconds ?? (programs == nil && sources == nil ? 60 : nil)
-        options.runPrograms = !frontEndOnly
-        options.runFrontEnd = !programsOnly
+        // A count for one fuzzer alone, with no time given, runs that fuzzer alone: `--programs 1`
+        // replays one program and ends (the other has no bound).
+        let countsOnly = seconds == nil
+        options.runPrograms = !frontEndOnly && !(countsOnly && programs == nil && sources != nil)
+        options.runFrontEnd = !programsOnly && !(countsOnly && sources == nil && programs != nil)
         options.runEvery = runEvery
         let directory = save ?? NSTemporaryDirectory() + "heapfuzz-\(getpid())"
         options.saveDirectory = directory

@@ -38,4 +38,15 @@ import Testing
         }
         #expect(child.crashed || child.output.contains("front end: 2000 sources"), "\(child.output)")
     }
+
+    /// The replay the help text gives, `heapfuzz --seed S --programs 1`, runs that one program and
+    /// ends: a count for one fuzzer alone leaves the other out (it has no bound of its own).
+    @Test func aProgramCountAloneRunsOnlyThosePrograms() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("heapfuzz-one-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard let child = try runHeapfuzz(["--seed", "597", "--programs", "1", "--save", directory], killAfter: 300) else { return }
+        #expect(!child.crashed && child.status == 0, "\(child.output)")
+        #expect(child.output.contains("fuzz: 1 programs"), "\(child.output)")
+        #expect(child.output.contains("front end: 0 sources"), "\(child.output)")
+    }
 }

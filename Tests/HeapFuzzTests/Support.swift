@@ -27,7 +27,7 @@ struct ChildRun {
 
 /// Runs heapfuzz with `arguments`; nil (and an issue recorded) when it is not built next to the
 /// test bundle.
-func runHeapfuzz(_ arguments: [String]) throws -> ChildRun? {
+func runHeapfuzz(_ arguments: [String], killAfter seconds: Int? = nil) throws -> ChildRun? {
     let heapfuzz = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("heapfuzz")
     guard FileManager.default.isExecutableFile(atPath: heapfuzz.path) else {
@@ -43,6 +43,12 @@ func runHeapfuzz(_ arguments: [String]) throws -> ChildRun? {
     // No backtrace: a crash under test should end at once.
     process.environment = ["SWIFT_BACKTRACE": "enable=no"]
     try process.run()
+    // A guard against a child that never ends, not a timing: the test fails instead of hanging.
+    if let seconds {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) { [process] in
+            if process.isRunning { process.terminate() }
+        }
+    }
     let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     return ChildRun(crashed: process.terminationReason == .uncaughtSignal, status: process.terminationStatus, output: printed)
