@@ -62,6 +62,12 @@ public struct ServiceConfiguration: Sendable {
     /// Threads that share a large collection's walk of a run's heap (nil: the CPUs, at most 8;
     /// CollectorConfiguration.pauseWorkers).
     public var pauseWorkers: Int?
+    /// Mutators that may validate batches in a concurrent collection's pause (nil: none;
+    /// CollectorConfiguration.validationAssists).
+    public var validationAssists: Int?
+    /// Nice levels the stopper gains for each pause (nil: 10;
+    /// CollectorConfiguration.pausePriorityBoost).
+    public var pausePriorityBoost: Int?
     /// How collections find garbage in runs that name no mode and in the shared heap (nil:
     /// concurrent).
     public var collectionMode: CollectionMode?
@@ -81,13 +87,15 @@ public struct ServiceConfiguration: Sendable {
     public init() {}
 
     /// The collector of every run's heap and of the shared heap: the defaults, with the
-    /// thresholds, pause workers and mode set here.
+    /// thresholds, pause workers, validation assists, pause priority boost and mode set here.
     var collector: CollectorConfiguration {
         var collector = CollectorConfiguration()
         if let thresholds {
             collector.thresholds = (thresholds[0], thresholds.count > 1 ? thresholds[1] : 10, thresholds.count > 2 ? thresholds[2] : 10)
         }
         if let pauseWorkers { collector.pauseWorkers = pauseWorkers }
+        if let validationAssists { collector.validationAssists = validationAssists }
+        if let pausePriorityBoost { collector.pausePriorityBoost = pausePriorityBoost }
         if let collectionMode { collector.mode = collectionMode }
         return collector
     }
@@ -238,7 +246,13 @@ public final class Service: @unchecked Sendable {
             "journal_max_bytes": journal.map { "\($0.limits.maxBytes)" } ?? "",
             "journal_segments": journal.map { "\($0.limits.segments)" } ?? "",
             "metrics_listen": configuration.metricsListen ?? "",
-        ].merging(configuration.connections.described) { $1 }
+        ].merging(configuration.connections.described) { $1 }.merging(describedPauses) { $1 }
+    }
+
+    /// The pauses' settings in force (`describedConfiguration`).
+    private var describedPauses: [String: String] {
+        let collector = configuration.collector
+        return ["validation_assists": "\(collector.validationAssists)", "pause_priority_boost": "\(collector.pausePriorityBoost)"]
     }
 
     /// Memory mapped now by the heaps of running runs and by the shared heap.

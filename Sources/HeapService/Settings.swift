@@ -30,6 +30,10 @@
 //   numa_nodes          HEAPD_NUMA_NODES          simulate this many NUMA nodes in each run's heap
 //   pin_threads         HEAPD_PIN_THREADS         pin each run's threads to CPUs (true / false)
 //   pause_workers       HEAPD_PAUSE_WORKERS       threads sharing a large collection's heap walk
+//   validation_assists  HEAPD_VALIDATION_ASSISTS  mutators validating batches in a concurrent
+//                                                 collection's pause (0 to 3; 0)
+//   pause_priority_boost HEAPD_PAUSE_PRIORITY_BOOST  nice levels the stopper gains for a pause
+//                                                 (0 to 20; 10)
 //   collector           HEAPD_COLLECTOR           collection mode of runs and the shared heap:
 //                                                 concurrent, stop-the-world
 //   striping            HEAPD_STRIPING            per-thread counts for hot shared objects in runs
@@ -75,6 +79,8 @@ public struct Settings: Sendable, Equatable {
     public var numaNodes: Int?
     public var pinThreads: Bool?
     public var pauseWorkers: Int?
+    public var validationAssists: Int?
+    public var pausePriorityBoost: Int?
     public var collector: String?
     public var striping: String?
     public var maxConnections: Int?
@@ -109,6 +115,7 @@ public struct Settings: Sendable, Equatable {
         ("shared_heap_limit_mib", "HEAPD_SHARED_HEAP_LIMIT_MIB"),
         ("rc", "HEAPD_RC"), ("thresholds", "HEAPD_THRESHOLDS"), ("numa_nodes", "HEAPD_NUMA_NODES"), ("pin_threads", "HEAPD_PIN_THREADS"),
         ("pause_workers", "HEAPD_PAUSE_WORKERS"), ("collector", "HEAPD_COLLECTOR"),
+        ("validation_assists", "HEAPD_VALIDATION_ASSISTS"), ("pause_priority_boost", "HEAPD_PAUSE_PRIORITY_BOOST"),
         ("striping", "HEAPD_STRIPING"),
         ("max_connections", "HEAPD_MAX_CONNECTIONS"), ("max_connections_per_user", "HEAPD_MAX_CONNECTIONS_PER_USER"),
         ("idle_timeout_seconds", "HEAPD_IDLE_TIMEOUT_SECONDS"), ("output_high_water_bytes", "HEAPD_OUTPUT_HIGH_WATER_BYTES"),
@@ -176,6 +183,8 @@ public struct Settings: Sendable, Equatable {
         merged.numaNodes = later.numaNodes ?? numaNodes
         merged.pinThreads = later.pinThreads ?? pinThreads
         merged.pauseWorkers = later.pauseWorkers ?? pauseWorkers
+        merged.validationAssists = later.validationAssists ?? validationAssists
+        merged.pausePriorityBoost = later.pausePriorityBoost ?? pausePriorityBoost
         merged.collector = later.collector ?? collector
         merged.striping = later.striping ?? striping
         merged.maxConnections = later.maxConnections ?? maxConnections
@@ -253,6 +262,8 @@ public struct Settings: Sendable, Equatable {
             thresholds = numbers.map { $0! }
         case "numa_nodes": numaNodes = try integer(1...64)
         case "pause_workers": pauseWorkers = try integer(1...256)
+        case "validation_assists": validationAssists = try integer(CollectorConfiguration.validationAssistsRange)
+        case "pause_priority_boost": pausePriorityBoost = try integer(CollectorConfiguration.pausePriorityBoostRange)
         case "max_connections": maxConnections = try integer(ConnectionLimits.connectionRange)
         case "max_connections_per_user": maxConnectionsPerUser = try integer(ConnectionLimits.connectionRange)
         case "idle_timeout_seconds": idleTimeoutSeconds = try integer(ConnectionLimits.idleTimeoutRange)
@@ -311,6 +322,8 @@ extension ServiceConfiguration {
         thresholds = settings.thresholds
         numaNodes = settings.numaNodes
         pauseWorkers = settings.pauseWorkers
+        validationAssists = settings.validationAssists
+        pausePriorityBoost = settings.pausePriorityBoost
         collectionMode = settings.collector.flatMap(CollectionMode.init(rawValue:))
         striping = settings.striping.flatMap(StripingMode.init(rawValue:))
         pinThreads = settings.pinThreads ?? false

@@ -57,6 +57,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Threads sharing a large collection's heap walk (--embedded; default: the CPUs, at most 8).")
     var pauseWorkers: Int?
 
+    @Option(help: "Mutators that may validate batches in a concurrent collection's pause, 0 to 3 (--embedded; default 0).")
+    var validationAssists: Int?
+
+    @Option(help: "Nice levels the collecting thread gains for each pause, 0 to 20 (--embedded; default 10; where the system refuses, pauses run at its own priority).")
+    var pausePriorityBoost: Int?
+
     @Flag(help: "Through heapd: print the run's events as NDJSON, one JSON object a line, the last one its result or error. With --embedded: print the structured result as JSON. Instead of the output and a summary.")
     var json = false
 
@@ -93,6 +99,16 @@ struct RunCommand: ParsableCommand {
         if let pauseWorkers {
             guard (1...256).contains(pauseWorkers) else { throw ValidationError("--pause-workers is 1 to 256, not \(pauseWorkers)") }
             configuration.collector.pauseWorkers = pauseWorkers
+        }
+        if let validationAssists {
+            let range = CollectorConfiguration.validationAssistsRange
+            guard range.contains(validationAssists) else { throw ValidationError("--validation-assists is \(range.lowerBound) to \(range.upperBound), not \(validationAssists)") }
+            configuration.collector.validationAssists = validationAssists
+        }
+        if let pausePriorityBoost {
+            let range = CollectorConfiguration.pausePriorityBoostRange
+            guard range.contains(pausePriorityBoost) else { throw ValidationError("--pause-priority-boost is \(range.lowerBound) to \(range.upperBound), not \(pausePriorityBoost)") }
+            configuration.collector.pausePriorityBoost = pausePriorityBoost
         }
         if let timeLimit { configuration.timeLimit = .milliseconds(Int(timeLimit * 1000)) }
         configuration.params = try ParamOverrides.parse(params)

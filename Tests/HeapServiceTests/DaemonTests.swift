@@ -545,6 +545,24 @@ func runRequest(_ source: String, stream: Bool = false, _ configure: (inout Requ
         #expect(config["pause_workers"] == "3")
     }
 
+    /// The pauses' settings: by default no validation assists and a boost of 10; set, shown
+    /// by `config` and in force in runs, whose result says whether the boost took.
+    @Test func thePausesSettingsCanBeSet() throws {
+        let plain = try Daemon()
+        let defaults = try #require(try ask(try plain.connect(), #"{"id": 1, "op": "config"}"#).config)
+        plain.stop()
+        #expect(defaults["validation_assists"] == "0")
+        #expect(defaults["pause_priority_boost"] == "10")
+        let daemon = try Daemon(environment: ["HEAPD_VALIDATION_ASSISTS": "2", "HEAPD_PAUSE_PRIORITY_BOOST": "0"])
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        let config = try #require(try ask(client, #"{"id": 1, "op": "config"}"#).config)
+        #expect(config["validation_assists"] == "2")
+        #expect(config["pause_priority_boost"] == "0")
+        let (_, last) = try runEvents(client, runRequest("main { gc.collect() }", stream: false))
+        #expect(last.result?.collector.pausePriority == "off")
+    }
+
     @Test func theCollectorSettingReachesRunsAndTheSharedHeap() throws {
         let daemon = try Daemon(environment: ["HEAPD_COLLECTOR": "stop-the-world"])
         defer { daemon.stop() }

@@ -97,10 +97,14 @@ import Testing
         var settings = ServiceConfiguration()
         settings.thresholds = [500, 5, 6]
         settings.pauseWorkers = 3
+        settings.validationAssists = 1
+        settings.pausePriorityBoost = 4
         let collector = try plan(request { $0.gc = false; $0.collector = "stop-the-world" }, settings).get().configuration.collector
         #expect(!collector.automatic)
         #expect(collector.thresholds == (500, 5, 6))
         #expect(collector.pauseWorkers == 3)
+        #expect(collector.validationAssists == 1)
+        #expect(collector.pausePriorityBoost == 4)
         #expect(collector.mode == .stopTheWorld)
     }
 

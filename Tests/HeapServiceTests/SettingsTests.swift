@@ -18,6 +18,8 @@ import Testing
             allow_group = "heap#users"
             pin_threads = true
             pause_workers = 3
+            validation_assists = 2
+            pause_priority_boost = 0
             collector = "stop-the-world"
             """, name: "heapd.toml")
         #expect(settings.socket == "/run/heapd/h.sock")
@@ -31,6 +33,8 @@ import Testing
         #expect(settings.workloads == nil)
         #expect(settings.pinThreads == true)
         #expect(settings.pauseWorkers == 3)
+        #expect(settings.validationAssists == 2)
+        #expect(settings.pausePriorityBoost == 0)
         #expect(settings.collector == "stop-the-world")
     }
 
@@ -42,6 +46,10 @@ import Testing
             ("\n\nrc = \"optimistic\"", "heapd.toml:3: rc is biased, atomic or global-lock"),
             ("thresholds = 700", "heapd.toml:1: thresholds is an array"),
             ("pause_workers = 0", "heapd.toml:1: pause_workers is an integer from 1 to 256"),
+            ("validation_assists = 4", "heapd.toml:1: validation_assists is an integer from 0 to 3"),
+            ("validation_assists = -1", "heapd.toml:1: validation_assists is an integer from 0 to 3"),
+            ("pause_priority_boost = 21", "heapd.toml:1: pause_priority_boost is an integer from 0 to 20"),
+            ("pause_priority_boost = \"high\"", "heapd.toml:1: pause_priority_boost is an integer"),
             ("collector = \"incremental\"", "heapd.toml:1: collector is concurrent or stop-the-world, not incremental"),
             ("collector = concurrent", "heapd.toml:1: collector is a string"),
             ("just words", "heapd.toml:1: expected key = value"),

@@ -253,13 +253,13 @@ extension ConcurrentDetection {
 
 extension Heap {
     /// Mutators that may validate batches beside the stopper of a validation pause (top of the
-    /// file): as many as may assist a walk, short of the other mutators attached and of the
-    /// pause's worker threads (the CPUs); none under the global-lock policy, where mutators wait
-    /// for the lock and not at safepoints.
+    /// file): `validationAssists`, short of the other mutators attached and of those that may
+    /// assist a walk; none under the global-lock policy, where mutators wait for the lock and
+    /// not at safepoints.
     func validationAssistants() -> Int {
-        guard policy != .globalLock else { return 0 }
+        guard policy != .globalLock, validationAssists > 0 else { return 0 }
         let others = mutators.withLock { $0.count } - 1
-        return max(0, min(walkAssistants, ConcurrentDetection.assistants, pauseWorkers - 1, others))
+        return max(0, min(validationAssists, walkAssistants, others))
     }
 
     /// Validation of one batch of tentative garbage (ConcurrentDetection.swift) in the pass of

@@ -43,18 +43,31 @@ public struct CollectorConfiguration: Sendable {
     public var idleInterval: Duration?
     /// Threads that share a large collection's walk of the heap while the world is stopped (the
     /// mutators are parked, so their CPUs are free); 1: the collecting thread alone. Default: the
-    /// CPUs available, at most 8. A concurrent collection's validation pauses share their
-    /// batches with at most this many less one of the mutators they hold (CollectionAssists).
+    /// CPUs available, at most 8.
     public var pauseWorkers: Int
+    /// Mutators held by a concurrent collection's validation pause that may validate batches of
+    /// it beside the stopper, 0 to 3 (CollectionAssists.swift). Default 0: measured, a pause
+    /// that waits for a woken mutator's batch is longer, quiet machine or busy (BENCHMARKS.md).
+    public var validationAssists: Int
+    /// Nice levels the stopper takes off its own priority for each pause, 0 to 20
+    /// (Platform/PausePriority.swift). Default 10; 0: pauses run at the stopper's priority.
+    public var pausePriorityBoost: Int
 
     public init(automatic: Bool = true, thresholds: (Int, Int, Int) = (700, 10, 10), idleInterval: Duration? = .milliseconds(500),
-                pauseWorkers: Int = min(max(Int(heapd_allowed_cpu_count()), 1), 8), mode: CollectionMode = .concurrent) {
+                pauseWorkers: Int = min(max(Int(heapd_allowed_cpu_count()), 1), 8), mode: CollectionMode = .concurrent,
+                validationAssists: Int = 0, pausePriorityBoost: Int = CollectorConfiguration.defaultPausePriorityBoost) {
         self.mode = mode
         self.automatic = automatic
         self.thresholds = thresholds
         self.idleInterval = idleInterval
         self.pauseWorkers = max(pauseWorkers, 1)
+        self.validationAssists = min(max(validationAssists, 0), ConcurrentDetection.assistants)
+        self.pausePriorityBoost = min(max(pausePriorityBoost, 0), 20)
     }
+
+    public static let defaultPausePriorityBoost = 10
+    public static let validationAssistsRange = 0...ConcurrentDetection.assistants
+    public static let pausePriorityBoostRange = 0...20
 
     /// No collector thread: collection happens only when a mutator calls `collect()`.
     public static let manual = CollectorConfiguration(automatic: false, idleInterval: nil)

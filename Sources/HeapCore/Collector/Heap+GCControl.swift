@@ -103,6 +103,9 @@ extension Heap {
     }
 
     /// How collections find garbage (CollectionMode); a change applies from the next collection.
+    /// Whether pauses run with the stopper's priority raised (Platform/PausePriority.swift).
+    public var pausePriorityState: PausePriorityState { pausePriority.state }
+
     public var collectionMode: CollectionMode {
         get { collectorState.withLock { $0.mode } }
         set { collectorState.withLock { $0.mode = newValue } }

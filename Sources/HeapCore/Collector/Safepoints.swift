@@ -211,6 +211,9 @@ extension Heap {
             world.stopperID.store(0, ordering: .relaxed)
             world.stopper.unlock()
         }
+        // From before the flag goes up until everyone is resumed (Platform/PausePriority.swift).
+        let ownPriority = pausePriority.raise()
+        defer { pausePriority.restore(ownPriority) }
         let start = monotonicNanoseconds()
         world.withLock {
             // The threads the last pause released leave their wait first (top of the file).

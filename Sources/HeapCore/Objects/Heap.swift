@@ -104,6 +104,11 @@ public final class Heap: @unchecked Sendable {
     nonisolated(unsafe) var collectorEpoch: UInt32 = 0
     /// Threads sharing a large walk of the heap in a pause (`CollectorConfiguration.pauseWorkers`).
     let pauseWorkers: Int
+    /// Mutators that may validate batches in a validation pause
+    /// (`CollectorConfiguration.validationAssists`).
+    let validationAssists: Int
+    /// The stopper's priority during pauses (Platform/PausePriority.swift).
+    let pausePriority: PausePriority
     /// The merge queues' references that the running pause took over (Collector/Safepoints.swift),
     /// for the verifier. Touched only by the thread that has stopped the world.
     nonisolated(unsafe) var pauseHeld: [ObjectRef] = []
@@ -168,6 +173,8 @@ public final class Heap: @unchecked Sendable {
         self.weakCallback = weakCallback
         self.finalizer = finalizer
         self.pauseWorkers = collector.pauseWorkers
+        self.validationAssists = collector.validationAssists
+        self.pausePriority = PausePriority(boost: collector.pausePriorityBoost)
         counters = .allocate(capacity: 1)
         let state = CollectorState(automatic: collector.automatic, thresholds: collector.thresholds, mode: collector.mode)
         collectorState = Locked(state)

@@ -35,7 +35,8 @@ extension Run {
                 safepointMaxMilliseconds: Double(totals.timeToSafepoint(atPercentile: 100)) / 1e6,
                 mutatorPauseP50Milliseconds: Double(totals.mutatorPause(atPercentile: 50)) / 1e6,
                 mutatorPauseP99Milliseconds: Double(totals.mutatorPause(atPercentile: 99)) / 1e6,
-                mutatorPauseMaxMilliseconds: Double(totals.mutatorPause(atPercentile: 100)) / 1e6),
+                mutatorPauseMaxMilliseconds: Double(totals.mutatorPause(atPercentile: 100)) / 1e6,
+                pausePriority: heap.pausePriorityState.rawValue),
             peakRSSBytes: usage.ru_maxrss * 1024,
             peakHeapBytes: heap.allocator.peakMappedBytes,
             threads: threadReports.withLock { $0 },
@@ -68,7 +69,8 @@ extension Run {
                 pauseBuckets: Array(repeating: 0, count: RunResult.pauseBucketBounds.count + 1),
                 totalConcurrentMilliseconds: 0, collectorCPUMilliseconds: 0, tentative: 0, validated: 0, dropped: 0,
                 safepointP50Milliseconds: 0, safepointP99Milliseconds: 0, safepointMaxMilliseconds: 0,
-                mutatorPauseP50Milliseconds: 0, mutatorPauseP99Milliseconds: 0, mutatorPauseMaxMilliseconds: 0),
+                mutatorPauseP50Milliseconds: 0, mutatorPauseP99Milliseconds: 0, mutatorPauseMaxMilliseconds: 0,
+                pausePriority: PausePriorityState.off.rawValue),
             peakRSSBytes: usage.ru_maxrss * 1024, peakHeapBytes: 0, threads: [],
             expects: program.expects.map {
                 RunResult.Expectation(line: $0.location.line, column: $0.location.column, condition: $0.condition, passed: 0, failed: 0)

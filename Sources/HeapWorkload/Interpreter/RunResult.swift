@@ -142,6 +142,9 @@ public struct RunResult: Sendable, Codable {
         public var mutatorPauseP50Milliseconds: Double
         public var mutatorPauseP99Milliseconds: Double
         public var mutatorPauseMaxMilliseconds: Double
+        /// Whether the pauses ran with the collecting thread's priority raised: `raised`,
+        /// `refused` (the system did not allow it) or `off` (HeapCore's PausePriority.swift).
+        public var pausePriority: String
     }
 
     /// Upper bounds of `Collector.pauseBuckets` in nanoseconds: 10 µs to 1 s by decades.
@@ -258,5 +261,7 @@ extension RunResult.Collector {
         mutatorPauseP50Milliseconds = try since2(.mutatorPauseP50Milliseconds, 0)
         mutatorPauseP99Milliseconds = try since2(.mutatorPauseP99Milliseconds, 0)
         mutatorPauseMaxMilliseconds = try since2(.mutatorPauseMaxMilliseconds, 0)
+        // Records from before the boost existed ran their pauses at the thread's own priority.
+        pausePriority = try since2(.pausePriority, "off")
     }
 }

@@ -141,11 +141,12 @@ private final class Beside: Sendable {
     /// batch, the collecting thread goes on once the other mutator has validated one — parked
     /// at a safepoint by the pause (`held: false`: pacing's budget is too large to reach), or
     /// waiting for pacing room (`held: true`: the collecting thread lets the pause begin only
-    /// once the other waits) — for the first batch; later pauses may find it either way. Either way the garbage made before the collection is all found,
-    /// and only that. Not under the global lock, where validation is not shared.
+    /// once the other waits) — for the first batch; later pauses may find it either way. Either
+    /// way the garbage made before the collection is all found, and only that. Only when asked
+    /// for (`validationAssists`); not under the global lock, where validation is not shared.
     @Test(arguments: [RefCountPolicyKind.biased, .atomic], [false, true])
     func aMutatorHeldByAValidationPauseValidatesBatchesOfIt(_ policy: RefCountPolicyKind, held: Bool) {
-        let heap = Heap(policy: policy, collector: CollectorConfiguration(automatic: false, idleInterval: nil, pauseWorkers: 2))
+        let heap = Heap(policy: policy, collector: CollectorConfiguration(automatic: false, idleInterval: nil, validationAssists: 1))
         heap.pauseWalkPages = -1
         heap.walkAssistants = 1
         heap.validationJoinSpinNanoseconds = 5_000_000_000
@@ -264,6 +265,25 @@ private final class Beside: Sendable {
             #expect(result.batchesAssisted > 0)
             #expect(madeWhileHeld.load(ordering: .relaxed) * 2 <= budget + 2 * Mutator.youngBatch,
                     "stopped at its budget")
+        }
+    }
+
+    /// Validation pauses share their batches only when asked to: by default one pause takes
+    /// one batch, and no mutator validates.
+    @Test func validationIsNotSharedByDefault() {
+        let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1
+        let node = heap.types.register(name: "N", slots: ["r"])
+        let beside = Beside()
+        beside.run(heap, node) { m in
+            #expect(heap.validationAssistants() == 0, "with another mutator attached")
+            dropCycles(m, node, 3 * ConcurrentDetection.pauseBudget)
+            beside.start.signal()
+            let result = heap.collect()
+            #expect(result.mode == .concurrent)
+            #expect(result.validationsAssisted == 0)
+            #expect(result.collected >= 6 * ConcurrentDetection.pauseBudget)
+            #expect(result.pauses.count >= 6, "one batch (at most a budget's objects) a pause")
         }
     }
 }

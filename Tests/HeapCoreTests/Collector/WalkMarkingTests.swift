@@ -96,7 +96,7 @@ import Testing
     func batchesAreWholeComponentsWithinTheBudget(seed: UInt64) {
         let count = 80_000
         let edges = randomGraph(seed: seed, count: count)
-        var walk = Walk(count: count, edges: edges)
+        let walk = Walk(count: count, edges: edges)
         defer { walk.deallocate() }
         var marking = WalkMarking()
         defer { marking.deallocate() }
