@@ -102,10 +102,10 @@ extension Heap {
         if let me = Mutator.current, me.heap === self { me.flushYoungDelta(poll: false) }
     }
 
-    /// How collections find garbage (CollectionMode); a change applies from the next collection.
     /// Whether pauses run with the stopper's priority raised (Platform/PausePriority.swift).
     public var pausePriorityState: PausePriorityState { pausePriority.state }
 
+    /// How collections find garbage (CollectionMode); a change applies from the next collection.
     public var collectionMode: CollectionMode {
         get { collectorState.withLock { $0.mode } }
         set { collectorState.withLock { $0.mode = newValue } }

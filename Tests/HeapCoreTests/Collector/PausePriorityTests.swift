@@ -61,4 +61,28 @@ import Testing
         #expect(CollectorConfiguration(validationAssists: 9).validationAssists == ConcurrentDetection.assistants)
         #expect(CollectorConfiguration().validationAssists == 0)
     }
+
+    /// A system that allows less than the boost (RLIMIT_NICE without CAP_SYS_NICE): the first
+    /// raise is refused, the stopper takes what the limit allows, and later pauses ask for that
+    /// at once. One that allows nothing: refused once, never tried again.
+    @Test func aRefusedBoostFallsBackToTheLimitOrToNothing() {
+        let calls = Mutex<[Int32]>([])
+        let allowing = PausePriority(boost: 10, ownNice: { 0 }, setNice: { nice in
+            calls.withLock { $0.append(nice) }
+            return nice >= -4
+        }, limit: { -4 })
+        #expect(allowing.raise() == 0)
+        #expect(allowing.raise() == 0)
+        #expect(calls.withLock { $0 } == [-10, -4, -4])
+        #expect(allowing.state == .raised)
+        calls.withLock { $0 = [] }
+        let refusing = PausePriority(boost: 10, ownNice: { 0 }, setNice: { nice in
+            calls.withLock { $0.append(nice) }
+            return nice >= 0
+        }, limit: { 0 })
+        #expect(refusing.raise() == nil)
+        #expect(refusing.raise() == nil)
+        #expect(calls.withLock { $0 } == [-10], "tried once")
+        #expect(refusing.state == .refused)
+    }
 }
