@@ -27,7 +27,7 @@ enum Summary {
         }
         let c = result.collector
         lines.append("collector (\(c.mode)): collections \(c.collections.map(String.init).joined(separator: "/")) (automatic \(c.automaticCollections)), collected \(c.collected.reduce(0, +)), pauses p50 \(format(c.pauseP50Milliseconds)) ms p99 \(format(c.pauseP99Milliseconds)) ms max \(format(c.pauseMaxMilliseconds)) ms total \(format(c.totalPauseMilliseconds)) ms, CPU \(format(c.collectorCPUMilliseconds)) ms")
-        lines.append("handshake: time to safepoint p50 \(format(c.safepointP50Milliseconds)) ms p99 \(format(c.safepointP99Milliseconds)) ms max \(format(c.safepointMaxMilliseconds)) ms; pause seen by mutators p50 \(format(c.mutatorPauseP50Milliseconds)) ms p99 \(format(c.mutatorPauseP99Milliseconds)) ms max \(format(c.mutatorPauseMaxMilliseconds)) ms")
+        lines.append("handshake: time to safepoint p50 \(format(c.safepointP50Milliseconds)) ms p99 \(format(c.safepointP99Milliseconds)) ms max \(format(c.safepointMaxMilliseconds)) ms; pause seen by mutators p50 \(format(c.mutatorPauseP50Milliseconds)) ms p99 \(format(c.mutatorPauseP99Milliseconds)) ms max \(format(c.mutatorPauseMaxMilliseconds)) ms; pause priority \(c.pausePriority)")
         if c.mode == "concurrent" {
             lines.append("concurrent phases: \(format(c.totalConcurrentMilliseconds)) ms, tentative \(c.tentative), validated \(c.validated), dropped \(c.dropped)")
         }
