@@ -71,6 +71,8 @@ struct WalkIndex {
     func deallocate() {
         views.deallocate(); firstIndex.deallocate(); viewOfPage.deallocate(); refs.deallocate(); ordinal.deallocate()
     }
+
+    var bytes: TableBytes { views.bytes + firstIndex.bytes + viewOfPage.bytes + refs.bytes + ordinal.bytes }
 }
 
 /// One walking thread's output and working memory (top of the file). Reused from one walk to the
@@ -98,6 +100,8 @@ struct WalkLane {
         addresses.deallocate(); blocks.deallocate(); edgeStart.deallocate(); edges.deallocate()
         pageCopy.deallocate()
     }
+
+    var bytes: TableBytes { addresses.bytes + blocks.bytes + edgeStart.bytes + edges.bytes }
 
     /// The block index of the walked block at `address`, or -1 (not a walked block, or not a
     /// block boundary). Reads only the walk's tables.
@@ -217,6 +221,11 @@ struct WalkMarking {
     func deallocate() {
         reached.deallocate(); reach.deallocate(); pieceOf.deallocate(); stack.deallocate(); unreached.deallocate()
         longEdges.deallocate(); pieceStart.deallocate(); group.deallocate(); order.deallocate()
+    }
+
+    var bytes: TableBytes {
+        reached.bytes + reach.bytes + pieceOf.bytes + stack.bytes + unreached.bytes + longEdges.bytes + pieceStart.bytes
+            + group.bytes + order.bytes
     }
 
     /// Takes every edge off its referent's count (what is left is gc_refs), marks from the
@@ -453,6 +462,12 @@ struct BatchPacking {
     }
 }
 
+/// A `RawList` of at least this many bytes is mapped from the kernel and unmapped when it grows
+/// or is freed. From malloc, a large list freed was kept by glibc once its dynamic mmap threshold
+/// had risen past it, and the walk's tables, regrown from walk to walk and given back after a
+/// large one (`ConcurrentDetection.trimTables`), held their peak's memory that way.
+let rawListMappedBytes = 256 << 10
+
 /// A growable list of plain values in memory of its own, for the walk's hot loops: no
 /// copy-on-write (an Array's uniqueness check on every append and store was a tenth of the
 /// walk's instructions), no bounds check in release builds. A value type of pointers: copies
@@ -517,14 +532,52 @@ struct RawList<Element: BitwiseCopyable> {
     mutating func reserve(_ minimumCapacity: Int) {
         guard minimumCapacity > capacity else { return }
         let minimumCapacity = max(minimumCapacity, capacity * 2)
-        let grown = UnsafeMutablePointer<Element>.allocate(capacity: minimumCapacity)
+        let grown = RawList.allocate(minimumCapacity)
         if let base {
             grown.update(from: base, count: count)
-            base.deallocate()
+            RawList.free(base, capacity: capacity)
         }
         base = grown
         capacity = minimumCapacity
     }
 
-    func deallocate() { base?.deallocate() }
+    func deallocate() {
+        if let base { RawList.free(base, capacity: capacity) }
+    }
+
+    /// Memory for `capacity` elements: from malloc, or mapped from the kernel when it is at
+    /// least `rawListMappedBytes`.
+    private static func allocate(_ capacity: Int) -> UnsafeMutablePointer<Element> {
+        let bytes = capacity * MemoryLayout<Element>.stride
+        guard bytes >= rawListMappedBytes else { return .allocate(capacity: capacity) }
+        guard let mapped = OSMemory.mapAligned(size: mappedSize(bytes), alignment: OSMemory.pageSize) else {
+            fatalError("heapd: the collector's tables could not map \(bytes) bytes")
+        }
+        return mapped.bindMemory(to: Element.self, capacity: capacity)
+    }
+
+    private static func free(_ base: UnsafeMutablePointer<Element>, capacity: Int) {
+        let bytes = capacity * MemoryLayout<Element>.stride
+        guard bytes >= rawListMappedBytes else { return base.deallocate() }
+        OSMemory.unmap(UnsafeMutableRawPointer(base), size: mappedSize(bytes))
+    }
+
+    private static func mappedSize(_ bytes: Int) -> Int {
+        (bytes + OSMemory.pageSize - 1) & ~(OSMemory.pageSize - 1)
+    }
+
+    /// Bytes held, and bytes the last use filled.
+    var bytes: TableBytes {
+        TableBytes(capacity: capacity * MemoryLayout<Element>.stride, used: count * MemoryLayout<Element>.stride)
+    }
+}
+
+/// Memory a walk's tables hold and what the last walk used of it (`ConcurrentDetection.trimTables`).
+struct TableBytes: Equatable {
+    var capacity = 0
+    var used = 0
+
+    static func + (a: TableBytes, b: TableBytes) -> TableBytes {
+        TableBytes(capacity: a.capacity + b.capacity, used: a.used + b.used)
+    }
 }

@@ -516,4 +516,38 @@ private final class Scene: Sendable {
             expectEmpty(heap, m)
         }
     }
+
+    /// A walk of a large heap leaves its tables large; once the heap has shrunk, the collection
+    /// after the next small walk gives them back (trimTables), and a walk of a steady size keeps
+    /// its own. Every collection still finds its garbage.
+    @Test func theWalksTablesAreGivenBackOnceTheHeapHasShrunk() {
+        let heap = Heap(collector: .manual)
+        heap.pauseWalkPages = -1              // the concurrent path, however small the heap
+        let node = heap.types.register(name: "N", slots: ["r"])
+        withMutator(heap) { m in
+            // 200,000 live objects: tables of some tens of bytes a candidate.
+            let keep = m.newArray(heap.types.register(name: "Keep", isArray: true), count: 200_000)!
+            for index in 0..<keep.slotCount { m.store(consuming: m.new(node)!, into: keep, slot: index) }
+            #expect(heap.collect(generation: 2).mode == .concurrent)
+            let large = heap.concurrentDetection.tableBytes
+            #expect(large.capacity >= ConcurrentDetection.trimBytes, "the large walk's tables: \(large)")
+            m.release(keep)
+            heap.collect(generation: 2)
+            // The heap is small now: one more walk of it, and the tables go.
+            let (a, b) = makeTwoObjectCycle(m, node)
+            m.release(a)
+            m.release(b)
+            let small = heap.collect(generation: 2)
+            #expect(small.mode == .concurrent && small.collected == 2)
+            let trimmed = heap.concurrentDetection.tableBytes
+            #expect(trimmed.capacity < ConcurrentDetection.trimBytes, "after small walks: \(trimmed)")
+            // Small walks of a steady size keep theirs.
+            let (c, d) = makeTwoObjectCycle(m, node)
+            m.release(c)
+            m.release(d)
+            #expect(heap.collect(generation: 2).collected == 2)
+            #expect(heap.concurrentDetection.tableBytes.capacity >= trimmed.capacity)
+            expectEmpty(heap, m)
+        }
+    }
 }
