@@ -264,7 +264,7 @@ public final class Heap: @unchecked Sendable {
         // then may other threads merge its objects on the spot (brc.c's _Py_brc_remove_thread).
         repeat {
             mutator.mergeOwnedObjects()
-        } while mutator.drainMergeQueueOrLeave()
+        } while mutator.processMergeQueue(leavingIfEmpty: true)
         // After the last release this mutator makes (the merges above can free objects).
         mutator.closeStripeCounts()
         mutator.leaveAndHandOffDeferredFrees()
@@ -298,24 +298,19 @@ public final class Heap: @unchecked Sendable {
         return BiasedCounting.merge(object, extra: -1) == 0
     }
 
-    /// Takes a detaching mutator's merge queue; when it is empty, marks the mutator leaving
-    /// instead, in the same critical section (no object can be queued to it after that).
-    func takeMergeQueueOrLeave(of id: UInt32) -> [UInt] {
-        mutators.withLock { table in
-            let queued = table[id]!.mergeQueue
-            if queued.isEmpty { table[id]!.isLeaving = true } else { table[id]!.mergeQueue = [] }
-            table[id]!.storage.pointee.mergePending.store(false, ordering: .relaxed)
-            return queued
-        }
-    }
-
-    /// Takes the calling mutator's merge queue.
-    func takeMergeQueue(of id: UInt32) -> [UInt] {
+    /// Takes mutator `id`'s merge queue. `leavingIfEmpty` (its detach): an empty queue marks it
+    /// leaving instead, in the same critical section, so no object is queued to it after that.
+    func takeMergeQueue(of id: UInt32, leavingIfEmpty leaving: Bool = false) -> [UInt] {
         mutators.withLock { table in
             guard table[id] != nil else { return [] }
             table[id]!.storage.pointee.mergePending.store(false, ordering: .relaxed)
-            defer { table[id]!.mergeQueue.removeAll(keepingCapacity: true) }
-            return table[id]!.mergeQueue
+            let queued = table[id]!.mergeQueue
+            if queued.isEmpty {
+                if leaving { table[id]!.isLeaving = true }
+            } else {
+                table[id]!.mergeQueue.removeAll(keepingCapacity: true)
+            }
+            return queued
         }
     }
 }

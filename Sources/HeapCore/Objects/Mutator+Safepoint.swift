@@ -46,12 +46,15 @@ extension Mutator {
         leaveBlockingRegion(queuedForGlobalLock: true)
     }
 
-    /// Merges every object queued to this mutator (brc.c's _Py_brc_merge_refcounts).
-    func processMergeQueue() {
+    /// Merges every object queued to this mutator (brc.c's _Py_brc_merge_refcounts); returns
+    /// whether any was. `leavingIfEmpty` (at detach, Heap.detachCurrentThread): an empty queue
+    /// marks the mutator leaving, for good.
+    @discardableResult
+    func processMergeQueue(leavingIfEmpty: Bool = false) -> Bool {
         assertOnOwnThread()
-        for bits in heap.takeMergeQueue(of: id) {
-            mergeQueued(ObjectRef(bits: bits)!)
-        }
+        let queued = heap.takeMergeQueue(of: id, leavingIfEmpty: leavingIfEmpty)
+        for bits in queued { mergeQueued(ObjectRef(bits: bits)!) }
+        return !queued.isEmpty
     }
 
     /// At detach: merges every live object this mutator owns (biased counting), before it leaves
@@ -73,15 +76,6 @@ extension Mutator {
             else { return }
             _ = BiasedCounting.merge(object, extra: 0)
         } }
-    }
-
-    /// At detach: merges what waits in the queue and returns true, or, when nothing does, leaves
-    /// the table's queueing for good and returns false (Heap.detachCurrentThread).
-    func drainMergeQueueOrLeave() -> Bool {
-        assertOnOwnThread()
-        let queued = heap.takeMergeQueueOrLeave(of: id)
-        for bits in queued { mergeQueued(ObjectRef(bits: bits)!) }
-        return !queued.isEmpty
     }
 
     /// Merges one queued object, dropping the queue's reference; frees it if that was the last.
