@@ -211,10 +211,8 @@ extension ConcurrentDetection {
         validating.store(shared, ordering: .relaxed)
     }
 
-    /// A collection's validation pauses are over; so is its use of the walk's tables.
     func endValidation() {
         validating.store(false, ordering: .relaxed)
-        trimTables()
     }
 
     /// Validates `validation`'s batches with the mutators that join (top of the file); returns

@@ -61,8 +61,12 @@ public struct CollectorConfiguration: Sendable {
         self.thresholds = thresholds
         self.idleInterval = idleInterval
         self.pauseWorkers = max(pauseWorkers, 1)
-        self.validationAssists = min(max(validationAssists, 0), ConcurrentDetection.assistants)
-        self.pausePriorityBoost = min(max(pausePriorityBoost, 0), 20)
+        self.validationAssists = CollectorConfiguration.clamp(validationAssists, to: CollectorConfiguration.validationAssistsRange)
+        self.pausePriorityBoost = CollectorConfiguration.clamp(pausePriorityBoost, to: CollectorConfiguration.pausePriorityBoostRange)
+    }
+
+    private static func clamp(_ value: Int, to range: ClosedRange<Int>) -> Int {
+        min(max(value, range.lowerBound), range.upperBound)
     }
 
     public static let defaultPausePriorityBoost = 10

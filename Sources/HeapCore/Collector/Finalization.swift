@@ -116,6 +116,7 @@ extension Heap {
                 result.pauses.append(each.pauseNanoseconds)
             }
             concurrentDetection.endValidation()
+            concurrentDetection.trimTables()
             allocator.endConcurrentWalk()
         }
         if result.pauses.isEmpty { result.pauses.append(timing.pauseNanoseconds) }

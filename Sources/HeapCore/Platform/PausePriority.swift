@@ -30,7 +30,8 @@ public enum PausePriorityState: String, Sendable, Equatable {
 }
 
 final class PausePriority: Sendable {
-    /// Nice levels taken off the stopper's own for a pause, 0 to 20 (0: none).
+    /// Nice levels taken off the stopper's own for a pause (0: none;
+    /// `CollectorConfiguration.pausePriorityBoostRange`).
     let boost: Int32
     private let refused = Atomic<Bool>(false)
     /// The lowest nice value a raise may ask for: -20 until the system refuses one, then what
@@ -45,7 +46,8 @@ final class PausePriority: Sendable {
     init(boost: Int, ownNice: @escaping @Sendable () -> Int32? = PausePriority.threadNice,
          setNice: @escaping @Sendable (Int32) -> Bool = PausePriority.setThreadNice,
          limit: @escaping @Sendable () -> Int32? = PausePriority.niceLimit) {
-        self.boost = Int32(min(max(boost, 0), 20))
+        assert(CollectorConfiguration.pausePriorityBoostRange.contains(boost), "heapd: a pause priority boost of \(boost)")
+        self.boost = Int32(boost)
         self.ownNice = ownNice
         self.setNice = setNice
         self.limit = limit
