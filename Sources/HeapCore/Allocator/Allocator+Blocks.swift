@@ -118,6 +118,46 @@ extension Allocator {
         }
     }
 
+    /// Frees a block as `deallocateTrusted` does, for a thread that frees many blocks it mostly
+    /// does not own (the collector's teardown): a run of consecutive blocks of one page that is
+    /// not ours is chained in `batch` and pushed onto the page's thread-free list with one CAS
+    /// when the run ends (`flush`), not one CAS a block.
+    @inline(__always)
+    func deallocateTrusted(_ pointer: UnsafeMutableRawPointer, isSmall: Bool, batching batch: inout RemoteFreeBatch) {
+        guard isSmall else { return deallocate(pointer) }
+        let page = Arena.page(containing: UInt(bitPattern: pointer))
+        if page.pointee.ownerID.load(ordering: .relaxed) == ThreadHeap.fastFreeID {
+            page.pointee.freeLocal(pointer, page: page)
+        } else if checksBlocks {
+            freeChecked(pointer, page: page)
+        } else {
+            if batch.page != page {
+                flush(&batch)
+                batch.page = page
+                batch.tail = pointer
+            }
+            pointer.storeBytes(of: page.pointee.tag(of: pointer), toByteOffset: 8, as: UInt.self)
+            pointer.storeBytes(of: batch.head, as: UnsafeMutableRawPointer?.self)
+            batch.head = pointer
+        }
+    }
+
+    /// Pushes the run `batch` holds, leaving it empty.
+    func flush(_ batch: inout RemoteFreeBatch) {
+        guard let page = batch.page, var head = batch.head, let tail = batch.tail else { return }
+        batch.page = nil
+        batch.head = nil
+        batch.tail = nil
+        while !page.pointee.pushThreadFreeChain(head: head, tail: tail) {
+            // On its owner's full list: one block through the path that tells the owner.
+            let first = head
+            let rest = first.load(as: UnsafeMutableRawPointer?.self)
+            pushRemote(first, page: page)
+            guard first != tail, let rest else { return }
+            head = rest
+        }
+    }
+
     // MARK: Remote and large frees
 
     /// Every free that is not the owner's fast one: other threads' frees, and every free of a
@@ -178,4 +218,17 @@ extension Allocator {
         }
         misuse("heapd: double free of the \(size)-byte block at \(pointer)")
     }
+}
+
+/// A run of blocks one thread has freed into a page it does not own, not yet pushed
+/// (`Allocator.deallocateTrusted(_:isSmall:batching:)`). Flush it before the blocks' page can be
+/// looked at: its blocks are still counted in the page's `used`.
+struct RemoteFreeBatch: ~Copyable {
+    fileprivate var page: UnsafeMutablePointer<Page>?
+    fileprivate var head: UnsafeMutableRawPointer?
+    fileprivate var tail: UnsafeMutableRawPointer?
+
+    init() {}
+
+    deinit { assert(page == nil, "heapd: a remote-free batch was dropped without its flush") }
 }

@@ -383,6 +383,27 @@ extension Page {
         }
     }
 
+    /// Pushes the chain `head`…`tail` (tagged, linked through word 0 up to `tail`) for a thread
+    /// that does not own the page, with one CAS. Returns false, pushing nothing, when the page is
+    /// on its owner's full list (`useDelayed`): the owner must be told, which only a single-block
+    /// free does (`Allocator.pushRemote`); the caller frees one block that way and tries again.
+    @inline(__always)
+    func pushThreadFreeChain(head: UnsafeMutableRawPointer, tail: UnsafeMutableRawPointer) -> Bool {
+        var word = threadFree.load(ordering: .relaxed)
+        while true {
+            let state = word & DelayedFreeState.mask
+            if state == DelayedFreeState.useDelayed.rawValue { return false }
+            tail.storeBytes(of: UnsafeMutableRawPointer(bitPattern: word & ~DelayedFreeState.mask), as: UnsafeMutableRawPointer?.self)
+            // Release pairs with the owner's acquire in `drainThreadFree`: every link of the
+            // chain is visible with its head.
+            let (exchanged, original) = threadFree.compareExchange(
+                expected: word, desired: UInt(bitPattern: head) | state,
+                successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+            if exchanged { return true }
+            word = original
+        }
+    }
+
     /// Ends a notification begun by `pushThreadFreeRemote`: delayedFreeing -> noDelayed.
     func finishDelayedFreeRemote() {
         var word = threadFree.load(ordering: .relaxed)

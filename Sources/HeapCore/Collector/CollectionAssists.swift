@@ -342,7 +342,9 @@ extension Heap {
                 }
             }
         }
-        for object in garbage { me.freeCollectedGarbage(object) }
+        var batch = RemoteFreeBatch()
+        for object in garbage { me.freeCollectedGarbage(object, batching: &batch) }
+        me.withAllocator { $0.flush(&batch) }
     }
 }
 

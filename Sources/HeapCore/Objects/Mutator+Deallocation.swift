@@ -90,7 +90,9 @@ extension Mutator {
     /// count is not looked at (only other garbage references it). The block goes straight back
     /// to the allocator: no mutator is inside a load now (loads never span a safepoint), so none
     /// can be holding its address without a reference, and QSBR has nothing to wait for.
-    func freeCollectedGarbage(_ object: ObjectRef) {
+    /// Blocks of other threads' pages go in `batch`, one push a run of one page's blocks
+    /// (flushed by the caller).
+    func freeCollectedGarbage(_ object: ObjectRef, batching batch: inout RemoteFreeBatch) {
         assert(isInsidePause || heap.collectionGate.isHeldByAnyone,
                "heapd: freeCollectedGarbage needs the world stopped by this mutator, or a collection running (its own, or one it assists)")
         if object.header.pointee.typeID == storage.pointee.weakReferenceTypeID {
@@ -99,7 +101,7 @@ extension Mutator {
         assert(object.header.pointee.gcBits.load(ordering: .relaxed) & GCBits.dead != 0, "heapd: collected garbage not marked dead")
         noteFreed(object)
         forgetAllocationSite(object)
-        withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall) }
+        withAllocator { $0.deallocateTrusted(object.address, isSmall: object.isSmall, batching: &batch) }
     }
 
     /// Runs the finalizer of an object whose count just reached zero (marked dead): marks it
