@@ -372,6 +372,9 @@ struct WalkMarking {
             }
         }
         let order = self.order
+        // Not `unsafeUninitializedCapacity: 0`: it writes the count of the runtime's one shared
+        // empty-array storage, which every other collector's empty arrays read.
+        guard order.count > 0 else { return ([], packing.finish()) }
         let tentative = [UInt](unsafeUninitializedCapacity: order.count) { tentative, initialized in
             for i in 0..<order.count { tentative[i] = addresses[Int(order[i])] }
             initialized = order.count

@@ -122,4 +122,24 @@ import Testing
         }
         #expect(batches.count > count / ConcurrentDetection.pauseBudget / 2, "split into batches")
     }
+
+    /// A walk that leaves nothing unreached (here: no candidate at all, as a young collection
+    /// finds when every young object died by its count) gives no tentative garbage, on any
+    /// number of collectors at once. Under ThreadSanitizer this also checks that such a result
+    /// writes no shared memory: an array made with `unsafeUninitializedCapacity: 0` writes the
+    /// count of the runtime's one empty-array storage, a race between two heaps' collectors.
+    @Test func aWalkWithNothingUnreachedGivesNoTentativeGarbageOnEveryThread() {
+        let empty = Locked(0)
+        runOnThreads(2) { _ in
+            let walk = Walk(count: 0, edges: [])
+            defer { walk.deallocate() }
+            var marking = WalkMarking()
+            defer { marking.deallocate() }
+            for _ in 0..<100 {
+                let (tentative, batches) = marking.markAndPromote(walk.lane, index: walk.index, target: 1)
+                if tentative.isEmpty && batches.isEmpty { empty.withLock { $0 += 1 } }
+            }
+        }
+        #expect(empty.withLock { $0 } == 200)
+    }
 }
