@@ -12,6 +12,43 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
     }
 }
 
+/// The owner thread allocates `count` 64-byte blocks (several pages: all but the last go to its
+/// full list, so that frees by another thread take the delayed-free notification path); a second
+/// thread, attached, frees every one of them with `free`; then the owner checks the heap and
+/// takes every block back through its slow path, in the pages it has, and the arenas empty.
+func allocateHereFreeThere(count: Int, free: @escaping @Sendable (Allocator, [BlockAddress]) -> Void) {
+    let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
+    let handoff = Locked<[BlockAddress]>([])
+    let ready = Barrier(parties: 2)
+    let freed = Barrier(parties: 2)
+    runOnThreads(2) { i in
+        allocator.attachCurrentThread()
+        if i == 0 {
+            let blocks = (0..<count).map { _ in BlockAddress(allocator.allocate(byteCount: 64)!) }
+            handoff.withLock { $0 = blocks }
+            ready.wait()
+            freed.wait()
+            #expect(allocator.verify() == [])
+            freed.wait()                             // the other thread stays still until now
+            let arenas = allocator.statistics().arenas
+            let again = (0..<count).map { _ in allocator.allocate(byteCount: 64)! }
+            #expect(allocator.statistics().arenas == arenas)
+            #expect(Set(again.map { UInt(bitPattern: $0) }).count == count)
+            for block in again { allocator.deallocate(block) }
+            allocator.collect()
+            #expect(allocator.statistics().liveBlocks == 0)
+        } else {
+            ready.wait()
+            free(allocator, handoff.withLock { $0 })
+            freed.wait()
+            freed.wait()
+        }
+        allocator.detachCurrentThread()
+    }
+    #expect(allocator.verify() == [])
+    #expect(allocator.statistics().arenas == 0)
+}
+
 @Suite struct AllocatorTests {
     @Test func blocksAreAlignedDistinctAndWritable() {
         let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0), checking: nil))
@@ -102,36 +139,9 @@ func onAttachedThread(_ allocator: Allocator, pinTo cpu: Int? = nil, _ body: @es
     }
 
     @Test func remoteFreesReachTheOwnerAndItsPagesEmpty() {
-        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
-        let handoff = Locked<[BlockAddress]>([])
-        let ready = Barrier(parties: 2)
-        let freed = Barrier(parties: 2)
-        runOnThreads(2) { i in
-            allocator.attachCurrentThread()
-            if i == 0 {
-                // Enough 64-byte blocks to fill several pages, so some go to the full list and
-                // are then freed by the other thread (the delayed-free notification path).
-                let blocks = (0..<5000).map { _ in BlockAddress(allocator.allocate(byteCount: 64)!) }
-                handoff.withLock { $0 = blocks }
-                ready.wait()
-                freed.wait()
-                #expect(allocator.verify() == [])
-                freed.wait()                             // the other thread stays still until now
-                // The owner's slow path takes the remote frees back.
-                let again = (0..<5000).map { _ in allocator.allocate(byteCount: 64)! }
-                for block in again { allocator.deallocate(block) }
-                allocator.collect()
-                #expect(allocator.statistics().liveBlocks == 0)
-            } else {
-                ready.wait()
-                for block in handoff.withLock({ $0 }) { allocator.deallocate(block.pointer) }
-                freed.wait()
-                freed.wait()
-            }
-            allocator.detachCurrentThread()
+        allocateHereFreeThere(count: 5000) { allocator, blocks in
+            for block in blocks { allocator.deallocate(block.pointer) }
         }
-        #expect(allocator.verify() == [])
-        #expect(allocator.statistics().arenas == 0)
     }
 
     @Test func unattachedThreadsMayFree() {

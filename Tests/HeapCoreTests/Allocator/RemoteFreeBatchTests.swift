@@ -5,59 +5,29 @@ import Testing
 /// Frees of many blocks of other threads' pages chained a page at a time
 /// (`Allocator.deallocateTrusted(_:isSmall:batching:)`, the collector's teardown).
 @Suite struct RemoteFreeBatchTests {
-    /// The owner allocates `count` 64-byte blocks (several pages, all but the last on its full
-    /// list), the other thread frees them through one batch (in allocation order, or shuffled by
-    /// `shuffleSeed`) together with blocks of its own, and the owner then takes every block back.
+    /// The other thread frees the owner's blocks through one batch (in allocation order, or
+    /// shuffled by `shuffleSeed`) together with blocks of its own.
     private func freeThroughBatch(count: Int, shuffleSeed: UInt64? = nil) {
-        let allocator = Allocator(configuration: .init(releasePolicy: .init(retainedEmptyArenas: 0)))
-        let handoff = Locked<[BlockAddress]>([])
-        let ready = Barrier(parties: 2)
-        let freed = Barrier(parties: 2)
-        runOnThreads(2) { i in
-            allocator.attachCurrentThread()
-            if i == 0 {
-                let blocks = (0..<count).map { _ in BlockAddress(allocator.allocate(byteCount: 64)!) }
-                handoff.withLock { $0 = blocks }
-                ready.wait()
-                freed.wait()
-                #expect(allocator.verify() == [])
-                freed.wait()
-                // The owner's slow path takes the chained frees back: as many blocks again fit
-                // in the pages it has.
-                let arenas = allocator.statistics().arenas
-                let again = (0..<count).map { _ in allocator.allocate(byteCount: 64)! }
-                #expect(allocator.statistics().arenas == arenas)
-                #expect(Set(again.map { UInt(bitPattern: $0) }).count == count)
-                for block in again { allocator.deallocate(block) }
-                allocator.collect()
-                #expect(allocator.statistics().liveBlocks == 0)
-            } else {
-                ready.wait()
-                // Some blocks of this thread's own pages in between: those take the owner's path.
-                let mine = (0..<100).map { _ in allocator.allocate(byteCount: 64)! }
-                var batch = RemoteFreeBatch()
-                var blocks = handoff.withLock { $0 }
-                if let shuffleSeed {
-                    var generator = SeededRandom(seed: shuffleSeed)
-                    blocks.shuffle(using: &generator)
-                }
-                for (n, block) in blocks.enumerated() {
-                    allocator.deallocateTrusted(block.pointer, isSmall: true, batching: &batch)
-                    if n % 50 == 0, n / 50 < mine.count {
-                        allocator.deallocateTrusted(mine[n / 50], isSmall: true, batching: &batch)
-                    }
-                }
-                for block in mine.dropFirst((count + 49) / 50) {
-                    allocator.deallocateTrusted(block, isSmall: true, batching: &batch)
-                }
-                allocator.flush(&batch)
-                freed.wait()
-                freed.wait()
+        allocateHereFreeThere(count: count) { allocator, handed in
+            // Some blocks of this thread's own pages in between: those take the owner's path.
+            let mine = (0..<100).map { _ in allocator.allocate(byteCount: 64)! }
+            var batch = RemoteFreeBatch()
+            var blocks = handed
+            if let shuffleSeed {
+                var generator = SeededRandom(seed: shuffleSeed)
+                blocks.shuffle(using: &generator)
             }
-            allocator.detachCurrentThread()
+            for (n, block) in blocks.enumerated() {
+                allocator.deallocateTrusted(block.pointer, isSmall: true, batching: &batch)
+                if n % 50 == 0, n / 50 < mine.count {
+                    allocator.deallocateTrusted(mine[n / 50], isSmall: true, batching: &batch)
+                }
+            }
+            for block in mine.dropFirst((count + 49) / 50) {
+                allocator.deallocateTrusted(block, isSmall: true, batching: &batch)
+            }
+            allocator.flush(&batch)
         }
-        #expect(allocator.verify() == [])
-        #expect(allocator.statistics().arenas == 0)
     }
 
     @Test func runsOfOnePagesBlocksArePushedAndTheOwnerTakesThemBack() {
