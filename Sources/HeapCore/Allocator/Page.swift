@@ -5,7 +5,9 @@
 //   free          owner only, no atomics   allocation pops here
 //   localFree     owner only, no atomics   the owner's frees push here; moved to `free` when `free`
 //                                          runs dry, so the owner passes its slow path regularly
-//   threadFree    any thread, atomic       frees by other threads push here; the owner drains it
+//   threadFree    any thread, atomic       frees by other threads push here, a block or a chain
+//                                          of one page's blocks a CAS (RemoteFreeBatch); the owner
+//                                          drains it
 //   heap delayed  any thread, atomic       a remote free into a page on its owner's full list goes
 //                                          to the owner heap's delayed list instead (see below)
 //
