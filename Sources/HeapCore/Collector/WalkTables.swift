@@ -78,10 +78,10 @@ struct WalkIndex {
 /// One walking thread's output and working memory (top of the file). Reused from one walk to the
 /// next; the owner frees it (`deallocate`).
 struct WalkLane {
-    /// Per candidate, in the order this lane found them: its address, its block index, and where
-    /// its edges start in `edges` (block indices of the walked blocks its slots name).
+    /// Per candidate, in the order this lane found them: its address and where its edges start
+    /// in `edges` (block indices of the walked blocks its slots name). A candidate's own block
+    /// index is found again from its address where it is needed (`absorb`), not kept.
     var addresses = RawList<UInt>()
-    var blocks = RawList<Int32>()
     var edgeStart = RawList<Int32>()
     var edges = RawList<Int32>()
     /// The last arena looked up and its offset in `WalkIndex.viewOfPage`: a one-entry cache.
@@ -91,17 +91,17 @@ struct WalkLane {
     let pageCopy = UnsafeMutableRawPointer.allocate(byteCount: Arena.pageSize, alignment: 16)
 
     mutating func reset() {
-        addresses.removeAll(); blocks.removeAll(); edgeStart.removeAll(); edges.removeAll()
+        addresses.removeAll(); edgeStart.removeAll(); edges.removeAll()
         lastArena = 0
         lastOffset = -1
     }
 
     func deallocate() {
-        addresses.deallocate(); blocks.deallocate(); edgeStart.deallocate(); edges.deallocate()
+        addresses.deallocate(); edgeStart.deallocate(); edges.deallocate()
         pageCopy.deallocate()
     }
 
-    var bytes: TableBytes { addresses.bytes + blocks.bytes + edgeStart.bytes + edges.bytes }
+    var bytes: TableBytes { addresses.bytes + edgeStart.bytes + edges.bytes }
 
     /// The block index of the walked block at `address`, or -1 (not a walked block, or not a
     /// block boundary). Reads only the walk's tables.
@@ -127,7 +127,6 @@ struct WalkLane {
     /// without checking.
     mutating func reserve(candidates: Int, edges more: Int) {
         addresses.reserve(addresses.count + candidates)
-        blocks.reserve(blocks.count + candidates)
         edgeStart.reserve(edgeStart.count + candidates)
         edges.reserve(edges.count + more)
     }
@@ -177,7 +176,6 @@ struct WalkLane {
         index.ordinal[block] = Int32(truncatingIfNeeded: addresses.count)
         index.refs[block] = Int32(truncatingIfNeeded: count)
         addresses.appendReserved(address)
-        blocks.appendReserved(Int32(truncatingIfNeeded: block))
         edgeStart.appendReserved(Int32(truncatingIfNeeded: edges.count))
         for slot in 0..<slots {
             let value = copy.load(fromByteOffset: ObjectHeader.size &+ slot &* 8, as: UInt.self)
@@ -195,9 +193,13 @@ struct WalkLane {
         let edgeBase = Int32(truncatingIfNeeded: edges.count)
         reserve(candidates: other.addresses.count, edges: other.edges.count)
         for i in 0..<other.addresses.count {
-            index.ordinal[Int(other.blocks[i])] = base &+ Int32(truncatingIfNeeded: i)
-            addresses.appendReserved(other.addresses[i])
-            blocks.appendReserved(other.blocks[i])
+            let address = other.addresses[i]
+            // The block index `other` wrote its ordinal at: a candidate's address is the start of
+            // a walked block, which the same tables map to the same index.
+            let block = blockIndex(of: address, in: index)
+            assert(block >= 0 && index.ordinal[block] == Int32(truncatingIfNeeded: i), "heapd: an absorbed candidate's block index differs from its walk's")
+            index.ordinal[block] = base &+ Int32(truncatingIfNeeded: i)
+            addresses.appendReserved(address)
             edgeStart.appendReserved(edgeBase &+ other.edgeStart[i])
         }
         for i in 0..<other.edges.count { edges.appendReserved(other.edges[i]) }

@@ -20,7 +20,6 @@ import Testing
             for candidate in 0..<count {
                 index.ordinal[candidate] = Int32(candidate)
                 lane.addresses.appendReserved(UInt(0x10_0000 + candidate * 64))
-                lane.blocks.appendReserved(Int32(candidate))
                 lane.edgeStart.appendReserved(Int32(lane.edges.count))
                 for (_, to) in outgoing[candidate] ?? [] {
                     lane.edges.appendReserved(Int32(to))
