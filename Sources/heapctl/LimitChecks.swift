@@ -1,5 +1,5 @@
-// LimitChecks: `--heap-limit`, `--time-limit` and `--threads`, checked when the command line is
-// parsed, so that no value traps a conversion here (a negative, huge or non-finite one) and
+// LimitChecks: `--heap-limit`, `--time-limit`, `--threads` and the collector's counted options,
+// checked when the command line is parsed, so that no value traps a conversion here (a negative, huge or non-finite one) and
 // none that heapd would refuse is sent. Unset, nothing is sent: heapd's own defaults apply.
 
 import ArgumentParser
@@ -19,5 +19,12 @@ enum LimitChecks {
     static func threads(_ count: Int?) throws {
         guard let count, count < 1 else { return }
         throw ValidationError("--threads is at least 1, not \(count)")
+    }
+
+    /// An integer option that must lie in `range`: `--pause-workers`, `--validation-assists`,
+    /// `--pause-priority-boost`.
+    static func option(_ name: String, _ value: Int?, in range: ClosedRange<Int>) throws {
+        guard let value, !range.contains(value) else { return }
+        throw ValidationError("\(name) is \(range.lowerBound) to \(range.upperBound), not \(value)")
     }
 }

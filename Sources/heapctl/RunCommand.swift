@@ -85,6 +85,9 @@ struct RunCommand: ParsableCommand {
         try LimitChecks.heapLimit(heapLimit)
         try LimitChecks.timeLimit(timeLimit)
         try LimitChecks.threads(threads)
+        try LimitChecks.option("--pause-workers", pauseWorkers, in: 1...256)
+        try LimitChecks.option("--validation-assists", validationAssists, in: CollectorConfiguration.validationAssistsRange)
+        try LimitChecks.option("--pause-priority-boost", pausePriorityBoost, in: CollectorConfiguration.pausePriorityBoostRange)
         try ConnectionOptions.check(timeout: timeout)
     }
 
@@ -96,20 +99,9 @@ struct RunCommand: ParsableCommand {
         configuration.pinThreads = pin
         if let collector { configuration.collector.mode = collector }
         if let striping { configuration.striping = striping }
-        if let pauseWorkers {
-            guard (1...256).contains(pauseWorkers) else { throw ValidationError("--pause-workers is 1 to 256, not \(pauseWorkers)") }
-            configuration.collector.pauseWorkers = pauseWorkers
-        }
-        if let validationAssists {
-            let range = CollectorConfiguration.validationAssistsRange
-            guard range.contains(validationAssists) else { throw ValidationError("--validation-assists is \(range.lowerBound) to \(range.upperBound), not \(validationAssists)") }
-            configuration.collector.validationAssists = validationAssists
-        }
-        if let pausePriorityBoost {
-            let range = CollectorConfiguration.pausePriorityBoostRange
-            guard range.contains(pausePriorityBoost) else { throw ValidationError("--pause-priority-boost is \(range.lowerBound) to \(range.upperBound), not \(pausePriorityBoost)") }
-            configuration.collector.pausePriorityBoost = pausePriorityBoost
-        }
+        if let pauseWorkers { configuration.collector.pauseWorkers = pauseWorkers }
+        if let validationAssists { configuration.collector.validationAssists = validationAssists }
+        if let pausePriorityBoost { configuration.collector.pausePriorityBoost = pausePriorityBoost }
         if let timeLimit { configuration.timeLimit = .milliseconds(Int(timeLimit * 1000)) }
         configuration.params = try ParamOverrides.parse(params)
         if let threads { configuration.params["threads"] = Int64(threads) }
